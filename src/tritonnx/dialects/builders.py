@@ -1,0 +1,173 @@
+"""Thin builders and accessors for tnx and tile ops on top of `mlir.ir`.
+
+Attributes map to Python values one way and back: int <-> i64 IntegerAttr, float <-> f32
+FloatAttr, str <-> StringAttr, list[int] <-> DenseI64ArrayAttr, list[float] <->
+DenseF32ArrayAttr. Constant tensors are `dense` (small) or `dense_resource` (weights)
+attributes; `WeightStore` keeps the numpy arrays behind the resources alive and readable.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+from mlir import ir
+
+from tritonnx.dialects import operand_specs
+
+_NP_TO_MLIR = {
+    np.dtype(np.float32): ir.F32Type.get, np.dtype(np.float16): ir.F16Type.get,
+    np.dtype(np.float64): ir.F64Type.get,
+    np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
+    np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
+    np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.uint8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.bool_): lambda: ir.IntegerType.get_signless(1),
+}
+_MLIR_TO_NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64,
+               "i32": np.int32, "i8": np.int8, "i1": np.bool_}
+SMALL_CONSTANT = 16  # elements; larger constants become dense_resource blobs
+
+
+def element_type(dtype: np.dtype) -> ir.Type:
+    """The MLIR element type of a numpy dtype; raises KeyError for unsupported dtypes."""
+    return _NP_TO_MLIR[np.dtype(dtype)]()
+
+
+def np_dtype(element: ir.Type) -> np.dtype:
+    """The numpy dtype of an MLIR element type."""
+    return np.dtype(_MLIR_TO_NP[str(element)])
+
+
+def tensor_type(shape: Sequence[int], dtype) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get(list(shape), element_type(dtype) if not isinstance(dtype, ir.Type) else dtype)
+
+
+def shape_of(value: ir.Value) -> list[int]:
+    return list(ir.RankedTensorType(value.type).shape)
+
+
+def dtype_of(value: ir.Value) -> np.dtype:
+    return np_dtype(ir.RankedTensorType(value.type).element_type)
+
+
+def to_attr(value) -> ir.Attribute:
+    """A Python attribute value as an MLIR attribute."""
+    if isinstance(value, ir.Attribute):
+        return value
+    if isinstance(value, bool) or isinstance(value, (int, np.integer)):
+        return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(value))
+    if isinstance(value, (float, np.floating)):
+        return ir.FloatAttr.get(ir.F32Type.get(), float(value))
+    if isinstance(value, str):
+        return ir.StringAttr.get(value)
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, (int, np.integer)) for v in value):
+            return ir.DenseI64ArrayAttr.get([int(v) for v in value])
+        if all(isinstance(v, (int, float, np.number)) for v in value):
+            return ir.DenseF32ArrayAttr.get([float(v) for v in value])
+        if all(isinstance(v, str) for v in value):
+            return ir.ArrayAttr.get([ir.StringAttr.get(v) for v in value])
+    raise TypeError(f"cannot express {value!r} as an MLIR attribute")
+
+
+def from_attr(attr: ir.Attribute):
+    """An MLIR attribute as a Python value (the inverse of `to_attr`)."""
+    for cls, conv in ((ir.DenseI64ArrayAttr, list), (ir.DenseF32ArrayAttr, list),
+                      (ir.IntegerAttr, lambda a: a.value), (ir.FloatAttr, lambda a: a.value),
+                      (ir.StringAttr, lambda a: a.value), (ir.BoolAttr, lambda a: a.value)):
+        if isinstance(attr, cls):
+            return conv(attr)
+    if isinstance(attr, ir.ArrayAttr):
+        return [from_attr(a) for a in attr]
+    return attr
+
+
+def attrs_of(op: ir.Operation) -> dict:
+    """The op's attributes as Python values, without structural ones."""
+    op = op.operation
+    return {name: from_attr(op.attributes[name]) for name in op.attributes
+            if name not in ("operandSegmentSizes", "value")}
+
+
+def _resource_name(attr: ir.Attribute) -> str:
+    text = str(attr)
+    return text[text.index("<") + 1:text.index(">")]
+
+
+class WeightStore:
+    """The numpy arrays behind `dense_resource` attributes of one compilation.
+
+    MLIR keeps only a pointer to the buffer, so the store owns every array for as long as
+    the module lives. Names are unique per store.
+    """
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self._counter = itertools.count()
+
+    def attr(self, array: np.ndarray, hint: str = "w") -> ir.Attribute:
+        """A constant attribute for `array`: dense when tiny, else a named dense_resource."""
+        array = np.ascontiguousarray(array)
+        ttype = tensor_type(array.shape, array.dtype)
+        if array.size <= SMALL_CONSTANT:
+            if array.dtype == np.bool_:
+                return ir.DenseElementsAttr.get(array.astype(np.int8).astype(np.bool_), type=ttype)
+            return ir.DenseElementsAttr.get(array, type=ttype)
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "w"
+        name = base
+        while name in self.arrays:
+            name = f"{base}_{next(self._counter)}"
+        attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(array), name, ttype)
+        # MLIR renames a blob whose name is taken in this context: key by the final name
+        self.arrays[_resource_name(attr)] = array
+        return attr
+
+    def array(self, attr: ir.Attribute) -> np.ndarray:
+        """The numpy value of a dense or dense_resource attribute."""
+        if isinstance(attr, ir.DenseElementsAttr):
+            dense = attr
+            ttype = dense.type
+            dtype = np_dtype(ttype.element_type)
+            if dense.is_splat:
+                return np.full(ttype.shape, from_attr(dense.get_splat_value()), dtype=dtype)
+            if dtype == np.bool_:
+                return np.array([bool(x) for x in attr]).reshape(ttype.shape)
+            return np.array(dense).astype(dtype).reshape(ttype.shape)
+        name = _resource_name(attr)
+        if name not in self.arrays:
+            raise KeyError(f"dense_resource<{name}> has no data in this compilation")
+        return self.arrays[name]
+
+
+def create(name: str, operands: Sequence[ir.Value | None], result_types: Sequence[ir.Type],
+           attrs: dict | None = None, regions: int = 0) -> ir.Operation:
+    """Creates op `name` at the current insertion point. `operands` follow the op's IRDL
+    operand list; None stands for an absent optional operand."""
+    specs = operand_specs().get(name)
+    attributes = {k: to_attr(v) for k, v in (attrs or {}).items()}
+    present = [v for v in operands if v is not None]
+    if specs and any(opt for _, opt in specs):
+        sizes = [0 if v is None else 1 for v in operands] + [0] * (len(specs) - len(operands))
+        attributes["operandSegmentSizes"] = ir.DenseI32ArrayAttr.get(sizes)
+    return ir.Operation.create(name, results=list(result_types), operands=present,
+                               attributes=attributes, regions=regions)
+
+
+def operand(op: ir.Operation, name: str) -> ir.Value | None:
+    """The operand called `name` (per the IRDL definition), or None if absent."""
+    op = op.operation
+    specs = operand_specs()[op.name]
+    names = [n for n, _ in specs]
+    index = names.index(name)
+    if "operandSegmentSizes" in op.attributes:
+        sizes = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))
+        if not sizes[index]:
+            return None
+        index = sum(sizes[:index])
+    return op.operands[index] if index < len(op.operands) else None
+
+
+def producer(value: ir.Value) -> ir.Operation | None:
+    """The op defining `value` (a generic Operation), or None for a block argument."""
+    return value.owner.operation if isinstance(value, ir.OpResult) else None

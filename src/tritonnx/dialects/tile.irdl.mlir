@@ -1,0 +1,70 @@
+// The tile dialect: the body of one Triton program, on tiles (ranked tensors of a
+// static block shape). Arithmetic uses upstream `arith` and `math` on tensors; loops
+// use `scf.for`. A kernel is a `func.func` whose arguments are whole buffers
+// (inputs first, then outputs); `load` and `store` address them by element offset.
+irdl.dialect @tile {
+  // The program's index along grid axis `axis` (an i32 scalar).
+  irdl.operation @program_id {
+    %r = irdl.any
+    irdl.results(id: %r)
+  }
+  // [start, end) as a 1-D i32 tile; end - start is a power of two.
+  irdl.operation @range {
+    %r = irdl.any
+    irdl.results(result: %r)
+  }
+  // A scalar repeated over a tile.
+  irdl.operation @splat {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(value: %0)
+    irdl.results(result: %r)
+  }
+  // Inserts a unit dimension at `axis`.
+  irdl.operation @expand_dims {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(src: %0)
+    irdl.results(result: %r)
+  }
+  // Broadcasts unit dimensions to the result shape.
+  irdl.operation @broadcast {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(src: %0)
+    irdl.results(result: %r)
+  }
+  // Gathers buffer[offsets] where mask, `other` elsewhere.
+  irdl.operation @load {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(buffer: %0, offsets: %1, mask: %2)
+    irdl.results(result: %r)
+  }
+  // Scatters value to buffer[offsets] where mask.
+  irdl.operation @store {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %3 = irdl.any
+    irdl.operands(buffer: %0, offsets: %1, value: %2, mask: %3)
+  }
+  // acc + a @ b on [M, K] x [K, N] tiles, accumulating in f32.
+  irdl.operation @dot {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(a: %0, b: %1, acc: %2)
+    irdl.results(result: %r)
+  }
+  // Reduces `axis` with `kind` (sum, max).
+  irdl.operation @reduce {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(src: %0)
+    irdl.results(result: %r)
+  }
+}

@@ -1,0 +1,23 @@
+"""Errors a user can act on. Each message is one paragraph naming what was wrong."""
+from __future__ import annotations
+
+
+class TritonnxError(Exception):
+    """Base class for tritonnx's user-facing errors."""
+
+
+class ModelLoadError(TritonnxError, ValueError):
+    """The file is not a readable, valid ONNX model."""
+
+
+class UnsupportedModelError(TritonnxError, ValueError):
+    """The model uses ops or features tritonnx does not handle. `nodes` lists
+    `(node name, op type, opset)` for every unsupported node."""
+
+    def __init__(self, message: str, nodes: list[tuple[str, str, int]] | None = None):
+        super().__init__(message)
+        self.nodes = nodes or []
+
+
+class CompileError(TritonnxError):
+    """A pass could not process the model."""

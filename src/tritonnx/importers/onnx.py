@@ -1,0 +1,281 @@
+"""ONNX -> tnx dialect.
+
+The importer is generic: one tnx op per ONNX node, the spec's attributes carried through
+with their defaults filled in (per the operator pages at opset 17,
+https://onnx.ai/onnx/operators/), initializers as `dense_resource` constants. Meaning lives
+in the passes. Two normalizations happen here because the dialect's ops have fixed arity:
+an N-ary Concat becomes a chain of binary `tnx.concat`, and Sum a chain of `tnx.add`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+from mlir import ir
+from mlir.dialects import func
+from onnx import numpy_helper, shape_inference, version_converter
+
+from tritonnx.dialects.builders import WeightStore, create, element_type, tensor_type
+from tritonnx.errors import ModelLoadError, UnsupportedModelError
+
+OPSET = 17  # the one opset every model is converted to
+MIN_OPSET, MAX_OPSET = 9, 21
+
+# ONNX op type -> attribute defaults at opset 17 (None: required or derived)
+OPS: dict[str, dict] = {
+    "Conv": dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None),
+    "BatchNormalization": dict(epsilon=1e-5, momentum=0.9, training_mode=0),
+    "Relu": {}, "Sigmoid": {}, "Clip": {},
+    "Add": {}, "Sub": {}, "Mul": {}, "Div": {}, "Sum": {},
+    "MaxPool": dict(auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
+                    storage_order=0, strides=None),
+    "AveragePool": dict(auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, kernel_shape=None,
+                        pads=None, strides=None),
+    "GlobalAveragePool": {},
+    "Gemm": dict(alpha=1.0, beta=1.0, transA=0, transB=0),
+    "MatMul": {}, "Flatten": dict(axis=1), "Reshape": dict(allowzero=0),
+    "Transpose": dict(perm=None), "Concat": dict(axis=None), "Softmax": dict(axis=-1),
+    "Identity": {}, "Dropout": dict(seed=0), "Constant": {},
+    "ConstantOfShape": {}, "Shape": dict(start=0), "Gather": dict(axis=0),
+    "Unsqueeze": {}, "Squeeze": {}, "Slice": {}, "Cast": dict(saturate=1),
+}
+_AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "Gather"}
+
+
+def snake(op_type: str) -> str:
+    """`BatchNormalization` -> `batch_normalization`, the tnx op name."""
+    out = []
+    for i, c in enumerate(op_type):
+        if c.isupper() and i and not op_type[i - 1].isupper():
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
+    """Reads and checks a model. Raises ModelLoadError with the file name on failure."""
+    where = "the model"
+    try:
+        if isinstance(model, onnx.ModelProto):
+            proto = model
+        elif isinstance(model, bytes):
+            proto = onnx.load_from_string(model)
+        else:
+            where = str(model)
+            if not Path(model).is_file():
+                raise ModelLoadError(f"{where}: no such file.")
+            proto = onnx.load(str(model))
+        onnx.checker.check_model(proto)
+    except ModelLoadError:
+        raise
+    except Exception as e:  # protobuf DecodeError, checker's ValidationError, OSError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelLoadError(f"{where} is not a valid ONNX model ({type(e).__name__}: {first}). "
+                             "Check that the file is complete and was saved by onnx.save.") from None
+    return proto
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    raise ModelLoadError("the model imports no default-domain (ai.onnx) opset.")
+
+
+def _node_name(node: onnx.NodeProto, index: int) -> str:
+    return node.name or f"{node.op_type}_{index}"
+
+
+def check_supported(model: onnx.ModelProto) -> None:
+    """Raises UnsupportedModelError listing every node tritonnx cannot compile."""
+    opset = _opset(model)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UnsupportedModelError(f"the model uses opset {opset}; tritonnx supports opsets "
+                                    f"{MIN_OPSET} to {MAX_OPSET}.")
+    bad = []
+    for i, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in OPS:
+            bad.append((_node_name(node, i), f"{node.domain + '.' if node.domain else ''}{node.op_type}", opset))
+    if bad:
+        listed = "; ".join(f"{n} ({t}, opset {o})" for n, t, o in bad)
+        types = sorted({t for _, t, _ in bad})
+        raise UnsupportedModelError(
+            f"the model has {len(bad)} node(s) with op types tritonnx does not support yet "
+            f"({', '.join(types)}): {listed}.", bad)
+
+
+def _attr_value(attr: onnx.AttributeProto):
+    value = onnx.helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode() for v in value]
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    return value
+
+
+def _spatial_defaults(op: str, attrs: dict, x_shape: list[int], w_shape: list[int] | None) -> dict:
+    """Fills kernel_shape, strides, dilations, pads; resolves auto_pad into explicit pads."""
+    if op == "Conv" and attrs.get("kernel_shape") is None:
+        attrs["kernel_shape"] = list(w_shape[2:])
+    k = list(attrs["kernel_shape"])
+    n = len(k)
+    attrs["strides"] = list(attrs.get("strides") or [1] * n)
+    if "dilations" in attrs:
+        attrs["dilations"] = list(attrs.get("dilations") or [1] * n)
+    dil = attrs.get("dilations") or [1] * n
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begins, ends = [], []
+        for i in range(n):
+            size, s = x_shape[2 + i], attrs["strides"][i]
+            out = math.ceil(size / s)
+            total = max((out - 1) * s + (k[i] - 1) * dil[i] + 1 - size, 0)
+            small = total // 2
+            begins.append(small if auto_pad == "SAME_UPPER" else total - small)
+            ends.append(total - begins[-1])
+        attrs["pads"] = begins + ends
+    elif auto_pad == "VALID" or attrs.get("pads") is None:
+        attrs["pads"] = [0] * (2 * n)
+    attrs["auto_pad"] = "NOTSET"
+    return attrs
+
+
+def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int], int]]:
+    types = {}
+    for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        tt = vi.type.tensor_type
+        if tt.HasField("shape"):
+            types[vi.name] = ([d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim], tt.elem_type)
+        else:
+            types[vi.name] = (None, tt.elem_type)
+    return types
+
+
+def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightStore,
+                 input_overrides: tuple[str, ...] = ()) -> ir.Module:
+    """Imports an ONNX model (opsets 9-21) as a tnx module with one `func.func @main`.
+
+    Must run inside an `ir.Context` from `tritonnx.dialects.make_context()`.
+    Graph inputs that have an initializer are weights unless named in `input_overrides`.
+    Raises ModelLoadError for an unreadable or invalid model and UnsupportedModelError
+    listing every unsupported node (name, op type, opset) or dynamic shape.
+    """
+    proto = load(model)
+    check_supported(proto)
+    try:
+        if _opset(proto) != OPSET:
+            proto = version_converter.convert_version(proto, OPSET)
+        proto = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as e:
+        raise ModelLoadError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
+                             f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+    return _Importer(proto, weights, set(input_overrides)).build()
+
+
+class _Importer:
+    def __init__(self, proto: onnx.ModelProto, weights: WeightStore, overrides: set[str]):
+        self.proto, self.weights = proto, weights
+        self.graph = proto.graph
+        self.types = _value_types(proto)
+        self.values: dict[str, ir.Value] = {}
+        self.inits = {t.name: t for t in self.graph.initializer}
+        self.inputs = [i for i in self.graph.input if i.name not in self.inits or i.name in overrides]
+
+    def ttype(self, name: str, where: str) -> ir.RankedTensorType:
+        shape, elem = self.types.get(name, (None, 0))
+        if shape is None or any(d < 0 for d in shape):
+            raise UnsupportedModelError(
+                f"tensor '{name}' ({where}) has no static shape after shape inference "
+                f"(got {shape}); tritonnx needs static shapes for now.")
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+        try:
+            return tensor_type(shape, dtype)
+        except KeyError:
+            raise UnsupportedModelError(f"tensor '{name}' ({where}) has dtype {dtype}, "
+                                        "which tritonnx does not support yet.") from None
+
+    def build(self) -> ir.Module:
+        module = ir.Module.create()
+        with ir.InsertionPoint(module.body):
+            arg_types = [self.ttype(i.name, "graph input") for i in self.inputs]
+            out_types = [self.ttype(o.name, "graph output") for o in self.graph.output]
+            fn = func.FuncOp("main", (arg_types, out_types))
+            fn.attributes["tnx.inputs"] = ir.ArrayAttr.get([ir.StringAttr.get(i.name) for i in self.inputs])
+            fn.attributes["tnx.outputs"] = ir.ArrayAttr.get([ir.StringAttr.get(o.name) for o in self.graph.output])
+            block = fn.add_entry_block()
+        for inp, arg in zip(self.inputs, block.arguments):
+            self.values[inp.name] = arg
+        with ir.InsertionPoint(block):
+            for name, init in self.inits.items():
+                if name not in self.values:
+                    self.values[name] = self.constant(numpy_helper.to_array(init), name)
+            for i, node in enumerate(self.graph.node):
+                with ir.Location.name(_node_name(node, i)):
+                    self.node(node, i)
+            func.ReturnOp([self.values[o.name] for o in self.graph.output])
+        return module
+
+    def constant(self, array: np.ndarray, hint: str) -> ir.Value:
+        attr = self.weights.attr(array, hint)
+        return create("tnx.constant", [], [attr.type], {"value": attr}).result
+
+    def node(self, node: onnx.NodeProto, index: int) -> None:
+        op = node.op_type
+        name = _node_name(node, index)
+        attrs = dict(OPS[op])
+        attrs.update({a.name: _attr_value(a) for a in node.attribute})
+        ins = [self.values[n] if n else None for n in node.input]
+        outs = [o for o in node.output if o]
+        used = {n for nd in self.graph.node for n in nd.input} | {o.name for o in self.graph.output}
+        if len(outs) > 1 and any(o in used for o in outs[1:]):
+            raise UnsupportedModelError(f"node {name} ({op}): only the first output is supported "
+                                        f"(outputs {list(outs[1:])} are used).",
+                                        [(name, op, OPSET)])
+        out_name = outs[0]
+        if op == "Constant":
+            (key, value), = attrs.items()
+            if key in ("sparse_value",):
+                raise UnsupportedModelError(f"node {name} (Constant): sparse_value is not supported.")
+            array = np.asarray(value, dtype=np.float32 if key.startswith("value_float") else
+                               np.int64 if key.startswith("value_int") else None)
+            self.values[out_name] = self.constant(array, out_name)
+            return
+        rtype = self.ttype(out_name, f"output of node {name} ({op})")
+        if op in ("Conv", "MaxPool", "AveragePool"):
+            x_shape = list(ir.RankedTensorType(ins[0].type).shape)
+            w_shape = list(ir.RankedTensorType(ins[1].type).shape) if op == "Conv" else None
+            attrs = _spatial_defaults(op, attrs, x_shape, w_shape)
+        rank = len(ir.RankedTensorType(ins[0].type).shape) if ins and ins[0] is not None else 0
+        if op == "Transpose" and attrs["perm"] is None:
+            attrs["perm"] = list(range(rank))[::-1]
+        if op in _AXIS_ATTRS and attrs.get("axis") is not None and attrs["axis"] < 0:
+            attrs["axis"] += rank
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        if "value" in attrs and isinstance(attrs["value"], np.ndarray):
+            attrs["value"] = self.weights.attr(attrs["value"], out_name)
+        if op in ("Concat", "Sum") and len(ins) > 2:
+            # fold into a left-leaning chain of binary ops
+            acc = ins[0]
+            mlir_op = "tnx.concat" if op == "Concat" else "tnx.add"
+            for j, nxt in enumerate(ins[1:], 1):
+                if j == len(ins) - 1:
+                    ttype = rtype
+                else:
+                    shape = list(ir.RankedTensorType(acc.type).shape)
+                    if op == "Concat":
+                        shape[attrs["axis"]] += ir.RankedTensorType(nxt.type).shape[attrs["axis"]]
+                    else:
+                        shape = list(np.broadcast_shapes(tuple(shape), tuple(ir.RankedTensorType(nxt.type).shape)))
+                    ttype = ir.RankedTensorType.get(shape, rtype.element_type)
+                acc = create(mlir_op, [acc, nxt], [ttype], attrs).result
+            self.values[out_name] = acc
+            return
+        if op in ("Concat", "Sum") and len(ins) == 1:
+            self.values[out_name] = create("tnx.identity", ins, [rtype], {}).result
+            return
+        mlir_op = "tnx.add" if op == "Sum" else f"tnx.{snake(op)}"
+        self.values[out_name] = create(mlir_op, ins, [rtype], attrs).result
