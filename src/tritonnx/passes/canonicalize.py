@@ -1,4 +1,4 @@
-"""canonicalize: removes Identity and inference Dropout, folds constant subgraphs (Shape
+"""tnx-canonicalize: removes Identity and inference Dropout, folds constant subgraphs (Shape
 arithmetic, ConstantOfShape weights), folds BatchNormalization into the preceding Conv's
 weights (or decomposes it into Mul and Add), turns Flatten/Squeeze/Unsqueeze/Reshape into
 a shape-only `tnx.reshape`, and drops dead ops."""
@@ -11,7 +11,7 @@ from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, prod
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_weights, functions
 
-NAME = "canonicalize"
+NAME = "tnx-canonicalize"
 
 VIEWS = ("tnx.flatten", "tnx.squeeze", "tnx.unsqueeze", "tnx.reshape")
 

@@ -1,0 +1,80 @@
+"""fuse: partitions the graph into fusion groups, one Triton kernel each.
+
+Rules, in topological order:
+- Conv, Gemm, MatMul (dot anchors) and MaxPool, AveragePool, GlobalAveragePool, Softmax
+  (reduction anchors) start a group.
+- A pointwise op (Relu, Clip, Sigmoid, Add, Sub, Mul, Div, Cast) joins the group of the
+  producer whose value it alone consumes and whose shape it keeps (an epilogue: bias,
+  activation, residual add); its other operands are loaded by the kernel. Otherwise it
+  starts a pointwise group.
+- View ops (Reshape, Transpose, Concat) join no group: they become index maps on the loads
+  of every kernel that reads them. A view that is itself a graph output gets a copy kernel.
+Each op gets `tnx.group` (the group id) and `tnx.fusion` (why it is in that group).
+"""
+from __future__ import annotations
+
+from mlir import ir
+
+from tritonnx.dialects.builders import producer, shape_of, to_attr
+from tritonnx.passes import functions, ops
+
+NAME = "fuse"
+
+DOT = ("tnx.conv", "tnx.gemm", "tnx.mat_mul")
+REDUCE = ("tnx.max_pool", "tnx.average_pool", "tnx.global_average_pool", "tnx.softmax")
+POINTWISE = ("tnx.relu", "tnx.clip", "tnx.sigmoid", "tnx.add", "tnx.sub", "tnx.mul", "tnx.div", "tnx.cast")
+VIEWS = ("tnx.reshape", "tnx.transpose", "tnx.concat")
+
+
+def node_name(op: ir.Operation) -> str:
+    loc = op.location
+    return loc.name_str if loc.is_a_name() else op.name
+
+
+def run(module: ir.Operation, pass_=None) -> None:
+    for fn in functions(module):
+        if "sym_visibility" in fn.attributes:
+            continue  # kernels are already outlined
+        _partition(fn.regions[0].blocks[0])
+
+
+def _mark(op: ir.Operation, group: int, reason: str) -> None:
+    op.attributes["tnx.group"] = to_attr(group)
+    op.attributes["tnx.fusion"] = to_attr(reason)
+
+
+def _group(op: ir.Operation | None) -> int | None:
+    if op is None or "tnx.group" not in op.attributes:
+        return None
+    return ir.IntegerAttr(op.attributes["tnx.group"]).value
+
+
+def _partition(block: ir.Block) -> None:
+    next_id = 0
+    tail: dict[int, ir.Operation] = {}  # group -> its last op (the group's output)
+    for op in ops(block):
+        name = op.name
+        if name in DOT or name in REDUCE:
+            _mark(op, next_id, "anchor")
+            tail[next_id] = op
+            next_id += 1
+        elif name in POINTWISE:
+            joined = False
+            for value in op.operands:
+                src = producer(value)
+                g = _group(src)
+                if (g is not None and tail[g] == src and len(list(value.uses)) == 1
+                        and shape_of(value) == shape_of(op.results[0])):
+                    _mark(op, g, f"epilogue of {node_name(src)}: sole consumer, same shape")
+                    tail[g] = op
+                    joined = True
+                    break
+            if not joined:
+                _mark(op, next_id, "pointwise root: no single-use producer to join")
+                tail[next_id] = op
+                next_id += 1
+        elif name in VIEWS:
+            if any(use.owner.operation.name == "func.return" for use in op.results[0].uses):
+                _mark(op, next_id, "view that is a graph output: materialized by a copy kernel")
+                tail[next_id] = op
+                next_id += 1

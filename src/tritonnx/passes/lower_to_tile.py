@@ -1,0 +1,341 @@
+"""lower-to-tile: rewrites each outlined kernel into tile IR, the body of one Triton program.
+
+The kernel's anchor picks a template (implicit-GEMM conv, gemm, pool window reduction,
+softmax row, or a flat pointwise loop). Everything else in the group is evaluated by
+`Emitter`: to compute a tensor on a tile of indices it follows view ops as index maps
+(Reshape: linearize/delinearize, Transpose: permute, Concat: masked select between loads),
+applies pointwise ops to its operands' tiles, and loads kernel inputs. Kernels become
+destination-passing: `@kernel_N(inputs..., output)`; in @main each call gets its output
+from `tensor.empty`.
+"""
+from __future__ import annotations
+
+import math
+
+from mlir import ir
+from mlir.dialects import func, scf
+
+from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
+from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize, shape
+from tritonnx.errors import CompileError
+from tritonnx.passes import functions, ops
+from tritonnx.passes.fuse import node_name
+from tritonnx.passes.tile import anchor_of, gemm_dims
+
+NAME = "lower-to-tile"
+NEG_INF = float("-inf")
+
+Index = list  # per-dimension index tiles (ir.Value) or None for "always 0"
+
+
+class Emitter:
+    """Computes tensors of a kernel on tiles of indices."""
+
+    def __init__(self, b: TileBuilder, buffers: dict, tile_shape: list[int]):
+        self.b, self.buffers, self.shape = b, buffers, tile_shape
+        self.known: dict = {}  # value -> tile already computed at the kernel's output index
+
+    def __call__(self, v: ir.Value, idx: Index, mask: ir.Value | None) -> ir.Value:
+        b = self.b
+        if v in self.known:
+            return self.known[v]
+        if v in self.buffers:
+            offs = linearize(b, idx, shape_of(v))
+            offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.i32)
+            m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
+            return b.load(self.buffers[v], offs, m)
+        op = producer(v)
+        name = op.name
+        out_shape = shape_of(v)
+        if name == "tnx.reshape":
+            lin = linearize(b, idx, out_shape)
+            src_dims = shape_of(op.operands[0])
+            src = delinearize(b, lin, src_dims) if lin is not None else [None] * len(src_dims)
+            return self(op.operands[0], src, mask)
+        if name == "tnx.transpose":
+            perm = attrs_of(op)["perm"]
+            src = [None] * len(perm)
+            for i, p in enumerate(perm):
+                src[p] = idx[i]
+            return self(op.operands[0], src, mask)
+        if name == "tnx.concat":
+            axis = attrs_of(op)["axis"]
+            head, tail = op.operands
+            n0 = shape_of(head)[axis]
+            i = idx[axis] if idx[axis] is not None else b.const(0, [1] * len(self.shape), b.i32)
+            in_head = b.cmp("lt", i, n0)
+            in_tail = b.cmp("ge", i, n0)
+            h = self(head, idx[:axis] + [i] + idx[axis + 1:], b.and_(mask, in_head))
+            t_idx = idx[:axis] + [b.binary("sub", i, n0)] + idx[axis + 1:]
+            t = self(tail, t_idx, b.and_(mask, in_tail))
+            return b.select(b.broadcast(in_head, self.shape), h, t)
+        operands = []
+        for x in op.operands:
+            xs = shape_of(x)
+            lead = len(out_shape) - len(xs)
+            sub = [None if (d == 1 and out_shape[lead + j] != 1) else idx[lead + j] for j, d in enumerate(xs)]
+            operands.append(self(x, sub, mask) if x is not None else None)
+        return self.pointwise(op, operands)
+
+    def pointwise(self, op: ir.Operation, xs: list[ir.Value]) -> ir.Value:
+        b, name = self.b, op.name
+        if name in ("tnx.add", "tnx.sub", "tnx.mul", "tnx.div"):
+            return b.binary(name[4:], xs[0], xs[1])
+        if name == "tnx.relu":
+            return b.binary("max", xs[0], 0.0)
+        if name == "tnx.sigmoid":
+            e = b.unary("math.exp", b.unary("arith.negf", xs[0]))
+            return b.binary("div", b.const(1.0, shape(e), elem(e)), b.binary("add", e, 1.0))
+        if name == "tnx.clip":
+            x = xs[0]
+            lo, hi = operand(op, "min"), operand(op, "max")
+            rest = iter(xs[1:])
+            if lo is not None:
+                x = b.binary("max", x, next(rest))
+            if hi is not None:
+                x = b.binary("min", x, next(rest))
+            return x
+        if name == "tnx.cast":
+            return b.convert(xs[0], ir.RankedTensorType(op.results[0].type).element_type)
+        raise CompileError(f"node {node_name(op)} ({name}) cannot be generated inside a kernel yet.")
+
+
+def _out_mask_and_store(b, em, out_value, out_buf, idx, mask):
+    val = em(out_value, idx, mask)
+    offs = linearize(b, idx, shape_of(out_value))
+    offs = b.broadcast(offs, em.shape) if offs is not None else b.const(0, em.shape, b.i32)
+    want = ir.RankedTensorType(out_buf.type).element_type
+    b.store(out_buf, offs, b.convert(val, want), b.broadcast(mask, em.shape))
+
+
+def _pointwise(b, kernel, args, out_value, cfg):
+    block = cfg["BLOCK"]
+    dims = shape_of(out_value)
+    offs = b.binary("add", b.splat(b.binary("mul", b.program_id(0), b.const(block, [], b.i32)), [block]), b.arange(block))
+    mask = b.cmp("lt", offs, math.prod(dims))
+    em = Emitter(b, args, [block])
+    idx = delinearize(b, offs, dims)
+    _out_mask_and_store(b, em, out_value, args["out"], idx, mask)
+
+
+def _block_start(b, axis: int, size: int, n: int) -> ir.Value:
+    """pid(axis) * size + arange(size), as a [n]-shaped i32 tile."""
+    base = b.binary("mul", b.program_id(axis), b.const(size, [], b.i32))
+    return b.binary("add", b.splat(base, [n]), b.arange(n))
+
+
+def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
+    kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
+    bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
+    m_size, n_size, k_size, groups = gemm_dims(kind, anchor)
+    rm = b.expand(_block_start(b, 0, bm, bm), 1)  # [BM, 1]
+    rn = b.expand(_block_start(b, 1, bn, bn), 0)  # [1, BN]
+    m_ok, n_ok = b.cmp("lt", rm, m_size), b.cmp("lt", rn, n_size)
+    a_attrs = attrs_of(anchor)
+    x, w = anchor.operands[0], anchor.operands[1]
+    if kind == "conv":
+        out_dims = shape_of(anchor.results[0])
+        if len(out_dims) != 4:
+            raise CompileError(f"node {node_name(anchor)} (Conv): only 2-D convolution is supported yet.")
+        _, c_in, h, wd = shape_of(x)
+        _, oh_n, ow_n = out_dims[1], out_dims[2], out_dims[3]
+        kh_n, kw_n = a_attrs["kernel_shape"]
+        sh, sw = a_attrs["strides"]
+        dh, dw = a_attrs["dilations"]
+        ph, pw = a_attrs["pads"][0], a_attrs["pads"][1]
+        cg = c_in // groups
+        g = b.program_id(2)
+        nb = b.binary("div", rm, oh_n * ow_n) if out_dims[0] > 1 else None
+        rem = b.binary("mod", rm, oh_n * ow_n)
+        oh, ow = b.binary("div", rem, ow_n), b.binary("mod", rem, ow_n)
+        co = b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)) if groups > 1 else rn
+    acc0 = b.const(0.0, [bm, bn], b.f32)
+    loop = b.for_range(0, k_size, bk, [acc0])
+    with ir.InsertionPoint(loop.body):
+        k0 = b.splat(b.index_to_i32(loop.induction_variable), [bk])
+        rk = b.binary("add", k0, b.arange(bk))
+        ka, kb = b.expand(rk, 0), b.expand(rk, 1)  # [1, BK], [BK, 1]
+        a_mask = b.and_(m_ok, b.cmp("lt", ka, k_size))
+        b_mask = b.and_(b.cmp("lt", kb, k_size), n_ok)
+        ea, eb = Emitter(b, args, [bm, bk]), Emitter(b, args, [bk, bn])
+        if kind == "conv":
+            ci = b.binary("div", ka, kh_n * kw_n)
+            r = b.binary("mod", ka, kh_n * kw_n)
+            kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
+            ih = b.binary("add", b.binary("sub", b.binary("mul", oh, sh), ph), b.binary("mul", kh, dh))
+            iw = b.binary("add", b.binary("sub", b.binary("mul", ow, sw), pw), b.binary("mul", kw, dw))
+            inside = b.and_(b.cmp("ge", ih, 0), b.cmp("lt", ih, h), b.cmp("ge", iw, 0), b.cmp("lt", iw, wd))
+            if groups > 1:
+                ci = b.binary("add", ci, b.binary("mul", b.splat(g, [1, bk]), cg))
+            a_tile = ea(x, [nb, ci if c_in > 1 else None, ih, iw], b.and_(a_mask, inside))
+            ci_b = b.binary("div", kb, kh_n * kw_n)
+            r_b = b.binary("mod", kb, kh_n * kw_n)
+            w_dims = shape_of(w)
+            w_idx = [co, ci_b, b.binary("div", r_b, kw_n), b.binary("mod", r_b, kw_n)]
+            w_idx = [None if d == 1 else i for i, d in zip(w_idx, w_dims)]
+            b_tile = eb(w, w_idx, b_mask)
+        else:
+            trans_a, trans_b = a_attrs.get("transA", 0), a_attrs.get("transB", 0)
+            a_tile = ea(x, [ka, rm] if trans_a else [rm, ka], a_mask)
+            b_tile = eb(w, [rn, kb] if trans_b else [kb, rn], b_mask)
+            if shape(a_tile) != [bm, bk]:
+                a_tile = b.broadcast(a_tile, [bm, bk])
+        acc = b.dot(b.convert(a_tile, b.f32), b.convert(b_tile, b.f32), loop.inner_iter_args[0])
+        scf.YieldOp([acc])
+    acc = loop.results[0]
+    out_mask = b.and_(m_ok, n_ok)
+    em = Emitter(b, args, [bm, bn])
+    if kind == "conv":
+        idx = [nb, co, oh, ow]
+        bias = operand(anchor, "b")
+        if bias is not None:
+            acc = b.binary("add", acc, em(bias, [co], out_mask))
+    else:
+        idx = [rm, rn]
+        if kind == "gemm":
+            alpha, beta = a_attrs.get("alpha", 1.0), a_attrs.get("beta", 1.0)
+            if alpha != 1.0:
+                acc = b.binary("mul", acc, alpha)
+            c = operand(anchor, "c")
+            if c is not None and beta != 0.0:
+                cs = shape_of(c)
+                lead = 2 - len(cs)
+                c_idx = [None if d == 1 else idx[lead + j] for j, d in enumerate(cs)]
+                ct = em(c, c_idx, out_mask)
+                acc = b.binary("add", acc, ct if beta == 1.0 else b.binary("mul", ct, beta))
+    em.known[anchor.results[0]] = b.convert(acc, elem_type_of(anchor.results[0]))
+    idx = [None if d == 1 else i for i, d in zip(idx, shape_of(anchor.results[0]))]
+    _out_mask_and_store(b, em, out_value, args["out"], idx, out_mask)
+
+
+def elem_type_of(v: ir.Value) -> ir.Type:
+    return ir.RankedTensorType(v.type).element_type
+
+
+def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
+    bp, br = cfg["BLOCK_P"], cfg["BLOCK_R"]
+    x = anchor.operands[0]
+    n_, c_, h, wd = shape_of(x)
+    out_dims = shape_of(anchor.results[0])
+    a = attrs_of(anchor)
+    if anchor.name == "tnx.global_average_pool":
+        kh_n, kw_n, sh, sw, dh, dw, ph, pw, pe_h, pe_w = h, wd, 1, 1, 1, 1, 0, 0, 0, 0
+        is_max, include_pad = False, True
+    else:
+        if len(a["kernel_shape"]) != 2:
+            raise CompileError(f"node {node_name(anchor)}: only 2-D pooling is supported yet.")
+        kh_n, kw_n = a["kernel_shape"]
+        sh, sw = a["strides"]
+        dh, dw = a.get("dilations", [1, 1])
+        ph, pw, pe_h, pe_w = a["pads"]
+        is_max = anchor.name == "tnx.max_pool"
+        include_pad = bool(a.get("count_include_pad", 0))
+    total = math.prod(out_dims)
+    window = kh_n * kw_n
+    p = _block_start(b, 0, bp, bp)  # [BP]
+    p_ok = b.cmp("lt", p, total)
+    idx1 = delinearize(b, p, out_dims)  # n, c, oh, ow as [BP]
+    n2, c2, oh2, ow2 = (b.expand(i, 1) if i is not None else None for i in idx1)
+    p_ok2 = b.expand(p_ok, 1)
+    zero_h = b.const(0, [bp, 1], b.i32)
+    acc0 = b.const(NEG_INF if is_max else 0.0, [bp], b.f32)
+    inits = [acc0] if is_max else [acc0, b.const(0.0, [bp], b.f32)]
+    loop = b.for_range(0, window, br, inits)
+    with ir.InsertionPoint(loop.body):
+        r = b.expand(b.binary("add", b.splat(b.index_to_i32(loop.induction_variable), [br]), b.arange(br)), 0)
+        kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
+        ih = b.binary("add", b.binary("sub", b.binary("mul", oh2 if oh2 is not None else zero_h, sh), ph), b.binary("mul", kh, dh))
+        iw = b.binary("add", b.binary("sub", b.binary("mul", ow2 if ow2 is not None else zero_h, sw), pw), b.binary("mul", kw, dw))
+        in_window = b.and_(p_ok2, b.cmp("lt", r, window))
+        valid = b.and_(in_window, b.cmp("ge", ih, 0), b.cmp("lt", ih, h), b.cmp("ge", iw, 0), b.cmp("lt", iw, wd))
+        valid = b.broadcast(valid, [bp, br])
+        em = Emitter(b, args, [bp, br])
+        tile = b.convert(em(x, [n2, c2, ih, iw], valid), b.f32)
+        if is_max:
+            red = b.reduce(b.select(valid, tile, NEG_INF), 1, "max")
+            scf.YieldOp([b.binary("max", loop.inner_iter_args[0], red)])
+        else:
+            red = b.reduce(b.select(valid, tile, 0.0), 1, "sum")
+            counted = valid if not include_pad else b.broadcast(b.and_(
+                in_window, b.cmp("lt", ih, h + pe_h), b.cmp("lt", iw, wd + pe_w)), [bp, br])
+            cnt = b.reduce(b.convert(counted, b.f32), 1, "sum")
+            scf.YieldOp([b.binary("add", loop.inner_iter_args[0], red), b.binary("add", loop.inner_iter_args[1], cnt)])
+    result = loop.results[0] if is_max else b.binary("div", loop.results[0], b.binary("max", loop.results[1], 1.0))
+    em = Emitter(b, args, [bp])
+    em.known[anchor.results[0]] = b.convert(result, elem_type_of(anchor.results[0]))
+    _out_mask_and_store(b, em, out_value, args["out"], idx1, p_ok)
+
+
+def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
+    bp, br = cfg["BLOCK_P"], cfg["BLOCK_R"]
+    dims = shape_of(anchor.results[0])
+    axis = attrs_of(anchor)["axis"]
+    n = dims[axis]
+    inner = math.prod(dims[axis + 1:])
+    rows = math.prod(dims) // n
+    p = b.expand(_block_start(b, 0, bp, bp), 1)  # [BP, 1]
+    j = b.expand(b.arange(br), 0)  # [1, BR]
+    outer_i = b.binary("div", p, inner) if inner > 1 else p
+    inner_i = b.binary("mod", p, inner) if inner > 1 else None
+    idx = (delinearize(b, outer_i, dims[:axis]) + [j if n > 1 else None]
+           + (delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])))
+    mask = b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br])
+    em = Emitter(b, args, [bp, br])
+    x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), NEG_INF)
+    mx = b.expand(b.reduce(x, 1, "max"), 1)
+    e = b.select(mask, b.unary("math.exp", b.binary("sub", x, mx)), 0.0)
+    s = b.expand(b.reduce(e, 1, "sum"), 1)
+    em.known[anchor.results[0]] = b.convert(b.binary("div", e, s), elem_type_of(anchor.results[0]))
+    _out_mask_and_store(b, em, out_value, args["out"], idx, mask)
+
+
+TEMPLATES = {"conv": _dot_kernel, "gemm": _dot_kernel, "mat_mul": _dot_kernel,
+             "pool": _pool_kernel, "softmax": _softmax_kernel}
+
+
+def lower_kernel(kernel: ir.Operation) -> None:
+    """Replaces the tnx-level kernel `kernel` by its tile-level form, in place."""
+    kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
+    cfg = {k: ir.IntegerAttr(kernel.attributes["tnx.block"][k]).value
+           for k in ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R")
+           if k in ir.DictAttr(kernel.attributes["tnx.block"])}
+    old_block = kernel.regions[0].blocks[0]
+    ftype = ir.FunctionType(ir.TypeAttr(kernel.attributes["function_type"]).value)
+    ret = ops(old_block)[-1]
+    out_value = ret.operands[0]
+    anchor = anchor_of(kernel)
+    sym = ir.StringAttr(kernel.attributes["sym_name"]).value
+    with ir.InsertionPoint(kernel), kernel.location:
+        new = func.FuncOp(sym, (list(ftype.inputs) + list(ftype.results), []), visibility="private")
+        for name in kernel.attributes:
+            if name.startswith("tnx."):
+                new.operation.attributes[name] = kernel.attributes[name]
+        block = new.add_entry_block()
+    args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}
+    args["out"] = block.arguments[len(ftype.inputs)]
+    b = TileBuilder()
+    with ir.InsertionPoint(block), kernel.location:
+        if kind == "pointwise":
+            _pointwise(b, kernel, args, out_value, cfg)
+        else:
+            TEMPLATES[kind](b, kernel, args, out_value, cfg, anchor)
+        func.ReturnOp([])
+    kernel.erase()
+
+
+def run(module: ir.Operation, pass_=None) -> None:
+    kernels = [f for f in functions(module) if "tnx.kind" in f.attributes]
+    for k in kernels:
+        lower_kernel(k)
+    for fn in functions(module):
+        if "tnx.kind" in fn.attributes:
+            continue
+        for op in ops(fn.regions[0].blocks[0]):
+            if op.name != "func.call":
+                continue
+            with ir.InsertionPoint(op), op.location:
+                out = op.results[0]
+                empty = ir.Operation.create("tensor.empty", results=[out.type]).results[0]
+                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
+            out.replace_all_uses_with(empty)
+            op.erase()

@@ -1,0 +1,101 @@
+"""outline: turns each fusion group into `func.func private @kernel_N` and replaces it in
+@main by a `func.call`. View ops a kernel reads through are cloned into the kernel (they
+are index maps, not buffers). The kernel's `tnx.kind` says which template lowers it
+(conv, gemm, mat_mul, pool, softmax, pointwise); `tnx.nodes` lists the ONNX nodes it
+covers. Kernels with identical bodies are emitted once and called from every site."""
+from __future__ import annotations
+
+from mlir import ir
+from mlir.dialects import func
+
+from tritonnx.dialects.builders import producer
+from tritonnx.passes import functions, ops
+from tritonnx.passes.fuse import VIEWS, node_name
+
+NAME = "outline"
+
+KIND = {"tnx.conv": "conv", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
+        "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.softmax": "softmax"}
+
+
+def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
+    attrs = {n: op.attributes[n] for n in op.attributes if n not in ("tnx.group", "tnx.fusion")}
+    return ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
+                               attributes=attrs, loc=op.location)
+
+
+def run(module: ir.Operation, pass_=None) -> None:
+    mains = [f for f in functions(module) if "sym_visibility" not in f.attributes]
+    module_body = module.regions[0].blocks[0]
+    seen: dict[str, str] = {}  # kernel body text -> kernel symbol
+    counter = 0
+    for fn in mains:
+        block = fn.regions[0].blocks[0]
+        groups: dict[int, list[ir.Operation]] = {}
+        for op in ops(block):
+            if "tnx.group" in op.attributes:
+                groups.setdefault(ir.IntegerAttr(op.attributes["tnx.group"]).value, []).append(op)
+        for gid, members in groups.items():
+            symbol = f"kernel_{counter}"
+            counter += 1
+            member_set = {m for m in members}
+            # ops to clone: group members plus the views they read through
+            body: list[ir.Operation] = []
+            inputs: list[ir.Value] = []
+
+            def visit_value(v: ir.Value):
+                src = producer(v)
+                if src is not None and (src in member_set or src in body_set):
+                    return
+                if src is not None and src.name in VIEWS:
+                    for w in src.operands:
+                        visit_value(w)
+                    body_set.add(src)
+                    body.append(src)
+                    return
+                if all(v != x for x in inputs):
+                    inputs.append(v)
+
+            body_set: set = set()
+            for m in members:
+                for v in m.operands:
+                    visit_value(v)
+                body.append(m)
+                body_set.add(m)
+            out = members[-1].results[0]
+            kind = next((KIND[m.name] for m in members if m.name in KIND), "pointwise")
+            with ir.InsertionPoint(module_body):
+                kfn = func.FuncOp(symbol, ([v.type for v in inputs], [out.type]), visibility="private")
+                kblock = kfn.add_entry_block()
+            mapping = {}
+            with ir.InsertionPoint(kblock):
+                for v, arg in zip(inputs, kblock.arguments):
+                    mapping[_key(v)] = arg
+                for op in body:
+                    new = _clone(op, [mapping[_key(v)] for v in op.operands])
+                    mapping[_key(op.results[0])] = new.results[0]
+                func.ReturnOp([mapping[_key(out)]])
+            kop = kfn.operation
+            kop.attributes["tnx.kind"] = ir.StringAttr.get(kind)
+            kop.attributes["tnx.nodes"] = ir.ArrayAttr.get([ir.StringAttr.get(node_name(m)) for m in members])
+            text = str(kop).replace(f"@{symbol}(", "@K(", 1)
+            if text in seen:
+                kop.erase()
+                counter -= 1
+                symbol = seen[text]
+            else:
+                seen[text] = symbol
+            loc = ir.Location.fused([m.location for m in members])
+            with ir.InsertionPoint(members[-1]), loc:
+                call = func.CallOp([out.type], ir.FlatSymbolRefAttr.get(symbol), inputs)
+            out.replace_all_uses_with(call.results[0])
+            for m in reversed(members):
+                m.erase()
+        # views read only by kernels are now dead
+        for op in reversed(ops(block)):
+            if op.name in VIEWS and all(len(list(r.uses)) == 0 for r in op.results):
+                op.erase()
+
+
+def _key(v: ir.Value):
+    return v

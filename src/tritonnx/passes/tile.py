@@ -1,0 +1,110 @@
+"""tile: chooses block sizes, grid, num_warps and num_stages for every kernel and records
+them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`).
+
+Two tables: `gpu` (tensor-core friendly blocks, multiples of 16, sized so the grid fills
+the SMs) and `interpreter` (Triton's CPU interpreter pays per op, not per element, so it
+runs fastest with large blocks). Block names by kind:
+  conv, gemm, mat_mul: BLOCK_M, BLOCK_N, BLOCK_K over the implicit GEMM [M, K] x [K, N]
+  pool:                BLOCK_P outputs x BLOCK_R window positions
+  softmax:             BLOCK_P rows x BLOCK_R (the whole softmax axis)
+  pointwise:           BLOCK elements
+"""
+from __future__ import annotations
+
+import math
+
+from mlir import ir
+
+from tritonnx.dialects.builders import attrs_of, shape_of, to_attr
+from tritonnx.errors import CompileError
+from tritonnx.passes import functions, ops
+
+NAME = "tile"
+MAX_SOFTMAX_AXIS = 16384
+
+
+def pow2(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, n))))
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
+    """(M, N, K, groups) of the implicit GEMM a dot kernel computes (N per group)."""
+    out = shape_of(anchor.results[0])
+    if kind == "conv":
+        w = shape_of(anchor.operands[1])
+        groups = attrs_of(anchor)["group"]
+        m = out[0] * math.prod(out[2:])
+        return m, out[1] // groups, math.prod(w[1:]), groups
+    a = shape_of(anchor.operands[0])
+    trans_a = attrs_of(anchor).get("transA", 0)
+    k = a[0] if trans_a else a[-1]
+    return out[0], out[1], k, 1
+
+
+def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -> dict:
+    gpu = target != "interpreter"
+    if kind in ("conv", "gemm", "mat_mul"):
+        m, n, k, groups = gemm_dims(kind, anchor)
+        if gpu:
+            bm = 128 if m >= 128 * 132 else 64
+            bn = min(128, max(16, pow2(n)))
+            bk = 32 if k >= 32 else 16
+            block = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
+            warps, stages = (8 if bm * bn >= 128 * 128 else 4), 3
+        else:
+            block = dict(BLOCK_M=min(2048, max(16, pow2(m))), BLOCK_N=min(256, max(16, pow2(n))),
+                         BLOCK_K=min(256, max(16, pow2(k))))
+            warps, stages = 4, 1
+        grid = [cdiv(m, block["BLOCK_M"]), cdiv(n, block["BLOCK_N"]), groups]
+    elif kind == "pool":
+        x = shape_of(anchor.operands[0])
+        window = math.prod(x[2:]) if anchor.name == "tnx.global_average_pool" else math.prod(attrs_of(anchor)["kernel_shape"])
+        p = math.prod(out_shape)
+        br = min(pow2(window), 64 if gpu else 256)
+        bp = (128 if gpu else 4096 * 16 // br) if p > 1 else 1
+        bp = min(bp, pow2(p))
+        block = dict(BLOCK_P=bp, BLOCK_R=br)
+        grid, warps, stages = [cdiv(p, bp)], 4, 1
+    elif kind == "softmax":
+        axis = attrs_of(anchor)["axis"]
+        n = out_shape[axis]
+        if n > MAX_SOFTMAX_AXIS:
+            raise CompileError(f"Softmax over an axis of {n} elements is not supported yet "
+                               f"(at most {MAX_SOFTMAX_AXIS}).")
+        rows = math.prod(out_shape) // n
+        br = pow2(n)
+        bp = min(pow2(rows), max(1, (1 if gpu else 65536) // br))
+        block = dict(BLOCK_P=bp, BLOCK_R=br)
+        grid, warps, stages = [cdiv(rows, bp)], (4 if br <= 2048 else 8), 1
+    else:
+        numel = math.prod(out_shape)
+        b = min(pow2(numel), 1024 if gpu else 65536)
+        block = dict(BLOCK=b)
+        grid, warps, stages = [cdiv(numel, b)], 4, 1
+    return dict(block=block, grid=grid, num_warps=warps, num_stages=stages)
+
+
+def anchor_of(kernel: ir.Operation) -> ir.Operation | None:
+    kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
+    if kind == "pointwise":
+        return None
+    from tritonnx.passes.outline import KIND
+    return next(op for op in ops(kernel.regions[0].blocks[0]) if KIND.get(op.name) == kind)
+
+
+def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
+    for fn in functions(module):
+        if "tnx.kind" not in fn.attributes:
+            continue
+        kind = ir.StringAttr(fn.attributes["tnx.kind"]).value
+        out_shape = list(ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape)
+        cfg = choose(kind, anchor_of(fn), out_shape, target)
+        fn.attributes["tnx.block"] = ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()})
+        fn.attributes["tnx.grid"] = to_attr(cfg["grid"])
+        fn.attributes["tnx.num_warps"] = to_attr(cfg["num_warps"])
+        fn.attributes["tnx.num_stages"] = to_attr(cfg["num_stages"])
+        fn.attributes["tnx.target"] = to_attr(target)
