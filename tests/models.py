@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-GAINS=dict(relu=1.414,bn_relu=1.0,resid=1.0,other=1.0)
 _LIGHT_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
 
 
@@ -109,8 +108,15 @@ def light_expected_output(name: str) -> np.ndarray:
     return numpy_helper.to_array(tensor)
 
 
+# Input slots holding parameters, per consuming op (caffe2 scale layers are Mul/Add of an
+# Unsqueeze'd parameter).
 _PARAM_SLOTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2, 3, 4),
-                "Mul": (0, 1), "Add": (0, 1), "Sum": ()}
+                "Mul": (1,), "Add": (1,)}
+# Conv/Gemm init gains, by what the output reaches past BN / scale layers: He gain before a
+# ReLU; before BN+ReLU ~sqrt(2 / 1.19 / 1.08), compensating the variance gain of random BN
+# (E[scale^2] * E[1/var] ~ 1.19) and of a scale layer (~1.08); damped on residual branches
+# (cf. zero-init-residual) so sums do not grow with depth; 1 elsewhere (e.g. classifier).
+_GAINS = {"relu": np.sqrt(2.0), "bn_relu": 1.25, "residual": 0.6, "other": 1.0}
 
 
 def _weight_role(name, consumers):
@@ -125,31 +131,33 @@ def _weight_role(name, consumers):
     return None
 
 
-def _gain(node, consumers):
-    """Init gain for a Conv/Gemm weight from what its output feeds (past BN / scale ops)."""
-    seen_bn = False
+def _gain(node, consumers, params):
+    """Init gain for the weight of Conv/Gemm ``node`` (see _GAINS)."""
+    normalized = False
     while node.output[0] in consumers:
         node = consumers[node.output[0]][0]
-        if node.op_type in ("BatchNormalization", "Mul", "Add"):
-            seen_bn = True
-            continue
-        if node.op_type == "Relu":
-            return GAINS["bn_relu"] if seen_bn else GAINS["relu"]
-        if node.op_type == "Sum":
-            return GAINS["resid"]
-        break
-    return GAINS["other"]
+        activations = [i for i in node.input if i not in params]
+        if node.op_type == "BatchNormalization" or (
+                node.op_type in ("Mul", "Add") and len(activations) == 1):
+            normalized = True
+        elif node.op_type == "Relu":
+            return _GAINS["bn_relu" if normalized else "relu"]
+        elif node.op_type in ("Add", "Sum"):
+            return _GAINS["residual"]
+        else:
+            break
+    return _GAINS["other"]
 
 
-def _random_weight(rng, shape, role, consumers):
+def _random_weight(rng, shape, role, consumers, params):
     op, idx, node = role
     if op in ("Conv", "Gemm") and idx == 1:
-        if op == "Gemm":
-            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-            fan_in = shape[-1] if trans_b else int(np.prod(shape[:-1]))
-        else:
-            fan_in = int(np.prod(shape[1:]))
-        return rng.normal(0, _gain(node, consumers) / np.sqrt(fan_in), shape)
+        fan_in = int(np.prod(shape[1:]))  # Conv, Gemm(transB=1)
+        if op == "Gemm" and not next((a.i for a in node.attribute if a.name == "transB"), 0):
+            fan_in = int(np.prod(shape[:-1]))
+        elif op == "Gemm":
+            fan_in = shape[-1]  # also right for FC weights reshaped from [1,1,N,K]
+        return rng.normal(0, _gain(node, consumers, params) / np.sqrt(fan_in), shape)
     if (op == "BatchNormalization" and idx in (1, 4)) or op == "Mul":  # scale / variance
         return rng.uniform(0.5, 1.5, shape)
     return rng.normal(0, 0.1, shape)  # biases, means
@@ -173,9 +181,15 @@ def randomize_light_model(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelPr
         for i in n.input:
             consumers.setdefault(i, []).append(n)
 
+    params = set(inits)
+    for n in g.node:
+        if n.op_type == "ConstantOfShape" or (
+                n.op_type in ("Unsqueeze", "Reshape") and n.input[0] in params):
+            params.add(n.output[0])
+
     def draw(name, shape):
         role = _weight_role(name, consumers)
-        arr = _random_weight(rng, shape, role, consumers) if role else np.full(shape, 0.02)
+        arr = _random_weight(rng, shape, role, consumers, params) if role else np.full(shape, 0.02)
         return numpy_helper.from_array(arr.astype(np.float32), name)
 
     new_inits = []

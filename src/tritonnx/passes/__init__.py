@@ -9,21 +9,34 @@ from mlir import ir
 
 from tritonnx.dialects.builders import WeightStore
 
-_weights: contextvars.ContextVar[WeightStore | None] = contextvars.ContextVar("weights", default=None)
+class Session:
+    """What one compilation's passes share besides the IR: the weights behind its
+    dense_resource attributes and the Triton sources lower-to-triton printed."""
+
+    def __init__(self, weights: WeightStore | None = None):
+        self.weights = weights or WeightStore()
+        self.sources: dict[str, str] = {}
+
+
+_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("session", default=None)
+
+
+def current_session() -> Session:
+    """The Session of the compilation in progress (a fresh one outside `compile`)."""
+    session = _session.get()
+    if session is None:
+        session = Session()
+        _session.set(session)
+    return session
+
+
+def use_session(session: Session) -> contextvars.Token:
+    """Makes `session` current; pass the token to `_session.reset` to undo."""
+    return _session.set(session)
 
 
 def current_weights() -> WeightStore:
-    """The WeightStore of the compilation in progress (a fresh one outside `compile`)."""
-    store = _weights.get()
-    if store is None:
-        store = WeightStore()
-        _weights.set(store)
-    return store
-
-
-def use_weights(store: WeightStore):
-    """Makes `store` the current WeightStore; returns a token for `_weights.reset`."""
-    return _weights.set(store)
+    return current_session().weights
 
 
 def functions(module: ir.Operation) -> list[ir.Operation]:

@@ -1,0 +1,143 @@
+"""Writes an artifact directory from the lowered module:
+
+  plan.json          inputs, outputs, buffers and `launches` (kernel, grid, buffers,
+                     scalars, num_warps, num_stages, ONNX nodes) in launch order
+  kernels/*.py       one @triton.jit kernel per distinct fusion group
+  kernels/*.<target>.cubin   ahead-of-time GPU binaries, when targets were given
+  weights.safetensors
+  model.onnx         the source model, for `tritonnx run --check`
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+from mlir import ir
+from safetensors.numpy import save_file
+
+from tritonnx.dialects.builders import np_dtype
+from tritonnx.passes import Session, functions, ops
+
+PLAN_VERSION = 1
+
+
+def _tensor(t: ir.Type) -> dict:
+    rt = ir.RankedTensorType(t)
+    return {"shape": list(rt.shape), "dtype": np.dtype(np_dtype(rt.element_type)).name}
+
+
+def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.ndarray]]:
+    """The launch plan of @main and the weights it needs, by buffer name."""
+    kernels = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module.operation)
+               if "tnx.kind" in f.attributes}
+    main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
+    block = main.regions[0].blocks[0]
+    names: dict = {}
+    buffers, weights, launches = [], {}, []
+    input_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.inputs"])]
+    output_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.outputs"])]
+    for arg, name in zip(block.arguments, input_names):
+        names[arg] = f"in{len(names)}"
+        buffers.append({"name": names[arg], "kind": "input", "onnx_name": name, **_tensor(arg.type)})
+    for op in ops(block):
+        if op.name == "tnx.constant":
+            buf = f"w{len(weights)}"
+            names[op.results[0]] = buf
+            weights[buf] = np.ascontiguousarray(session.weights.array(op.attributes["value"]))
+            buffers.append({"name": buf, "kind": "weight", **_tensor(op.results[0].type)})
+        elif op.name == "tensor.empty":
+            buf = f"t{len(buffers)}"
+            names[op.results[0]] = buf
+            buffers.append({"name": buf, "kind": "intermediate", **_tensor(op.results[0].type)})
+        elif op.name == "func.call":
+            sym = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+            k = kernels[sym]
+            block_cfg = ir.DictAttr(k.attributes["tnx.block"])
+            launches.append({
+                "kernel": Path(ir.StringAttr(k.attributes["tnx.source"]).value).stem,
+                "grid": list(ir.DenseI64ArrayAttr(k.attributes["tnx.grid"])),
+                "buffers": [names[v] for v in op.operands],
+                "scalars": {},
+                "num_warps": ir.IntegerAttr(k.attributes["tnx.num_warps"]).value,
+                "num_stages": ir.IntegerAttr(k.attributes["tnx.num_stages"]).value,
+                "kind": ir.StringAttr(k.attributes["tnx.kind"]).value,
+                "block": {n: ir.IntegerAttr(block_cfg[n]).value for n in
+                          ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R") if n in block_cfg},
+                "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(k.attributes["tnx.nodes"])],
+            })
+        elif op.name == "func.return":
+            outputs = [{"name": n, "buffer": names[v], **_tensor(v.type)} for n, v in zip(output_names, op.operands)]
+    for b in buffers:
+        if b["kind"] == "intermediate" and any(o["buffer"] == b["name"] for o in outputs):
+            b["kind"] = "output"
+    plan = {"version": PLAN_VERSION,
+            "inputs": [{"name": b["onnx_name"], "buffer": b["name"], "shape": b["shape"], "dtype": b["dtype"]}
+                       for b in buffers if b["kind"] == "input"],
+            "outputs": outputs, "buffers": buffers, "launches": launches}
+    return plan, weights
+
+
+def _signature(launch: dict, plan: dict) -> dict:
+    by_name = {b["name"]: b for b in plan["buffers"]}
+    codes = {"float32": "*fp32", "float16": "*fp16", "int64": "*i64", "int32": "*i32", "bool": "*i1", "int8": "*i8"}
+    return {f"a{i}": codes[by_name[b]["dtype"]] for i, b in enumerate(launch["buffers"])}
+
+
+def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dict:
+    """Compiles every distinct kernel to cubin for each target (no GPU needed).
+    Returns {kernel: {target: file name}}."""
+    import importlib.util
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    done: dict = {}
+    for launch in plan["launches"]:
+        name = launch["kernel"]
+        if name in done:
+            continue
+        spec = importlib.util.spec_from_file_location(f"tritonnx_aot_{name}", kernel_dir / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        fn = getattr(mod, name)
+        params = fn.arg_names
+        sig = dict(zip(params, _signature(launch, plan).values()))
+        done[name] = {}
+        for target in targets:
+            if on_kernel:
+                on_kernel(f"{name} -> {target}")
+            cc = int(target.split("_")[1])
+            compiled = triton.compile(ASTSource(fn, sig, {}), target=GPUTarget("cuda", cc, 32),
+                                      options={"num_warps": launch["num_warps"], "num_stages": launch["num_stages"]})
+            out = kernel_dir / f"{name}.{target}.cubin"
+            out.write_bytes(compiled.asm["cubin"])
+            done[name][target] = out.name
+    return done
+
+
+def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None) -> dict:
+    """Writes the artifact into directory `path` (which must exist). Returns the plan."""
+    plan, weights = build_plan(module, session)
+    kdir = path / "kernels"
+    kdir.mkdir()
+    by_symbol = {ir.StringAttr(f.attributes["sym_name"]).value: Path(ir.StringAttr(f.attributes["tnx.source"]).value).stem
+                 for f in functions(module.operation) if "tnx.source" in f.attributes}
+    for sym, text in session.sources.items():
+        (kdir / f"{by_symbol[sym]}.py").write_text(text)
+    if targets:
+        cubins = compile_cubins(kdir, plan, targets, on_kernel)
+        for launch in plan["launches"]:
+            launch["cubins"] = cubins[launch["kernel"]]
+    plan["targets"] = list(targets)
+    plan["kernels"] = len({l["kernel"] for l in plan["launches"]})
+    plan["modeled"] = {"weights_bytes": int(sum(w.nbytes for w in weights.values())),
+                       "intermediate_bytes": int(sum(math.prod(b["shape"]) * np.dtype(b["dtype"]).itemsize
+                                                     for b in plan["buffers"] if b["kind"] == "intermediate"))}
+    save_file(weights, str(path / "weights.safetensors"))
+    onnx.save(proto, str(path / "model.onnx"))
+    (path / "plan.json").write_text(json.dumps(plan, indent=1))
+    return plan

@@ -1,0 +1,122 @@
+"""`tritonnx.compile()`: ONNX file -> artifact directory -> CompiledModel."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+from mlir import ir
+from mlir.passmanager import PassManager
+
+from tritonnx.compiler import artifact
+from tritonnx.compiler.pipeline import stages
+from tritonnx.dialects import make_context
+from tritonnx.errors import CompileError, TritonnxError
+from tritonnx.importers.onnx import import_model, load
+from tritonnx.passes import Session, _session, use_session
+
+TARGETS = {"sm_90": 90, "sm_80": 80}
+
+
+def dump_text(module: ir.Module) -> str:
+    """The module as a person reads it: weights elided, small constants shown."""
+    return module.operation.get_asm(large_elements_limit=16, large_resource_limit=64)
+
+
+class _Progress:
+    """A rich progress bar that appears only once the compile has run for a second."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.start, self.total, self.enabled, self.bar, self.task = time.perf_counter(), total, enabled, None, None
+        self.done = 0
+
+    def step(self, label: str):
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is None and time.perf_counter() - self.start > 1.0:
+            from rich.progress import Progress
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("compiling", total=self.total, completed=self.done - 1)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done, description=label)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
+            dump_ir: str | os.PathLike | None = None, progress: bool = False):
+    """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
+
+    output_dir: where the artifact goes (a temporary directory when None). It is written
+        beside its final place and renamed into it, so a failed compile leaves nothing.
+    targets: GPU targets ("sm_90", "sm_80") to compile every kernel to cubin ahead of time;
+        block sizes are then chosen for the GPU. Without targets, for the CPU interpreter.
+    dump_ir: a directory for one numbered `.mlir` file per pass plus the Triton sources.
+    Returns a `tritonnx.runtime.CompiledModel`. Raises ModelLoadError, UnsupportedModelError
+    or CompileError with a one-paragraph message.
+    """
+    from tritonnx.runtime import CompiledModel
+
+    for t in targets:
+        if t not in TARGETS:
+            raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
+    proto = load(model)
+    final = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tritonnx-"))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    dumps = Path(dump_ir) if dump_ir else None
+    session = Session()
+    token = use_session(session)
+    pipeline = stages("gpu" if targets else "interpreter")
+    bar = _Progress(len(pipeline) + 2, progress)
+    try:
+        with make_context(), ir.Location.unknown():
+            module = import_model(proto, session.weights)
+            texts = [("import", dump_text(module))] if dumps else []
+            for name, step in pipeline:
+                bar.step(name)
+                pm = PassManager("builtin.module")
+                if isinstance(step, str):
+                    pm.add(step)
+                else:
+                    pm.add(step, name=name, argument=name)
+                try:
+                    pm.run(module.operation)
+                except TritonnxError:
+                    raise
+                except Exception as e:
+                    raise CompileError(f"pass {name} failed: {e}") from e
+                if dumps:
+                    texts.append((name, dump_text(module)))
+            bar.step("writing artifact")
+            artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None)
+        if dumps:
+            dumps.mkdir(parents=True, exist_ok=True)
+            for i, (name, text) in enumerate(texts):
+                (dumps / f"{i:02d}-{name.replace(',', '-')}.mlir").write_text(text)
+            for f in (work / "kernels").glob("*.py"):
+                shutil.copy(f, dumps / f.name)
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            final.rename(old)
+            work.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        if output_dir is None:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
+    finally:
+        bar.close()
+        _session.reset(token)
+    return CompiledModel(final)

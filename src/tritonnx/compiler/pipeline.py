@@ -1,0 +1,20 @@
+"""The pass pipeline, top to bottom. The list is the documentation of the compiler: each
+entry is (dump name, pass). A name with a `:` prefix of `mlir` runs upstream MLIR passes."""
+from __future__ import annotations
+
+import functools
+
+from tritonnx.passes import canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile
+
+
+def stages(target: str = "interpreter") -> list[tuple[str, object]]:
+    """[(name, pass)] in order; a pass is a Python callable or an upstream pipeline string."""
+    return [
+        (canonicalize.NAME, canonicalize.run),   # Identity/Dropout away, fold shape subgraphs and BN
+        (fuse.NAME, fuse.run),                   # fusion groups: anchors + epilogues; views as index maps
+        (outline.NAME, outline.run),             # one private func per group, @main calls them
+        (tile.NAME, functools.partial(tile.run, target=target)),  # block sizes, grid, warps, stages
+        (lower_to_tile.NAME, lower_to_tile.run),  # kernel bodies in tile + arith + scf
+        ("canonicalize,cse", "canonicalize,cse"),  # upstream cleanups on the arith index math
+        (lower_to_triton.NAME, lower_to_triton.run),  # print @triton.jit sources
+    ]

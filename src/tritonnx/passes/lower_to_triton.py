@@ -1,0 +1,165 @@
+"""lower-to-triton: prints each tile-level kernel as an `@triton.jit` Python function.
+
+A 1:1 printer: every tile/arith/math/scf op becomes one line of Triton; it makes no
+decisions. The pass leaves `{kernel symbol: source}` in the current session's `sources` and tags the kernel with `tnx.source` (its file name) so the dump
+shows where each kernel went.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from mlir import ir
+
+from tritonnx.dialects.tile import elem, shape
+from tritonnx.passes import current_session, functions, ops
+
+NAME = "lower-to-triton"
+
+BINARY = {"arith.addi": "+", "arith.addf": "+", "arith.subi": "-", "arith.subf": "-",
+          "arith.muli": "*", "arith.mulf": "*", "arith.divf": "/", "arith.divsi": "//",
+          "arith.remsi": "%", "arith.andi": "&", "arith.ori": "|"}
+CMP = {0: "==", 1: "!=", 2: "<", 3: "<=", 4: ">", 5: ">="}
+CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!="}
+TL_TYPES = {"f32": "tl.float32", "f16": "tl.float16", "bf16": "tl.bfloat16", "f64": "tl.float64",
+            "i64": "tl.int64", "i32": "tl.int32", "i8": "tl.int8", "i1": "tl.int1"}
+UNARY = {"math.exp": "tl.exp({})", "arith.negf": "-{}", "math.sqrt": "tl.sqrt({})"}
+class _Printer:
+    def __init__(self):
+        self.names: dict = {}
+        self.lines: list[str] = []
+        self.count = 0
+
+    def name(self, v: ir.Value) -> str:
+        return self.names[v]
+
+    def fresh(self, v: ir.Value, hint: str = "v") -> str:
+        n = f"{hint}{self.count}"
+        self.count += 1
+        self.names[v] = n
+        return n
+
+    def emit(self, depth: int, text: str):
+        self.lines.append("    " * depth + text)
+
+    def block(self, block: ir.Block, depth: int):
+        for op in ops(block):
+            self.op(op, depth)
+
+    def op(self, op: ir.Operation, depth: int):
+        name, a = op.name, op.attributes
+        args = [self.name(v) for v in op.operands]
+        if name in ("func.return",):
+            return
+        if name == "scf.yield":
+            for target, v in zip(self.loop_targets[-1], args):
+                self.emit(depth, f"{target} = {v}")
+            return
+        if name == "scf.for":
+            body = op.regions[0].blocks[0]
+            iv = self.fresh(body.arguments[0], "k")
+            targets = []
+            for arg, init, res in zip(list(body.arguments)[1:], args[3:], op.results):
+                t = self.fresh(arg, "acc")
+                self.names[res] = t
+                targets.append(t)
+                self.emit(depth, f"{t} = {init}")
+            self.loop_targets = getattr(self, "loop_targets", []) + [targets]
+            self.emit(depth, f"for {iv} in range({args[0]}, {args[1]}, {args[2]}):")
+            self.block(body, depth + 1)
+            self.loop_targets.pop()
+            return
+        out = self.fresh(op.results[0]) if len(op.results) else None
+        if name == "arith.constant":
+            attr = a["value"]
+            if isinstance(attr, ir.DenseElementsAttr):
+                value = _literal(attr.get_splat_value())
+                text = f"tl.full({list(shape(op.results[0]))}, {value}, {TL_TYPES[str(elem(op.results[0]))]})"
+            else:
+                text = _literal(attr)
+        elif name in BINARY:
+            text = f"{args[0]} {BINARY[name]} {args[1]}"
+        elif name in ("arith.cmpi", "arith.cmpf"):
+            pred = ir.IntegerAttr(a["predicate"]).value
+            text = f"{args[0]} {(CMP if name == 'arith.cmpi' else CMPF)[pred]} {args[1]}"
+        elif name in ("arith.maximumf", "arith.minimumf"):
+            fn = "maximum" if name == "arith.maximumf" else "minimum"
+            text = f"tl.{fn}({args[0]}, {args[1]}, propagate_nan=tl.PropagateNan.ALL)"
+        elif name in ("arith.maxsi", "arith.minsi"):
+            text = f"tl.{'maximum' if name == 'arith.maxsi' else 'minimum'}({args[0]}, {args[1]})"
+        elif name == "arith.select":
+            text = f"tl.where({args[0]}, {args[1]}, {args[2]})"
+        elif name in UNARY:
+            text = UNARY[name].format(args[0])
+        elif name in ("arith.sitofp", "arith.uitofp", "arith.fptosi", "arith.extf", "arith.truncf",
+                      "arith.extsi", "arith.trunci"):
+            text = f"{args[0]}.to({TL_TYPES[str(elem(op.results[0]))]})"
+        elif name == "arith.index_cast":
+            text = args[0]
+        elif name == "tile.program_id":
+            text = f"tl.program_id({ir.IntegerAttr(a['axis']).value})"
+        elif name == "tile.range":
+            text = f"tl.arange({ir.IntegerAttr(a['start']).value}, {ir.IntegerAttr(a['end']).value})"
+        elif name == "tile.splat":
+            et = TL_TYPES[str(elem(op.results[0]))]
+            text = f"tl.full({shape(op.results[0])}, 0, {et}) + {args[0]}"
+        elif name == "tile.expand_dims":
+            text = f"tl.expand_dims({args[0]}, {ir.IntegerAttr(a['axis']).value})"
+        elif name == "tile.broadcast":
+            text = f"tl.broadcast_to({args[0]}, {shape(op.results[0])})"
+        elif name == "tile.load":
+            other = ir.FloatAttr(a["other"]).value
+            if not str(elem(op.results[0])).startswith(("f", "bf")):
+                other = int(other)
+            text = f"tl.load({args[0]} + {args[1]}, mask={args[2]}, other={other})"
+        elif name == "tile.store":
+            self.emit(depth, f"tl.store({args[0]} + {args[1]}, {args[2]}, mask={args[3]})")
+            return
+        elif name == "tile.dot":
+            prec = ir.StringAttr(a["input_precision"]).value
+            text = f"tl.dot({args[0]}, {args[1]}, {args[2]}, input_precision=\"{prec}\")"
+        elif name == "tile.reduce":
+            kind = ir.StringAttr(a["kind"]).value
+            text = f"tl.{'sum' if kind == 'sum' else 'max'}({args[0]}, axis={ir.IntegerAttr(a['axis']).value})"
+        else:
+            raise NotImplementedError(f"lower-to-triton has no printer for {name}")
+        self.emit(depth, f"{out} = {text}")
+
+
+def _literal(attr: ir.Attribute) -> str:
+    if isinstance(attr, ir.FloatAttr):
+        v = attr.value
+        return "float('-inf')" if v == float("-inf") else "float('inf')" if v == float("inf") else repr(v)
+    return str(ir.IntegerAttr(attr).value)
+
+
+def print_kernel(kernel: ir.Operation, name: str) -> str:
+    """The Triton source of one tile-level kernel, as function `name`."""
+    p = _Printer()
+    block = kernel.regions[0].blocks[0]
+    n_in = len(block.arguments) - 1
+    params = [p.fresh(arg, f"in{i}_") if i < n_in else p.fresh(arg, "out") for i, arg in enumerate(block.arguments)]
+    p.block(block, 1)
+    nodes = ", ".join(ir.StringAttr(x).value for x in ir.ArrayAttr(kernel.attributes["tnx.nodes"]))
+    header = ["# Generated by tritonnx lower-to-triton. Do not edit.",
+              f"# ONNX nodes: {nodes}",
+              "import triton", "import triton.language as tl", "", "",
+              "@triton.jit", f"def {name}({', '.join(params)}):"]
+    return "\n".join(header + p.lines) + "\n"
+
+
+def source_name(text: str) -> str:
+    """A content-addressed kernel name: identical kernels share one file."""
+    return "k_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run(module: ir.Operation, pass_=None) -> None:
+    table: dict[str, str] = {}
+    for fn in functions(module):
+        if "tnx.kind" not in fn.attributes:
+            continue
+        sym = ir.StringAttr(fn.attributes["sym_name"]).value
+        text = print_kernel(fn, "KERNEL")
+        name = source_name(text)
+        table[sym] = text.replace("def KERNEL(", f"def {name}(")
+        fn.attributes["tnx.source"] = ir.StringAttr.get(f"kernels/{name}.py")
+    current_session().sources = table

@@ -1,0 +1,122 @@
+"""Runs an artifact: loads plan.json, weights and kernels, launches kernels in order.
+
+Does not import MLIR. On a machine where torch sees a CUDA device the kernels run there;
+otherwise through Triton's interpreter on torch CPU tensors (TRITON_INTERPRET=1 is set
+before the kernels are imported, because `triton.jit` reads it when it decorates).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _device() -> str:
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class CompiledModel:
+    """A compiled artifact, ready to run.
+
+    `run({name: array}) -> {name: array}` and `model(*arrays)` take numpy arrays or torch
+    tensors of the model's input shapes and dtypes; numpy in gives numpy out.
+    Raises ValueError naming the input when a name, shape or dtype is wrong.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        plan_file = self.path / "plan.json"
+        if not plan_file.is_file():
+            raise ValueError(f"{self.path} is not a tritonnx artifact (no plan.json).")
+        self.plan = json.loads(plan_file.read_text())
+        self.device = _device()
+        self._kernels: dict = {}
+        self._weights = None
+        last = {}
+        for i, launch in enumerate(self.plan["launches"]):
+            for b in launch["buffers"]:
+                last[b] = i
+        keep = {o["buffer"] for o in self.plan["outputs"]}
+        self._free_after: dict[int, list[str]] = {}
+        for b in self.plan["buffers"]:
+            if b["kind"] == "intermediate" and b["name"] not in keep and b["name"] in last:
+                self._free_after.setdefault(last[b["name"]], []).append(b["name"])
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i["name"] for i in self.plan["inputs"]]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o["name"] for o in self.plan["outputs"]]
+
+    @property
+    def launches(self) -> list[dict]:
+        return self.plan["launches"]
+
+    def _kernel(self, name: str):
+        if name not in self._kernels:
+            if self.device == "cpu":
+                os.environ["TRITON_INTERPRET"] = "1"
+            spec = importlib.util.spec_from_file_location(f"tritonnx_kernel_{name}", self.path / "kernels" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._kernels[name] = getattr(module, name)
+        return self._kernels[name]
+
+    def _load_weights(self):
+        if self._weights is None:
+            from safetensors.torch import load_file
+            self._weights = load_file(str(self.path / "weights.safetensors"), device=self.device)
+        return self._weights
+
+    def _check(self, feeds: dict):
+        import torch
+        expected = {i["name"]: i for i in self.plan["inputs"]}
+        unknown = [n for n in feeds if n not in expected]
+        missing = [n for n in expected if n not in feeds]
+        if unknown or missing:
+            raise ValueError(f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
+                             + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items()) + ".")
+        tensors = {}
+        for name, value in feeds.items():
+            want = expected[name]
+            t = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+            dtype = str(t.dtype).replace("torch.", "")
+            if list(t.shape) != want["shape"] or dtype != want["dtype"]:
+                raise ValueError(f"input '{name}' has shape {list(t.shape)} and dtype {dtype}; "
+                                 f"expected shape {want['shape']} and dtype {want['dtype']}.")
+            tensors[want["buffer"]] = t.to(self.device).contiguous()
+        return tensors
+
+    def run(self, feeds: dict) -> dict:
+        import torch
+        as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values())
+        env = dict(self._load_weights())
+        env.update(self._check(feeds))
+        specs = {b["name"]: b for b in self.plan["buffers"]}
+        for i, launch in enumerate(self.plan["launches"]):
+            args = []
+            for b in launch["buffers"]:
+                if b not in env:
+                    s = specs[b]
+                    env[b] = torch.empty(s["shape"], dtype=getattr(torch, s["dtype"]), device=self.device)
+                args.append(env[b])
+            self._kernel(launch["kernel"])[tuple(launch["grid"])](
+                *args, num_warps=launch["num_warps"], num_stages=launch["num_stages"])
+            for b in self._free_after.get(i, ()):
+                del env[b]
+        out = {o["name"]: env[o["buffer"]] for o in self.plan["outputs"]}
+        return {k: v.cpu().numpy() for k, v in out.items()} if as_numpy else out
+
+    def __call__(self, *arrays):
+        if len(arrays) != len(self.plan["inputs"]):
+            raise ValueError(f"the model takes {len(self.plan['inputs'])} inputs "
+                             f"({', '.join(self.input_names)}); got {len(arrays)}.")
+        out = self.run(dict(zip(self.input_names, arrays)))
+        values = [out[n] for n in self.output_names]
+        return values[0] if len(values) == 1 else tuple(values)
