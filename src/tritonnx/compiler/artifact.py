@@ -48,7 +48,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             names[op.results[0]] = buf
             weights[buf] = np.ascontiguousarray(session.weights.array(op.attributes["value"]))
             buffers.append({"name": buf, "kind": "weight", **_tensor(op.results[0].type)})
-        elif op.name == "tensor.empty":
+        elif op.name == "bufferization.alloc_tensor":
             buf = f"t{len(buffers)}"
             names[op.results[0]] = buf
             buffers.append({"name": buf, "kind": "intermediate", **_tensor(op.results[0].type)})

@@ -6,7 +6,7 @@ softmax row, or a flat pointwise loop). Everything else in the group is evaluate
 (Reshape: linearize/delinearize, Transpose: permute, Concat: masked select between loads),
 applies pointwise ops to its operands' tiles, and loads kernel inputs. Kernels become
 destination-passing: `@kernel_N(inputs..., output)`; in @main each call gets its output
-from `tensor.empty`.
+from `bufferization.alloc_tensor` (an allocation, so cse keeps them apart).
 """
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ def run(module: ir.Operation, pass_=None) -> None:
                 continue
             with ir.InsertionPoint(op), op.location:
                 out = op.results[0]
-                empty = ir.Operation.create("tensor.empty", results=[out.type]).results[0]
+                empty = ir.Operation.create("bufferization.alloc_tensor", results=[out.type]).results[0]
                 call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
             out.replace_all_uses_with(empty)
             op.erase()
