@@ -1,0 +1,88 @@
+"""The `tritonnx` command line: `compile`, `run`."""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+import numpy as np
+
+
+def _compile(args) -> int:
+    import tritonnx
+    model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
+                             progress=sys.stderr.isatty())
+    plan = model.plan
+    print(f"compiled {args.model} -> {args.output}: {len(plan['launches'])} launches of "
+          f"{plan['kernels']} distinct kernels" + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else ""))
+    return 0
+
+
+def _run(args) -> int:
+    from tritonnx.runtime import CompiledModel
+    model = CompiledModel(args.artifact)
+    if args.inputs:
+        with np.load(args.inputs) as data:
+            feeds = {k: data[k] for k in data.files}
+    else:
+        rng = np.random.default_rng(0)
+        feeds = {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in model.plan["inputs"]}
+    outputs = model.run(feeds)
+    for name, value in outputs.items():
+        print(f"{name}: shape {list(value.shape)} {value.dtype}, mean {float(value.mean()):.6g}, "
+              f"max {float(value.max()):.6g}")
+    if args.output:
+        np.savez(args.output, **outputs)
+    if args.check:
+        import onnxruntime as ort
+        sess = ort.InferenceSession(str(model.path / "model.onnx"), providers=["CPUExecutionProvider"])
+        ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+        worst = 0.0
+        for name, value in outputs.items():
+            diff = float(np.abs(value - ref[name]).max())
+            rel = diff / max(float(np.abs(ref[name]).max()), 1e-30)
+            worst = max(worst, rel)
+            print(f"check {name} against onnxruntime: max abs error {diff:.3g}, relative error {rel:.3g}")
+        if worst > args.rtol:
+            print(f"error: relative error {worst:.3g} exceeds {args.rtol:g}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tritonnx", description="Compile ONNX models to fused Triton kernels and run them.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compile", help="compile an ONNX model into an artifact directory")
+    c.add_argument("model", help="path of the .onnx file")
+    c.add_argument("-o", "--output", required=True, help="artifact directory to create")
+    c.add_argument("--dump-ir", metavar="DIR", help="write one numbered .mlir file per pass and the Triton sources")
+    c.add_argument("--target", action="append", choices=["sm_90", "sm_80"],
+                   help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
+    c.set_defaults(fn=_compile)
+    r = sub.add_parser("run", help="run a compiled artifact")
+    r.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
+    r.add_argument("--inputs", help=".npz file with one array per model input (default: seeded random)")
+    r.add_argument("--output", help="write the outputs to this .npz file")
+    r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
+    r.add_argument("--rtol", type=float, default=1e-4, help="relative error --check accepts (default 1e-4)")
+    r.set_defaults(fn=_run)
+    return p
+
+
+def main(argv=None) -> int:
+    from tritonnx.errors import TritonnxError
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (TritonnxError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug in tritonnx: say so, keep the details short
+        last = traceback.extract_tb(e.__traceback__)[-1]
+        print(f"internal error: {type(e).__name__}: {e} (at {last.filename}:{last.lineno}); "
+              "please report it with the model.", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

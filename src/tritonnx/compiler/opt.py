@@ -1,0 +1,79 @@
+"""`tritonnx-opt`: an mlir-opt style driver. Reads a .mlir file (or stdin), runs a pass
+pipeline of tritonnx passes and upstream MLIR passes, prints the result.
+
+    tritonnx-opt input.mlir --pass-pipeline=tnx-canonicalize,fuse
+    tritonnx-opt input.mlir --pass-pipeline='tile{target=gpu},lower-to-tile'
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import re
+import sys
+
+from mlir import ir
+from mlir.passmanager import PassManager
+
+from tritonnx.dialects import make_context
+from tritonnx.passes import registry
+
+
+def _split(pipeline: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in pipeline:
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def build(pipeline: str) -> PassManager:
+    """A PassManager for a comma-separated list of tritonnx and upstream passes; tritonnx
+    pass options are written `name{key=value key2=value2}`."""
+    passes = registry()
+    pm = PassManager("builtin.module")
+    for item in _split(pipeline):
+        m = re.fullmatch(r"([\w-]+)(?:\{(.*)\})?", item)
+        name = m.group(1) if m else item
+        if m and name in passes:
+            options = dict(kv.split("=", 1) for kv in (m.group(2) or "").split())
+            run = passes[name][0]
+            pm.add(functools.partial(run, **options) if options else run, name=name, argument=name)
+        else:
+            pm.add(item)
+    return pm
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="tritonnx-opt", description=__doc__.splitlines()[0])
+    p.add_argument("input", nargs="?", default="-", help="input .mlir file (default: stdin)")
+    p.add_argument("--pass-pipeline", default="", help="comma-separated passes, e.g. tnx-canonicalize,fuse")
+    p.add_argument("--list-passes", action="store_true", help="list tritonnx passes and exit")
+    args = p.parse_args(argv)
+    if args.list_passes:
+        for name, (_, doc) in registry().items():
+            print(f"{name}: {doc}")
+        return 0
+    text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+    with make_context(), ir.Location.unknown():
+        try:
+            module = ir.Module.parse(text)
+            if args.pass_pipeline:
+                build(args.pass_pipeline).run(module.operation)
+        except Exception as e:
+            print(f"tritonnx-opt: {e}", file=sys.stderr)
+            return 1
+        print(module.operation.get_asm(large_elements_limit=16, large_resource_limit=64))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

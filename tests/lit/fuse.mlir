@@ -1,0 +1,30 @@
+// RUN: tritonnx-opt %s --pass-pipeline=fuse | filecheck %s
+
+// Conv anchors a group; the residual Add and the Relu after it join as its epilogue.
+// The MaxPool starts a group of its own.
+// CHECK-LABEL: func.func @conv_epilogue
+// CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = 0
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "epilogue of {{.*}}: sole consumer, same shape", tnx.group = 0
+// CHECK: "tnx.relu"{{.*}}tnx.group = 0
+// CHECK: "tnx.max_pool"{{.*}}tnx.fusion = "anchor", tnx.group = 1
+func.func @conv_epilogue(%x: tensor<1x2x4x4xf32>, %r: tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32> {
+  %w = "tnx.constant"() {value = dense<0.5> : tensor<2x2x1x1xf32>} : () -> tensor<2x2x1x1xf32>
+  %c = "tnx.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %a = "tnx.add"(%c, %r) : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %y = "tnx.relu"(%a) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %p = "tnx.max_pool"(%y) {dilations = array<i64: 1, 1>, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32>
+  return %p : tensor<1x2x2x2xf32>
+}
+
+// A value with two consumers is not fused into either: each Relu is its own group.
+// CHECK-LABEL: func.func @multi_use
+// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 0
+// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "epilogue of {{.*}}", tnx.group = 0
+// CHECK: "tnx.add"{{.*}}tnx.group = 1
+func.func @multi_use(%x: tensor<8xf32>) -> tensor<8xf32> {
+  %a = "tnx.relu"(%x) : (tensor<8xf32>) -> tensor<8xf32>
+  %b = "tnx.sigmoid"(%a) : (tensor<8xf32>) -> tensor<8xf32>
+  %c = "tnx.add"(%b, %x) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  %d = "tnx.add"(%c, %c) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  return %d : tensor<8xf32>
+}
