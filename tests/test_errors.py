@@ -1,0 +1,56 @@
+"""Bad input: a clear one-paragraph error, a non-zero exit, no partial artifact."""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from models import light_model_path, make_resnet
+from tritonnx.compiler import cli
+
+
+def _leftovers(tmp_path):
+    return [p.name for p in tmp_path.iterdir() if p.name.startswith((".art", "art"))]
+
+
+def test_truncated_file(tmp_path, capsys):
+    bad = tmp_path / "cut.onnx"
+    bad.write_bytes(open(light_model_path("squeezenet"), "rb").read()[:5000])
+    assert cli.main(["compile", str(bad), "-o", str(tmp_path / "art")]) == 1
+    err = capsys.readouterr().err
+    assert "is not a valid ONNX model" in err and err.count("\n") == 1
+    assert _leftovers(tmp_path) == []
+
+
+def test_unsupported_ops_listed_at_once(tmp_path, capsys):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu0"),
+             helper.make_node("Celu", ["a"], ["b"], name="celu0"),
+             helper.make_node("Celu", ["b"], ["y"], name="celu1")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1
+    err = capsys.readouterr().err
+    assert "celu0 (Celu, opset 17)" in err and "celu1 (Celu, opset 17)" in err and "relu0" not in err
+    assert _leftovers(tmp_path) == []
+
+
+def test_wrong_input_shape(tmp_path, capsys):
+    path = tmp_path / "r.onnx"
+    onnx.save(make_resnet(), path)
+    assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 0
+    np.savez(tmp_path / "in.npz", input=np.zeros((1, 3, 8, 8), np.float32))
+    assert cli.main(["run", str(tmp_path / "art"), "--inputs", str(tmp_path / "in.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "input 'input' has shape [1, 3, 8, 8]" in err and "expected shape [1, 3, 64, 64]" in err
+
+
+def test_failed_compile_keeps_previous_artifact(tmp_path):
+    path = tmp_path / "r.onnx"
+    onnx.save(make_resnet(), path)
+    assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 0
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    assert cli.main(["compile", str(bad), "-o", str(tmp_path / "art")]) == 1
+    assert (tmp_path / "art" / "plan.json").is_file()
+    assert sorted(_leftovers(tmp_path)) == ["art"]
