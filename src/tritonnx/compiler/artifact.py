@@ -18,6 +18,7 @@ import onnx
 from mlir import ir
 from safetensors.numpy import save_file
 
+from tritonnx.compiler.aot import compile_kernels
 from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
 
@@ -80,43 +81,27 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     return plan, weights
 
 
-def _signature(launch: dict, plan: dict) -> dict:
+def _signature(launch: dict, plan: dict) -> list[str]:
+    """Triton's pointer types of a launch's buffers, in argument order."""
     by_name = {b["name"]: b for b in plan["buffers"]}
     codes = {"float32": "*fp32", "float16": "*fp16", "int64": "*i64", "int32": "*i32", "bool": "*i1", "int8": "*i8"}
-    return {f"a{i}": codes[by_name[b]["dtype"]] for i, b in enumerate(launch["buffers"])}
+    return [codes[by_name[b]["dtype"]] for b in launch["buffers"]]
 
 
 def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dict:
     """Compiles every distinct kernel to cubin for each target (no GPU needed).
     Returns {kernel: {target: file name}}."""
-    import importlib.util
-
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
-    done: dict = {}
+    jobs, seen = [], set()
     for launch in plan["launches"]:
-        name = launch["kernel"]
-        if name in done:
+        if launch["kernel"] in seen:
             continue
-        spec = importlib.util.spec_from_file_location(f"tritonnx_aot_{name}", kernel_dir / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        fn = getattr(mod, name)
-        params = fn.arg_names
-        sig = dict(zip(params, _signature(launch, plan).values()))
-        done[name] = {}
-        for target in targets:
-            if on_kernel:
-                on_kernel(f"{name} -> {target}")
-            cc = int(target.split("_")[1])
-            compiled = triton.compile(ASTSource(fn, sig, {}), target=GPUTarget("cuda", cc, 32),
-                                      options={"num_warps": launch["num_warps"], "num_stages": launch["num_stages"]})
-            out = kernel_dir / f"{name}.{target}.cubin"
-            out.write_bytes(compiled.asm["cubin"])
-            done[name][target] = out.name
-    return done
+        seen.add(launch["kernel"])
+        jobs.append({"file": str(kernel_dir / f"{launch['kernel']}.py"), "kernel": launch["kernel"],
+                     "signature": _signature(launch, plan),
+                     "num_warps": launch["num_warps"], "num_stages": launch["num_stages"],
+                     "targets": list(targets)})
+    compile_kernels(jobs, on_kernel=on_kernel)
+    return {k: {t: f"{k}.{t}.cubin" for t in targets} for k in seen}
 
 
 def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None) -> dict:

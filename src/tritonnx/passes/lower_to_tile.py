@@ -24,6 +24,7 @@ from tritonnx.passes.tile import anchor_of, gemm_dims
 
 NAME = "lower-to-tile"
 NEG_INF = float("-inf")
+LOWEST_F32 = -3.4028234663852886e38  # masked softmax lanes: finite, so empty rows make no NaN
 
 Index = list  # per-dimension index tiles (ir.Value) or None for "always 0"
 
@@ -281,7 +282,7 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
            + (delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])))
     mask = b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br])
     em = Emitter(b, args, [bp, br])
-    x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), NEG_INF)
+    x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), LOWEST_F32)
     mx = b.expand(b.reduce(x, 1, "max"), 1)
     e = b.select(mask, b.unary("math.exp", b.binary("sub", x, mx)), 0.0)
     s = b.expand(b.reduce(e, 1, "sum"), 1)

@@ -19,6 +19,18 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _use_interpreter() -> None:
+    """Switches Triton to its CPU interpreter. Must happen before triton.language is
+    imported: `triton.jit` picks compiler or interpreter when it decorates."""
+    import sys
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return
+    if "triton.language" in sys.modules:
+        raise RuntimeError("Triton was imported in compiled mode before tritonnx could select its CPU "
+                           "interpreter, and there is no GPU; set TRITON_INTERPRET=1 before importing triton.")
+    os.environ["TRITON_INTERPRET"] = "1"
+
+
 class CompiledModel:
     """A compiled artifact, ready to run.
 
@@ -34,6 +46,8 @@ class CompiledModel:
             raise ValueError(f"{self.path} is not a tritonnx artifact (no plan.json).")
         self.plan = json.loads(plan_file.read_text())
         self.device = _device()
+        if self.device == "cpu":
+            _use_interpreter()
         self._kernels: dict = {}
         self._weights = None
         last = {}
@@ -60,8 +74,6 @@ class CompiledModel:
 
     def _kernel(self, name: str):
         if name not in self._kernels:
-            if self.device == "cpu":
-                os.environ["TRITON_INTERPRET"] = "1"
             spec = importlib.util.spec_from_file_location(f"tritonnx_kernel_{name}", self.path / "kernels" / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
