@@ -3,7 +3,9 @@
 Runs in worker processes (`python -m tritonnx.compiler.aot JOBS.json`): `triton.jit`
 decides between compiling and interpreting when a function is decorated, so a process
 that runs kernels through the CPU interpreter (TRITON_INTERPRET=1) cannot also compile
-them. Each job is {"file", "kernel", "signature", "num_warps", "num_stages", "targets"}.
+them. Each kernel and target gets `<kernel>.<target>.cubin` and Triton's metadata for it,
+`<kernel>.<target>.json`, which `tritonnx.runtime.cubin` needs to launch the binary.
+Each job is {"file", "kernel", "signature", "num_warps", "num_stages", "targets"}.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def _compile_jobs(jobs: list[dict]) -> None:
                                       target=GPUTarget("cuda", int(target.split("_")[1]), 32),
                                       options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
             path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])
+            meta = next(p for n, p in compiled.metadata_group.items() if n.endswith(".json"))
+            path.with_name(f"{job['kernel']}.{target}.json").write_text(Path(meta).read_text())
             print(f"{job['kernel']} -> {target}", flush=True)
 
 

@@ -97,7 +97,7 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dic
             continue
         seen.add(launch["kernel"])
         jobs.append({"file": str(kernel_dir / f"{launch['kernel']}.py"), "kernel": launch["kernel"],
-                     "signature": _signature(launch, plan),
+                     "signature": launch["signature"],
                      "num_warps": launch["num_warps"], "num_stages": launch["num_stages"],
                      "targets": list(targets)})
     compile_kernels(jobs, on_kernel=on_kernel)
@@ -113,6 +113,8 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
                  for f in functions(module.operation) if "tnx.source" in f.attributes}
     for sym, text in session.sources.items():
         (kdir / f"{by_symbol[sym]}.py").write_text(text)
+    for launch in plan["launches"]:
+        launch["signature"] = _signature(launch, plan)
     if targets:
         cubins = compile_cubins(kdir, plan, targets, on_kernel)
         for launch in plan["launches"]:

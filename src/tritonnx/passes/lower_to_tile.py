@@ -285,7 +285,7 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
     x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), LOWEST_F32)
     mx = b.expand(b.reduce(x, 1, "max"), 1)
     e = b.select(mask, b.unary("math.exp", b.binary("sub", x, mx)), 0.0)
-    s = b.expand(b.reduce(e, 1, "sum"), 1)
+    s = b.expand(b.binary("max", b.reduce(e, 1, "sum"), 1.0), 1)  # a live row sums to >= 1
     em.known[anchor.results[0]] = b.convert(b.binary("div", e, s), elem_type_of(anchor.results[0]))
     _out_mask_and_store(b, em, out_value, args["out"], idx, mask)
 

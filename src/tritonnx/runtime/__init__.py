@@ -1,6 +1,7 @@
 """Runs an artifact: loads plan.json, weights and kernels, launches kernels in order.
 
-Does not import MLIR. On a machine where torch sees a CUDA device the kernels run there;
+Does not import MLIR. On a machine where torch sees a CUDA device the kernels run there
+(from the artifact's cubins when one matches the device, else compiled by Triton's JIT);
 otherwise through Triton's interpreter on torch CPU tensors (TRITON_INTERPRET=1 is set
 before the kernels are imported, because `triton.jit` reads it when it decorates).
 """
@@ -72,12 +73,18 @@ class CompiledModel:
     def launches(self) -> list[dict]:
         return self.plan["launches"]
 
-    def _kernel(self, name: str):
+    def _kernel(self, launch: dict):
+        name = launch["kernel"]
+        if name not in self._kernels and self.device == "cuda":
+            from tritonnx.runtime import cubin
+            target = cubin.current_target()
+            if target in launch.get("cubins", {}):
+                self._kernels[name] = (cubin.load(self.path / "kernels", name, target, launch["signature"]), True)
         if name not in self._kernels:
             spec = importlib.util.spec_from_file_location(f"tritonnx_kernel_{name}", self.path / "kernels" / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            self._kernels[name] = getattr(module, name)
+            self._kernels[name] = (getattr(module, name), False)
         return self._kernels[name]
 
     def _load_weights(self):
@@ -111,6 +118,14 @@ class CompiledModel:
         env = dict(self._load_weights())
         env.update(self._check(feeds))
         specs = {b["name"]: b for b in self.plan["buffers"]}
+        # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
+        with np.errstate(all="ignore"):
+            self._launch_all(env, specs)
+        out = {o["name"]: env[o["buffer"]] for o in self.plan["outputs"]}
+        return {k: v.cpu().numpy() for k, v in out.items()} if as_numpy else out
+
+    def _launch_all(self, env: dict, specs: dict) -> None:
+        import torch
         for i, launch in enumerate(self.plan["launches"]):
             args = []
             for b in launch["buffers"]:
@@ -118,12 +133,13 @@ class CompiledModel:
                     s = specs[b]
                     env[b] = torch.empty(s["shape"], dtype=getattr(torch, s["dtype"]), device=self.device)
                 args.append(env[b])
-            self._kernel(launch["kernel"])[tuple(launch["grid"])](
-                *args, num_warps=launch["num_warps"], num_stages=launch["num_stages"])
+            kernel, aot = self._kernel(launch)
+            if aot:  # a CompiledKernel: warps and stages are baked into the binary
+                kernel[tuple(launch["grid"]) + (1,) * (3 - len(launch["grid"]))](*args)
+            else:
+                kernel[tuple(launch["grid"])](*args, num_warps=launch["num_warps"], num_stages=launch["num_stages"])
             for b in self._free_after.get(i, ()):
                 del env[b]
-        out = {o["name"]: env[o["buffer"]] for o in self.plan["outputs"]}
-        return {k: v.cpu().numpy() for k, v in out.items()} if as_numpy else out
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):

@@ -1,0 +1,95 @@
+"""Single-op and small-group models against onnxruntime, one behaviour each."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import tritonnx
+from models import ort_run
+
+RNG = np.random.default_rng(0)
+
+
+def _w(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def check(tmp_path, nodes, inputs, output_shape, inits=None, opset=17):
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, output_shape)],
+        [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    feeds = {n: _w(*s) for n, s in inputs}
+    got = compiled.run(feeds)["y"]
+    want = ort_run(model, feeds)[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    return compiled
+
+
+def conv(**attrs):
+    return helper.make_node("Conv", ["x", "W", "B"], ["y"], **attrs)
+
+
+CASES = {
+    "conv_strided_padded": ([conv(strides=[2, 2], pads=[1, 1, 1, 1])], [("x", [1, 3, 9, 9])], [1, 8, 5, 5],
+                            {"W": _w(8, 3, 3, 3), "B": _w(8)}),
+    "conv_grouped": ([conv(group=2)], [("x", [2, 4, 6, 6])], [2, 6, 4, 4], {"W": _w(6, 2, 3, 3), "B": _w(6)}),
+    "conv_depthwise_dilated": ([conv(group=4, dilations=[2, 2], pads=[2, 2, 2, 2])], [("x", [1, 4, 7, 7])],
+                               [1, 4, 7, 7], {"W": _w(4, 1, 3, 3), "B": _w(4)}),
+    "conv_same_upper": ([conv(auto_pad="SAME_UPPER", strides=[2, 2])], [("x", [1, 3, 8, 8])], [1, 8, 4, 4],
+                        {"W": _w(8, 3, 3, 3), "B": _w(8)}),
+    "conv_big_k": ([helper.make_node("Conv", ["x", "W"], ["y"], pads=[1, 1, 1, 1])], [("x", [1, 300, 6, 6])],
+                   [1, 20, 6, 6], {"W": _w(20, 300, 3, 3)}),
+    "maxpool_ceil": ([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)],
+                     [("x", [1, 4, 10, 10])], [1, 4, 5, 5], None),
+    "maxpool_padded": ([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
+                       [("x", [1, 4, 9, 9])], [1, 4, 5, 5], None),
+    "avgpool_exclude_pad": ([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+                            [("x", [1, 2, 5, 5])], [1, 2, 5, 5], None),
+    "avgpool_include_pad": ([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                              count_include_pad=1)], [("x", [1, 2, 5, 5])], [1, 2, 5, 5], None),
+    "global_average_pool_large": ([helper.make_node("GlobalAveragePool", ["x"], ["y"])], [("x", [2, 3, 20, 20])],
+                                  [2, 3, 1, 1], None),
+    "softmax_middle_axis": ([helper.make_node("Softmax", ["x"], ["y"], axis=1)], [("x", [2, 5, 3])], [2, 5, 3], None),
+    "gemm_trans_alpha_beta": ([helper.make_node("Gemm", ["x", "W", "C"], ["y"], transA=1, transB=1, alpha=0.5, beta=2.0)],
+                              [("x", [7, 3])], [3, 6], {"W": _w(6, 7), "C": _w(1, 6)}),
+    "matmul": ([helper.make_node("MatMul", ["x", "W"], ["y"])], [("x", [5, 40])], [5, 9], {"W": _w(40, 9)}),
+    "flatten_gemm": ([helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ["f", "W"], ["y"])],
+                     [("x", [2, 3, 2, 2])], [2, 4], {"W": _w(12, 4)}),
+    "transpose_add": ([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                       helper.make_node("Add", ["t", "b"], ["y"])], [("x", [2, 3, 4]), ("b", [4, 1])], [2, 4, 3], None),
+    "broadcast_sub_div": ([helper.make_node("Sub", ["x", "m"], ["s"]), helper.make_node("Div", ["s", "d"], ["y"])],
+                          [("x", [2, 3, 4, 4])], [2, 3, 4, 4],
+                          {"m": _w(3, 1, 1), "d": np.abs(_w(3, 1, 1)) + 0.5}),
+    "clip_sigmoid_mul": ([helper.make_node("Clip", ["x", "lo", "hi"], ["c"]), helper.make_node("Sigmoid", ["c"], ["s"]),
+                          helper.make_node("Mul", ["s", "x"], ["y"])], [("x", [3, 50])], [3, 50],
+                         {"lo": np.array(-0.5, np.float32), "hi": np.array(0.7, np.float32)}),
+    "sum_three": ([helper.make_node("Sum", ["x", "a", "b"], ["y"])], [("x", [4, 5]), ("a", [4, 5]), ("b", [5])],
+                  [4, 5], None),
+    "concat_three_into_maxpool": ([helper.make_node("Concat", ["x", "a", "b"], ["c"], axis=1),
+                                   helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                                  [("x", [1, 2, 4, 4]), ("a", [1, 1, 4, 4]), ("b", [1, 3, 4, 4])], [1, 6, 2, 2], None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_op(case, tmp_path):
+    nodes, inputs, out, inits = CASES[case]
+    check(tmp_path, nodes, inputs, out, inits)
+
+
+def test_bn_relu_epilogue_is_one_kernel(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"]),
+             helper.make_node("Add", ["n", "x"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    inits = {"W": _w(4, 4, 3, 3), "s": _w(4), "b": _w(4), "m": _w(4), "v": np.abs(_w(4)) + 0.5}
+    compiled = check(tmp_path, nodes, [("x", [1, 4, 5, 5])], [1, 4, 5, 5], inits)
+    assert [launch["kind"] for launch in compiled.launches] == ["conv"]
+    assert compiled.launches[0]["nodes"] == ["Conv_0", "Add_2", "Relu_3"]
+
+
+def test_opset9_model(tmp_path):
+    """Older opsets convert to opset 17 on import (Clip's min/max attributes become inputs)."""
+    check(tmp_path, [helper.make_node("Clip", ["x"], ["y"], min=-0.25, max=0.5)], [("x", [2, 8])], [2, 8], opset=9)
