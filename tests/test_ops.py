@@ -93,3 +93,18 @@ def test_bn_relu_epilogue_is_one_kernel(tmp_path):
 def test_opset9_model(tmp_path):
     """Older opsets convert to opset 17 on import (Clip's min/max attributes become inputs)."""
     check(tmp_path, [helper.make_node("Clip", ["x"], ["y"], min=-0.25, max=0.5)], [("x", [2, 8])], [2, 8], opset=9)
+
+
+def test_graph_input_with_initializer_is_a_weight_unless_overridden(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "b"], ["y"])], "g", [x, b], [y],
+                              [numpy_helper.from_array(np.ones(3, np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    fixed = tritonnx.compile(model, tmp_path / "a")
+    assert fixed.input_names == ["x"]
+    np.testing.assert_allclose(fixed(np.zeros((2, 3), np.float32)), np.ones((2, 3)))
+    free = tritonnx.compile(model, tmp_path / "b", override_initializers=("b",))
+    assert free.input_names == ["x", "b"]
+    np.testing.assert_allclose(free(np.zeros((2, 3), np.float32), np.full(3, 2.0, np.float32)), np.full((2, 3), 2.0))

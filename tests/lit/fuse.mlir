@@ -28,3 +28,18 @@ func.func @multi_use(%x: tensor<8xf32>) -> tensor<8xf32> {
   %d = "tnx.add"(%c, %c) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
   return %d : tensor<8xf32>
 }
+
+// A Reshape of a kernel's result that is only returned joins the kernel: it is stored in
+// place. A Transpose in the same position needs a copy kernel.
+// CHECK-LABEL: func.func @output_views
+// CHECK: "tnx.softmax"{{.*}}tnx.group = 0
+// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "reshape of the group's result: stored in place (same element order)", tnx.group = 0
+// CHECK: "tnx.relu"{{.*}}tnx.group = 1
+// CHECK: "tnx.transpose"{{.*}}tnx.fusion = "view that is a graph output: materialized by a copy kernel", tnx.group = 2
+func.func @output_views(%x: tensor<2x3xf32>) -> (tensor<6xf32>, tensor<3x2xf32>) {
+  %s = "tnx.softmax"(%x) {axis = 1 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %r = "tnx.reshape"(%s) {operandSegmentSizes = array<i32: 1, 0>} : (tensor<2x3xf32>) -> tensor<6xf32>
+  %a = "tnx.relu"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %t = "tnx.transpose"(%a) {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  return %r, %t : tensor<6xf32>, tensor<3x2xf32>
+}

@@ -11,6 +11,7 @@ import numpy as np
 def _compile(args) -> int:
     import tritonnx
     model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
+                             override_initializers=tuple(args.override_initializer or ()),
                              progress=sys.stderr.isatty())
     plan = model.plan
     print(f"compiled {args.model} -> {args.output}: {len(plan['launches'])} launches of "
@@ -58,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dump-ir", metavar="DIR", help="write one numbered .mlir file per pass and the Triton sources")
     c.add_argument("--target", action="append", choices=["sm_90", "sm_80"],
                    help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
+    c.add_argument("--override-initializer", action="append", metavar="NAME",
+                   help="keep this graph input a run-time input although it has an initializer (repeatable)")
     c.set_defaults(fn=_compile)
     r = sub.add_parser("run", help="run a compiled artifact")
     r.add_argument("artifact", help="artifact directory written by `tritonnx compile`")

@@ -52,7 +52,8 @@ class _Progress:
 
 
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
-            dump_ir: str | os.PathLike | None = None, progress: bool = False):
+            dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
+            progress: bool = False):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
     output_dir: where the artifact goes (a temporary directory when None). It is written
@@ -60,6 +61,9 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     targets: GPU targets ("sm_90", "sm_80") to compile every kernel to cubin ahead of time;
         block sizes are then chosen for the GPU. Without targets, for the CPU interpreter.
     dump_ir: a directory for one numbered `.mlir` file per pass plus the Triton sources.
+    override_initializers: graph inputs that also have an initializer (as older models
+        have for every weight) are weights; the ones named here stay run-time inputs.
+    progress: show a progress bar once the compile has run for a second.
     Returns a `tritonnx.runtime.CompiledModel`. Raises ModelLoadError, UnsupportedModelError
     or CompileError with a one-paragraph message.
     """
@@ -79,7 +83,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     bar = _Progress(len(pipeline) + 2, progress)
     try:
         with make_context(), ir.Location.unknown():
-            module = import_model(proto, session.weights)
+            module = import_model(proto, session.weights, tuple(override_initializers))
             texts = [("import", dump_text(module))] if dumps else []
             for name, step in pipeline:
                 bar.step(name)

@@ -8,7 +8,9 @@ Rules, in topological order:
   activation, residual add); its other operands are loaded by the kernel. Otherwise it
   starts a pointwise group.
 - View ops (Reshape, Transpose, Concat) join no group: they become index maps on the loads
-  of every kernel that reads them. A view that is itself a graph output gets a copy kernel.
+  of every kernel that reads them. A Reshape of a group's result that is only a graph
+  output joins the group (a reshape keeps element order, so the kernel stores in place);
+  any other view that is a graph output gets a copy kernel.
 Each op gets `tnx.group` (the group id) and `tnx.fusion` (why it is in that group).
 """
 from __future__ import annotations
@@ -74,7 +76,14 @@ def _partition(block: ir.Block) -> None:
                 tail[next_id] = op
                 next_id += 1
         elif name in VIEWS:
-            if any(use.owner.operation.name == "func.return" for use in op.results[0].uses):
+            src = producer(op.operands[0])
+            g = _group(src)
+            only_returned = all(use.owner.operation.name == "func.return" for use in op.results[0].uses)
+            if (name == "tnx.reshape" and only_returned and g is not None and tail[g] == src
+                    and len(list(op.operands[0].uses)) == 1):
+                _mark(op, g, "reshape of the group's result: stored in place (same element order)")
+                tail[g] = op
+            elif any(use.owner.operation.name == "func.return" for use in op.results[0].uses):
                 _mark(op, next_id, "view that is a graph output: materialized by a copy kernel")
                 tail[next_id] = op
                 next_id += 1

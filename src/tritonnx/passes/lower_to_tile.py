@@ -304,6 +304,8 @@ def lower_kernel(kernel: ir.Operation) -> None:
     ftype = ir.FunctionType(ir.TypeAttr(kernel.attributes["function_type"]).value)
     ret = ops(old_block)[-1]
     out_value = ret.operands[0]
+    while producer(out_value) is not None and producer(out_value).name == "tnx.reshape" and kind != "pointwise":
+        out_value = producer(out_value).operands[0]  # same element order: store the source in place
     anchor = anchor_of(kernel)
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
     with ir.InsertionPoint(kernel), kernel.location:
