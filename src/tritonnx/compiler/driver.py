@@ -1,14 +1,12 @@
 """`tritonnx.compile()`: ONNX file -> artifact directory -> CompiledModel."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import onnx
 from mlir import ir
 from mlir.passmanager import PassManager
 

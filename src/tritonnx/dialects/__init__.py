@@ -10,6 +10,12 @@ from pathlib import Path
 
 from mlir import ir
 from mlir.dialects import irdl
+from mlir.dialects._ods_common import _cext
+
+# Python-side dialect classes (no op classes: ops stay generic). Without them the bindings
+# try to import a Python module for "tnx" and "tile" every time they wrap an op.
+for _namespace in ("tnx", "tile"):
+    _cext.register_dialect(type(f"_{_namespace.title()}Dialect", (ir.Dialect,), {"DIALECT_NAMESPACE": _namespace}))
 
 _HERE = Path(__file__).parent
 IRDL_FILES = (_HERE / "tnx.irdl.mlir", _HERE / "tile.irdl.mlir")

@@ -26,7 +26,8 @@ _NP_TO_MLIR = {
 }
 _MLIR_TO_NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64,
                "i32": np.int32, "i8": np.int8, "i1": np.bool_}
-SMALL_CONSTANT = 16  # elements; larger constants become dense_resource blobs
+SMALL_CONSTANT = 16  # elements; integer constants up to this size (shapes, axes) and
+# scalars print inline as `dense<...>`; everything else (weights) is a dense_resource blob
 
 
 def element_type(dtype: np.dtype) -> ir.Type:
@@ -107,10 +108,11 @@ class WeightStore:
         self._counter = itertools.count()
 
     def attr(self, array: np.ndarray, hint: str = "w") -> ir.Attribute:
-        """A constant attribute for `array`: dense when tiny, else a named dense_resource."""
+        """A constant attribute for `array`: dense for scalars and small integer tensors,
+        else a named dense_resource (elided from dumps)."""
         array = np.ascontiguousarray(array)
         ttype = tensor_type(array.shape, array.dtype)
-        if array.size <= SMALL_CONSTANT:
+        if array.size == 1 or (array.size <= SMALL_CONSTANT and array.dtype.kind in "iub"):
             if array.dtype == np.bool_:
                 return ir.DenseElementsAttr.get(array.astype(np.int8).astype(np.bool_), type=ttype)
             return ir.DenseElementsAttr.get(array, type=ttype)

@@ -17,7 +17,7 @@ from mlir import ir
 from mlir.dialects import func
 from onnx import numpy_helper, shape_inference, version_converter
 
-from tritonnx.dialects.builders import WeightStore, create, element_type, tensor_type
+from tritonnx.dialects.builders import WeightStore, create, tensor_type
 from tritonnx.errors import ModelLoadError, UnsupportedModelError
 
 OPSET = 17  # the one opset every model is converted to

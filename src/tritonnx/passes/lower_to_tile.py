@@ -16,7 +16,7 @@ from mlir import ir
 from mlir.dialects import func, scf
 
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
-from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize, shape
+from tritonnx.dialects.tile import TileBuilder, delinearize, elem, linearize, shape
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
 from tritonnx.passes.fuse import node_name
@@ -26,7 +26,7 @@ NAME = "lower-to-tile"
 NEG_INF = float("-inf")
 LOWEST_F32 = -3.4028234663852886e38  # masked softmax lanes: finite, so empty rows make no NaN
 
-Index = list  # per-dimension index tiles (ir.Value) or None for "always 0"
+Index = list  # per-dimension index tiles (ir.Value), or None where the index is always 0
 
 
 class Emitter:
@@ -339,6 +339,6 @@ def run(module: ir.Operation, pass_=None) -> None:
             with ir.InsertionPoint(op), op.location:
                 out = op.results[0]
                 empty = ir.Operation.create("bufferization.alloc_tensor", results=[out.type]).results[0]
-                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
+                func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
             out.replace_all_uses_with(empty)
             op.erase()

@@ -38,7 +38,7 @@ def run(module: ir.Operation, pass_=None) -> None:
         for gid, members in groups.items():
             symbol = f"kernel_{counter}"
             counter += 1
-            member_set = {m for m in members}
+            member_set = set(members)
             # ops to clone: group members plus the views they read through
             body: list[ir.Operation] = []
             inputs: list[ir.Value] = []
@@ -70,11 +70,11 @@ def run(module: ir.Operation, pass_=None) -> None:
             mapping = {}
             with ir.InsertionPoint(kblock):
                 for v, arg in zip(inputs, kblock.arguments):
-                    mapping[_key(v)] = arg
+                    mapping[v] = arg
                 for op in body:
-                    new = _clone(op, [mapping[_key(v)] for v in op.operands])
-                    mapping[_key(op.results[0])] = new.results[0]
-                func.ReturnOp([mapping[_key(out)]])
+                    new = _clone(op, [mapping[v] for v in op.operands])
+                    mapping[op.results[0]] = new.results[0]
+                func.ReturnOp([mapping[out]])
             kop = kfn.operation
             kop.attributes["tnx.kind"] = ir.StringAttr.get(kind)
             kop.attributes["tnx.nodes"] = ir.ArrayAttr.get([ir.StringAttr.get(node_name(m)) for m in members])
@@ -95,7 +95,3 @@ def run(module: ir.Operation, pass_=None) -> None:
         for op in reversed(ops(block)):
             if op.name in VIEWS and all(len(list(r.uses)) == 0 for r in op.results):
                 op.erase()
-
-
-def _key(v: ir.Value):
-    return v
