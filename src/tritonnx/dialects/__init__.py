@@ -21,6 +21,11 @@ _HERE = Path(__file__).parent
 IRDL_FILES = (_HERE / "tnx.irdl.mlir", _HERE / "tile.irdl.mlir")
 
 
+def onnx_op_type(op_name: str) -> str:
+    """The ONNX op type of a tnx op name: `tnx.batch_normalization` -> `BatchNormalization`."""
+    return "".join(part.title() for part in op_name.split(".", 1)[-1].split("_"))
+
+
 def make_context() -> ir.Context:
     """A new MLIR context with the tnx and tile dialects registered."""
     ctx = ir.Context()

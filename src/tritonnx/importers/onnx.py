@@ -184,6 +184,7 @@ class _Importer:
         self.values: dict[str, ir.Value] = {}
         self.inits = {t.name: t for t in self.graph.initializer}
         self.inputs = [i for i in self.graph.input if i.name not in self.inits or i.name in overrides]
+        self.used = {n for node in self.graph.node for n in node.input} | {o.name for o in self.graph.output}
 
     def ttype(self, name: str, where: str) -> ir.RankedTensorType:
         shape, elem = self.types.get(name, (None, 0))
@@ -230,8 +231,7 @@ class _Importer:
         attrs.update({a.name: _attr_value(a) for a in node.attribute})
         ins = [self.values[n] if n else None for n in node.input]
         outs = [o for o in node.output if o]
-        used = {n for nd in self.graph.node for n in nd.input} | {o.name for o in self.graph.output}
-        if len(outs) > 1 and any(o in used for o in outs[1:]):
+        if len(outs) > 1 and any(o in self.used for o in outs[1:]):
             raise UnsupportedModelError(f"node {name} ({op}): only the first output is supported "
                                         f"(outputs {list(outs[1:])} are used).",
                                         [(name, op, OPSET)])

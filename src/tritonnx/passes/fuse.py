@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from mlir import ir
 
+from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import producer, shape_of, to_attr
+from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
 
 NAME = "fuse"
@@ -87,3 +89,7 @@ def _partition(block: ir.Block) -> None:
                 _mark(op, next_id, "view that is a graph output: materialized by a copy kernel")
                 tail[next_id] = op
                 next_id += 1
+        elif name.startswith("tnx.") and name != "tnx.constant":
+            kind = onnx_op_type(name)
+            raise CompileError(f"node {node_name(op)} ({kind}) has no kernel: tritonnx computes {kind} "
+                               "only when its inputs are constants, so that it folds away at compile time.")

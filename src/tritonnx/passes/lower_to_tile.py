@@ -15,6 +15,7 @@ import math
 from mlir import ir
 from mlir.dialects import func, scf
 
+from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
 from tritonnx.dialects.tile import TileBuilder, delinearize, elem, linearize, shape
 from tritonnx.errors import CompileError
@@ -98,7 +99,7 @@ class Emitter:
             return x
         if name == "tnx.cast":
             return b.convert(xs[0], ir.RankedTensorType(op.results[0].type).element_type)
-        raise CompileError(f"node {node_name(op)} ({name}) cannot be generated inside a kernel yet.")
+        raise CompileError(f"node {node_name(op)} ({onnx_op_type(name)}) cannot be generated inside a kernel yet.")
 
 
 def _out_mask_and_store(b, em, out_value, out_buf, idx, mask):
