@@ -40,6 +40,10 @@ def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
         m = out[0] * math.prod(out[2:])
         return m, out[1] // groups, math.prod(w[1:]), groups
     a = shape_of(anchor.operands[0])
+    if len(a) != 2 or len(shape_of(anchor.operands[1])) != 2:
+        from tritonnx.passes.fuse import node_name
+        raise CompileError(f"node {node_name(anchor)} (MatMul): only 2-D operands are supported yet "
+                           f"(got {a} and {shape_of(anchor.operands[1])}).")
     trans_a = attrs_of(anchor).get("transA", 0)
     k = a[0] if trans_a else a[-1]
     return out[0], out[1], k, 1
