@@ -24,14 +24,14 @@ def test_unsupported_ops_listed_at_once(tmp_path, capsys):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu0"),
-             helper.make_node("Celu", ["a"], ["b"], name="celu0"),
-             helper.make_node("Celu", ["b"], ["y"], name="celu1")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+             helper.make_node("MyOp", ["a"], ["b"], name="custom0", domain="com.example"),
+             helper.make_node("Det", ["b"], ["y"], name="det1")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1
     err = capsys.readouterr().err
-    assert "celu0 (Celu, opset 17)" in err and "celu1 (Celu, opset 17)" in err and "relu0" not in err
+    assert "custom0 (com.example.MyOp, opset 17)" in err and "det1 (Det, opset 17)" in err and "relu0" not in err
     assert _leftovers(tmp_path) == []
 
 

@@ -23,7 +23,8 @@ IRDL_FILES = (_HERE / "tnx.irdl.mlir", _HERE / "tile.irdl.mlir")
 
 def onnx_op_type(op_name: str) -> str:
     """The ONNX op type of a tnx op name: `tnx.batch_normalization` -> `BatchNormalization`."""
-    return "".join(part.title() for part in op_name.split(".", 1)[-1].split("_"))
+    from tritonnx.dialects.ops import ONNX_NAME
+    return ONNX_NAME.get(op_name, op_name)
 
 
 def make_context() -> ir.Context:

@@ -15,10 +15,10 @@ from mlir.dialects import scf
 from tritonnx.dialects.builders import to_attr
 
 CMPI = {"eq": 0, "ne": 1, "lt": 2, "le": 3, "gt": 4, "ge": 5}
-CMPF = {"eq": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5, "ne": 6}
+CMPF = {"eq": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5, "ne": 13}  # ordered, but `ne` is une (NaN != NaN)
 INT_OPS = {"add": "arith.addi", "sub": "arith.subi", "mul": "arith.muli", "div": "arith.divsi",
-           "mod": "arith.remsi", "and": "arith.andi", "or": "arith.ori", "max": "arith.maxsi",
-           "min": "arith.minsi"}
+           "mod": "arith.remsi", "and": "arith.andi", "or": "arith.ori", "xor": "arith.xori",
+           "max": "arith.maxsi", "min": "arith.minsi"}
 FLOAT_OPS = {"add": "arith.addf", "sub": "arith.subf", "mul": "arith.mulf", "div": "arith.divf",
              "max": "arith.maximumf", "min": "arith.minimumf", "mod": "arith.remf"}
 
@@ -131,6 +131,9 @@ class TileBuilder:
 
     def unary(self, name: str, x: ir.Value) -> ir.Value:
         return self.op(name, [x], x.type)
+
+    def full_like(self, x: ir.Value, value) -> ir.Value:
+        return self.const(value, shape(x), elem(x))
 
     def convert(self, x: ir.Value, et: ir.Type) -> ir.Value:
         src = elem(x)

@@ -1,10 +1,10 @@
 """ONNX -> tnx dialect.
 
 The importer is generic: one tnx op per ONNX node, the spec's attributes carried through
-with their defaults filled in (per the operator pages at opset 17,
+with their defaults filled in (`tritonnx.dialects.ops`, per the operator pages,
 https://onnx.ai/onnx/operators/), initializers as `dense_resource` constants. Meaning lives
-in the passes. Two normalizations happen here because the dialect's ops have fixed arity:
-an N-ary Concat becomes a chain of binary `tnx.concat`, and Sum a chain of `tnx.add`.
+in the passes. One normalization happens here because the dialect's ops have fixed arity:
+N-ary Concat, Sum, Max, Min and Mean become chains of binary ops (Mean then divides).
 """
 from __future__ import annotations
 
@@ -17,41 +17,13 @@ from mlir import ir
 from mlir.dialects import func
 from onnx import numpy_helper, shape_inference, version_converter
 
-from tritonnx.dialects.builders import WeightStore, create, tensor_type
+from tritonnx.dialects.builders import WeightStore, create, np_dtype, tensor_type
+from tritonnx.dialects.ops import OPS, snake
 from tritonnx.errors import ModelLoadError, UnsupportedModelError
 
-OPSET = 17  # the one opset every model is converted to
-MIN_OPSET, MAX_OPSET = 9, 21
-
-# ONNX op type -> attribute defaults at opset 17 (None: required or derived)
-OPS: dict[str, dict] = {
-    "Conv": dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None),
-    "BatchNormalization": dict(epsilon=1e-5, momentum=0.9, training_mode=0),
-    "Relu": {}, "Sigmoid": {}, "Clip": {},
-    "Add": {}, "Sub": {}, "Mul": {}, "Div": {}, "Sum": {},
-    "MaxPool": dict(auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
-                    storage_order=0, strides=None),
-    "AveragePool": dict(auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, kernel_shape=None,
-                        pads=None, strides=None),
-    "GlobalAveragePool": {},
-    "Gemm": dict(alpha=1.0, beta=1.0, transA=0, transB=0),
-    "MatMul": {}, "Flatten": dict(axis=1), "Reshape": dict(allowzero=0),
-    "Transpose": dict(perm=None), "Concat": dict(axis=None), "Softmax": dict(axis=-1),
-    "Identity": {}, "Dropout": dict(seed=0), "Constant": {},
-    "ConstantOfShape": {}, "Shape": dict(start=0), "Gather": dict(axis=0),
-    "Unsqueeze": {}, "Squeeze": {}, "Slice": {}, "Cast": dict(saturate=1),
-}
-_AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "Gather"}
-
-
-def snake(op_type: str) -> str:
-    """`BatchNormalization` -> `batch_normalization`, the tnx op name."""
-    out = []
-    for i, c in enumerate(op_type):
-        if c.isupper() and i and not op_type[i - 1].isupper():
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
+OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
+MIN_OPSET, MAX_OPSET = 9, onnx.defs.onnx_opset_version()
+_AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "LogSoftmax", "Gather"}
 
 
 def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
@@ -167,7 +139,7 @@ def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightSto
     proto = load(model)
     check_supported(proto)
     try:
-        if _opset(proto) != OPSET:
+        if _opset(proto) < OPSET:
             proto = version_converter.convert_version(proto, OPSET)
         proto = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
     except Exception as e:
@@ -201,6 +173,7 @@ class _Importer:
 
     def build(self) -> ir.Module:
         module = ir.Module.create()
+        module.operation.attributes["tnx.opset"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), _opset(self.proto))
         with ir.InsertionPoint(module.body):
             arg_types = [self.ttype(i.name, "graph input") for i in self.inputs]
             out_types = [self.ttype(o.name, "graph output") for o in self.graph.output]
@@ -227,14 +200,14 @@ class _Importer:
     def node(self, node: onnx.NodeProto, index: int) -> None:
         op = node.op_type
         name = _node_name(node, index)
-        attrs = dict(OPS[op])
+        attrs = dict(OPS[op].attrs)
         attrs.update({a.name: _attr_value(a) for a in node.attribute})
         ins = [self.values[n] if n else None for n in node.input]
         outs = [o for o in node.output if o]
         if len(outs) > 1 and any(o in self.used for o in outs[1:]):
             raise UnsupportedModelError(f"node {name} ({op}): only the first output is supported "
                                         f"(outputs {list(outs[1:])} are used).",
-                                        [(name, op, OPSET)])
+                                        [(name, op, _opset(self.proto))])
         out_name = outs[0]
         if op == "Constant":
             (key, value), = attrs.items()
@@ -257,25 +230,29 @@ class _Importer:
         attrs = {k: v for k, v in attrs.items() if v is not None}
         if "value" in attrs and isinstance(attrs["value"], np.ndarray):
             attrs["value"] = self.weights.attr(attrs["value"], out_name)
-        if op in ("Concat", "Sum") and len(ins) > 2:
-            # fold into a left-leaning chain of binary ops
-            acc = ins[0]
-            mlir_op = "tnx.concat" if op == "Concat" else "tnx.add"
-            for j, nxt in enumerate(ins[1:], 1):
-                if j == len(ins) - 1:
-                    ttype = rtype
-                else:
-                    shape = list(ir.RankedTensorType(acc.type).shape)
-                    if op == "Concat":
-                        shape[attrs["axis"]] += ir.RankedTensorType(nxt.type).shape[attrs["axis"]]
-                    else:
-                        shape = list(np.broadcast_shapes(tuple(shape), tuple(ir.RankedTensorType(nxt.type).shape)))
-                    ttype = ir.RankedTensorType.get(shape, rtype.element_type)
-                acc = create(mlir_op, [acc, nxt], [ttype], attrs).result
-            self.values[out_name] = acc
+        chain = OPS[op].variadic
+        if chain and len(ins) != 2:
+            self.values[out_name] = self.chain(op, chain, ins, attrs, rtype)
             return
-        if op in ("Concat", "Sum") and len(ins) == 1:
-            self.values[out_name] = create("tnx.identity", ins, [rtype], {}).result
+        if op == "Mean":  # even of two: it divides
+            self.values[out_name] = self.chain(op, chain, ins, attrs, rtype)
             return
-        mlir_op = "tnx.add" if op == "Sum" else f"tnx.{snake(op)}"
-        self.values[out_name] = create(mlir_op, ins, [rtype], attrs).result
+        self.values[out_name] = create(f"tnx.{snake(op)}", ins, [rtype], attrs).result
+
+    def chain(self, op: str, binary: str, ins: list, attrs: dict, rtype: ir.RankedTensorType) -> ir.Value:
+        """An N-ary op as a left-leaning chain of a binary tnx op (Mean: then divided by N)."""
+        acc = ins[0]
+        if len(ins) == 1:
+            acc = create("tnx.identity", ins, [rtype], {}).result
+        for j, nxt in enumerate(ins[1:], 1):
+            shape = list(ir.RankedTensorType(acc.type).shape)
+            if op == "Concat":
+                shape[attrs["axis"]] += ir.RankedTensorType(nxt.type).shape[attrs["axis"]]
+            else:
+                shape = list(np.broadcast_shapes(tuple(shape), tuple(ir.RankedTensorType(nxt.type).shape)))
+            ttype = rtype if j == len(ins) - 1 and op != "Mean" else ir.RankedTensorType.get(shape, rtype.element_type)
+            acc = create(f"tnx.{snake(binary)}", [acc, nxt], [ttype], attrs if op == "Concat" else {}).result
+        if op == "Mean":
+            n = self.constant(np.array(len(ins), dtype=np_dtype(rtype.element_type)), f"{op}_count")
+            acc = create("tnx.div", [acc, n], [rtype], {}).result
+        return acc

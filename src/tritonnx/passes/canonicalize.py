@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from mlir import ir
 
+from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, shape_of
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_weights, functions
@@ -16,34 +17,36 @@ NAME = "tnx-canonicalize"
 VIEWS = ("tnx.flatten", "tnx.squeeze", "tnx.unsqueeze", "tnx.reshape")
 
 
-def _np_slice(data, starts, ends, axes=None, steps=None):
-    axes = range(len(starts)) if axes is None else axes
-    steps = [1] * len(starts) if steps is None else steps
-    index = [slice(None)] * data.ndim
-    for s, e, a, st in zip(starts, ends, axes, steps):
-        index[int(a)] = slice(int(s), int(e), int(st))
-    return data[tuple(index)]
+def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray:
+    """Evaluates one tnx op on constant inputs with ONNX's reference implementation
+    (`onnx.reference`), at the model's opset. None marks an absent optional input."""
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
+    attrs = {}
+    for key, value in attrs_of(op).items():
+        if not key.startswith("tnx."):
+            attrs[key] = value
+    if "value" in op.attributes:
+        attrs["value"] = numpy_helper.from_array(current_weights().array(op.attributes["value"]))
+    node = helper.make_node(onnx_op_type(op.name), names, ["out"], **attrs)
+    opset = _opset(op)
+    feeds = {n: x for n, x in zip(names, inputs) if n}
+    graph = helper.make_graph([node], "fold", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
+                                               for n, x in feeds.items()],
+                              [helper.make_tensor_value_info("out", 0, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])
 
 
-# numpy evaluation of ops whose operands are all constants: (operands, attrs, result shape)
-FOLDERS = {
-    "tnx.add": lambda x, a, s: x[0] + x[1],
-    "tnx.sub": lambda x, a, s: x[0] - x[1],
-    "tnx.mul": lambda x, a, s: x[0] * x[1],
-    "tnx.div": lambda x, a, s: x[0] // x[1] if x[0].dtype.kind == "i" else x[0] / x[1],
-    "tnx.gather": lambda x, a, s: np.take(x[0], x[1], axis=a["axis"]),
-    "tnx.concat": lambda x, a, s: np.concatenate(x, axis=a["axis"]),
-    "tnx.cast": lambda x, a, s: x[0],  # dtype is applied from the result type
-    "tnx.constant_of_shape": lambda x, a, s: np.broadcast_to(
-        a["value"].reshape(()) if "value" in a else np.float32(0), s).copy(),
-    "tnx.reshape": lambda x, a, s: x[0].reshape(s),
-    "tnx.flatten": lambda x, a, s: x[0].reshape(s),
-    "tnx.squeeze": lambda x, a, s: x[0].reshape(s),
-    "tnx.unsqueeze": lambda x, a, s: x[0].reshape(s),
-    "tnx.transpose": lambda x, a, s: np.transpose(x[0], a["perm"]),
-    "tnx.slice": lambda x, a, s: _np_slice(*x),
-    "tnx.relu": lambda x, a, s: np.maximum(x[0], 0),
-}
+def _opset(op: ir.Operation) -> int:
+    parent = op.parent
+    while parent is not None and parent.name != "builtin.module":
+        parent = parent.parent
+    if parent is not None and "tnx.opset" in parent.attributes:
+        return ir.IntegerAttr(parent.attributes["tnx.opset"]).value
+    return 21
 
 
 def is_constant(value: ir.Value) -> bool:
@@ -69,11 +72,11 @@ def _fold(op: ir.Operation) -> bool:
         full = np.array(shape_of(op.operands[0]), dtype=np.int64)
         a = attrs_of(op)
         array = full[a.get("start", 0):a.get("end", len(full))]
-    elif op.name in FOLDERS and op.operands and all(is_constant(v) for v in op.operands):
-        attrs = attrs_of(op)
-        if "value" in op.attributes:
-            attrs["value"] = current_weights().array(op.attributes["value"])
-        array = FOLDERS[op.name]([constant_array(v) for v in op.operands], attrs, shape)
+    elif op.name in ("tnx.reshape", "tnx.flatten", "tnx.squeeze", "tnx.unsqueeze") and is_constant(op.operands[0]):
+        array = constant_array(op.operands[0]).reshape(shape)
+    elif op.operands and all(is_constant(v) for v in op.operands):
+        inputs = [None if v is None else constant_array(v) for v in _positional(op)]
+        array = evaluate(op, inputs)
     else:
         return False
     with ir.InsertionPoint(op), op.location:
@@ -81,6 +84,11 @@ def _fold(op: ir.Operation) -> bool:
     result.replace_all_uses_with(new)
     op.erase()
     return True
+
+
+def _positional(op: ir.Operation) -> list[ir.Value | None]:
+    """The op's operands by position in its IRDL definition, None where an optional is absent."""
+    return [operand(op, name) for name, _ in operand_specs()[op.name]]
 
 
 def _hint(op: ir.Operation) -> str:

@@ -3,7 +3,7 @@
 Rules, in topological order:
 - Conv, Gemm, MatMul (dot anchors) and MaxPool, AveragePool, GlobalAveragePool, Softmax
   (reduction anchors) start a group.
-- A pointwise op (Relu, Clip, Sigmoid, Add, Sub, Mul, Div, Cast) joins the group of the
+- A pointwise op (Relu, Clip, Add, Mul, Where, Cast, ...: `dialects/ops.py`) joins the group of the
   producer whose value it alone consumes and whose shape it keeps (an epilogue: bias,
   activation, residual add); its other operands are loaded by the kernel. Otherwise it
   starts a pointwise group.
@@ -18,16 +18,17 @@ from __future__ import annotations
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
+from tritonnx.dialects.ops import KIND
 from tritonnx.dialects.builders import producer, shape_of, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
 
 NAME = "fuse"
 
-DOT = ("tnx.conv", "tnx.gemm", "tnx.mat_mul")
-REDUCE = ("tnx.max_pool", "tnx.average_pool", "tnx.global_average_pool", "tnx.softmax")
-POINTWISE = ("tnx.relu", "tnx.clip", "tnx.sigmoid", "tnx.add", "tnx.sub", "tnx.mul", "tnx.div", "tnx.cast")
-VIEWS = ("tnx.reshape", "tnx.transpose", "tnx.concat")
+DOT = tuple(n for n, k in KIND.items() if k == "dot")
+REDUCE = tuple(n for n, k in KIND.items() if k == "reduce")
+POINTWISE = tuple(n for n, k in KIND.items() if k == "pointwise")
+VIEWS = ("tnx.reshape", "tnx.transpose", "tnx.concat")  # canonical views (canonicalize rewrites the rest)
 
 
 def node_name(op: ir.Operation) -> str:

@@ -15,11 +15,11 @@ import math
 from mlir import ir
 from mlir.dialects import func, scf
 
-from tritonnx.dialects import onnx_op_type
+from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
-from tritonnx.dialects.tile import TileBuilder, delinearize, elem, linearize, shape
+from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize, shape
 from tritonnx.errors import CompileError
-from tritonnx.passes import functions, ops
+from tritonnx.passes import elementwise, functions, ops
 from tritonnx.passes.fuse import node_name
 from tritonnx.passes.tile import anchor_of, gemm_dims
 
@@ -45,7 +45,8 @@ class Emitter:
             offs = linearize(b, idx, shape_of(v))
             offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.i32)
             m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
-            return b.load(self.buffers[v], offs, m)
+            tile = b.load(self.buffers[v], offs, m)
+            return b.convert(tile, compute_type(elem(tile)))
         op = producer(v)
         name = op.name
         out_shape = shape_of(v)
@@ -72,34 +73,26 @@ class Emitter:
             t = self(tail, t_idx, b.and_(mask, in_tail))
             return b.select(b.broadcast(in_head, self.shape), h, t)
         operands = []
-        for x in op.operands:
+        for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
+            if x is None:
+                operands.append(None)
+                continue
             xs = shape_of(x)
             lead = len(out_shape) - len(xs)
             sub = [None if (d == 1 and out_shape[lead + j] != 1) else idx[lead + j] for j, d in enumerate(xs)]
-            operands.append(self(x, sub, mask) if x is not None else None)
+            operands.append(self(x, sub, mask))
         return self.pointwise(op, operands)
 
-    def pointwise(self, op: ir.Operation, xs: list[ir.Value]) -> ir.Value:
-        b, name = self.b, op.name
-        if name in ("tnx.add", "tnx.sub", "tnx.mul", "tnx.div"):
-            return b.binary(name[4:], xs[0], xs[1])
-        if name == "tnx.relu":
-            return b.binary("max", xs[0], 0.0)
-        if name == "tnx.sigmoid":
-            e = b.unary("math.exp", b.unary("arith.negf", xs[0]))
-            return b.binary("div", b.const(1.0, shape(e), elem(e)), b.binary("add", e, 1.0))
-        if name == "tnx.clip":
-            x = xs[0]
-            lo, hi = operand(op, "min"), operand(op, "max")
-            rest = iter(xs[1:])
-            if lo is not None:
-                x = b.binary("max", x, next(rest))
-            if hi is not None:
-                x = b.binary("min", x, next(rest))
-            return x
-        if name == "tnx.cast":
-            return b.convert(xs[0], ir.RankedTensorType(op.results[0].type).element_type)
-        raise CompileError(f"node {node_name(op)} ({onnx_op_type(name)}) cannot be generated inside a kernel yet.")
+    def pointwise(self, op: ir.Operation, xs: list[ir.Value | None]) -> ir.Value:
+        out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]))
+        if out is None:
+            raise CompileError(f"node {node_name(op)} ({onnx_op_type(op.name)}) cannot be generated inside a kernel yet.")
+        return out
+
+
+def compute_type(t: ir.Type) -> ir.Type:
+    """The type a kernel computes a value of type `t` in: f32 for the half types."""
+    return ir.F32Type.get() if is_float(t) and ir.FloatType(t).width < 32 else t
 
 
 def _out_mask_and_store(b, em, out_value, out_buf, idx, mask):
@@ -205,7 +198,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
                 c_idx = [None if d == 1 else idx[lead + j] for j, d in enumerate(cs)]
                 ct = em(c, c_idx, out_mask)
                 acc = b.binary("add", acc, ct if beta == 1.0 else b.binary("mul", ct, beta))
-    em.known[anchor.results[0]] = b.convert(acc, elem_type_of(anchor.results[0]))
+    em.known[anchor.results[0]] = known_tile(b, acc, anchor.results[0])
     idx = [None if d == 1 else i for i, d in zip(idx, shape_of(anchor.results[0]))]
     _out_mask_and_store(b, em, out_value, args["out"], idx, out_mask)
 
@@ -214,15 +207,20 @@ def elem_type_of(v: ir.Value) -> ir.Type:
     return ir.RankedTensorType(v.type).element_type
 
 
+def known_tile(b: TileBuilder, tile: ir.Value, value: ir.Value) -> ir.Value:
+    """An anchor's result tile in the compute type of `value`."""
+    return b.convert(tile, compute_type(elem_type_of(value)))
+
+
 def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
     bp, br = cfg["BLOCK_P"], cfg["BLOCK_R"]
     x = anchor.operands[0]
     n_, c_, h, wd = shape_of(x)
     out_dims = shape_of(anchor.results[0])
     a = attrs_of(anchor)
-    if anchor.name == "tnx.global_average_pool":
+    if anchor.name in ("tnx.global_average_pool", "tnx.global_max_pool"):
         kh_n, kw_n, sh, sw, dh, dw, ph, pw, pe_h, pe_w = h, wd, 1, 1, 1, 1, 0, 0, 0, 0
-        is_max, include_pad = False, True
+        is_max, include_pad = anchor.name == "tnx.global_max_pool", True
     else:
         if len(a["kernel_shape"]) != 2:
             raise CompileError(f"node {node_name(anchor)}: only 2-D pooling is supported yet.")
@@ -264,7 +262,7 @@ def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
             scf.YieldOp([b.binary("add", loop.inner_iter_args[0], red), b.binary("add", loop.inner_iter_args[1], cnt)])
     result = loop.results[0] if is_max else b.binary("div", loop.results[0], b.binary("max", loop.results[1], 1.0))
     em = Emitter(b, args, [bp])
-    em.known[anchor.results[0]] = b.convert(result, elem_type_of(anchor.results[0]))
+    em.known[anchor.results[0]] = known_tile(b, result, anchor.results[0])
     _out_mask_and_store(b, em, out_value, args["out"], idx1, p_ok)
 
 
@@ -287,7 +285,11 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
     mx = b.expand(b.reduce(x, 1, "max"), 1)
     e = b.select(mask, b.unary("math.exp", b.binary("sub", x, mx)), 0.0)
     s = b.expand(b.binary("max", b.reduce(e, 1, "sum"), 1.0), 1)  # a live row sums to >= 1
-    em.known[anchor.results[0]] = b.convert(b.binary("div", e, s), elem_type_of(anchor.results[0]))
+    if anchor.name == "tnx.log_softmax":
+        y = b.binary("sub", b.binary("sub", x, mx), b.unary("math.log", s))
+    else:
+        y = b.binary("div", e, s)
+    em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
     _out_mask_and_store(b, em, out_value, args["out"], idx, mask)
 
 

@@ -17,12 +17,15 @@ NAME = "lower-to-triton"
 
 BINARY = {"arith.addi": "+", "arith.addf": "+", "arith.subi": "-", "arith.subf": "-",
           "arith.muli": "*", "arith.mulf": "*", "arith.divf": "/", "arith.divsi": "//",
-          "arith.remsi": "%", "arith.andi": "&", "arith.ori": "|"}
+          "arith.remsi": "%", "arith.andi": "&", "arith.ori": "|", "arith.xori": "^"}
 CMP = {0: "==", 1: "!=", 2: "<", 3: "<=", 4: ">", 5: ">="}
-CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 6: "!="}
+CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 13: "!="}
 TL_TYPES = {"f32": "tl.float32", "f16": "tl.float16", "bf16": "tl.bfloat16", "f64": "tl.float64",
             "i64": "tl.int64", "i32": "tl.int32", "i8": "tl.int8", "i1": "tl.int1"}
-UNARY = {"math.exp": "tl.exp({})", "arith.negf": "-{}", "math.sqrt": "tl.sqrt({})"}
+UNARY = {"math.exp": "tl.exp({})", "math.log": "tl.log({})", "math.sqrt": "tl.sqrt({})",
+         "math.erf": "tl.erf({})", "math.sin": "tl.sin({})", "math.cos": "tl.cos({})",
+         "math.floor": "tl.floor({})", "math.ceil": "tl.ceil({})", "math.absf": "tl.abs({})",
+         "arith.negf": "-{}"}
 class _Printer:
     def __init__(self):
         self.names: dict = {}
@@ -128,7 +131,7 @@ class _Printer:
 def _literal(attr: ir.Attribute) -> str:
     if isinstance(attr, ir.FloatAttr):
         v = attr.value
-        return "float('-inf')" if v == float("-inf") else "float('inf')" if v == float("inf") else repr(v)
+        return f"float('{v}')" if v != v or v in (float("inf"), float("-inf")) else repr(v)
     return str(ir.IntegerAttr(attr).value)
 
 

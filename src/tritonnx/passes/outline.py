@@ -15,7 +15,8 @@ from tritonnx.passes.fuse import VIEWS, node_name
 NAME = "outline"
 
 KIND = {"tnx.conv": "conv", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
-        "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.softmax": "softmax"}
+        "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.global_max_pool": "pool",
+        "tnx.softmax": "softmax", "tnx.log_softmax": "softmax"}
 
 
 def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:

@@ -1,0 +1,153 @@
+"""The tnx op set: one entry per ONNX operator tritonnx imports.
+
+Each entry gives the operand names (the spec's, `?` marks an optional one), the attribute
+defaults at the internal opset (None: required or derived at import), the op's kind for
+fusion, and the spec page it follows (https://onnx.ai/onnx/operators/, version in `doc`).
+Kinds: dot (Conv/Gemm/MatMul anchors), reduce (pool, reduction and normalization
+anchors), pointwise, view (index maps on loads), fold (evaluated at compile time only:
+inputs must be constants), constant.
+
+`tnx.irdl.mlir` is generated from this table: `python -m tritonnx.dialects.ops`.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OpDef:
+    operands: tuple[str, ...]
+    kind: str
+    doc: str
+    attrs: dict = field(default_factory=dict)
+    variadic: str | None = None  # the binary tnx op an N-ary form folds into (Concat, Sum, ...)
+
+
+def _pw(operands, doc, **attrs):
+    return OpDef(tuple(operands), "pointwise", doc, attrs)
+
+
+UNARY = ("Abs", "Acosh", "Asinh", "Atanh", "Ceil", "Cos", "Cosh", "Erf", "Exp",
+         "Floor", "IsNaN", "Log", "Neg", "Not", "Reciprocal", "Relu", "Round", "Sigmoid", "Sign", "Sin",
+         "Sinh", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh", "Mish", "HardSwish", "BitwiseNot")
+BINARY = ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+          "And", "Or", "Xor", "BitwiseAnd", "BitwiseOr", "BitwiseXor")
+
+OPS: dict[str, OpDef] = {
+    "Constant": OpDef((), "constant", "Constant-21: `value` holds a dense or dense_resource attribute."),
+    "Conv": OpDef(("X", "W", "B?"), "dot", "Conv-11: NCHW convolution with groups, strides, pads, dilations.",
+                  dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None)),
+    "Gemm": OpDef(("A", "B", "C?"), "dot", "Gemm-13: alpha * A' B' + beta * C.",
+                  dict(alpha=1.0, beta=1.0, transA=0, transB=0)),
+    "MatMul": OpDef(("A", "B"), "dot", "MatMul-13 (2-D operands)."),
+    "BatchNormalization": OpDef(("X", "scale", "B", "input_mean", "input_var"), "fold",
+                                "BatchNormalization-15, inference mode: folded into Conv or decomposed.",
+                                dict(epsilon=1e-5, momentum=0.9, training_mode=0)),
+    "MaxPool": OpDef(("X",), "reduce", "MaxPool-12.",
+                     dict(auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
+                          storage_order=0, strides=None)),
+    "AveragePool": OpDef(("X",), "reduce", "AveragePool-19.",
+                         dict(auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None,
+                              kernel_shape=None, pads=None, strides=None)),
+    "GlobalAveragePool": OpDef(("X",), "reduce", "GlobalAveragePool-1."),
+    "GlobalMaxPool": OpDef(("X",), "reduce", "GlobalMaxPool-1."),
+    "Softmax": OpDef(("input",), "reduce", "Softmax-13 along one axis.", dict(axis=-1)),
+    "LogSoftmax": OpDef(("input",), "reduce", "LogSoftmax-13 along one axis.", dict(axis=-1)),
+    "Clip": _pw(("input", "min?", "max?"), "Clip-13."),
+    "Where": _pw(("condition", "X", "Y"), "Where-16."),
+    "Mod": _pw(("A", "B"), "Mod-13: fmod=0 takes the divisor's sign, fmod=1 the dividend's.", fmod=0),
+    "PRelu": _pw(("X", "slope"), "PRelu-16."),
+    "LeakyRelu": _pw(("X",), "LeakyRelu-16.", alpha=0.01),
+    "Elu": _pw(("X",), "Elu-6.", alpha=1.0),
+    "Celu": _pw(("X",), "Celu-12.", alpha=1.0),
+    "Selu": _pw(("X",), "Selu-6.", alpha=1.67326319217681884765625, gamma=1.05070102214813232421875),
+    "ThresholdedRelu": _pw(("X",), "ThresholdedRelu-10.", alpha=1.0),
+    "HardSigmoid": _pw(("X",), "HardSigmoid-6.", alpha=0.2, beta=0.5),
+    "Gelu": _pw(("X",), "Gelu-20.", approximate="none"),
+    "Shrink": _pw(("input",), "Shrink-9.", bias=0.0, lambd=0.5),
+    "IsInf": _pw(("X",), "IsInf-20.", detect_negative=1, detect_positive=1),
+    "Cast": _pw(("input",), "Cast-21 (saturate applies to float8 only).", saturate=1),
+    "CastLike": _pw(("input", "target_type"), "CastLike-21.", saturate=1),
+    "Max": OpDef(("A", "B"), "pointwise", "Max-13, N-ary: folds into a chain.", variadic="Max"),
+    "Min": OpDef(("A", "B"), "pointwise", "Min-13, N-ary: folds into a chain.", variadic="Min"),
+    "Sum": OpDef(("A", "B"), "pointwise", "Sum-13, N-ary: folds into a chain of Add.", variadic="Add"),
+    "Mean": OpDef(("A", "B"), "pointwise", "Mean-13, N-ary: a chain of Add, then Div.", variadic="Add"),
+    "Flatten": OpDef(("input",), "view", "Flatten-21: a view.", dict(axis=1)),
+    "Reshape": OpDef(("data", "shape?"), "view",
+                     "Reshape-21: a view. Canonical form has no `shape` operand: the result type says it.",
+                     dict(allowzero=0)),
+    "Squeeze": OpDef(("data", "axes?"), "view", "Squeeze-21: a view."),
+    "Unsqueeze": OpDef(("data", "axes?"), "view", "Unsqueeze-21: a view."),
+    "Transpose": OpDef(("data",), "view", "Transpose-21: a view.", dict(perm=None)),
+    "Concat": OpDef(("head", "tail"), "view",
+                    "Concat-13 of two tensors; the importer folds N-ary Concat into a chain.",
+                    dict(axis=None), variadic="Concat"),
+    "Identity": OpDef(("input",), "fold", "Identity-21: removed by canonicalize."),
+    "Dropout": OpDef(("data", "ratio?", "training_mode?"), "fold",
+                     "Dropout-13, inference mode: the identity.", dict(seed=0)),
+    "ConstantOfShape": OpDef(("input",), "fold", "ConstantOfShape-21."),
+    "Shape": OpDef(("data",), "fold", "Shape-21.", dict(start=0)),
+    "Size": OpDef(("data",), "fold", "Size-21."),
+    "Gather": OpDef(("data", "indices"), "fold", "Gather-13 (constant data and indices)."),
+    "Slice": OpDef(("data", "starts", "ends", "axes?", "steps?"), "fold", "Slice-13 (constant data)."),
+    "Range": OpDef(("start", "limit", "delta"), "fold", "Range-11."),
+}
+for _name in UNARY:
+    OPS.setdefault(_name, _pw(("X",), f"{_name}: elementwise."))
+for _name in BINARY:
+    OPS.setdefault(_name, _pw(("A", "B"), f"{_name}: elementwise with NumPy broadcasting."))
+
+
+_SNAKE_EXCEPTIONS = {"IsNaN": "is_nan", "PRelu": "prelu"}
+
+
+def snake(op_type: str) -> str:
+    """`BatchNormalization` -> `batch_normalization`, the tnx op name."""
+    if op_type in _SNAKE_EXCEPTIONS:
+        return _SNAKE_EXCEPTIONS[op_type]
+    out = []
+    for i, c in enumerate(op_type):
+        if c.isupper() and i and (not op_type[i - 1].isupper() or
+                                  (i + 1 < len(op_type) and op_type[i + 1].islower() and op_type[i - 1].isupper())):
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+KIND = {f"tnx.{snake(name)}": d.kind for name, d in OPS.items()}
+ONNX_NAME = {f"tnx.{snake(name)}": name for name in OPS}
+
+
+def irdl_text() -> str:
+    """The IRDL definition of the tnx dialect, generated from OPS."""
+    out = ["// The tnx dialect: one op per ONNX operator, at the graph level.",
+           "// GENERATED by `python -m tritonnx.dialects.ops` from tritonnx/dialects/ops.py; do not edit.",
+           "// Operands are ranked tensors; ONNX attributes are carried as MLIR attributes with the",
+           "// spec's names (operand names lower-cased, as IRDL requires). Each operand has its own",
+           "// constraint variable (IRDL binds a variable used twice to one type). An optional",
+           "// operand is marked `optional`.",
+           "irdl.dialect @tnx {"]
+    for name in sorted(OPS, key=snake):
+        d = OPS[name]
+        out.append(f"  // {d.doc}")
+        out.append(f"  irdl.operation @{snake(name)} {{")
+        for i, _ in enumerate(d.operands):
+            out.append(f"    %{i} = irdl.any")
+        out.append("    %r = irdl.any")
+        if d.operands:
+            ins = ", ".join(f"{o.rstrip('?').lower()}: {'optional ' if o.endswith('?') else ''}%{i}"
+                            for i, o in enumerate(d.operands))
+            out.append(f"    irdl.operands({ins})")
+        out.append("    irdl.results(output: %r)")
+        out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+IRDL_PATH = Path(__file__).with_name("tnx.irdl.mlir")
+
+if __name__ == "__main__":
+    IRDL_PATH.write_text(irdl_text())
+    print(f"wrote {IRDL_PATH}", file=sys.stderr)

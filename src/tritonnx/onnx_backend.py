@@ -1,0 +1,156 @@
+"""tritonnx as an ONNX backend (`onnx.backend.base.Backend`).
+
+    import tritonnx.onnx_backend as backend
+    rep = backend.prepare(model)            # compiles once, into a temporary directory
+    (y,) = rep.run([x])                     # outputs in graph-output order
+    y = backend.run_model(model, [x])[0]
+
+This is the interface ONNX's conformance suite (`onnx.backend.test`) drives. The kernels
+run where `tritonnx.runtime` puts them: on a CUDA GPU when torch sees one, otherwise on
+the CPU through Triton's interpreter (the device argument only checks that the device is
+available; it does not move the computation).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _runtime_inputs(model: onnx.ModelProto) -> list[str]:
+    """Names of the graph inputs that are not initializers, in graph order."""
+    weights = {t.name for t in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in weights]
+
+
+class TritonnxRep(BackendRep):
+    """A compiled model, ready to run repeatedly. Owns the temporary artifact directory,
+    which is removed when the rep is garbage collected (or on `close()`)."""
+
+    def __init__(self, model: onnx.ModelProto, compiled, workdir: tempfile.TemporaryDirectory):
+        self.compiled = compiled
+        self._workdir = workdir
+        self.input_names = _runtime_inputs(model)
+        self.output_names = [o.name for o in model.graph.output]
+
+    def _feeds(self, inputs: Any) -> dict:
+        """Maps a list (graph inputs in order), a dict (by name) or a single array to the
+        compiled model's inputs."""
+        if isinstance(inputs, dict):
+            named = dict(inputs)
+        else:
+            if isinstance(inputs, np.ndarray) or np.isscalar(inputs):
+                inputs = [inputs]
+            inputs = list(inputs)
+            if len(inputs) > len(self.input_names):
+                raise ValueError(f"the model takes {len(self.input_names)} inputs "
+                                 f"({', '.join(self.input_names)}); got {len(inputs)}.")
+            named = dict(zip(self.input_names, inputs))
+        wanted = self.compiled.input_names
+        missing = [n for n in wanted if n not in named]
+        if missing:
+            raise ValueError(f"missing inputs {missing}; the compiled model takes {wanted}.")
+        # inputs the compiled model does not take (unused ones) are dropped
+        return {n: _contiguous(named[n]) for n in wanted}
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Runs the model; returns its outputs as a namedtuple in graph-output order (also
+        indexable by output name)."""
+        del kwargs
+        out = self.compiled.run(self._feeds(inputs))
+        values = [out[n] for n in self.output_names]
+        return namedtupledict("Outputs", self.output_names)(*values)
+
+    def close(self) -> None:
+        """Removes the artifact directory now."""
+        self._workdir.cleanup()
+
+
+def _contiguous(value):
+    """numpy arrays as C-contiguous (torch.from_numpy rejects negative strides); torch
+    tensors unchanged."""
+    if isinstance(value, np.ndarray) or np.isscalar(value):
+        return np.ascontiguousarray(value)
+    return value
+
+
+class TritonnxBackend(Backend):
+    """The tritonnx ONNX backend: `prepare` compiles with `tritonnx.compile`."""
+
+    @classmethod
+    def prepare(cls, model, device: str = "CPU", **kwargs: Any) -> TritonnxRep:
+        """Compiles `model` (ModelProto, path or bytes) into a temporary directory.
+
+        Keyword arguments are passed on to `tritonnx.compile` (e.g. override_initializers).
+        Raises ValueError for an unavailable device and tritonnx's errors
+        (ModelLoadError, UnsupportedModelError, CompileError) for the model.
+        """
+        import tritonnx
+        from tritonnx.importers.onnx import load
+
+        if not cls.supports_device(device):
+            raise ValueError(f"device {device!r} is not available to tritonnx.")
+        proto = load(model)
+        workdir = tempfile.TemporaryDirectory(prefix="tritonnx-backend-")
+        try:
+            compiled = tritonnx.compile(proto, Path(workdir.name) / "model", **kwargs)
+        except BaseException:
+            workdir.cleanup()
+            raise
+        return TritonnxRep(proto, compiled, workdir)
+
+    @classmethod
+    def run_model(cls, model, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple[Any, ...]:
+        """Compiles and runs once."""
+        rep = cls.prepare(model, device, **kwargs)
+        try:
+            return rep.run(inputs)
+        finally:
+            rep.close()
+
+    @classmethod
+    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",
+                 outputs_info=None, **kwargs: Any) -> tuple[Any, ...]:
+        """Runs a single node by wrapping it in a one-node model (opset 17 unless
+        `opset_version` is given); needs `outputs_info` [(dtype, shape)] per output."""
+        if outputs_info is None:
+            raise ValueError("run_node needs outputs_info: tritonnx compiles static shapes only.")
+        opset = kwargs.pop("opset_version", 17)
+        arrays = [np.asarray(a) for a in (inputs.values() if isinstance(inputs, dict) else inputs)]
+        names = list(inputs) if isinstance(inputs, dict) else list(node.input)[:len(arrays)]
+        graph_inputs = [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+                        for n, a in zip(names, arrays)]
+        graph_outputs = [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t)), s)
+                         for n, (t, s) in zip(node.output, outputs_info)]
+        graph = onnx.helper.make_graph([node], "run_node", graph_inputs, graph_outputs)
+        model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+        return cls.run_model(model, arrays, device, **kwargs)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        """CPU always (Triton's interpreter); CUDA when torch sees a GPU."""
+        try:
+            kind = Device(device).type
+        except (AttributeError, ValueError):
+            return False
+        if kind == DeviceType.CPU:
+            return True
+        return kind == DeviceType.CUDA and _cuda_available()
+
+
+prepare = TritonnxBackend.prepare
+run_model = TritonnxBackend.run_model
+run_node = TritonnxBackend.run_node
+supports_device = TritonnxBackend.supports_device

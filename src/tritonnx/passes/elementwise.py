@@ -1,0 +1,227 @@
+"""Elementwise ONNX ops as tile IR, for lower-to-tile's Emitter.
+
+Each function takes the TileBuilder, the operand tiles (broadcast to the kernel's tile, in
+the op's operand order; None for an absent optional), the op's attributes and the result's
+element type, and returns the result tile. Floating-point math runs in f32 (half types are
+widened on load); only `tl` core functions are used, so every kernel also runs in Triton's
+interpreter. Semantics follow the ONNX operator pages at the versions in `dialects/ops.py`.
+"""
+from __future__ import annotations
+
+import math
+
+from mlir import ir
+
+from tritonnx.dialects.tile import TileBuilder, elem, is_float
+
+INF = float("inf")
+
+
+def _where(b: TileBuilder, c, x, y):
+    return b.select(c, x, y)
+
+
+def _exp(b, x):
+    return b.unary("math.exp", x)
+
+
+def _log(b, x):
+    return b.unary("math.log", x)
+
+
+def _abs(b, x):
+    return b.unary("math.absf", x) if is_float(elem(x)) else b.select(b.cmp("lt", x, 0), b.binary("sub", 0, x), x)
+
+
+def _neg(b, x):
+    return b.unary("arith.negf", x) if is_float(elem(x)) else b.binary("sub", b.full_like(x, 0), x)
+
+
+def _recip(b, x):
+    return b.binary("div", b.full_like(x, 1.0), x)
+
+
+def _tanh(b, x):
+    t = _exp(b, b.binary("mul", _abs(b, x), -2.0))  # in (0, 1]: no overflow
+    r = b.binary("div", b.binary("sub", b.full_like(t, 1.0), t), b.binary("add", t, 1.0))
+    return _where(b, b.cmp("lt", x, 0.0), _neg(b, r), r)
+
+
+def _softplus(b, x):
+    return b.binary("add", b.binary("max", x, 0.0),
+                    _log(b, b.binary("add", _exp(b, _neg(b, _abs(b, x))), 1.0)))
+
+
+def _sigmoid(b, x):
+    return _recip(b, b.binary("add", _exp(b, _neg(b, x)), 1.0))
+
+
+def _floor(b, x):
+    return b.unary("math.floor", x)
+
+
+def _round_even(b, x):
+    r = _floor(b, b.binary("add", x, 0.5))
+    tie = b.cmp("eq", b.binary("sub", r, x), 0.5)
+    odd = b.cmp("ne", b.binary("sub", r, b.binary("mul", _floor(b, b.binary("mul", r, 0.5)), 2.0)), 0.0)
+    return _where(b, b.and_(tie, odd), b.binary("sub", r, 1.0), r)
+
+
+def _trunc(b, x):
+    return _where(b, b.cmp("lt", x, 0.0), b.unary("math.ceil", x), _floor(b, x))
+
+
+def _sign(b, x):
+    one, zero = b.full_like(x, 1), b.full_like(x, 0)
+    s = _where(b, b.cmp("gt", x, zero), one, _where(b, b.cmp("lt", x, zero), _neg(b, one), zero))
+    return _where(b, b.cmp("ne", x, x), x, s) if is_float(elem(x)) else s
+
+
+def _pow(b, x, y):
+    ax = _abs(b, x)
+    r = _exp(b, b.binary("mul", y, _log(b, ax)))
+    y_int = b.cmp("eq", _floor(b, y), y)
+    odd = b.and_(y_int, b.cmp("eq", b.binary("sub", y, b.binary("mul", _floor(b, b.binary("mul", y, 0.5)), 2.0)), 1.0))
+    negative = _where(b, y_int, _where(b, odd, _neg(b, r), r), b.full_like(r, math.nan))
+    r = _where(b, b.cmp("lt", x, 0.0), negative, r)
+    return _where(b, b.cmp("eq", y, 0.0), b.full_like(r, 1.0), r)
+
+
+def _mod(b, x, y, fmod):
+    if is_float(elem(x)):
+        return b.binary("sub", x, b.binary("mul", _trunc(b, b.binary("div", x, y)), y))
+    r = b.binary("mod", x, y)  # C remainder: the dividend's sign
+    if fmod:
+        return r
+    fix = b.and_(b.cmp("ne", r, 0), b.cmp("ne", b.cmp("lt", r, 0), b.cmp("lt", y, 0)))
+    return _where(b, fix, b.binary("add", r, y), r)
+
+
+def _cast(b: TileBuilder, x: ir.Value, target: ir.Type) -> ir.Value:
+    if isinstance(target, ir.IntegerType) and target.width == 1:
+        return b.cmp("ne", x, b.full_like(x, 0))
+    if is_float(target) and ir.FloatType(target).width < 32:
+        return b.convert(b.convert(x, target), b.f32)  # round to the half type, compute in f32
+    if isinstance(target, ir.IntegerType) and is_float(elem(x)):
+        return b.convert(_trunc(b, x), target)
+    return b.convert(x, target)
+
+
+def _compare(pred):
+    return lambda b, x, a: b.cmp(pred, x[0], x[1])
+
+
+def _bits(kind):
+    return lambda b, x, a: b.binary(kind, x[0], x[1])
+
+
+SQRT2 = math.sqrt(2.0)
+
+OPS = {
+    "tnx.add": lambda b, x, a: b.binary("add", x[0], x[1]),
+    "tnx.sub": lambda b, x, a: b.binary("sub", x[0], x[1]),
+    "tnx.mul": lambda b, x, a: b.binary("mul", x[0], x[1]),
+    "tnx.div": lambda b, x, a: b.binary("div", x[0], x[1]),
+    "tnx.max": lambda b, x, a: b.binary("max", x[0], x[1]),
+    "tnx.min": lambda b, x, a: b.binary("min", x[0], x[1]),
+    "tnx.pow": lambda b, x, a: _pow(b, x[0], x[1]),
+    "tnx.mod": lambda b, x, a: _mod(b, x[0], x[1], a.get("fmod", 0)),
+    "tnx.equal": _compare("eq"), "tnx.less": _compare("lt"), "tnx.greater": _compare("gt"),
+    "tnx.less_or_equal": _compare("le"), "tnx.greater_or_equal": _compare("ge"),
+    "tnx.and": _bits("and"), "tnx.or": _bits("or"), "tnx.xor": _bits("xor"),
+    "tnx.bitwise_and": _bits("and"), "tnx.bitwise_or": _bits("or"), "tnx.bitwise_xor": _bits("xor"),
+    "tnx.not": lambda b, x, a: b.binary("xor", x[0], b.full_like(x[0], 1)),
+    "tnx.bitwise_not": lambda b, x, a: b.binary("xor", x[0], b.full_like(x[0], -1)),
+    "tnx.where": lambda b, x, a: b.select(x[0], x[1], x[2]),
+    "tnx.abs": lambda b, x, a: _abs(b, x[0]),
+    "tnx.neg": lambda b, x, a: _neg(b, x[0]),
+    "tnx.reciprocal": lambda b, x, a: _recip(b, x[0]),
+    "tnx.exp": lambda b, x, a: _exp(b, x[0]),
+    "tnx.log": lambda b, x, a: _log(b, x[0]),
+    "tnx.sqrt": lambda b, x, a: b.unary("math.sqrt", x[0]),
+    "tnx.erf": lambda b, x, a: b.unary("math.erf", x[0]),
+    "tnx.sin": lambda b, x, a: b.unary("math.sin", x[0]),
+    "tnx.cos": lambda b, x, a: b.unary("math.cos", x[0]),
+    "tnx.tan": lambda b, x, a: b.binary("div", b.unary("math.sin", x[0]), b.unary("math.cos", x[0])),
+    "tnx.sinh": lambda b, x, a: b.binary("mul", b.binary("sub", _exp(b, x[0]), _exp(b, _neg(b, x[0]))), 0.5),
+    "tnx.cosh": lambda b, x, a: b.binary("mul", b.binary("add", _exp(b, x[0]), _exp(b, _neg(b, x[0]))), 0.5),
+    "tnx.asinh": lambda b, x, a: _log(b, b.binary("add", x[0], b.unary("math.sqrt", b.binary("add", b.binary("mul", x[0], x[0]), 1.0)))),
+    "tnx.acosh": lambda b, x, a: _log(b, b.binary("add", x[0], b.unary("math.sqrt", b.binary("sub", b.binary("mul", x[0], x[0]), 1.0)))),
+    "tnx.atanh": lambda b, x, a: b.binary("mul", _log(b, b.binary("div", b.binary("add", b.full_like(x[0], 1.0), x[0]),
+                                                                   b.binary("sub", b.full_like(x[0], 1.0), x[0]))), 0.5),
+    "tnx.tanh": lambda b, x, a: _tanh(b, x[0]),
+    "tnx.floor": lambda b, x, a: _floor(b, x[0]),
+    "tnx.ceil": lambda b, x, a: b.unary("math.ceil", x[0]),
+    "tnx.round": lambda b, x, a: _round_even(b, x[0]),
+    "tnx.sign": lambda b, x, a: _sign(b, x[0]),
+    "tnx.is_nan": lambda b, x, a: b.cmp("ne", x[0], x[0]),
+    "tnx.is_inf": lambda b, x, a: _is_inf(b, x[0], a.get("detect_positive", 1), a.get("detect_negative", 1)),
+    "tnx.relu": lambda b, x, a: b.binary("max", x[0], b.full_like(x[0], 0)),
+    "tnx.sigmoid": lambda b, x, a: _sigmoid(b, x[0]),
+    "tnx.softplus": lambda b, x, a: _softplus(b, x[0]),
+    "tnx.softsign": lambda b, x, a: b.binary("div", x[0], b.binary("add", _abs(b, x[0]), 1.0)),
+    "tnx.mish": lambda b, x, a: b.binary("mul", x[0], _tanh(b, _softplus(b, x[0]))),
+    "tnx.hard_sigmoid": lambda b, x, a: b.binary("max", b.binary("min", b.binary(
+        "add", b.binary("mul", x[0], a["alpha"]), a["beta"]), 1.0), 0.0),
+    "tnx.hard_swish": lambda b, x, a: b.binary("mul", x[0], b.binary("max", b.binary("min", b.binary(
+        "add", b.binary("mul", x[0], 1.0 / 6.0), 0.5), 1.0), 0.0)),
+    "tnx.leaky_relu": lambda b, x, a: _where(b, b.cmp("lt", x[0], 0.0), b.binary("mul", x[0], a["alpha"]), x[0]),
+    "tnx.prelu": lambda b, x, a: _where(b, b.cmp("lt", x[0], b.full_like(x[0], 0)), b.binary("mul", x[0], x[1]), x[0]),
+    "tnx.elu": lambda b, x, a: _where(b, b.cmp("lt", x[0], 0.0),
+                                      b.binary("mul", b.binary("sub", _exp(b, x[0]), 1.0), a["alpha"]), x[0]),
+    "tnx.celu": lambda b, x, a: b.binary("add", b.binary("max", x[0], 0.0), b.binary("min", b.binary(
+        "mul", b.binary("sub", _exp(b, b.binary("div", x[0], a["alpha"])), 1.0), a["alpha"]), 0.0)),
+    "tnx.selu": lambda b, x, a: b.binary("mul", _where(b, b.cmp("le", x[0], 0.0), b.binary(
+        "sub", b.binary("mul", _exp(b, x[0]), a["alpha"]), a["alpha"]), x[0]), a["gamma"]),
+    "tnx.thresholded_relu": lambda b, x, a: _where(b, b.cmp("gt", x[0], a["alpha"]), x[0], b.full_like(x[0], 0.0)),
+    "tnx.shrink": lambda b, x, a: _where(b, b.cmp("lt", x[0], -a["lambd"]), b.binary("add", x[0], a["bias"]), _where(
+        b, b.cmp("gt", x[0], a["lambd"]), b.binary("sub", x[0], a["bias"]), b.full_like(x[0], 0))),
+    "tnx.gelu": lambda b, x, a: _gelu(b, x[0], a.get("approximate", "none")),
+}
+
+
+def _is_inf(b, x, positive, negative):
+    hits = [b.cmp("eq", x, v) for v, on in ((INF, positive), (-INF, negative)) if on]
+    if not hits:
+        return b.cmp("ne", b.full_like(x, 0.0), b.full_like(x, 0.0))  # all false
+    return hits[0] if len(hits) == 1 else b.binary("or", hits[0], hits[1])
+
+
+def _gelu(b, x, approximate):
+    if approximate == "tanh":
+        inner = b.binary("mul", b.binary("add", x, b.binary("mul", b.binary("mul", b.binary("mul", x, x), x), 0.044715)),
+                         math.sqrt(2.0 / math.pi))
+        return b.binary("mul", b.binary("mul", x, 0.5), b.binary("add", _tanh(b, inner), 1.0))
+    return b.binary("mul", b.binary("mul", x, 0.5), b.binary("add", b.unary("math.erf", b.binary("div", x, SQRT2)), 1.0))
+
+
+def clip(b: TileBuilder, x, lo, hi):
+    if lo is not None:
+        x = b.binary("max", x, lo)
+    if hi is not None:
+        x = b.binary("min", x, hi)
+    return x
+
+
+def emit(b: TileBuilder, name: str, xs: list, attrs: dict, result: ir.Type) -> ir.Value | None:
+    """The result tile of elementwise op `name`, or None if it is not elementwise."""
+    if name == "tnx.clip":
+        return clip(b, xs[0], xs[1], xs[2])
+    if name in ("tnx.cast", "tnx.cast_like"):
+        return _cast(b, xs[0], result)
+    fn = OPS.get(name)
+    if fn is None:
+        return None
+    xs = [_common(b, xs, name)[i] if x is not None else None for i, x in enumerate(xs)]
+    return fn(b, xs, attrs)
+
+
+def _common(b, xs, name):
+    """Operands promoted to one element type where the op mixes them (Where's condition and
+    PRelu's slope keep theirs)."""
+    if name == "tnx.where":
+        return xs
+    types = [elem(x) for x in xs if x is not None]
+    if any(is_float(t) for t in types) and not all(is_float(t) for t in types):
+        return [b.convert(x, b.f32) if x is not None and not is_float(elem(x)) else x for x in xs]
+    return xs
