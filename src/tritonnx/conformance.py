@@ -52,7 +52,9 @@ class Case:
 
 @dataclass
 class Result:
-    """What one test did. `missing` lists the op types tritonnx reported unsupported."""
+    """What one test did. `missing` lists the op types tritonnx reported unsupported;
+    `internal` is set when a CompileError wraps an internal exception (a bug in a pass
+    rather than a refusal): its type, message and where it was raised."""
     name: str
     op_type: str
     kind: str
@@ -60,6 +62,7 @@ class Result:
     reason: str = ""
     seconds: float = 0.0
     missing: list[str] = field(default_factory=list)
+    internal: str = ""
 
 
 # --------------------------------------------------------------------------- collecting
@@ -166,6 +169,22 @@ def _first_line(err: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _where(err: BaseException) -> str:
+    """` [file.py:line in function]` of the frame that raised `err`, or ''."""
+    tb = traceback.extract_tb(err.__traceback__)
+    return f" [{Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name}]" if tb else ""
+
+
+def _internal_cause(err: BaseException) -> str:
+    """For a CompileError raised because a pass threw something else: that exception."""
+    from tritonnx.errors import TritonnxError
+
+    cause = err.__cause__
+    if cause is None or isinstance(cause, TritonnxError):
+        return ""
+    return f"{type(cause).__name__}: {_first_line(cause, 160)}{_where(cause)}"
+
+
 def _real_datasets(case: Case, rep) -> list:
     """A light model's data set: seeded N(0,1) inputs; expected = the shipped output_0, and
     onnxruntime's outputs for the same inputs (a second data set) when it is installed."""
@@ -195,9 +214,9 @@ def run_case(case: Case) -> Result:
 
     start = time.perf_counter()
 
-    def result(outcome, reason="", missing=()):
+    def result(outcome, reason="", missing=(), internal=""):
         return Result(case.name, case.op_type, case.kind, outcome, reason,
-                      round(time.perf_counter() - start, 3), sorted(set(missing)))
+                      round(time.perf_counter() - start, 3), sorted(set(missing)), internal)
 
     rep = None
     try:
@@ -215,11 +234,9 @@ def run_case(case: Case) -> Result:
     except UnsupportedModelError as e:
         return result("unsupported", f"UnsupportedModelError: {_first_line(e)}", [t for _, t, _ in e.nodes])
     except CompileError as e:
-        return result("unsupported", f"CompileError: {_first_line(e)}")
+        return result("unsupported", f"CompileError: {_first_line(e)}", internal=_internal_cause(e))
     except Exception as e:  # noqa: BLE001 - classified, with where it came from
-        tb = traceback.extract_tb(e.__traceback__)
-        where = f" [{Path(tb[-1].filename).name}:{tb[-1].lineno}]" if tb else ""
-        return result("crash", f"{type(e).__name__}: {_first_line(e)}{where}")
+        return result("crash", f"{type(e).__name__}: {_first_line(e)}{_where(e)}")
     finally:
         if rep is not None:
             rep.close()

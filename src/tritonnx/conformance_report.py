@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +37,11 @@ def _duration(seconds: float) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _key(reason: str) -> str:
+    """A reason with quoted tensor/node names blanked, to group like refusals."""
+    return re.sub(r"'[^']*'", "'…'", reason)
 
 
 def _pct(n: int, total: int) -> str:
@@ -76,7 +82,7 @@ def _blockers(results: list[Result]) -> list[str]:
         if len(r.missing) == 1:
             alone[r.missing[0]] += 1
         if not r.missing:
-            other[r.reason] += 1
+            other[_key(r.reason)] += 1
     lines = ["## What the unsupported tests need", "",
              "Op types tritonnx reported unsupported, by the number of tests that use them "
              "(*only missing op*: tests that need nothing else).", "",
@@ -124,11 +130,28 @@ def _listing(results: list[Result], outcome: str, title: str) -> list[str]:
     return lines + [""]
 
 
+def _internal(results: list[Result]) -> list[str]:
+    """CompileErrors that wrap an exception thrown inside a pass: bugs, not refusals."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        if r.internal:
+            groups[r.internal].append(r.name)
+    total = sum(len(v) for v in groups.values())
+    lines = [f"## Internal errors behind CompileError ({total})", "",
+             "Counted as `unsupported` above, but the CompileError wraps an exception raised inside a "
+             "pass, which points at a bug rather than a missing feature.", ""]
+    if not groups:
+        return lines + ["None.", ""]
+    for cause, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        lines.append(f"- {cause} ({len(names)}): " + ", ".join(f"`{n}`" for n in sorted(names)))
+    return lines + [""]
+
+
 def _unsupported(results: list[Result]) -> list[str]:
     groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
         if r.outcome == "unsupported":
-            key = f"needs {', '.join(r.missing)}" if r.missing else r.reason
+            key = f"needs {', '.join(r.missing)}" if r.missing else _key(r.reason)
             groups[r.op_type][key].append(r.name)
     total = sum(len(v) for g in groups.values() for v in g.values())
     lines = [f"## Unsupported tests by op type ({total})", "", "<details><summary>Show</summary>", ""]
@@ -144,7 +167,7 @@ def markdown(results: list[Result], meta: Meta) -> str:
     """The whole report."""
     parts = [_header(results, meta), _blockers(results), _per_op(results), _models(results),
              _listing(results, "fail", "Failing tests"), _listing(results, "crash", "Crashing tests"),
-             _unsupported(results)]
+             _internal(results), _unsupported(results)]
     return "\n".join(line for part in parts for line in part)
 
 

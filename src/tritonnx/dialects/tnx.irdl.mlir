@@ -12,13 +12,6 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
-  // Acos: elementwise.
-  irdl.operation @acos {
-    %0 = irdl.any
-    %r = irdl.any
-    irdl.operands(x: %0)
-    irdl.results(output: %r)
-  }
   // Acosh: elementwise.
   irdl.operation @acosh {
     %0 = irdl.any
@@ -42,22 +35,8 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
-  // Asin: elementwise.
-  irdl.operation @asin {
-    %0 = irdl.any
-    %r = irdl.any
-    irdl.operands(x: %0)
-    irdl.results(output: %r)
-  }
   // Asinh: elementwise.
   irdl.operation @asinh {
-    %0 = irdl.any
-    %r = irdl.any
-    irdl.operands(x: %0)
-    irdl.results(output: %r)
-  }
-  // Atan: elementwise.
-  irdl.operation @atan {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
@@ -409,7 +388,7 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
-  // Mean-13, N-ary: a chain of Add, then Div.
+  // Mean-13, N-ary: imported as a chain of Add, then Div.
   irdl.operation @mean {
     %0 = irdl.any
     %1 = irdl.any
@@ -635,7 +614,7 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
-  // Sum-13, N-ary: folds into a chain of Add.
+  // Sum-13, N-ary: imported as a chain of Add.
   irdl.operation @sum {
     %0 = irdl.any
     %1 = irdl.any

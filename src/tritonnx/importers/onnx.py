@@ -231,10 +231,7 @@ class _Importer:
         if "value" in attrs and isinstance(attrs["value"], np.ndarray):
             attrs["value"] = self.weights.attr(attrs["value"], out_name)
         chain = OPS[op].variadic
-        if chain and len(ins) != 2:
-            self.values[out_name] = self.chain(op, chain, ins, attrs, rtype)
-            return
-        if op == "Mean":  # even of two: it divides
+        if chain:
             self.values[out_name] = self.chain(op, chain, ins, attrs, rtype)
             return
         self.values[out_name] = create(f"tnx.{snake(op)}", ins, [rtype], attrs).result
