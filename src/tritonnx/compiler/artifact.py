@@ -47,7 +47,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
         if op.name == "tnx.constant":
             buf = f"w{len(weights)}"
             names[op.results[0]] = buf
-            weights[buf] = np.ascontiguousarray(session.weights.array(op.attributes["value"]))
+            weights[buf] = np.asarray(session.weights.array(op.attributes["value"]), order="C")
             buffers.append({"name": buf, "kind": "weight", **_tensor(op.results[0].type)})
         elif op.name == "bufferization.alloc_tensor":
             buf = f"t{len(buffers)}"

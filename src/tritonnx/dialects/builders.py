@@ -110,9 +110,15 @@ class WeightStore:
     def attr(self, array: np.ndarray, hint: str = "w") -> ir.Attribute:
         """A constant attribute for `array`: dense for scalars and small integer tensors,
         else a named dense_resource (elided from dumps)."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         ttype = tensor_type(array.shape, array.dtype)
-        if array.size == 1 or (array.size <= SMALL_CONSTANT and array.dtype.kind in "iub"):
+        if array.size == 1:  # a splat keeps 0-d shapes (DenseElementsAttr.get makes them 1-d)
+            value = array.reshape(()).item()
+            et = ttype.element_type
+            scalar = (ir.FloatAttr.get(et, float(value)) if array.dtype.kind == "f"
+                      else ir.IntegerAttr.get(et, int(value)))
+            return ir.DenseElementsAttr.get_splat(ttype, scalar)
+        if array.size <= SMALL_CONSTANT and array.dtype.kind in "iub":
             if array.dtype == np.bool_:
                 return ir.DenseElementsAttr.get(array.astype(np.int8).astype(np.bool_), type=ttype)
             return ir.DenseElementsAttr.get(array, type=ttype)

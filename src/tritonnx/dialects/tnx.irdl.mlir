@@ -179,6 +179,13 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // DepthToSpace-13: rewritten as Reshape, Transpose, Reshape.
+  irdl.operation @depth_to_space {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
   // Div: elementwise with NumPy broadcasting.
   irdl.operation @div {
     %0 = irdl.any
@@ -225,6 +232,14 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // Expand-13: a broadcasting view.
+  irdl.operation @expand {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0, shape: optional %1)
+    irdl.results(output: %r)
+  }
   // Flatten-21: a view.
   irdl.operation @flatten {
     %0 = irdl.any
@@ -239,8 +254,16 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
-  // Gather-13 (constant data and indices).
+  // Gather-13: an index map that loads its indices.
   irdl.operation @gather {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, indices: %1)
+    irdl.results(output: %r)
+  }
+  // GatherElements-13: an index map.
+  irdl.operation @gather_elements {
     %0 = irdl.any
     %1 = irdl.any
     %r = irdl.any
@@ -449,6 +472,16 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
+  // Pad-21 (constant, reflect, edge, wrap): a masked view.
+  irdl.operation @pad {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %3 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, pads: optional %1, constant_value: optional %2, axes: optional %3)
+    irdl.results(output: %r)
+  }
   // Pow: elementwise with NumPy broadcasting.
   irdl.operation @pow {
     %0 = irdl.any
@@ -559,7 +592,7 @@ irdl.dialect @tnx {
     irdl.operands(data: %0)
     irdl.results(output: %r)
   }
-  // Slice-13 (constant data).
+  // Slice-13: a view. Canonical form: constant operands moved to attributes.
   irdl.operation @slice {
     %0 = irdl.any
     %1 = irdl.any
@@ -567,7 +600,7 @@ irdl.dialect @tnx {
     %3 = irdl.any
     %4 = irdl.any
     %r = irdl.any
-    irdl.operands(data: %0, starts: %1, ends: %2, axes: optional %3, steps: optional %4)
+    irdl.operands(data: %0, starts: optional %1, ends: optional %2, axes: optional %3, steps: optional %4)
     irdl.results(output: %r)
   }
   // Softmax-13 along one axis.
@@ -589,6 +622,21 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // SpaceToDepth-13: rewritten as Reshape, Transpose, Reshape.
+  irdl.operation @space_to_depth {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
+  // Split-18: imported as one Slice per output.
+  irdl.operation @split {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0, split: optional %1)
     irdl.results(output: %r)
   }
   // Sqrt: elementwise.
@@ -643,11 +691,27 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // Tile-13: a view (indices modulo the input's shape).
+  irdl.operation @tile {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0, repeats: optional %1)
+    irdl.results(output: %r)
+  }
   // Transpose-21: a view.
   irdl.operation @transpose {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(data: %0)
+    irdl.results(output: %r)
+  }
+  // Trilu-14: keeps a triangle, by index.
+  irdl.operation @trilu {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0, k: optional %1)
     irdl.results(output: %r)
   }
   // Unsqueeze-21: a view.

@@ -204,6 +204,9 @@ class _Importer:
         attrs.update({a.name: _attr_value(a) for a in node.attribute})
         ins = [self.values[n] if n else None for n in node.input]
         outs = [o for o in node.output if o]
+        if op == "Split":
+            self.split(node, name, ins[0], attrs)
+            return
         if len(outs) > 1 and any(o in self.used for o in outs[1:]):
             raise UnsupportedModelError(f"node {name} ({op}): only the first output is supported "
                                         f"(outputs {list(outs[1:])} are used).",
@@ -235,6 +238,20 @@ class _Importer:
             self.values[out_name] = self.chain(op, chain, ins, attrs, rtype)
             return
         self.values[out_name] = create(f"tnx.{snake(op)}", ins, [rtype], attrs).result
+
+    def split(self, node: onnx.NodeProto, name: str, data: ir.Value, attrs: dict) -> None:
+        """Split as one Slice per output (sizes from the inferred output shapes)."""
+        rank = len(ir.RankedTensorType(data.type).shape)
+        axis = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
+        start = 0
+        for out in node.output:
+            rtype = self.ttype(out, f"output of node {name} (Split)")
+            size = rtype.shape[axis]
+            if out:  # canonical Slice form: full-rank starts and steps
+                starts = [0] * rank
+                starts[axis] = start
+                self.values[out] = create("tnx.slice", [data], [rtype], dict(starts=starts, steps=[1] * rank)).result
+            start += size
 
     def chain(self, op: str, binary: str, ins: list, attrs: dict, rtype: ir.RankedTensorType) -> ir.Value:
         """An N-ary op as a left-leaning chain of a binary tnx op (Mean: then divided by N)."""

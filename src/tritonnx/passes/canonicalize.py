@@ -1,7 +1,8 @@
 """tnx-canonicalize: removes Identity and inference Dropout, folds constant subgraphs (Shape
 arithmetic, ConstantOfShape weights), folds BatchNormalization into the preceding Conv's
 weights (or decomposes it into Mul and Add), turns Flatten/Squeeze/Unsqueeze/Reshape into
-a shape-only `tnx.reshape`, and drops dead ops."""
+a shape-only `tnx.reshape`, moves the constant parameters of Slice, Expand, Tile, Pad and
+Trilu into attributes, rewrites DepthToSpace/SpaceToDepth as views, and drops dead ops."""
 from __future__ import annotations
 
 import numpy as np
@@ -74,6 +75,12 @@ def _fold(op: ir.Operation) -> bool:
         array = full[a.get("start", 0):a.get("end", len(full))]
     elif op.name in ("tnx.reshape", "tnx.flatten", "tnx.squeeze", "tnx.unsqueeze") and is_constant(op.operands[0]):
         array = constant_array(op.operands[0]).reshape(shape)
+    elif op.name == "tnx.slice" and len(op.operands) == 1:  # canonical form
+        if not is_constant(op.operands[0]):
+            return False
+        a = attrs_of(op)
+        index = [np.arange(n) * st + s for n, s, st in zip(shape, a["starts"], a["steps"])]
+        array = constant_array(op.operands[0])[np.ix_(*index)] if shape else constant_array(op.operands[0])
     elif op.operands and all(is_constant(v) for v in op.operands):
         inputs = [None if v is None else constant_array(v) for v in _positional(op)]
         array = evaluate(op, inputs)
@@ -148,6 +155,89 @@ def _canonical_view(op: ir.Operation) -> bool:
     return True
 
 
+def _replace(op: ir.Operation, name: str, operands: list, attrs: dict) -> None:
+    with ir.InsertionPoint(op), op.location:
+        new = create(name, operands, [op.results[0].type], attrs).result
+    op.results[0].replace_all_uses_with(new)
+    op.erase()
+
+
+def _constant_operands(op: ir.Operation, names: tuple[str, ...]) -> dict | None:
+    """Values of the named optional operands (None where absent); raises if one is not constant."""
+    values = {}
+    for n in names:
+        v = operand(op, n)
+        if v is not None and not is_constant(v):
+            raise CompileError(f"node {_hint(op)} ({onnx_op_type(op.name)}): input '{n}' must be known at "
+                               "compile time.")
+        values[n] = None if v is None else constant_array(v)
+    return values
+
+
+def _canonical_parameters(op: ir.Operation) -> bool:
+    """Slice, Expand, Tile, Pad, Trilu: constant parameter operands become attributes, in
+    a normalized form the index maps read directly. Returns whether it rewrote `op`."""
+    name = op.name
+    data = op.operands[0]
+    in_shape, out_shape = shape_of(data), shape_of(op.results[0])
+    rank = len(in_shape)
+    canonical = {"tnx.slice": "steps", "tnx.pad": "pads", "tnx.trilu": "k"}.get(name)
+    if len(op.operands) == 1 and (canonical is None or canonical in op.attributes and (
+            name != "tnx.slice" or len(attrs_of(op)["steps"]) == rank)):
+        return False
+    if name == "tnx.slice":
+        if len(op.operands) == 1:
+            a = attrs_of(op)
+            c = {"starts": a["starts"], "ends": a["ends"], "axes": a.get("axes"), "steps": a.get("steps")}
+        else:
+            c = _constant_operands(op, ("starts", "ends", "axes", "steps"))
+        axes = range(len(c["starts"])) if c["axes"] is None else [int(x) + rank if x < 0 else int(x) for x in c["axes"]]
+        steps = [1] * len(c["starts"]) if c["steps"] is None else c["steps"]
+        start, step = [0] * rank, [1] * rank
+        for a, s, e, st in zip(axes, c["starts"], c["ends"], steps):
+            s, _, st = slice(int(s), int(e), int(st)).indices(in_shape[a])
+            start[a], step[a] = s, st
+        _replace(op, name, [data], {"starts": start, "steps": step})
+    elif name in ("tnx.expand", "tnx.tile"):
+        _constant_operands(op, ("shape",) if name == "tnx.expand" else ("repeats",))
+        _replace(op, name, [data], {})
+    elif name == "tnx.pad":
+        c = _constant_operands(op, ("pads", "constant_value", "axes"))
+        axes = range(rank) if c["axes"] is None else [int(x) + rank if x < 0 else int(x) for x in c["axes"]]
+        n = len(list(axes))
+        pads = [0] * (2 * rank)
+        for i, a in enumerate(axes):
+            pads[a], pads[rank + a] = int(c["pads"][i]), int(c["pads"][n + i])
+        value = 0.0 if c["constant_value"] is None else float(np.asarray(c["constant_value"]).reshape(-1)[0])
+        _replace(op, name, [data], {"pads": pads, "constant_value": value, "mode": attrs_of(op)["mode"]})
+    elif name == "tnx.trilu":
+        c = _constant_operands(op, ("k",))
+        k = 0 if c["k"] is None else int(np.asarray(c["k"]).reshape(-1)[0])
+        _replace(op, name, [data], {"k": k, "upper": attrs_of(op)["upper"]})
+    return True
+
+
+def _depth_space(op: ir.Operation) -> None:
+    """DepthToSpace / SpaceToDepth as Reshape, Transpose, Reshape (views, per the spec)."""
+    n, c, h, w = shape_of(op.operands[0])
+    a = attrs_of(op)
+    bs = a["blocksize"]
+    et = ir.RankedTensorType(op.results[0].type).element_type
+    if op.name == "tnx.depth_to_space":
+        if a.get("mode", "DCR") == "DCR":
+            mid, perm = [n, bs, bs, c // (bs * bs), h, w], [0, 3, 4, 1, 5, 2]
+        else:
+            mid, perm = [n, c // (bs * bs), bs, bs, h, w], [0, 1, 4, 2, 5, 3]
+    else:
+        mid, perm = [n, c, h // bs, bs, w // bs, bs], [0, 3, 5, 1, 2, 4]
+    with ir.InsertionPoint(op), op.location:
+        r = create("tnx.reshape", [op.operands[0]], [ir.RankedTensorType.get(mid, et)]).result
+        t = create("tnx.transpose", [r], [ir.RankedTensorType.get([mid[p] for p in perm], et)], {"perm": perm}).result
+        new = create("tnx.reshape", [t], [op.results[0].type]).result
+    op.results[0].replace_all_uses_with(new)
+    op.erase()
+
+
 def _dead(op: ir.Operation) -> bool:
     return op.name.startswith("tnx.") and all(len(list(r.uses)) == 0 for r in op.results)
 
@@ -171,6 +261,11 @@ def simplify(block: ir.Block) -> None:
                 _fold_batch_norm(op)
                 changed = True
             elif name in VIEWS and _canonical_view(op):
+                changed = True
+            elif name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu") and _canonical_parameters(op):
+                changed = True
+            elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):
+                _depth_space(op)
                 changed = True
             elif name == "tnx.cast" and dtype_of(op.operands[0]) == dtype_of(op.results[0]):
                 op.results[0].replace_all_uses_with(op.operands[0])

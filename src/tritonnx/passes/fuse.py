@@ -7,7 +7,7 @@ Rules, in topological order:
   producer whose value it alone consumes and whose shape it keeps (an epilogue: bias,
   activation, residual add); its other operands are loaded by the kernel. Otherwise it
   starts a pointwise group.
-- View ops (Reshape, Transpose, Concat) join no group: they become index maps on the loads
+- View ops (Reshape, Transpose, Concat, Slice, Pad, Expand, Tile, Gather, ...) join no group: they become index maps on the loads
   of every kernel that reads them. A Reshape of a group's result that is only a graph
   output joins the group (a reshape keeps element order, so the kernel stores in place);
   any other view that is a graph output gets a copy kernel.
@@ -28,7 +28,7 @@ NAME = "fuse"
 DOT = tuple(n for n, k in KIND.items() if k == "dot")
 REDUCE = tuple(n for n, k in KIND.items() if k == "reduce")
 POINTWISE = tuple(n for n, k in KIND.items() if k == "pointwise")
-VIEWS = ("tnx.reshape", "tnx.transpose", "tnx.concat")  # canonical views (canonicalize rewrites the rest)
+VIEWS = tuple(n for n, k in KIND.items() if k == "view")  # index maps on loads
 
 
 def node_name(op: ir.Operation) -> str:

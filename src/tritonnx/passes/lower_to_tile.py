@@ -72,6 +72,10 @@ class Emitter:
             t_idx = idx[:axis] + [b.binary("sub", i, n0)] + idx[axis + 1:]
             t = self(tail, t_idx, b.and_(mask, in_tail))
             return b.select(b.broadcast(in_head, self.shape), h, t)
+        if name in VIEW_MAPS:
+            return VIEW_MAPS[name](self, op, idx, mask)
+        if name == "tnx.trilu":
+            return self.trilu(op, idx, mask)
         operands = []
         for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
             if x is None:
@@ -83,11 +87,105 @@ class Emitter:
             operands.append(self(x, sub, mask))
         return self.pointwise(op, operands)
 
+    def index(self, value: int) -> ir.Value:
+        """A constant index, shaped to broadcast against the kernel's tile."""
+        return self.b.const(value, [1] * len(self.shape), self.b.i32)
+
+    def trilu(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        b, a = self.b, attrs_of(op)
+        x = self(op.operands[0], idx, mask)
+        i = idx[-2] if idx[-2] is not None else self.index(0)
+        j = idx[-1] if idx[-1] is not None else self.index(0)
+        diff = b.binary("sub", j, i)
+        keep = b.cmp("ge", diff, a["k"]) if a["upper"] else b.cmp("le", diff, a["k"])
+        return b.select(b.broadcast(keep, self.shape), x, b.full_like(x, 0))
+
     def pointwise(self, op: ir.Operation, xs: list[ir.Value | None]) -> ir.Value:
         out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]))
         if out is None:
             raise CompileError(f"node {node_name(op)} ({onnx_op_type(op.name)}) cannot be generated inside a kernel yet.")
         return out
+
+
+def _slice(em: Emitter, op, idx, mask):
+    a = attrs_of(op)
+    src = []
+    for i, s, st, n in zip(idx, a["starts"], a["steps"], shape_of(op.operands[0])):
+        if i is None:
+            src.append(None if s == 0 or n == 1 else em.index(s))
+        else:
+            scaled = i if st == 1 else em.b.binary("mul", i, st)
+            src.append(scaled if s == 0 else em.b.binary("add", scaled, s))
+    return em(op.operands[0], src, mask)
+
+
+def _expand(em: Emitter, op, idx, mask):
+    in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
+    lead = len(out_shape) - len(in_shape)
+    return em(op.operands[0], [None if d == 1 else idx[lead + j] for j, d in enumerate(in_shape)], mask)
+
+
+def _tile(em: Emitter, op, idx, mask):
+    in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
+    src = [None if i is None or d == 1 else (i if d == o else em.b.binary("mod", i, d))
+           for i, d, o in zip(idx, in_shape, out_shape)]
+    return em(op.operands[0], src, mask)
+
+
+def _pad(em: Emitter, op, idx, mask):
+    b, a = em.b, attrs_of(op)
+    in_shape = shape_of(op.operands[0])
+    rank = len(in_shape)
+    src, inside = [], []
+    for d, (i, n) in enumerate(zip(idx, in_shape)):
+        begin, end = a["pads"][d], a["pads"][rank + d]
+        if begin == 0 and end == 0:
+            src.append(i)
+            continue
+        j = b.binary("sub", i if i is not None else em.index(0), begin)
+        mode = a["mode"]
+        if mode == "constant":
+            inside.append(b.and_(b.cmp("ge", j, 0), b.cmp("lt", j, n)))
+        elif mode == "edge":
+            j = b.binary("min", b.binary("max", j, 0), n - 1)
+        elif mode == "reflect":
+            j = b.select(b.cmp("lt", j, 0), b.binary("sub", 0, j), j)
+            j = b.select(b.cmp("ge", j, n), b.binary("sub", 2 * (n - 1), j), j)
+        elif mode == "wrap":
+            j = b.binary("mod", b.binary("add", j, n * (1 + begin // max(n, 1))), n)
+        else:
+            raise CompileError(f"node {node_name(op)} (Pad): mode {mode!r} is not supported.")
+        src.append(j if n > 1 else None)
+    valid = b.and_(*inside)
+    x = em(op.operands[0], src, b.and_(mask, valid))
+    if valid is None:
+        return x
+    return b.select(b.broadcast(valid, em.shape), x, b.full_like(x, a["constant_value"]))
+
+
+def _gather(em: Emitter, op, idx, mask):
+    b = em.b
+    data, indices = op.operands
+    axis = attrs_of(op)["axis"]
+    d_shape, i_shape = shape_of(data), shape_of(indices)
+    r = len(i_shape)
+    k = em(indices, [None if n == 1 else i for i, n in zip(idx[axis:axis + r], i_shape)], mask)
+    k = b.convert(k, b.i32)
+    k = b.select(b.cmp("lt", k, 0), b.binary("add", k, d_shape[axis]), k)
+    return em(data, idx[:axis] + [k] + idx[axis + r:], mask)
+
+
+def _gather_elements(em: Emitter, op, idx, mask):
+    b = em.b
+    data, indices = op.operands
+    axis = attrs_of(op)["axis"]
+    k = b.convert(em(indices, [None if n == 1 else i for i, n in zip(idx, shape_of(indices))], mask), b.i32)
+    k = b.select(b.cmp("lt", k, 0), b.binary("add", k, shape_of(data)[axis]), k)
+    return em(data, idx[:axis] + [k] + idx[axis + 1:], mask)
+
+
+VIEW_MAPS = {"tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
+             "tnx.gather": _gather, "tnx.gather_elements": _gather_elements}
 
 
 def compute_type(t: ir.Type) -> ir.Type:
