@@ -55,6 +55,8 @@ OPS: dict[str, OpDef] = {
     "GlobalMaxPool": OpDef(("X",), "reduce", "GlobalMaxPool-1."),
     "Softmax": OpDef(("input",), "reduce", "Softmax-13 along one axis.", dict(axis=-1)),
     "LogSoftmax": OpDef(("input",), "reduce", "LogSoftmax-13 along one axis.", dict(axis=-1)),
+    "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0)),
+    "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),
     "Where": _pw(("condition", "X", "Y"), "Where-16."),
     "Mod": _pw(("A", "B"), "Mod-13: fmod=0 takes the divisor's sign, fmod=1 the dividend's.", fmod=0),
@@ -107,6 +109,11 @@ OPS: dict[str, OpDef] = {
                           dict(blocksize=None)),
     "Range": OpDef(("start", "limit", "delta"), "fold", "Range-11."),
 }
+REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+              "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
+for _name in REDUCTIONS:
+    OPS[_name] = OpDef(("data", "axes?"), "reduce", f"{_name}-18 (axes as an input; canonical form: attribute).",
+                       dict(keepdims=1, noop_with_empty_axes=0))
 for _name in UNARY:
     OPS.setdefault(_name, _pw(("X",), f"{_name}: elementwise."))
 for _name in BINARY:

@@ -35,6 +35,20 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
+  // ArgMax-13.
+  irdl.operation @arg_max {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0)
+    irdl.results(output: %r)
+  }
+  // ArgMin-13.
+  irdl.operation @arg_min {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0)
+    irdl.results(output: %r)
+  }
   // Asinh: elementwise.
   irdl.operation @asinh {
     %0 = irdl.any
@@ -512,6 +526,86 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // ReduceL1-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_l1 {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceL2-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_l2 {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceLogSum-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_log_sum {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceLogSumExp-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_log_sum_exp {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceMax-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_max {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceMean-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_mean {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceMin-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_min {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceProd-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_prod {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceSum-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_sum {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
+    irdl.results(output: %r)
+  }
+  // ReduceSumSquare-18 (axes as an input; canonical form: attribute).
+  irdl.operation @reduce_sum_square {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, axes: optional %1)
     irdl.results(output: %r)
   }
   // Relu: elementwise.

@@ -217,6 +217,29 @@ def _canonical_parameters(op: ir.Operation) -> bool:
     return True
 
 
+def _canonical_reduce(op: ir.Operation) -> bool:
+    """ReduceX(data, axes): constant axes become a sorted, non-negative `axes` attribute (all
+    axes when empty, unless noop_with_empty_axes, where the op is the identity)."""
+    if "axes" in op.attributes and len(op.operands) == 1:
+        return False
+    rank = len(shape_of(op.operands[0]))
+    a = attrs_of(op)
+    if op.name in ("tnx.arg_max", "tnx.arg_min"):
+        axes = [a["axis"] + rank if a["axis"] < 0 else a["axis"]]
+    else:
+        c = _constant_operands(op, ("axes",))
+        axes = [] if c["axes"] is None else [int(x) + rank if x < 0 else int(x) for x in np.reshape(c["axes"], -1)]
+        if not axes and a.get("noop_with_empty_axes", 0):
+            op.results[0].replace_all_uses_with(op.operands[0])
+            op.erase()
+            return True
+        axes = sorted(set(axes)) or list(range(rank))
+    attrs = {k: v for k, v in a.items() if not k.startswith("tnx.") and k != "axis"}
+    attrs["axes"] = axes
+    _replace(op, op.name, [op.operands[0]], attrs)
+    return True
+
+
 def _depth_space(op: ir.Operation) -> None:
     """DepthToSpace / SpaceToDepth as Reshape, Transpose, Reshape (views, per the spec)."""
     n, c, h, w = shape_of(op.operands[0])
@@ -263,6 +286,8 @@ def simplify(block: ir.Block) -> None:
             elif name in VIEWS and _canonical_view(op):
                 changed = True
             elif name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu") and _canonical_parameters(op):
+                changed = True
+            elif (name.startswith("tnx.reduce_") or name in ("tnx.arg_max", "tnx.arg_min")) and _canonical_reduce(op):
                 changed = True
             elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):
                 _depth_space(op)

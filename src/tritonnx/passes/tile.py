@@ -73,6 +73,15 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -
         bp = min(bp, pow2(p))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
+    elif kind == "reduce":
+        x = shape_of(anchor.operands[0])
+        axes = attrs_of(anchor)["axes"]
+        r = math.prod(x[a] for a in axes)
+        p = math.prod(x) // max(r, 1)
+        br = min(pow2(r), 64 if gpu else 1024)
+        bp = min(pow2(p), 128 if gpu else max(1, 65536 // br))
+        block = dict(BLOCK_P=bp, BLOCK_R=br)
+        grid, warps, stages = [cdiv(p, bp)], 4, 1
     elif kind == "softmax":
         axis = attrs_of(anchor)["axis"]
         n = out_shape[axis]

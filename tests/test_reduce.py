@@ -1,0 +1,53 @@
+"""Reductions against onnxruntime: every ReduceX, over inner, outer and several axes."""
+import numpy as np
+import pytest
+from onnx import helper, numpy_helper, shape_inference
+
+import tritonnx
+from models import ort_run
+
+RNG = np.random.default_rng(3)
+OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+       "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
+
+
+def _run(tmp_path, node, x, inits=None, opset=21):
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)],
+                              [helper.make_empty_tensor_value_info("y")],
+                              [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
+    model = shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10))
+    del model.graph.output[:]
+    model.graph.output.append(next(v for v in model.graph.value_info if v.name == "y"))
+    got = tritonnx.compile(model, tmp_path / "art").run({"x": x})["y"]
+    want = ort_run(model, {"x": x})[0]
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("axes,keepdims", [([1], 1), ([0, 2], 0), ([-1], 0), (None, 1)])
+@pytest.mark.parametrize("op", OPS)
+def test_reduce(op, axes, keepdims, tmp_path):
+    x = RNG.uniform(0.5, 1.5, (3, 40, 5)).astype(np.float32)
+    if op in ("ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1"):
+        x = x - 1.0
+    inputs = ["x"] if axes is None else ["x", "axes"]
+    inits = {} if axes is None else {"axes": np.array(axes, np.int64)}
+    _run(tmp_path, helper.make_node(op, inputs, ["y"], keepdims=keepdims), x, inits)
+
+
+def test_reduce_sum_long_axis_int(tmp_path):
+    """A reduced extent longer than one block loops; integers stay integers."""
+    x = RNG.integers(-50, 50, (2, 3000)).astype(np.int64)
+    _run(tmp_path, helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0), x, {"axes": np.array([1], np.int64)})
+
+
+def test_reduce_mean_opset13_axes_attribute(tmp_path):
+    x = RNG.standard_normal((4, 6, 7)).astype(np.float32)
+    _run(tmp_path, helper.make_node("ReduceMean", ["x"], ["y"], axes=[1, 2]), x, opset=13)
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("last", [0, 1])
+def test_arg(op, last, tmp_path):
+    x = RNG.integers(0, 4, (5, 1500)).astype(np.float32)  # many ties, several chunks
+    _run(tmp_path, helper.make_node(op, ["x"], ["y"], axis=1, keepdims=1, select_last_index=last), x)
