@@ -51,3 +51,39 @@ def test_reduce_mean_opset13_axes_attribute(tmp_path):
 def test_arg(op, last, tmp_path):
     x = RNG.integers(0, 4, (5, 1500)).astype(np.float32)  # many ties, several chunks
     _run(tmp_path, helper.make_node(op, ["x"], ["y"], axis=1, keepdims=1, select_last_index=last), x)
+
+
+def _run_nodes(tmp_path, nodes, x, inits, out_shape):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, x.shape)],
+                              [helper.make_tensor_value_info("y", 1, out_shape)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    np.testing.assert_allclose(compiled.run({"x": x})["y"], ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-5)
+    return compiled
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_layer_normalization_is_one_kernel(axis, tmp_path):
+    x = RNG.standard_normal((2, 5, 300)).astype(np.float32) * 3 + 1
+    shape = x.shape[axis:] if axis > 0 else x.shape[-1:]
+    inits = {"s": RNG.standard_normal(shape).astype(np.float32), "b": RNG.standard_normal(shape).astype(np.float32)}
+    nodes = [helper.make_node("LayerNormalization", ["x", "s", "b"], ["n"], axis=axis, epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["y"])]
+    compiled = _run_nodes(tmp_path, nodes, x, inits, list(x.shape))
+    assert len(compiled.launches) == 1
+
+
+def test_instance_and_group_normalization(tmp_path):
+    x = RNG.standard_normal((2, 6, 7, 9)).astype(np.float32)
+    c = {k: RNG.standard_normal(6).astype(np.float32) for k in ("s", "b", "gs", "gb")}
+    nodes = [helper.make_node("InstanceNormalization", ["x", "s", "b"], ["i"], epsilon=1e-4),
+             helper.make_node("GroupNormalization", ["i", "gs", "gb"], ["y"], num_groups=3, epsilon=1e-4)]
+    compiled = _run_nodes(tmp_path, nodes, x, c, list(x.shape))
+    assert len(compiled.launches) == 2
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_lp_normalization(p, tmp_path):
+    x = RNG.standard_normal((3, 4, 5)).astype(np.float32)
+    _run_nodes(tmp_path, [helper.make_node("LpNormalization", ["x"], ["y"], axis=1, p=p)], x, {}, [3, 4, 5])

@@ -4,7 +4,7 @@
 // The MaxPool starts a group of its own.
 // CHECK-LABEL: func.func @conv_epilogue
 // CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = 0
-// CHECK: "tnx.add"{{.*}}tnx.fusion = "epilogue of {{.*}}: sole consumer, same shape", tnx.group = 0
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "epilogue of {{.*}}: sole consumer, same size", tnx.group = 0
 // CHECK: "tnx.relu"{{.*}}tnx.group = 0
 // CHECK: "tnx.max_pool"{{.*}}tnx.fusion = "anchor", tnx.group = 1
 func.func @conv_epilogue(%x: tensor<1x2x4x4xf32>, %r: tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32> {

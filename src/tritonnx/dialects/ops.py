@@ -55,6 +55,19 @@ OPS: dict[str, OpDef] = {
     "GlobalMaxPool": OpDef(("X",), "reduce", "GlobalMaxPool-1."),
     "Softmax": OpDef(("input",), "reduce", "Softmax-13 along one axis.", dict(axis=-1)),
     "LogSoftmax": OpDef(("input",), "reduce", "LogSoftmax-13 along one axis.", dict(axis=-1)),
+    "MeanVarianceNormalization": OpDef(("X",), "reduce",
+                                       "MeanVarianceNormalization-13: (X - mean) / sqrt(var + epsilon) over `axes`; "
+                                       "`epsilon` (default 1e-9, the spec's) is a tritonnx extension the "
+                                       "normalizations below decompose into.", dict(axes=[0, 2, 3], epsilon=1e-9)),
+    "LayerNormalization": OpDef(("X", "Scale", "B?"), "fold", "LayerNormalization-17: decomposed into "
+                                "MeanVarianceNormalization, Mul, Add.", dict(axis=-1, epsilon=1e-5, stash_type=1)),
+    "InstanceNormalization": OpDef(("input", "scale", "B"), "fold", "InstanceNormalization-6: decomposed into "
+                                   "MeanVarianceNormalization, Mul, Add.", dict(epsilon=1e-5)),
+    "GroupNormalization": OpDef(("X", "scale", "bias"), "fold", "GroupNormalization-21: decomposed into Reshape, "
+                                "MeanVarianceNormalization, Reshape, Mul, Add.",
+                                dict(epsilon=1e-5, num_groups=None, stash_type=1)),
+    "LpNormalization": OpDef(("input",), "fold", "LpNormalization-1: decomposed into ReduceL1/L2 and Div.",
+                             dict(axis=-1, p=2)),
     "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),

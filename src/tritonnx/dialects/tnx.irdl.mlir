@@ -330,6 +330,15 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
+  // GroupNormalization-21: decomposed into Reshape, MeanVarianceNormalization, Reshape, Mul, Add.
+  irdl.operation @group_normalization {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, scale: %1, bias: %2)
+    irdl.results(output: %r)
+  }
   // HardSigmoid-6.
   irdl.operation @hard_sigmoid {
     %0 = irdl.any
@@ -351,6 +360,15 @@ irdl.dialect @tnx {
     irdl.operands(input: %0)
     irdl.results(output: %r)
   }
+  // InstanceNormalization-6: decomposed into MeanVarianceNormalization, Mul, Add.
+  irdl.operation @instance_normalization {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0, scale: %1, b: %2)
+    irdl.results(output: %r)
+  }
   // IsInf-20.
   irdl.operation @is_inf {
     %0 = irdl.any
@@ -363,6 +381,15 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // LayerNormalization-17: decomposed into MeanVarianceNormalization, Mul, Add.
+  irdl.operation @layer_normalization {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, scale: %1, b: optional %2)
     irdl.results(output: %r)
   }
   // LeakyRelu-16.
@@ -402,6 +429,13 @@ irdl.dialect @tnx {
     irdl.operands(input: %0)
     irdl.results(output: %r)
   }
+  // LpNormalization-1: decomposed into ReduceL1/L2 and Div.
+  irdl.operation @lp_normalization {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
   // MatMul-13 (2-D operands).
   irdl.operation @mat_mul {
     %0 = irdl.any
@@ -431,6 +465,13 @@ irdl.dialect @tnx {
     %1 = irdl.any
     %r = irdl.any
     irdl.operands(a: %0, b: %1)
+    irdl.results(output: %r)
+  }
+  // MeanVarianceNormalization-13: (X - mean) / sqrt(var + epsilon) over `axes`; `epsilon` (default 1e-9, the spec's) is a tritonnx extension the normalizations below decompose into.
+  irdl.operation @mean_variance_normalization {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0)
     irdl.results(output: %r)
   }
   // Min-13, N-ary: folds into a chain.

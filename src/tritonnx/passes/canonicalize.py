@@ -5,6 +5,8 @@ a shape-only `tnx.reshape`, moves the constant parameters of Slice, Expand, Tile
 Trilu into attributes, rewrites DepthToSpace/SpaceToDepth as views, and drops dead ops."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from mlir import ir
 
@@ -240,6 +242,53 @@ def _canonical_reduce(op: ir.Operation) -> bool:
     return True
 
 
+def _normalization(op: ir.Operation) -> None:
+    """Layer/Instance/Group/LpNormalization as MeanVarianceNormalization (or a reduction)
+    followed by pointwise Mul/Add (or Div), which fuse into one kernel's epilogue."""
+    x = op.operands[0]
+    dims = shape_of(x)
+    rank = len(dims)
+    a = attrs_of(op)
+    xt = x.type
+    et = ir.RankedTensorType(xt).element_type
+
+    def tensor(shape):
+        return ir.RankedTensorType.get(list(shape), et)
+
+    def channel_param(v):  # [C] -> [C, 1, ..., 1] so it broadcasts against NCHW
+        return create("tnx.reshape", [v], [tensor([dims[1]] + [1] * (rank - 2))]).result
+
+    with ir.InsertionPoint(op), op.location:
+        if op.name == "tnx.lp_normalization":
+            axis = a["axis"] + rank if a["axis"] < 0 else a["axis"]
+            norm_dims = [1 if d == axis else n for d, n in enumerate(dims)]
+            name = "tnx.reduce_l2" if a["p"] == 2 else "tnx.reduce_l1"
+            norm = create(name, [x], [tensor(norm_dims)], {"axes": [axis], "keepdims": 1}).result
+            new = create("tnx.div", [x, norm], [xt]).result
+        elif op.name == "tnx.layer_normalization":
+            axis = a["axis"] + rank if a["axis"] < 0 else a["axis"]
+            y = create("tnx.mean_variance_normalization", [x], [xt],
+                       {"axes": list(range(axis, rank)), "epsilon": a["epsilon"]}).result
+            new = create("tnx.mul", [y, operand(op, "scale")], [xt]).result
+            if operand(op, "b") is not None:
+                new = create("tnx.add", [new, operand(op, "b")], [xt]).result
+        elif op.name == "tnx.instance_normalization":
+            y = create("tnx.mean_variance_normalization", [x], [xt],
+                       {"axes": list(range(2, rank)), "epsilon": a["epsilon"]}).result
+            new = create("tnx.mul", [y, channel_param(operand(op, "scale"))], [xt]).result
+            new = create("tnx.add", [new, channel_param(operand(op, "b"))], [xt]).result
+        else:  # group_normalization
+            g = a["num_groups"]
+            grouped = tensor([dims[0], g, math.prod(dims[1:]) // g])
+            r = create("tnx.reshape", [x], [grouped]).result
+            y = create("tnx.mean_variance_normalization", [r], [grouped], {"axes": [2], "epsilon": a["epsilon"]}).result
+            y = create("tnx.reshape", [y], [xt]).result
+            new = create("tnx.mul", [y, channel_param(operand(op, "scale"))], [xt]).result
+            new = create("tnx.add", [new, channel_param(operand(op, "bias"))], [xt]).result
+    op.results[0].replace_all_uses_with(new)
+    op.erase()
+
+
 def _depth_space(op: ir.Operation) -> None:
     """DepthToSpace / SpaceToDepth as Reshape, Transpose, Reshape (views, per the spec)."""
     n, c, h, w = shape_of(op.operands[0])
@@ -288,6 +337,10 @@ def simplify(block: ir.Block) -> None:
             elif name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu") and _canonical_parameters(op):
                 changed = True
             elif (name.startswith("tnx.reduce_") or name in ("tnx.arg_max", "tnx.arg_min")) and _canonical_reduce(op):
+                changed = True
+            elif name in ("tnx.layer_normalization", "tnx.instance_normalization", "tnx.group_normalization",
+                          "tnx.lp_normalization"):
+                _normalization(op)
                 changed = True
             elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):
                 _depth_space(op)

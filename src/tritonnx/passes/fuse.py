@@ -15,6 +15,8 @@ Each op gets `tnx.group` (the group id) and `tnx.fusion` (why it is in that grou
 """
 from __future__ import annotations
 
+import math
+
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
@@ -66,11 +68,20 @@ def _partition(block: ir.Block) -> None:
         elif name in POINTWISE:
             joined = False
             for value in op.operands:
-                src = producer(value)
+                src, through = producer(value), []
+                while (src is not None and src.name == "tnx.reshape" and _group(src) is None
+                       and len(list(src.results[0].uses)) == 1):  # a reshape keeps element order
+                    through.append(src)
+                    src = producer(src.operands[0])
+                    value = through[-1].operands[0]
                 g = _group(src)
                 if (g is not None and tail[g] == src and len(list(value.uses)) == 1
-                        and shape_of(value) == shape_of(op.results[0])):
-                    _mark(op, g, f"epilogue of {node_name(src)}: sole consumer, same shape")
+                        and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
+                        and (through or shape_of(value) == shape_of(op.results[0]))):
+                    how = " through a reshape" if through else ""
+                    for r in through:
+                        _mark(r, g, f"reshape of {node_name(src)}'s result: same element order")
+                    _mark(op, g, f"epilogue of {node_name(src)}{how}: sole consumer, same size")
                     tail[g] = op
                     joined = True
                     break

@@ -193,7 +193,12 @@ def compute_type(t: ir.Type) -> ir.Type:
     return ir.F32Type.get() if is_float(t) and ir.FloatType(t).width < 32 else t
 
 
-def _out_mask_and_store(b, em, out_value, out_buf, idx, mask):
+def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):
+    """Evaluates the kernel's output at `idx` (indices over `idx_shape`, the anchor's result
+    shape, when reshapes lie between the anchor and the output) and stores it."""
+    if idx_shape is not None and list(idx_shape) != shape_of(out_value):
+        lin = linearize(b, idx, list(idx_shape))
+        idx = delinearize(b, lin, shape_of(out_value)) if lin is not None else [None] * len(shape_of(out_value))
     val = em(out_value, idx, mask)
     offs = linearize(b, idx, shape_of(out_value))
     offs = b.broadcast(offs, em.shape) if offs is not None else b.const(0, em.shape, b.i32)
@@ -298,7 +303,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
                 acc = b.binary("add", acc, ct if beta == 1.0 else b.binary("mul", ct, beta))
     em.known[anchor.results[0]] = known_tile(b, acc, anchor.results[0])
     idx = [None if d == 1 else i for i, d in zip(idx, shape_of(anchor.results[0]))]
-    _out_mask_and_store(b, em, out_value, args["out"], idx, out_mask)
+    _out_mask_and_store(b, em, out_value, args["out"], idx, out_mask, shape_of(anchor.results[0]))
 
 
 def elem_type_of(v: ir.Value) -> ir.Type:
@@ -361,7 +366,7 @@ def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
     result = loop.results[0] if is_max else b.binary("div", loop.results[0], b.binary("max", loop.results[1], 1.0))
     em = Emitter(b, args, [bp])
     em.known[anchor.results[0]] = known_tile(b, result, anchor.results[0])
-    _out_mask_and_store(b, em, out_value, args["out"], idx1, p_ok)
+    _out_mask_and_store(b, em, out_value, args["out"], idx1, p_ok, out_dims)
 
 
 def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
@@ -388,7 +393,7 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
     else:
         y = b.binary("div", e, s)
     em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
-    _out_mask_and_store(b, em, out_value, args["out"], idx, mask)
+    _out_mask_and_store(b, em, out_value, args["out"], idx, mask, dims)
 
 
 def _extreme(b, et, largest: bool):
@@ -476,11 +481,54 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     out_dims = shape_of(anchor.results[0])
     em = Emitter(b, args, [bp])
     em.known[anchor.results[0]] = known_tile(b, result, anchor.results[0])
-    _out_mask_and_store(b, em, out_value, args["out"], delinearize(b, p, out_dims), p_ok)
+    _out_mask_and_store(b, em, out_value, args["out"], delinearize(b, p, out_dims), p_ok, out_dims)
+
+
+def _norm_kernel(b, kernel, args, out_value, cfg, anchor):
+    """MeanVarianceNormalization over `axes`, three loops over the reduced extent: the mean,
+    the variance (two-pass, for accuracy), then the normalized values with the epilogue."""
+    bp, br = cfg["BLOCK_P"], cfg["BLOCK_R"]
+    x = anchor.operands[0]
+    dims = shape_of(x)
+    a = attrs_of(anchor)
+    axes = a["axes"]
+    kept = [d for d in range(len(dims)) if d not in axes]
+    kdims, rdims = [dims[d] for d in kept], [dims[d] for d in axes]
+    n_out, n_red = math.prod(kdims), math.prod(rdims)
+    p = _block_start(b, 0, bp, bp)
+    p_ok2 = b.expand(b.cmp("lt", p, n_out), 1)
+    kidx = [b.expand(i, 1) if i is not None else None for i in delinearize(b, p, kdims)]
+
+    def loop(inits, body):
+        f = b.for_range(0, n_red, br, inits)
+        with ir.InsertionPoint(f.body):
+            r = b.expand(b.binary("add", b.splat(b.index_to_i32(f.induction_variable), [br]), b.arange(br)), 0)
+            ridx, ki, ri = delinearize(b, r, rdims), iter(kidx), None
+            ri = iter(ridx)
+            idx = [next(ri) if d in axes else next(ki) for d in range(len(dims))]
+            valid = b.broadcast(b.and_(p_ok2, b.cmp("lt", r, n_red)), [bp, br])
+            em = Emitter(b, args, [bp, br])
+            v = b.convert(em(x, idx, valid), b.f32)
+            scf.YieldOp(body(f.inner_iter_args, v, valid, idx, em))
+        return f.results
+
+    zero = b.const(0.0, [bp], b.f32)
+    (s,) = loop([zero], lambda it, v, valid, idx, em: [
+        b.binary("add", it[0], b.reduce(b.select(valid, v, b.full_like(v, 0.0)), 1, "sum"))])
+    mean = b.expand(b.binary("div", s, float(n_red)), 1)
+    (ss,) = loop([zero], lambda it, v, valid, idx, em: [b.binary("add", it[0], b.reduce(
+        b.select(valid, b.binary("mul", b.binary("sub", v, mean), b.binary("sub", v, mean)), b.full_like(v, 0.0)), 1, "sum"))])
+    rstd = b.expand(b.unary("math.rsqrt", b.binary("add", b.binary("div", ss, float(n_red)), a["epsilon"])), 1)
+
+    def write(it, v, valid, idx, em):
+        em.known[anchor.results[0]] = known_tile(b, b.binary("mul", b.binary("sub", v, mean), rstd), anchor.results[0])
+        _out_mask_and_store(b, em, out_value, args["out"], idx, valid, dims)
+        return [it[0]]
+    loop([zero], write)
 
 
 TEMPLATES = {"conv": _dot_kernel, "gemm": _dot_kernel, "mat_mul": _dot_kernel,
-             "pool": _pool_kernel, "softmax": _softmax_kernel, "reduce": _reduce_kernel}
+             "pool": _pool_kernel, "softmax": _softmax_kernel, "reduce": _reduce_kernel, "norm": _norm_kernel}
 
 
 def lower_kernel(kernel: ir.Operation) -> None:
@@ -493,8 +541,6 @@ def lower_kernel(kernel: ir.Operation) -> None:
     ftype = ir.FunctionType(ir.TypeAttr(kernel.attributes["function_type"]).value)
     ret = ops(old_block)[-1]
     out_value = ret.operands[0]
-    while producer(out_value) is not None and producer(out_value).name == "tnx.reshape" and kind != "pointwise":
-        out_value = producer(out_value).operands[0]  # same element order: store the source in place
     anchor = anchor_of(kernel)
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
     with ir.InsertionPoint(kernel), kernel.location:

@@ -25,7 +25,7 @@ TL_TYPES = {"f32": "tl.float32", "f16": "tl.float16", "bf16": "tl.bfloat16", "f6
 UNARY = {"math.exp": "tl.exp({})", "math.log": "tl.log({})", "math.sqrt": "tl.sqrt({})",
          "math.erf": "tl.erf({})", "math.sin": "tl.sin({})", "math.cos": "tl.cos({})",
          "math.floor": "tl.floor({})", "math.ceil": "tl.ceil({})", "math.absf": "tl.abs({})",
-         "arith.negf": "-{}"}
+         "math.rsqrt": "tl.rsqrt({})", "arith.negf": "-{}"}
 PROD_HELPER = "@triton.jit\ndef _tnx_mul(a, b):\n    return a * b\n"
 
 

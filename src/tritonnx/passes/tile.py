@@ -73,7 +73,7 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -
         bp = min(bp, pow2(p))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
-    elif kind == "reduce":
+    elif kind in ("reduce", "norm"):
         x = shape_of(anchor.operands[0])
         axes = attrs_of(anchor)["axes"]
         r = math.prod(x[a] for a in axes)
