@@ -56,15 +56,17 @@ def test_failed_compile_keeps_previous_artifact(tmp_path):
     assert sorted(_leftovers(tmp_path)) == ["art"]
 
 
-def test_op_that_only_folds(tmp_path, capsys):
-    """Gather is supported on constants (shape subgraphs); on run-time data it is reported."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
-    idx = onnx.numpy_helper.from_array(np.array([0, 2], np.int64), "idx")
-    graph = helper.make_graph([helper.make_node("Gather", ["x", "idx"], ["y"], name="pick")], "g", [x], [y], [idx])
+def test_op_that_needs_constants(tmp_path, capsys):
+    """BatchNormalization folds into weights; with run-time statistics it is reported."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])
+    s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 3])
+    stats = [onnx.numpy_helper.from_array(np.ones(2, np.float32), n) for n in ("b", "m", "v")]
+    graph = helper.make_graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")],
+                              "g", [x, s], [y], stats)
     path = tmp_path / "g.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1
     err = capsys.readouterr().err
-    assert "node pick (Gather) has no kernel" in err and err.count("\n") == 1
+    assert "node bn (BatchNormalization): scale, B, mean and var must be constants" in err and err.count("\n") == 1
     assert _leftovers(tmp_path) == []
