@@ -108,3 +108,20 @@ def test_graph_input_with_initializer_is_a_weight_unless_overridden(tmp_path):
     free = tritonnx.compile(model, tmp_path / "b", override_initializers=("b",))
     assert free.input_names == ["x", "b"]
     np.testing.assert_allclose(free(np.zeros((2, 3), np.float32), np.full(3, 2.0, np.float32)), np.full((2, 3), 2.0))
+
+
+@pytest.mark.parametrize("a_shape,b_shape,out", [
+    ([2, 3, 5, 7], [2, 3, 7, 4], [2, 3, 5, 4]),
+    ([2, 1, 5, 7], [3, 7, 4], [2, 3, 5, 4]),
+    ([7], [2, 7, 4], [2, 4]),
+    ([3, 5, 7], [7], [3, 5]),
+])
+def test_matmul_batched(a_shape, b_shape, out, tmp_path):
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, a_shape),
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, b_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"a": _w(*a_shape), "b": _w(*b_shape)}
+    got = tritonnx.compile(model, tmp_path / "art").run(feeds)["y"]
+    np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-4, atol=1e-5)

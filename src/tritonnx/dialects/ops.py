@@ -41,7 +41,7 @@ OPS: dict[str, OpDef] = {
                   dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None)),
     "Gemm": OpDef(("A", "B", "C?"), "dot", "Gemm-13: alpha * A' B' + beta * C.",
                   dict(alpha=1.0, beta=1.0, transA=0, transB=0)),
-    "MatMul": OpDef(("A", "B"), "dot", "MatMul-13 (2-D operands)."),
+    "MatMul": OpDef(("A", "B"), "dot", "MatMul-13, batch dims broadcast (1-D operands become matrices)."),
     "BatchNormalization": OpDef(("X", "scale", "B", "input_mean", "input_var"), "fold",
                                 "BatchNormalization-15, inference mode: folded into Conv or decomposed.",
                                 dict(epsilon=1e-5, momentum=0.9, training_mode=0)),

@@ -436,7 +436,7 @@ irdl.dialect @tnx {
     irdl.operands(input: %0)
     irdl.results(output: %r)
   }
-  // MatMul-13 (2-D operands).
+  // MatMul-13, batch dims broadcast (1-D operands become matrices).
   irdl.operation @mat_mul {
     %0 = irdl.any
     %1 = irdl.any

@@ -289,6 +289,26 @@ def _normalization(op: ir.Operation) -> None:
     op.erase()
 
 
+def _matmul_vectors(op: ir.Operation) -> bool:
+    """MatMul with a 1-D operand: the vector becomes a 1-row (or 1-column) matrix and the
+    result is reshaped back, per the spec's NumPy matmul semantics."""
+    a, b = op.operands
+    if len(shape_of(a)) > 1 and len(shape_of(b)) > 1:
+        return False
+    et = ir.RankedTensorType(op.results[0].type).element_type
+    with ir.InsertionPoint(op), op.location:
+        if len(shape_of(a)) == 1:
+            a = create("tnx.reshape", [a], [ir.RankedTensorType.get([1] + shape_of(a), et)]).result
+        if len(shape_of(b)) == 1:
+            b = create("tnx.reshape", [b], [ir.RankedTensorType.get(shape_of(b) + [1], et)]).result
+        out = list(np.broadcast_shapes(tuple(shape_of(a)[:-2]), tuple(shape_of(b)[:-2]))) + [shape_of(a)[-2], shape_of(b)[-1]]
+        mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get(out, et)]).result
+        new = create("tnx.reshape", [mm], [op.results[0].type]).result
+    op.results[0].replace_all_uses_with(new)
+    op.erase()
+    return True
+
+
 def _depth_space(op: ir.Operation) -> None:
     """DepthToSpace / SpaceToDepth as Reshape, Transpose, Reshape (views, per the spec)."""
     n, c, h, w = shape_of(op.operands[0])
@@ -341,6 +361,8 @@ def simplify(block: ir.Block) -> None:
             elif name in ("tnx.layer_normalization", "tnx.instance_normalization", "tnx.group_normalization",
                           "tnx.lp_normalization"):
                 _normalization(op)
+                changed = True
+            elif name == "tnx.mat_mul" and _matmul_vectors(op):
                 changed = True
             elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):
                 _depth_space(op)

@@ -247,6 +247,16 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
         rem = b.binary("mod", rm, oh_n * ow_n)
         oh, ow = b.binary("div", rem, ow_n), b.binary("mod", rem, ow_n)
         co = b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)) if groups > 1 else rn
+    batch, a_batch, b_batch = [], [], []
+    if kind == "mat_mul":  # batch dims broadcast NumPy-style; program_id(2) walks the output's
+        out_dims = shape_of(anchor.results[0])
+        batch = delinearize(b, b.program_id(2), out_dims[:-2]) if groups > 1 else [None] * (len(out_dims) - 2)
+
+        def batch_of(v):
+            dims = shape_of(v)[:-2]
+            lead = len(batch) - len(dims)
+            return [None if d == 1 else batch[lead + j] for j, d in enumerate(dims)]
+        a_batch, b_batch = batch_of(x), batch_of(w)
     acc0 = b.const(0.0, [bm, bn], b.f32)
     loop = b.for_range(0, k_size, bk, [acc0])
     with ir.InsertionPoint(loop.body):
@@ -274,8 +284,8 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
             b_tile = eb(w, w_idx, b_mask)
         else:
             trans_a, trans_b = a_attrs.get("transA", 0), a_attrs.get("transB", 0)
-            a_tile = ea(x, [ka, rm] if trans_a else [rm, ka], a_mask)
-            b_tile = eb(w, [rn, kb] if trans_b else [kb, rn], b_mask)
+            a_tile = ea(x, a_batch + ([ka, rm] if trans_a else [rm, ka]), a_mask)
+            b_tile = eb(w, b_batch + ([rn, kb] if trans_b else [kb, rn]), b_mask)
             if shape(a_tile) != [bm, bk]:
                 a_tile = b.broadcast(a_tile, [bm, bk])
         acc = b.dot(b.convert(a_tile, b.f32), b.convert(b_tile, b.f32), loop.inner_iter_args[0])
@@ -289,7 +299,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
         if bias is not None:
             acc = b.binary("add", acc, em(bias, [co], out_mask))
     else:
-        idx = [rm, rn]
+        idx = batch + [rm, rn]
         if kind == "gemm":
             alpha, beta = a_attrs.get("alpha", 1.0), a_attrs.get("beta", 1.0)
             if alpha != 1.0:

@@ -32,7 +32,8 @@ def cdiv(a: int, b: int) -> int:
 
 
 def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
-    """(M, N, K, groups) of the implicit GEMM a dot kernel computes (N per group)."""
+    """(M, N, K, groups) of the implicit GEMM a dot kernel computes: N per group for a
+    grouped Conv; for a batched MatMul, `groups` counts the batch (grid axis 2)."""
     out = shape_of(anchor.results[0])
     if kind == "conv":
         w = shape_of(anchor.operands[1])
@@ -40,13 +41,9 @@ def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
         m = out[0] * math.prod(out[2:])
         return m, out[1] // groups, math.prod(w[1:]), groups
     a = shape_of(anchor.operands[0])
-    if len(a) != 2 or len(shape_of(anchor.operands[1])) != 2:
-        from tritonnx.passes.fuse import node_name
-        raise CompileError(f"node {node_name(anchor)} (MatMul): only 2-D operands are supported yet "
-                           f"(got {a} and {shape_of(anchor.operands[1])}).")
     trans_a = attrs_of(anchor).get("transA", 0)
     k = a[0] if trans_a else a[-1]
-    return out[0], out[1], k, 1
+    return out[-2], out[-1], k, math.prod(out[:-2])
 
 
 def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -> dict:
