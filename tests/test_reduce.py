@@ -87,3 +87,24 @@ def test_instance_and_group_normalization(tmp_path):
 def test_lp_normalization(p, tmp_path):
     x = RNG.standard_normal((3, 4, 5)).astype(np.float32)
     _run_nodes(tmp_path, [helper.make_node("LpNormalization", ["x"], ["y"], axis=1, p=p)], x, {}, [3, 4, 5])
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumsum(exclusive, reverse, tmp_path):
+    x = RNG.standard_normal((3, 7, 4)).astype(np.float32)
+    nodes = [helper.make_node("CumSum", ["x", "axis"], ["y"], exclusive=exclusive, reverse=reverse)]
+    _run_nodes(tmp_path, nodes, x, {"axis": np.array(-2, np.int64)}, [3, 7, 4])
+
+
+def test_hardmax(tmp_path):
+    x = RNG.integers(0, 3, (4, 6, 5)).astype(np.float32)  # ties: the first maximum wins
+    _run_nodes(tmp_path, [helper.make_node("Hardmax", ["x"], ["y"], axis=1)], x, {}, [4, 6, 5])
+
+
+def test_lrn_after_conv(tmp_path):
+    x = RNG.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("LRN", ["c"], ["l"], size=5, alpha=0.01, beta=0.75, bias=2.0),
+             helper.make_node("Relu", ["l"], ["y"])]
+    compiled = _run_nodes(tmp_path, nodes, x, {"w": RNG.standard_normal((7, 3, 3, 3)).astype(np.float32)}, [1, 7, 6, 6])
+    assert [launch["kind"] for launch in compiled.launches] == ["conv", "pointwise"]

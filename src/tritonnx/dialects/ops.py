@@ -4,8 +4,9 @@ Each entry gives the operand names (the spec's, `?` marks an optional one), the 
 defaults at the internal opset (None: required or derived at import), the op's kind for
 fusion, and the spec page it follows (https://onnx.ai/onnx/operators/, version in `doc`).
 Kinds: dot (Conv/Gemm/MatMul anchors), reduce (pool, reduction and normalization
-anchors), pointwise, view (index maps on loads), fold (evaluated at compile time only:
-inputs must be constants), constant.
+anchors), pointwise, stencil (pointwise, but reads neighbours of its input: starts a
+kernel), view (index maps on loads), fold (evaluated or rewritten at compile time),
+constant.
 
 `tnx.irdl.mlir` is generated from this table: `python -m tritonnx.dialects.ops`.
 """
@@ -68,6 +69,10 @@ OPS: dict[str, OpDef] = {
                                 dict(epsilon=1e-5, num_groups=None, stash_type=1)),
     "LpNormalization": OpDef(("input",), "fold", "LpNormalization-1: decomposed into ReduceL1/L2 and Div.",
                              dict(axis=-1, p=2)),
+    "LRN": OpDef(("X",), "stencil", "LRN-13: each output reads `size` channels of its input, so it starts a "
+                 "kernel of its own (it cannot be an epilogue).", dict(alpha=0.0001, beta=0.75, bias=1.0, size=None)),
+    "Hardmax": OpDef(("input",), "reduce", "Hardmax-13 along one axis.", dict(axis=-1)),
+    "CumSum": OpDef(("x", "axis?"), "reduce", "CumSum-14 (constant axis).", dict(exclusive=0, reverse=0)),
     "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),

@@ -60,7 +60,14 @@ irdl.dialect @tile {
     irdl.operands(a: %0, b: %1, acc: %2)
     irdl.results(result: %r)
   }
-  // Reduces `axis` with `kind` (sum, max).
+  // Inclusive prefix scan along `axis` with `kind` (sum).
+  irdl.operation @scan {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(src: %0)
+    irdl.results(result: %r)
+  }
+  // Reduces `axis` with `kind` (sum, max, min, prod).
   irdl.operation @reduce {
     %0 = irdl.any
     %r = irdl.any

@@ -166,6 +166,9 @@ class TileBuilder:
         del s[axis]
         return self.op("tile.reduce", [x], ir.RankedTensorType.get(s, elem(x)), axis=axis, kind=kind)
 
+    def scan(self, x: ir.Value, axis: int, kind: str) -> ir.Value:
+        return self.op("tile.scan", [x], x.type, axis=axis, kind=kind)
+
     def for_range(self, start: int, stop: int, step: int, inits: list[ir.Value]) -> scf.ForOp:
         lb, ub, st = (self.const(v, [], self.index) for v in (start, stop, step))
         return scf.ForOp(lb, ub, st, inits)

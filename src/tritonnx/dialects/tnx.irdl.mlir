@@ -193,6 +193,14 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // CumSum-14 (constant axis).
+  irdl.operation @cum_sum {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, axis: optional %1)
+    irdl.results(output: %r)
+  }
   // DepthToSpace-13: rewritten as Reshape, Transpose, Reshape.
   irdl.operation @depth_to_space {
     %0 = irdl.any
@@ -353,6 +361,13 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // Hardmax-13 along one axis.
+  irdl.operation @hardmax {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
   // Identity-21: removed by canonicalize.
   irdl.operation @identity {
     %0 = irdl.any
@@ -434,6 +449,13 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
+  // LRN-13: each output reads `size` channels of its input, so it starts a kernel of its own (it cannot be an epilogue).
+  irdl.operation @lrn {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0)
     irdl.results(output: %r)
   }
   // MatMul-13, batch dims broadcast (1-D operands become matrices).

@@ -362,6 +362,12 @@ def simplify(block: ir.Block) -> None:
                           "tnx.lp_normalization"):
                 _normalization(op)
                 changed = True
+            elif name == "tnx.cum_sum" and len(op.operands) == 2:
+                axis = int(np.asarray(_constant_operands(op, ("axis",))["axis"]).reshape(-1)[0])
+                rank = len(shape_of(op.operands[0]))
+                _replace(op, name, [op.operands[0]], {**{k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")},
+                                                      "axis": axis + rank if axis < 0 else axis})
+                changed = True
             elif name == "tnx.mat_mul" and _matmul_vectors(op):
                 changed = True
             elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):

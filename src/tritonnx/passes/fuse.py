@@ -65,6 +65,10 @@ def _partition(block: ir.Block) -> None:
             _mark(op, next_id, "anchor")
             tail[next_id] = op
             next_id += 1
+        elif KIND.get(name) == "stencil":
+            _mark(op, next_id, "stencil: reads neighbouring elements of its input, so the input is materialized")
+            tail[next_id] = op
+            next_id += 1
         elif name in POINTWISE:
             joined = False
             for value in op.operands:

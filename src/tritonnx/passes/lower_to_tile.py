@@ -76,6 +76,8 @@ class Emitter:
             return VIEW_MAPS[name](self, op, idx, mask)
         if name == "tnx.trilu":
             return self.trilu(op, idx, mask)
+        if name == "tnx.lrn":
+            return self.lrn(op, idx, mask)
         operands = []
         for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
             if x is None:
@@ -99,6 +101,23 @@ class Emitter:
         diff = b.binary("sub", j, i)
         keep = b.cmp("ge", diff, a["k"]) if a["upper"] else b.cmp("le", diff, a["k"])
         return b.select(b.broadcast(keep, self.shape), x, b.full_like(x, 0))
+
+    def lrn(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        """LRN-13: x / (bias + alpha / size * sum of x^2 over `size` channels)^beta."""
+        b, a = self.b, attrs_of(op)
+        x = op.operands[0]
+        channels = shape_of(x)[1]
+        c = idx[1] if idx[1] is not None else self.index(0)
+        total = None
+        for k in range(a["size"]):
+            ck = b.binary("add", c, k - (a["size"] - 1) // 2)
+            inside = b.and_(b.cmp("ge", ck, 0), b.cmp("lt", ck, channels))
+            v = self(x, idx[:1] + [ck] + idx[2:], b.and_(mask, inside))
+            v = b.select(b.broadcast(inside, self.shape), v, b.full_like(v, 0.0))
+            total = b.binary("mul", v, v) if total is None else b.binary("add", total, b.binary("mul", v, v))
+        base = b.binary("add", b.binary("mul", total, a["alpha"] / a["size"]), a["bias"])
+        scale = b.unary("math.exp", b.binary("mul", b.unary("math.log", base), a["beta"]))
+        return b.binary("div", self(x, idx, mask), scale)
 
     def pointwise(self, op: ir.Operation, xs: list[ir.Value | None]) -> ir.Value:
         out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]))
@@ -394,12 +413,28 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
            + (delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])))
     mask = b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br])
     em = Emitter(b, args, [bp, br])
+    if anchor.name == "tnx.cum_sum":
+        a = attrs_of(anchor)
+        if a["reverse"] and n > 1:  # scan the row backwards: element j sits at n - 1 - j
+            idx[axis] = b.binary("sub", b.full_like(j, n - 1), j)
+        v = em(anchor.operands[0], idx, mask)
+        v = b.select(mask, v, b.full_like(v, 0))
+        y = b.scan(v, 1, "sum")
+        if a["exclusive"]:
+            y = b.binary("sub", y, v)
+        em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
+        _out_mask_and_store(b, em, out_value, args["out"], idx, mask, dims)
+        return
     x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), LOWEST_F32)
     mx = b.expand(b.reduce(x, 1, "max"), 1)
     e = b.select(mask, b.unary("math.exp", b.binary("sub", x, mx)), 0.0)
     s = b.expand(b.binary("max", b.reduce(e, 1, "sum"), 1.0), 1)  # a live row sums to >= 1
     if anchor.name == "tnx.log_softmax":
         y = b.binary("sub", b.binary("sub", x, mx), b.unary("math.log", s))
+    elif anchor.name == "tnx.hardmax":  # one-hot of the first maximum
+        jj = b.broadcast(j, [bp, br])
+        first = b.reduce(b.select(b.and_(mask, b.cmp("eq", x, mx)), jj, b.full_like(jj, br)), 1, "min")
+        y = b.convert(b.cmp("eq", jj, b.expand(first, 1)), b.f32)
     else:
         y = b.binary("div", e, s)
     em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])

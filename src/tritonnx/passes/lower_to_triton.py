@@ -124,6 +124,8 @@ class _Printer:
         elif name == "tile.dot":
             prec = ir.StringAttr(a["input_precision"]).value
             text = f"tl.dot({args[0]}, {args[1]}, {args[2]}, input_precision=\"{prec}\")"
+        elif name == "tile.scan":
+            text = f"tl.cumsum({args[0]}, axis={ir.IntegerAttr(a['axis']).value})"
         elif name == "tile.reduce":
             kind = ir.StringAttr(a["kind"]).value
             axis = ir.IntegerAttr(a["axis"]).value
