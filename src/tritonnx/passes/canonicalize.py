@@ -77,6 +77,9 @@ def _fold(op: ir.Operation) -> bool:
         array = full[a.get("start", 0):a.get("end", len(full))]
     elif op.name in ("tnx.reshape", "tnx.flatten", "tnx.squeeze", "tnx.unsqueeze") and is_constant(op.operands[0]):
         array = constant_array(op.operands[0]).reshape(shape)
+    elif op.name == "tnx.constant_of_shape" and is_constant(op.operands[0]):  # weights of old models: fast path
+        value = current_weights().array(op.attributes["value"]) if "value" in op.attributes else np.zeros(1, np.float32)
+        array = np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
     elif op.name == "tnx.slice" and len(op.operands) == 1:  # canonical form
         if not is_constant(op.operands[0]):
             return False
