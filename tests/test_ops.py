@@ -125,3 +125,16 @@ def test_matmul_batched(a_shape, b_shape, out, tmp_path):
     feeds = {"a": _w(*a_shape), "b": _w(*b_shape)}
     got = tritonnx.compile(model, tmp_path / "art").run(feeds)["y"]
     np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs,x_shape,w_shape,out", [
+    ({}, [1, 3, 4, 4], [3, 2, 3, 3], [1, 2, 6, 6]),
+    ({"strides": [2, 2], "pads": [1, 1, 1, 1]}, [2, 3, 4, 5], [3, 4, 3, 3], [2, 4, 7, 9]),
+    ({"strides": [3, 2], "output_padding": [1, 1], "group": 2}, [1, 4, 3, 3], [4, 3, 3, 3], [1, 6, 10, 8]),
+    ({"strides": [2, 2], "output_shape": [10, 8]}, [1, 2, 4, 3], [2, 2, 3, 3], [1, 2, 10, 8]),
+    ({"strides": [2, 2], "auto_pad": "SAME_UPPER"}, [1, 2, 3, 3], [2, 2, 3, 3], [1, 2, 6, 6]),
+    ({"dilations": [2, 2]}, [1, 2, 3, 3], [2, 2, 3, 3], [1, 2, 7, 7]),
+])
+def test_conv_transpose(attrs, x_shape, w_shape, out, tmp_path):
+    nodes = [helper.make_node("ConvTranspose", ["x", "W", "B"], ["y"], **attrs)]
+    check(tmp_path, nodes, [("x", x_shape)], out, {"W": _w(*w_shape), "B": _w(out[1])})

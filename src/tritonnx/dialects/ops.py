@@ -40,6 +40,10 @@ OPS: dict[str, OpDef] = {
     "Constant": OpDef((), "constant", "Constant-21: `value` holds a dense or dense_resource attribute."),
     "Conv": OpDef(("X", "W", "B?"), "dot", "Conv-11: NCHW convolution with groups, strides, pads, dilations.",
                   dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None)),
+    "ConvTranspose": OpDef(("X", "W", "B?"), "dot", "ConvTranspose-11: implicit GEMM over the input positions "
+                           "that reach each output.", dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,
+                                                           output_padding=None, output_shape=None, pads=None,
+                                                           strides=None)),
     "Gemm": OpDef(("A", "B", "C?"), "dot", "Gemm-13: alpha * A' B' + beta * C.",
                   dict(alpha=1.0, beta=1.0, transA=0, transB=0)),
     "MatMul": OpDef(("A", "B"), "dot", "MatMul-13, batch dims broadcast (1-D operands become matrices)."),

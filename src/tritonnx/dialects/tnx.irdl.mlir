@@ -179,6 +179,15 @@ irdl.dialect @tnx {
     irdl.operands(x: %0, w: %1, b: optional %2)
     irdl.results(output: %r)
   }
+  // ConvTranspose-11: implicit GEMM over the input positions that reach each output.
+  irdl.operation @conv_transpose {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, w: %1, b: optional %2)
+    irdl.results(output: %r)
+  }
   // Cos: elementwise.
   irdl.operation @cos {
     %0 = irdl.any

@@ -116,6 +116,33 @@ def _spatial_defaults(op: str, attrs: dict, x_shape: list[int], w_shape: list[in
     return attrs
 
 
+def _transpose_defaults(attrs: dict, x_shape: list[int], w_shape: list[int], out_shape: list[int]) -> dict:
+    """ConvTranspose-11: explicit begin/end pads from auto_pad or output_shape (the output
+    shape itself comes from shape inference)."""
+    k = list(attrs.get("kernel_shape") or w_shape[2:])
+    n = len(k)
+    attrs["kernel_shape"] = k
+    strides = list(attrs.get("strides") or [1] * n)
+    dil = list(attrs.get("dilations") or [1] * n)
+    out_pad = list(attrs.get("output_padding") or [0] * n)
+    attrs.update(strides=strides, dilations=dil, output_padding=out_pad)
+    if attrs.get("pads") is None or attrs.get("auto_pad", "NOTSET") != "NOTSET" or attrs.get("output_shape"):
+        begins, ends = [], []
+        for i in range(n):
+            total = strides[i] * (x_shape[2 + i] - 1) + out_pad[i] + (k[i] - 1) * dil[i] + 1 - out_shape[2 + i]
+            total = max(total, 0)
+            if attrs.get("auto_pad") == "SAME_UPPER":
+                begins.append(total // 2)
+            else:
+                begins.append(total - total // 2)
+            ends.append(total - begins[-1])
+        if attrs.get("pads") is None or attrs.get("auto_pad", "NOTSET") != "NOTSET" or attrs.get("output_shape"):
+            attrs["pads"] = begins + ends
+    attrs["auto_pad"] = "NOTSET"
+    attrs.pop("output_shape", None)
+    return attrs
+
+
 def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int], int]]:
     types = {}
     for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
@@ -225,6 +252,9 @@ class _Importer:
             x_shape = list(ir.RankedTensorType(ins[0].type).shape)
             w_shape = list(ir.RankedTensorType(ins[1].type).shape) if op == "Conv" else None
             attrs = _spatial_defaults(op, attrs, x_shape, w_shape)
+        if op == "ConvTranspose":
+            attrs = _transpose_defaults(attrs, list(ir.RankedTensorType(ins[0].type).shape),
+                                        list(ir.RankedTensorType(ins[1].type).shape), list(rtype.shape))
         rank = len(ir.RankedTensorType(ins[0].type).shape) if ins and ins[0] is not None else 0
         if op == "Transpose" and attrs["perm"] is None:
             attrs["perm"] = list(range(rank))[::-1]

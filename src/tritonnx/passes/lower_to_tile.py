@@ -250,10 +250,11 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
     m_ok, n_ok = b.cmp("lt", rm, m_size), b.cmp("lt", rn, n_size)
     a_attrs = attrs_of(anchor)
     x, w = anchor.operands[0], anchor.operands[1]
-    if kind == "conv":
+    if kind in ("conv", "conv_transpose"):
         out_dims = shape_of(anchor.results[0])
         if len(out_dims) != 4:
-            raise CompileError(f"node {node_name(anchor)} (Conv): only 2-D convolution is supported yet.")
+            raise CompileError(f"node {node_name(anchor)} ({onnx_op_type(anchor.name)}): only 2-D "
+                               "convolution is supported yet.")
         _, c_in, h, wd = shape_of(x)
         _, oh_n, ow_n = out_dims[1], out_dims[2], out_dims[3]
         kh_n, kw_n = a_attrs["kernel_shape"]
@@ -285,7 +286,28 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
         a_mask = b.and_(m_ok, b.cmp("lt", ka, k_size))
         b_mask = b.and_(b.cmp("lt", kb, k_size), n_ok)
         ea, eb = Emitter(b, args, [bm, bk]), Emitter(b, args, [bk, bn])
-        if kind == "conv":
+        if kind == "conv_transpose":
+            # output (oh, ow) takes input (ih, iw) where ih * stride = oh + pad - kh * dilation
+            ci = b.binary("div", ka, kh_n * kw_n)
+            r = b.binary("mod", ka, kh_n * kw_n)
+            kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
+            th = b.binary("sub", b.binary("add", oh, ph), b.binary("mul", kh, dh))
+            tw = b.binary("sub", b.binary("add", ow, pw), b.binary("mul", kw, dw))
+            th_ok = b.and_(b.cmp("ge", th, 0), b.cmp("eq", b.binary("mod", b.binary("max", th, 0), sh), 0))
+            tw_ok = b.and_(b.cmp("ge", tw, 0), b.cmp("eq", b.binary("mod", b.binary("max", tw, 0), sw), 0))
+            ih, iw = b.binary("div", b.binary("max", th, 0), sh), b.binary("div", b.binary("max", tw, 0), sw)
+            inside = b.and_(th_ok, tw_ok, b.cmp("lt", ih, h), b.cmp("lt", iw, wd))
+            cin_g = shape_of(w)[0] // groups
+            if groups > 1:
+                ci = b.binary("add", ci, b.binary("mul", b.splat(g, [1, bk]), cin_g))
+            a_tile = ea(x, [nb, ci if c_in > 1 else None, ih, iw], b.and_(a_mask, inside))
+            ci_b = b.binary("div", kb, kh_n * kw_n)
+            if groups > 1:
+                ci_b = b.binary("add", ci_b, b.binary("mul", b.splat(g, [bk, 1]), cin_g))
+            r_b = b.binary("mod", kb, kh_n * kw_n)
+            w_idx = [ci_b, rn, b.binary("div", r_b, kw_n), b.binary("mod", r_b, kw_n)]
+            b_tile = eb(w, [None if d == 1 else i for i, d in zip(w_idx, shape_of(w))], b_mask)
+        elif kind == "conv":
             ci = b.binary("div", ka, kh_n * kw_n)
             r = b.binary("mod", ka, kh_n * kw_n)
             kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
@@ -312,7 +334,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
     acc = loop.results[0]
     out_mask = b.and_(m_ok, n_ok)
     em = Emitter(b, args, [bm, bn])
-    if kind == "conv":
+    if kind in ("conv", "conv_transpose"):
         idx = [nb, co, oh, ow]
         bias = operand(anchor, "b")
         if bias is not None:
@@ -572,7 +594,7 @@ def _norm_kernel(b, kernel, args, out_value, cfg, anchor):
     loop([zero], write)
 
 
-TEMPLATES = {"conv": _dot_kernel, "gemm": _dot_kernel, "mat_mul": _dot_kernel,
+TEMPLATES = {"conv": _dot_kernel, "conv_transpose": _dot_kernel, "gemm": _dot_kernel, "mat_mul": _dot_kernel,
              "pool": _pool_kernel, "softmax": _softmax_kernel, "reduce": _reduce_kernel, "norm": _norm_kernel}
 
 

@@ -14,7 +14,7 @@ from tritonnx.passes.fuse import VIEWS, node_name
 
 NAME = "outline"
 
-KIND = {"tnx.conv": "conv", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
+KIND = {"tnx.conv": "conv", "tnx.conv_transpose": "conv_transpose", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
         "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.global_max_pool": "pool",
         "tnx.softmax": "softmax", "tnx.log_softmax": "softmax", "tnx.arg_max": "reduce",
         "tnx.mean_variance_normalization": "norm", "tnx.hardmax": "softmax", "tnx.cum_sum": "softmax", "tnx.arg_min": "reduce",

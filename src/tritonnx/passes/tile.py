@@ -40,6 +40,10 @@ def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
         groups = attrs_of(anchor)["group"]
         m = out[0] * math.prod(out[2:])
         return m, out[1] // groups, math.prod(w[1:]), groups
+    if kind == "conv_transpose":  # W is [C_in, C_out / group, kH, kW]
+        w = shape_of(anchor.operands[1])
+        groups = attrs_of(anchor)["group"]
+        return out[0] * math.prod(out[2:]), out[1] // groups, w[0] // groups * math.prod(w[2:]), groups
     a = shape_of(anchor.operands[0])
     trans_a = attrs_of(anchor).get("transA", 0)
     k = a[0] if trans_a else a[-1]
@@ -48,7 +52,7 @@ def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
 
 def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -> dict:
     gpu = target != "interpreter"
-    if kind in ("conv", "gemm", "mat_mul"):
+    if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
         m, n, k, groups = gemm_dims(kind, anchor)
         if gpu:
             bm = 128 if m >= 128 * 132 else 64
