@@ -55,6 +55,11 @@ CASES = {
     "space_to_depth": (helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2), [1, 2, 4, 6], [[1, 8, 2, 3]], {}),
     "trilu_lower": (helper.make_node("Trilu", ["x", "k"], ["y"], upper=0), [2, 4, 5], [[2, 4, 5]],
                     {"k": np.array(1, np.int64)}),
+    "resize_nearest_half_pixel": (helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest"), [1, 2, 3, 4],
+                                  [[1, 2, 6, 6]], {"s": np.array([1, 1, 2, 1.5], np.float32)}),
+    "resize_linear_align_corners": (helper.make_node("Resize", ["x", "", "", "z"], ["y"], mode="linear",
+                                                     coordinate_transformation_mode="align_corners"), [1, 2, 3, 4],
+                                    [[1, 2, 5, 7]], {"z": _i64(1, 2, 5, 7)}),
     "trilu_upper": (helper.make_node("Trilu", ["x"], ["y"]), [4, 5], [[4, 5]], {}),
 }
 

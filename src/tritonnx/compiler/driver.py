@@ -7,8 +7,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import onnx
 from mlir import ir
 from mlir.passmanager import PassManager
+from onnx import numpy_helper
 
 from tritonnx.compiler import artifact
 from tritonnx.compiler.pipeline import stages
@@ -49,9 +52,27 @@ class _Progress:
             self.bar.stop()
 
 
+def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
+    """A copy of `proto` in which the named graph inputs are initializers with the given
+    values. Raises ValueError for a name that is not a graph input."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    names = {i.name for i in out.graph.input}
+    unknown = sorted(set(constants) - names)
+    if unknown:
+        raise ValueError(f"constants names {unknown}, which are not graph inputs of the model.")
+    kept = [i for i in out.graph.input if i.name not in constants]
+    del out.graph.input[:]
+    out.graph.input.extend(kept)
+    inits = [t for t in out.graph.initializer if t.name not in constants]
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(inits + [numpy_helper.from_array(np.asarray(v), k) for k, v in constants.items()])
+    return out
+
+
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
             dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
-            progress: bool = False):
+            constants: dict | None = None, progress: bool = False):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
     output_dir: where the artifact goes (a temporary directory when None). It is written
@@ -61,6 +82,9 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     dump_ir: a directory for one numbered `.mlir` file per pass plus the Triton sources.
     override_initializers: graph inputs that also have an initializer (as older models
         have for every weight) are weights; the ones named here stay run-time inputs.
+    constants: {graph input name: array} to specialize on: those inputs become
+        initializers (as a shape, axes or scales input must be, for tritonnx to plan static
+        shapes); the compiled model no longer takes them.
     progress: show a progress bar once the compile has run for a second.
     Returns a `tritonnx.runtime.CompiledModel`. Raises ModelLoadError, UnsupportedModelError
     or CompileError with a one-paragraph message.
@@ -71,6 +95,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         if t not in TARGETS:
             raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
     proto = load(model)
+    if constants:
+        proto = specialize(proto, constants)
     final = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tritonnx-"))
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))

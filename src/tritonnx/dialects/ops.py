@@ -25,6 +25,15 @@ class OpDef:
     attrs: dict = field(default_factory=dict)
     variadic: str | None = None  # the binary tnx op an N-ary form folds into (Concat, Sum, ...)
 
+    @property
+    def parameters(self) -> tuple[int, ...]:
+        """Positions of the operands that must be known at compile time (shapes, axes,
+        pads, scales...): every operand but the first of a view, fold, reduce or stencil
+        op (Gather's and GatherElements' indices are data: they are loaded)."""
+        if self.kind in ("view", "fold", "reduce", "stencil") and self.variadic is None and self.operands[1:2] != ("indices",):
+            return tuple(range(1, len(self.operands)))
+        return ()
+
 
 def _pw(operands, doc, **attrs):
     return OpDef(tuple(operands), "pointwise", doc, attrs)
@@ -124,6 +133,12 @@ OPS: dict[str, OpDef] = {
     "Tile": OpDef(("input", "repeats?"), "view", "Tile-13: a view (indices modulo the input's shape)."),
     "Pad": OpDef(("data", "pads?", "constant_value?", "axes?"), "view",
                  "Pad-21 (constant, reflect, edge, wrap): a masked view.", dict(mode="constant")),
+    "Resize": OpDef(("X", "roi?", "scales?", "sizes?"), "view",
+                    "Resize-19, nearest and linear: an index map (linear blends 2^d loads). Canonical form: "
+                    "`scales` (per axis, float) and `roi` as attributes.",
+                    dict(antialias=0, axes=None, coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75,
+                         exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
+                         mode="nearest", nearest_mode="round_prefer_floor")),
     "Trilu": OpDef(("input", "k?"), "pointwise", "Trilu-14: keeps a triangle, by index.", dict(upper=1)),
     "DepthToSpace": OpDef(("input",), "view", "DepthToSpace-13: rewritten as Reshape, Transpose, Reshape.",
                           dict(blocksize=None, mode="DCR")),

@@ -695,6 +695,16 @@ irdl.dialect @tnx {
     irdl.operands(data: %0, shape: optional %1)
     irdl.results(output: %r)
   }
+  // Resize-19, nearest and linear: an index map (linear blends 2^d loads). Canonical form: `scales` (per axis, float) and `roi` as attributes.
+  irdl.operation @resize {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %3 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, roi: optional %1, scales: optional %2, sizes: optional %3)
+    irdl.results(output: %r)
+  }
   // Round: elementwise.
   irdl.operation @round {
     %0 = irdl.any

@@ -49,6 +49,19 @@ def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
+def parameter_inputs(model: onnx.ModelProto) -> set[str]:
+    """Graph inputs that feed operands tritonnx needs at compile time (a Reshape's shape, a
+    Slice's starts, a Resize's scales, ...): to run such a model, pass their values to
+    `tritonnx.compile(..., constants=...)`."""
+    inputs = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
+    found = set()
+    for node in model.graph.node:
+        d = OPS.get(node.op_type)
+        if d is not None and node.domain in ("", "ai.onnx"):
+            found.update(node.input[i] for i in d.parameters if i < len(node.input) and node.input[i] in inputs)
+    return found
+
+
 def _opset(model: onnx.ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):

@@ -186,7 +186,7 @@ def _canonical_parameters(op: ir.Operation) -> bool:
     data = op.operands[0]
     in_shape, out_shape = shape_of(data), shape_of(op.results[0])
     rank = len(in_shape)
-    canonical = {"tnx.slice": "steps", "tnx.pad": "pads", "tnx.trilu": "k"}.get(name)
+    canonical = {"tnx.slice": "steps", "tnx.pad": "pads", "tnx.trilu": "k", "tnx.resize": "scales"}.get(name)
     if len(op.operands) == 1 and (canonical is None or canonical in op.attributes and (
             name != "tnx.slice" or len(attrs_of(op)["steps"]) == rank)):
         return False
@@ -215,6 +215,25 @@ def _canonical_parameters(op: ir.Operation) -> bool:
             pads[a], pads[rank + a] = int(c["pads"][i]), int(c["pads"][n + i])
         value = 0.0 if c["constant_value"] is None else float(np.asarray(c["constant_value"]).reshape(-1)[0])
         _replace(op, name, [data], {"pads": pads, "constant_value": value, "mode": attrs_of(op)["mode"]})
+    elif name == "tnx.resize":
+        c = _constant_operands(op, ("roi", "scales", "sizes"))
+        a = attrs_of(op)
+        axes = a.get("axes") or list(range(rank))
+        axes = [x + rank if x < 0 else x for x in axes]
+        scales = [float(o) / i for o, i in zip(out_shape, in_shape)]
+        if c["scales"] is not None and np.size(c["scales"]):
+            for ax, s in zip(axes, np.reshape(c["scales"], -1)):
+                scales[ax] = float(s)
+        roi = [0.0] * rank + [1.0] * rank
+        if c["roi"] is not None and np.size(c["roi"]):
+            r = [float(v) for v in np.reshape(c["roi"], -1)]
+            for i, ax in enumerate(axes):
+                roi[ax], roi[rank + ax] = r[i], r[len(axes) + i]
+        if a["mode"] not in ("nearest", "linear") or a.get("antialias", 0):
+            raise CompileError(f"node {_hint(op)} (Resize): mode {a['mode']!r}"
+                               f"{' with antialias' if a.get('antialias', 0) else ''} is not supported yet.")
+        keep = {k: a[k] for k in ("coordinate_transformation_mode", "extrapolation_value", "mode", "nearest_mode")}
+        _replace(op, name, [data], {**keep, "scales": scales, "roi": roi})
     elif name == "tnx.trilu":
         c = _constant_operands(op, ("k",))
         k = 0 if c["k"] is None else int(np.asarray(c["k"]).reshape(-1)[0])
@@ -357,7 +376,7 @@ def simplify(block: ir.Block) -> None:
                 changed = True
             elif name in VIEWS and _canonical_view(op):
                 changed = True
-            elif name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu") and _canonical_parameters(op):
+            elif name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu", "tnx.resize") and _canonical_parameters(op):
                 changed = True
             elif (name.startswith("tnx.reduce_") or name in ("tnx.arg_max", "tnx.arg_min")) and _canonical_reduce(op):
                 changed = True

@@ -203,7 +203,95 @@ def _gather_elements(em: Emitter, op, idx, mask):
     return em(data, idx[:axis] + [k] + idx[axis + 1:], mask)
 
 
-VIEW_MAPS = {"tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
+def _resize(em: Emitter, op, idx, mask):
+    """Resize-19: each output index maps to a fractional input coordinate (per
+    coordinate_transformation_mode); nearest rounds it, linear blends the two neighbours in
+    every resized dimension."""
+    b, a = em.b, attrs_of(op)
+    in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
+    rank = len(in_shape)
+    mode, ctm = a["mode"], a["coordinate_transformation_mode"]
+    coords, extra_masks = [], []
+    for d, (i, n_in, n_out, s) in enumerate(zip(idx, in_shape, out_shape, a["scales"])):
+        if n_in == n_out and s == 1.0 and ctm != "tf_crop_and_resize":
+            coords.append(("same", i))
+            continue
+        x = b.convert(i if i is not None else em.index(0), b.f32)
+        length = n_in * s  # "length_resized" of the spec: fractional when scales are given
+        if ctm == "asymmetric":
+            xo = b.binary("div", x, s)
+        elif ctm == "align_corners":
+            xo = b.binary("mul", x, (n_in - 1) / (length - 1)) if length != 1 else b.full_like(x, 0.0)
+        elif ctm == "pytorch_half_pixel":
+            xo = b.binary("sub", b.binary("div", b.binary("add", x, 0.5), s), 0.5) if n_out > 1 else b.full_like(x, 0.0)
+        elif ctm == "half_pixel_symmetric":
+            adjustment = n_out / (s * n_in)
+            offset = n_in / 2 * (1 - adjustment)
+            xo = b.binary("add", b.binary("sub", b.binary("div", b.binary("add", x, 0.5), s), 0.5), offset)
+        elif ctm == "tf_crop_and_resize":
+            start, end = a["roi"][d], a["roi"][rank + d]
+            if n_out > 1:
+                xo = b.binary("add", b.binary("mul", x, (end - start) * (n_in - 1) / (length - 1)), start * (n_in - 1))
+            else:
+                xo = b.full_like(x, 0.5 * (start + end) * (n_in - 1))
+            extra_masks.append(b.and_(b.cmp("ge", xo, 0.0), b.cmp("le", xo, float(n_in - 1))))
+        else:  # half_pixel
+            xo = b.binary("sub", b.binary("div", b.binary("add", x, 0.5), s), 0.5)
+        coords.append(("scaled", xo))
+
+    def clamp(v, n):
+        return b.binary("min", b.binary("max", v, 0), n - 1)
+
+    if mode == "nearest":
+        src = []
+        for (kind, v), n in zip(coords, in_shape):
+            if kind == "same":
+                src.append(v)
+                continue
+            nm = a["nearest_mode"]
+            fl = b.unary("math.floor", v)
+            if nm == "floor":
+                r = fl
+            elif nm == "ceil":
+                r = b.unary("math.ceil", v)
+            elif nm == "round_prefer_ceil":
+                r = b.unary("math.floor", b.binary("add", v, 0.5))
+            else:  # round_prefer_floor
+                r = b.unary("math.ceil", b.binary("sub", v, 0.5))
+            src.append(clamp(b.convert(r, b.i32), n) if n > 1 else None)
+        value = em(op.operands[0], src, mask)
+    else:  # linear: blend 2^k corners of the resized dimensions
+        lows, weights = [], []
+        for (kind, v), n in zip(coords, in_shape):
+            if kind == "same":
+                lows.append(None)
+                weights.append(None)
+                continue
+            fl = b.unary("math.floor", v)
+            lows.append(b.convert(fl, b.i32))
+            weights.append(b.binary("sub", v, fl))
+        value = None
+        dims = [d for d, w in enumerate(weights) if w is not None]
+        for corner in range(1 << len(dims)):
+            src, weight = [], None
+            for d, (kind, v) in enumerate(coords):
+                if weights[d] is None:
+                    src.append(v)
+                    continue
+                bit = (corner >> dims.index(d)) & 1
+                src.append(clamp(b.binary("add", lows[d], bit), in_shape[d]) if in_shape[d] > 1 else None)
+                w = weights[d] if bit else b.binary("sub", b.full_like(weights[d], 1.0), weights[d])
+                weight = w if weight is None else b.binary("mul", weight, w)
+            term = b.binary("mul", b.convert(em(op.operands[0], src, mask), b.f32), weight)
+            value = term if value is None else b.binary("add", value, term)
+    inside = b.and_(*extra_masks)
+    if inside is not None:
+        value = b.select(b.broadcast(inside, em.shape), b.convert(value, b.f32),
+                         b.const(a["extrapolation_value"], em.shape, b.f32))
+    return value
+
+
+VIEW_MAPS = {"tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
              "tnx.gather": _gather, "tnx.gather_elements": _gather_elements}
 
 
