@@ -84,7 +84,9 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
 def _signature(launch: dict, plan: dict) -> list[str]:
     """Triton's pointer types of a launch's buffers, in argument order."""
     by_name = {b["name"]: b for b in plan["buffers"]}
-    codes = {"float32": "*fp32", "float16": "*fp16", "int64": "*i64", "int32": "*i32", "bool": "*i1", "int8": "*i8"}
+    codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "int64": "*i64", "int32": "*i32",
+             "int16": "*i16", "int8": "*i8", "bool": "*i1", "uint8": "*u8", "uint16": "*u16", "uint32": "*u32",
+             "uint64": "*u64"}
     return [codes[by_name[b]["dtype"]] for b in launch["buffers"]]
 
 

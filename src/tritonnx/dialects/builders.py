@@ -20,12 +20,17 @@ _NP_TO_MLIR = {
     np.dtype(np.float64): ir.F64Type.get,
     np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
     np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
+    np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
     np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
-    np.dtype(np.uint8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.uint8): lambda: ir.IntegerType.get_unsigned(8),
+    np.dtype(np.uint16): lambda: ir.IntegerType.get_unsigned(16),
+    np.dtype(np.uint32): lambda: ir.IntegerType.get_unsigned(32),
+    np.dtype(np.uint64): lambda: ir.IntegerType.get_unsigned(64),
     np.dtype(np.bool_): lambda: ir.IntegerType.get_signless(1),
 }
 _MLIR_TO_NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64,
-               "i32": np.int32, "i8": np.int8, "i1": np.bool_}
+               "i32": np.int32, "i16": np.int16, "i8": np.int8, "i1": np.bool_, "ui8": np.uint8,
+               "ui16": np.uint16, "ui32": np.uint32, "ui64": np.uint64}
 SMALL_CONSTANT = 16  # elements; integer constants up to this size (shapes, axes) and
 # scalars print inline as `dense<...>`; everything else (weights) is a dense_resource blob
 

@@ -103,6 +103,7 @@ OPS: dict[str, OpDef] = {
     "IsInf": _pw(("X",), "IsInf-20.", detect_negative=1, detect_positive=1),
     "Cast": _pw(("input",), "Cast-21 (saturate applies to float8 only).", saturate=1),
     "CastLike": _pw(("input", "target_type"), "CastLike-21.", saturate=1),
+    "BitShift": _pw(("X", "Y"), "BitShift-11 (unsigned integers).", direction=None),
     "Max": OpDef(("A", "B"), "pointwise", "Max-13, N-ary: folds into a chain.", variadic="Max"),
     "Min": OpDef(("A", "B"), "pointwise", "Min-13, N-ary: folds into a chain.", variadic="Min"),
     "Sum": OpDef(("A", "B"), "pointwise", "Sum-13, N-ary: imported as a chain of Add.", variadic="Add"),

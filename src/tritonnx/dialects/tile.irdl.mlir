@@ -34,6 +34,14 @@ irdl.dialect @tile {
     irdl.operands(src: %0)
     irdl.results(result: %r)
   }
+  // Converts element types where `arith` cannot: to or from unsigned integers (which
+  // arith, being signless, does not have). Values convert as Triton's `.to()` does.
+  irdl.operation @cast {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(src: %0)
+    irdl.results(result: %r)
+  }
   // Gathers buffer[offsets] where mask, `other` elsewhere.
   irdl.operation @load {
     %0 = irdl.any

@@ -18,6 +18,7 @@ CMPI = {"eq": 0, "ne": 1, "lt": 2, "le": 3, "gt": 4, "ge": 5}
 CMPF = {"eq": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5, "ne": 13}  # ordered, but `ne` is une (NaN != NaN)
 INT_OPS = {"add": "arith.addi", "sub": "arith.subi", "mul": "arith.muli", "div": "arith.divsi",
            "mod": "arith.remsi", "and": "arith.andi", "or": "arith.ori", "xor": "arith.xori",
+           "shl": "arith.shli", "shr": "arith.shrsi",
            "max": "arith.maxsi", "min": "arith.minsi"}
 FLOAT_OPS = {"add": "arith.addf", "sub": "arith.subf", "mul": "arith.mulf", "div": "arith.divf",
              "max": "arith.maximumf", "min": "arith.minimumf", "mod": "arith.remf"}
@@ -31,6 +32,10 @@ def shape(v: ir.Value) -> list[int]:
 def elem(v: ir.Value) -> ir.Type:
     t = v.type
     return ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
+
+
+def is_unsigned(t: ir.Type) -> bool:
+    return isinstance(t, ir.IntegerType) and t.is_unsigned
 
 
 def is_float(t: ir.Type) -> bool:
@@ -139,6 +144,8 @@ class TileBuilder:
         src = elem(x)
         if src == et:
             return x
+        if is_unsigned(src) or is_unsigned(et):
+            return self.op("tile.cast", [x], _ttype(shape(x), et))
         if is_float(src) and is_float(et):
             name = "arith.extf" if ir.FloatType(src).width < ir.FloatType(et).width else "arith.truncf"
         elif is_float(et):

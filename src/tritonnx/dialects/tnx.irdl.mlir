@@ -81,6 +81,14 @@ irdl.dialect @tnx {
     irdl.operands(x: %0, scale: %1, b: %2, input_mean: %3, input_var: %4)
     irdl.results(output: %r)
   }
+  // BitShift-11 (unsigned integers).
+  irdl.operation @bit_shift {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, y: %1)
+    irdl.results(output: %r)
+  }
   // BitwiseAnd: elementwise with NumPy broadcasting.
   irdl.operation @bitwise_and {
     %0 = irdl.any

@@ -22,7 +22,7 @@ from tritonnx.dialects.ops import OPS, snake
 from tritonnx.errors import ModelLoadError, UnsupportedModelError
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
-MIN_OPSET, MAX_OPSET = 9, onnx.defs.onnx_opset_version()
+MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
 _AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "LogSoftmax", "Gather"}
 
 
@@ -71,6 +71,18 @@ def _opset(model: onnx.ModelProto) -> int:
 
 def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
+
+
+def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Inlines model-local functions and every op tritonnx does not implement itself but
+    ONNX defines as a function of other ops (NegativeLogLikelihoodLoss, Swish, Attention,
+    RMSNormalization, ...), with onnx's own inliner."""
+    from onnx import inliner
+    try:
+        return inliner.inline_selected_functions(model, [("", op) for op in OPS], exclude=True,
+                                                 inline_schema_functions=True)
+    except Exception:  # an op the inliner cannot expand: check_supported will name it
+        return model
 
 
 def check_supported(model: onnx.ModelProto) -> None:
@@ -176,7 +188,7 @@ def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightSto
     Raises ModelLoadError for an unreadable or invalid model and UnsupportedModelError
     listing every unsupported node (name, op type, opset) or dynamic shape.
     """
-    proto = load(model)
+    proto = expand_functions(load(model))
     check_supported(proto)
     try:
         if _opset(proto) < OPSET:

@@ -395,6 +395,11 @@ def simplify(block: ir.Block) -> None:
             elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):
                 _depth_space(op)
                 changed = True
+            elif name == "tnx.cast_like":  # the second operand only names the type: a Cast to it
+                from onnx import helper
+                _replace(op, "tnx.cast", [op.operands[0]], {
+                    "to": helper.np_dtype_to_tensor_dtype(dtype_of(op.results[0])), "saturate": attrs_of(op).get("saturate", 1)})
+                changed = True
             elif name == "tnx.cast" and dtype_of(op.operands[0]) == dtype_of(op.results[0]):
                 op.results[0].replace_all_uses_with(op.operands[0])
                 op.erase()

@@ -132,6 +132,7 @@ OPS = {
     "tnx.bitwise_and": _bits("and"), "tnx.bitwise_or": _bits("or"), "tnx.bitwise_xor": _bits("xor"),
     "tnx.not": lambda b, x, a: b.binary("xor", x[0], b.full_like(x[0], 1)),
     "tnx.bitwise_not": lambda b, x, a: b.binary("xor", x[0], b.full_like(x[0], -1)),
+    "tnx.bit_shift": lambda b, x, a: b.binary("shl" if a["direction"] == "LEFT" else "shr", x[0], x[1]),
     "tnx.where": lambda b, x, a: b.select(x[0], x[1], x[2]),
     "tnx.abs": lambda b, x, a: _abs(b, x[0]),
     "tnx.neg": lambda b, x, a: _neg(b, x[0]),

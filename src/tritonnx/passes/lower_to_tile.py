@@ -296,8 +296,14 @@ VIEW_MAPS = {"tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, 
 
 
 def compute_type(t: ir.Type) -> ir.Type:
-    """The type a kernel computes a value of type `t` in: f32 for the half types."""
-    return ir.F32Type.get() if is_float(t) and ir.FloatType(t).width < 32 else t
+    """The type a kernel computes a value of type `t` in: f32 for the half types, signless
+    i32 for 8- and 16-bit integers, i64 for unsigned 32- and 64-bit ones (arith is signless:
+    unsigned values are widened so that they compare and divide correctly)."""
+    if is_float(t):
+        return ir.F32Type.get() if ir.FloatType(t).width < 32 else t
+    if isinstance(t, ir.IntegerType) and t.width > 1 and (t.width < 32 or t.is_unsigned):
+        return ir.IntegerType.get_signless(32 if t.width < 32 else 64)
+    return t
 
 
 def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):

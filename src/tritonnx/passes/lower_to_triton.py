@@ -17,11 +17,13 @@ NAME = "lower-to-triton"
 
 BINARY = {"arith.addi": "+", "arith.addf": "+", "arith.subi": "-", "arith.subf": "-",
           "arith.muli": "*", "arith.mulf": "*", "arith.divf": "/", "arith.divsi": "//",
-          "arith.remsi": "%", "arith.andi": "&", "arith.ori": "|", "arith.xori": "^"}
+          "arith.remsi": "%", "arith.andi": "&", "arith.ori": "|", "arith.xori": "^",
+          "arith.shli": "<<", "arith.shrsi": ">>"}
 CMP = {0: "==", 1: "!=", 2: "<", 3: "<=", 4: ">", 5: ">="}
 CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 13: "!="}
 TL_TYPES = {"f32": "tl.float32", "f16": "tl.float16", "bf16": "tl.bfloat16", "f64": "tl.float64",
-            "i64": "tl.int64", "i32": "tl.int32", "i8": "tl.int8", "i1": "tl.int1"}
+            "i64": "tl.int64", "i32": "tl.int32", "i16": "tl.int16", "i8": "tl.int8", "i1": "tl.int1",
+            "ui8": "tl.uint8", "ui16": "tl.uint16", "ui32": "tl.uint32", "ui64": "tl.uint64"}
 UNARY = {"math.exp": "tl.exp({})", "math.log": "tl.log({})", "math.sqrt": "tl.sqrt({})",
          "math.erf": "tl.erf({})", "math.sin": "tl.sin({})", "math.cos": "tl.cos({})",
          "math.floor": "tl.floor({})", "math.ceil": "tl.ceil({})", "math.absf": "tl.abs({})",
@@ -98,7 +100,7 @@ class _Printer:
         elif name in UNARY:
             text = UNARY[name].format(args[0])
         elif name in ("arith.sitofp", "arith.uitofp", "arith.fptosi", "arith.extf", "arith.truncf",
-                      "arith.extsi", "arith.trunci"):
+                      "arith.extsi", "arith.trunci", "tile.cast"):
             text = f"{args[0]}.to({TL_TYPES[str(elem(op.results[0]))]})"
         elif name == "arith.index_cast":
             text = args[0]
