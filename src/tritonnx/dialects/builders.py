@@ -124,9 +124,8 @@ class WeightStore:
                       else ir.IntegerAttr.get(et, int(value)))
             return ir.DenseElementsAttr.get_splat(ttype, scalar)
         if array.size <= SMALL_CONSTANT and array.dtype.kind in "iub":
-            if array.dtype == np.bool_:
-                return ir.DenseElementsAttr.get(array.astype(np.int8).astype(np.bool_), type=ttype)
-            return ir.DenseElementsAttr.get(array, type=ttype)
+            literal = str(array.tolist()).replace("True", "true").replace("False", "false")
+            return ir.Attribute.parse(f"dense<{literal}> : {ttype}")
         base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "w"
         name = base
         while name in self.arrays:

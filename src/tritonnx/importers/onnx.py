@@ -85,6 +85,67 @@ def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
 
 
+FOLD_LIMIT = 1 << 16  # elements: shape arithmetic is small; big constants fold later, in tnx-canonicalize
+
+
+def _static(vi: onnx.ValueInfoProto) -> list[int] | None:
+    tt = vi.type.tensor_type
+    if not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim):
+        return None
+    return [d.dim_value for d in tt.shape.dim]
+
+
+def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
+    """Evaluates small constant subgraphs (Shape, Range, Concat of constants, ...) with
+    onnx.reference and re-runs shape inference, until every tensor has a static shape or
+    nothing more folds. Models whose shapes are static already are returned as they are."""
+    from onnx.reference import ReferenceEvaluator
+
+    for _ in range(rounds):
+        graph = model.graph
+        shapes = {vi.name: _static(vi) for vi in list(graph.value_info) + list(graph.input) + list(graph.output)}
+        produced = [o for n in graph.node for o in n.output if o]
+        if all(shapes.get(o) is not None for o in produced):
+            return model
+        known = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        opset = _opset(model)
+        kept, folded = [], {}
+        for node in graph.node:
+            value = None
+            if node.domain in ("", "ai.onnx") and node.op_type == "Shape" and shapes.get(node.input[0]) is not None:
+                full = np.array(shapes[node.input[0]], np.int64)
+                attrs = {a.name: a.i for a in node.attribute}
+                value = [full[attrs.get("start", 0):attrs.get("end", len(full))]]
+            elif (node.domain in ("", "ai.onnx") and not node.op_type.startswith("Random") and node.op_type != "Bernoulli"
+                  and all(not i or i in known for i in node.input) and node.op_type not in ("ConstantOfShape",)
+                  and all(shapes.get(o) is not None and math.prod(shapes[o]) <= FOLD_LIMIT or node.op_type in
+                          ("Constant", "Range", "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Cast", "Shape")
+                          for o in node.output if o)):
+                try:
+                    sub = onnx.helper.make_graph([node], "fold", [onnx.helper.make_tensor_value_info(
+                        i, onnx.helper.np_dtype_to_tensor_dtype(known[i].dtype), known[i].shape) for i in dict.fromkeys(node.input) if i],
+                        [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o])
+                    evaluator = ReferenceEvaluator(onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)]))
+                    value = evaluator.run(None, {i: known[i] for i in node.input if i})
+                except Exception:
+                    value = None
+                if value is not None and any(np.asarray(v).size > FOLD_LIMIT for v in value):
+                    value = None
+            if value is None:
+                kept.append(node)
+                continue
+            for name, v in zip([o for o in node.output if o], value):
+                known[name] = folded[name] = np.asarray(v)
+        if not folded:
+            return model
+        used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
+        del graph.node[:]
+        graph.node.extend(kept)
+        graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in folded.items() if k in used)
+        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    return model
+
+
 def check_supported(model: onnx.ModelProto) -> None:
     """Raises UnsupportedModelError listing every node tritonnx cannot compile."""
     opset = _opset(model)
@@ -194,6 +255,7 @@ def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightSto
         if _opset(proto) < OPSET:
             proto = version_converter.convert_version(proto, OPSET)
         proto = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+        proto = resolve_shapes(proto)
     except Exception as e:
         raise ModelLoadError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None

@@ -13,7 +13,7 @@ from mlir import ir
 from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, shape_of
 from tritonnx.errors import CompileError
-from tritonnx.passes import current_weights, functions
+from tritonnx.passes import current_weights, functions, ops
 
 NAME = "tnx-canonicalize"
 
@@ -356,58 +356,71 @@ def _dead(op: ir.Operation) -> bool:
     return op.name.startswith("tnx.") and all(len(list(r.uses)) == 0 for r in op.results)
 
 
+def _rewrite(op: ir.Operation) -> bool:
+    """Applies the first rewrite that matches `op`; returns whether the IR changed. Raises
+    CompileError where an input that must be constant is not (yet)."""
+    name = op.name
+    if name in ("tnx.identity", "tnx.dropout"):
+        op.results[0].replace_all_uses_with(op.operands[0])
+        op.erase()
+        return True
+    if _fold(op):
+        return True
+    if name == "tnx.batch_normalization":
+        _fold_batch_norm(op)
+        return True
+    if name in VIEWS:
+        return _canonical_view(op)
+    if name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu", "tnx.resize"):
+        return _canonical_parameters(op)
+    if name.startswith("tnx.reduce_") or name in ("tnx.arg_max", "tnx.arg_min"):
+        return _canonical_reduce(op)
+    if name in ("tnx.layer_normalization", "tnx.instance_normalization", "tnx.group_normalization",
+                "tnx.lp_normalization"):
+        _normalization(op)
+        return True
+    if name == "tnx.cum_sum" and len(op.operands) == 2:
+        axis = int(np.asarray(_constant_operands(op, ("axis",))["axis"]).reshape(-1)[0])
+        rank = len(shape_of(op.operands[0]))
+        _replace(op, name, [op.operands[0]], {**{k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")},
+                                              "axis": axis + rank if axis < 0 else axis})
+        return True
+    if name == "tnx.mat_mul":
+        return _matmul_vectors(op)
+    if name in ("tnx.depth_to_space", "tnx.space_to_depth"):
+        _depth_space(op)
+        return True
+    if name == "tnx.cast_like":  # the second operand only names the type: a Cast to it
+        from onnx import helper
+        _replace(op, "tnx.cast", [op.operands[0]], {
+            "to": helper.np_dtype_to_tensor_dtype(dtype_of(op.results[0])), "saturate": attrs_of(op).get("saturate", 1)})
+        return True
+    if name == "tnx.cast" and dtype_of(op.operands[0]) == dtype_of(op.results[0]):
+        op.results[0].replace_all_uses_with(op.operands[0])
+        op.erase()
+        return True
+    return False
+
+
 def simplify(block: ir.Block) -> None:
-    """Runs the rewrites to a fixed point over one block."""
+    """Runs the rewrites to a fixed point over one block. A rewrite that needs a constant
+    input may wait for that input to fold; what still cannot be rewritten then is an error."""
     changed = True
     while changed:
         changed = False
-        for op in [o.operation for o in block.operations]:
-            name = op.name
-            if not name.startswith("tnx.") or name == "tnx.constant":
-                continue
-            if name in ("tnx.identity", "tnx.dropout"):
-                op.results[0].replace_all_uses_with(op.operands[0])
-                op.erase()
-                changed = True
-            elif _fold(op):
-                changed = True
-            elif name == "tnx.batch_normalization":
-                _fold_batch_norm(op)
-                changed = True
-            elif name in VIEWS and _canonical_view(op):
-                changed = True
-            elif name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu", "tnx.resize") and _canonical_parameters(op):
-                changed = True
-            elif (name.startswith("tnx.reduce_") or name in ("tnx.arg_max", "tnx.arg_min")) and _canonical_reduce(op):
-                changed = True
-            elif name in ("tnx.layer_normalization", "tnx.instance_normalization", "tnx.group_normalization",
-                          "tnx.lp_normalization"):
-                _normalization(op)
-                changed = True
-            elif name == "tnx.cum_sum" and len(op.operands) == 2:
-                axis = int(np.asarray(_constant_operands(op, ("axis",))["axis"]).reshape(-1)[0])
-                rank = len(shape_of(op.operands[0]))
-                _replace(op, name, [op.operands[0]], {**{k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")},
-                                                      "axis": axis + rank if axis < 0 else axis})
-                changed = True
-            elif name == "tnx.mat_mul" and _matmul_vectors(op):
-                changed = True
-            elif name in ("tnx.depth_to_space", "tnx.space_to_depth"):
-                _depth_space(op)
-                changed = True
-            elif name == "tnx.cast_like":  # the second operand only names the type: a Cast to it
-                from onnx import helper
-                _replace(op, "tnx.cast", [op.operands[0]], {
-                    "to": helper.np_dtype_to_tensor_dtype(dtype_of(op.results[0])), "saturate": attrs_of(op).get("saturate", 1)})
-                changed = True
-            elif name == "tnx.cast" and dtype_of(op.operands[0]) == dtype_of(op.results[0]):
-                op.results[0].replace_all_uses_with(op.operands[0])
-                op.erase()
-                changed = True
-        for op in reversed([o.operation for o in block.operations]):
+        for op in ops(block):
+            if op.name.startswith("tnx.") and op.name != "tnx.constant":
+                try:
+                    changed |= _rewrite(op)
+                except CompileError:
+                    pass  # reported below if folding never makes its input constant
+        for op in reversed(ops(block)):
             if _dead(op):
                 op.erase()
                 changed = True
+    for op in ops(block):
+        if op.name.startswith("tnx.") and op.name != "tnx.constant":
+            _rewrite(op)
 
 
 def run(module: ir.Operation, pass_=None) -> None:
