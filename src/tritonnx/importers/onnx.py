@@ -23,7 +23,7 @@ from tritonnx.errors import ModelLoadError, UnsupportedModelError
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
 MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
-_AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "LogSoftmax", "Gather"}
+_AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "LogSoftmax", "Hardmax", "Gather", "GatherElements"}
 
 
 def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
@@ -66,7 +66,9 @@ def _opset(model: onnx.ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
-    raise ModelLoadError("the model imports no default-domain (ai.onnx) opset.")
+    domains = ", ".join(sorted(e.domain for e in model.opset_import)) or "none"
+    raise UnsupportedModelError(f"the model imports no default-domain (ai.onnx) opset (only: {domains}); "
+                                "tritonnx compiles ai.onnx models.")
 
 
 def _node_name(node: onnx.NodeProto, index: int) -> str:
@@ -257,7 +259,7 @@ def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightSto
         proto = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
         proto = resolve_shapes(proto)
     except Exception as e:
-        raise ModelLoadError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
+        raise UnsupportedModelError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
     return _Importer(proto, weights, set(input_overrides)).build()
 

@@ -342,6 +342,8 @@ def _depth_space(op: ir.Operation) -> None:
             mid, perm = [n, bs, bs, c // (bs * bs), h, w], [0, 3, 4, 1, 5, 2]
         else:
             mid, perm = [n, c // (bs * bs), bs, bs, h, w], [0, 1, 4, 2, 5, 3]
+    elif a.get("mode", "DCR") == "CRD":  # the inverse of DepthToSpace's CRD
+        mid, perm = [n, c, h // bs, bs, w // bs, bs], [0, 1, 3, 5, 2, 4]
     else:
         mid, perm = [n, c, h // bs, bs, w // bs, bs], [0, 3, 5, 1, 2, 4]
     with ir.InsertionPoint(op), op.location:
@@ -360,6 +362,10 @@ def _rewrite(op: ir.Operation) -> bool:
     """Applies the first rewrite that matches `op`; returns whether the IR changed. Raises
     CompileError where an input that must be constant is not (yet)."""
     name = op.name
+    if name == "tnx.dropout" and operand(op, "training_mode") is not None:
+        mode = _constant_operands(op, ("training_mode",))["training_mode"]
+        if bool(np.asarray(mode).reshape(-1)[0]):
+            raise CompileError(f"node {_hint(op)} (Dropout): training mode (random masking) is not supported.")
     if name in ("tnx.identity", "tnx.dropout"):
         op.results[0].replace_all_uses_with(op.operands[0])
         op.erase()

@@ -42,14 +42,26 @@ def _recip(b, x):
 
 
 def _tanh(b, x):
-    t = _exp(b, b.binary("mul", _abs(b, x), -2.0))  # in (0, 1]: no overflow
+    ax = _abs(b, x)
+    t = _exp(b, b.binary("mul", ax, -2.0))  # in (0, 1]: no overflow
     r = b.binary("div", b.binary("sub", b.full_like(t, 1.0), t), b.binary("add", t, 1.0))
+    x2 = b.binary("mul", ax, ax)  # near 0, 1 - t cancels: use the series to x^7
+    series = b.binary("mul", ax, b.binary("add", b.full_like(x2, 1.0), b.binary("mul", x2, b.binary(
+        "add", b.full_like(x2, -1.0 / 3.0), b.binary("mul", x2, b.binary(
+            "add", b.full_like(x2, 2.0 / 15.0), b.binary("mul", x2, -17.0 / 315.0)))))))
+    r = _where(b, b.cmp("lt", ax, 0.1), series, r)
     return _where(b, b.cmp("lt", x, 0.0), _neg(b, r), r)
 
 
+def _log1p(b, y):
+    """log(1 + y), accurate for small y (Kahan: log(u) * y / (u - 1) with u = 1 + y)."""
+    u = b.binary("add", y, 1.0)
+    d = b.binary("sub", u, 1.0)
+    return _where(b, b.cmp("eq", d, 0.0), y, b.binary("div", b.binary("mul", _log(b, u), y), d))
+
+
 def _softplus(b, x):
-    return b.binary("add", b.binary("max", x, 0.0),
-                    _log(b, b.binary("add", _exp(b, _neg(b, _abs(b, x))), 1.0)))
+    return b.binary("add", b.binary("max", x, 0.0), _log1p(b, _exp(b, _neg(b, _abs(b, x)))))
 
 
 def _sigmoid(b, x):
@@ -89,7 +101,11 @@ def _pow(b, x, y):
 
 def _mod(b, x, y, fmod):
     if is_float(elem(x)):
-        return b.binary("sub", x, b.binary("mul", _trunc(b, b.binary("div", x, y)), y))
+        r = b.binary("sub", x, b.binary("mul", _trunc(b, b.binary("div", x, y)), y))
+        if fmod:
+            return r
+        fix = b.and_(b.cmp("ne", r, 0.0), b.cmp("ne", b.cmp("lt", r, 0.0), b.cmp("lt", y, 0.0)))
+        return _where(b, fix, b.binary("add", r, y), r)
     r = b.binary("mod", x, y)  # C remainder: the dividend's sign
     if fmod:
         return r
