@@ -24,12 +24,15 @@ class OpDef:
     doc: str
     attrs: dict = field(default_factory=dict)
     variadic: str | None = None  # the binary tnx op an N-ary form folds into (Concat, Sum, ...)
+    params: tuple[int, ...] | None = None  # operands needed at compile time, where the kind does not say
 
     @property
     def parameters(self) -> tuple[int, ...]:
         """Positions of the operands that must be known at compile time (shapes, axes,
         pads, scales...): every operand but the first of a view, fold, reduce or stencil
         op (Gather's and GatherElements' indices are data: they are loaded)."""
+        if self.params is not None:
+            return self.params
         if self.kind in ("view", "fold", "reduce", "stencil") and self.variadic is None and self.operands[1:2] != ("indices",):
             return tuple(range(1, len(self.operands)))
         return ()
@@ -140,7 +143,7 @@ OPS: dict[str, OpDef] = {
                     dict(antialias=0, axes=None, coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75,
                          exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
                          mode="nearest", nearest_mode="round_prefer_floor")),
-    "Trilu": OpDef(("input", "k?"), "pointwise", "Trilu-14: keeps a triangle, by index.", dict(upper=1)),
+    "Trilu": OpDef(("input", "k?"), "pointwise", "Trilu-14: keeps a triangle, by index.", dict(upper=1), params=(1,)),
     "DepthToSpace": OpDef(("input",), "view", "DepthToSpace-13: rewritten as Reshape, Transpose, Reshape.",
                           dict(blocksize=None, mode="DCR")),
     "SpaceToDepth": OpDef(("input",), "view", "SpaceToDepth-13: rewritten as Reshape, Transpose, Reshape.",

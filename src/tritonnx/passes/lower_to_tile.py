@@ -562,6 +562,8 @@ def _extreme(b, et, largest: bool):
     if is_float(et):
         return float("inf") if largest else NEG_INF
     w = ir.IntegerType(et).width
+    if w == 1:  # bool: true is the largest
+        return 1 if largest else 0
     return (2 ** (w - 1) - 1) if largest else -(2 ** (w - 1))
 
 
@@ -584,7 +586,9 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     p_ok2 = b.expand(p_ok, 1)
 
     def chunks(inits, body):
-        loop = b.for_range(0, max(n_red, 1), br, inits)
+        if n_red == 0:  # an empty reduction: the neutral element
+            return inits
+        loop = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(loop.body):
             r = b.expand(b.binary("add", b.splat(b.index_to_i32(loop.induction_variable), [br]), b.arange(br)), 0)
             ridx = delinearize(b, r, rdims)
@@ -714,7 +718,9 @@ def lower_kernel(kernel: ir.Operation) -> None:
     args["out"] = block.arguments[len(ftype.inputs)]
     b = TileBuilder()
     with ir.InsertionPoint(block), kernel.location:
-        if kind == "pointwise":
+        if math.prod(shape_of(out_value)) == 0:
+            pass  # an empty output: nothing to compute (the tile pass gave it an empty grid)
+        elif kind == "pointwise":
             _pointwise(b, kernel, args, out_value, cfg)
         else:
             TEMPLATES[kind](b, kernel, args, out_value, cfg, anchor)

@@ -133,6 +133,8 @@ class CompiledModel:
                     s = specs[b]
                     env[b] = torch.empty(s["shape"], dtype=getattr(torch, s["dtype"]), device=self.device)
                 args.append(env[b])
+            if 0 in launch["grid"]:
+                continue  # an empty output: nothing to compute
             kernel, aot = self._kernel(launch)
             if aot:  # a CompiledKernel: warps and stages are baked into the binary
                 kernel[tuple(launch["grid"]) + (1,) * (3 - len(launch["grid"]))](*args)
