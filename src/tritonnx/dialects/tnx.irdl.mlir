@@ -332,6 +332,13 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // GlobalLpPool-2.
+  irdl.operation @global_lp_pool {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
   // GlobalMaxPool-1.
   irdl.operation @global_max_pool {
     %0 = irdl.any
@@ -466,6 +473,13 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
+  // LpPool-22.
+  irdl.operation @lp_pool {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0)
     irdl.results(output: %r)
   }
   // LRN-13: each output reads `size` channels of its input, so it starts a kernel of its own (it cannot be an epilogue).

@@ -337,7 +337,7 @@ class _Importer:
             self.values[out_name] = self.constant(array, out_name)
             return
         rtype = self.ttype(out_name, f"output of node {name} ({op})")
-        if op in ("Conv", "MaxPool", "AveragePool"):
+        if op in ("Conv", "MaxPool", "AveragePool", "LpPool"):
             x_shape = list(ir.RankedTensorType(ins[0].type).shape)
             w_shape = list(ir.RankedTensorType(ins[1].type).shape) if op == "Conv" else None
             attrs = _spatial_defaults(op, attrs, x_shape, w_shape)

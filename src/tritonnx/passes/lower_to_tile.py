@@ -344,22 +344,17 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
     m_ok, n_ok = b.cmp("lt", rm, m_size), b.cmp("lt", rn, n_size)
     a_attrs = attrs_of(anchor)
     x, w = anchor.operands[0], anchor.operands[1]
-    if kind in ("conv", "conv_transpose"):
+    if kind in ("conv", "conv_transpose"):  # any number of spatial dimensions
         out_dims = shape_of(anchor.results[0])
-        if len(out_dims) != 4:
-            raise CompileError(f"node {node_name(anchor)} ({onnx_op_type(anchor.name)}): only 2-D "
-                               "convolution is supported yet.")
-        _, c_in, h, wd = shape_of(x)
-        _, oh_n, ow_n = out_dims[1], out_dims[2], out_dims[3]
-        kh_n, kw_n = a_attrs["kernel_shape"]
-        sh, sw = a_attrs["strides"]
-        dh, dw = a_attrs["dilations"]
-        ph, pw = a_attrs["pads"][0], a_attrs["pads"][1]
-        cg = c_in // groups
+        x_dims, w_dims = shape_of(x), shape_of(w)
+        spatial = len(out_dims) - 2
+        ks, strides, dils = a_attrs["kernel_shape"], a_attrs["strides"], a_attrs["dilations"]
+        pads = a_attrs["pads"][:spatial]
+        c_in = x_dims[1]
+        cg = (c_in if kind == "conv" else w_dims[0]) // groups  # input channels per group
         g = b.program_id(2)
-        nb = b.binary("div", rm, oh_n * ow_n) if out_dims[0] > 1 else None
-        rem = b.binary("mod", rm, oh_n * ow_n)
-        oh, ow = b.binary("div", rem, ow_n), b.binary("mod", rem, ow_n)
+        m_idx = delinearize(b, rm, [out_dims[0]] + out_dims[2:])  # nb, o_1..o_d: [BM, 1] each
+        nb, outs = m_idx[0], [o if o is not None else b.const(0, [bm, 1], b.i32) for o in m_idx[1:]]
         co = b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)) if groups > 1 else rn
     batch, a_batch, b_batch = [], [], []
     if kind == "mat_mul":  # batch dims broadcast NumPy-style; program_id(2) walks the output's
@@ -380,43 +375,33 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
         a_mask = b.and_(m_ok, b.cmp("lt", ka, k_size))
         b_mask = b.and_(b.cmp("lt", kb, k_size), n_ok)
         ea, eb = Emitter(b, args, [bm, bk]), Emitter(b, args, [bk, bn])
-        if kind == "conv_transpose":
-            # output (oh, ow) takes input (ih, iw) where ih * stride = oh + pad - kh * dilation
-            ci = b.binary("div", ka, kh_n * kw_n)
-            r = b.binary("mod", ka, kh_n * kw_n)
-            kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
-            th = b.binary("sub", b.binary("add", oh, ph), b.binary("mul", kh, dh))
-            tw = b.binary("sub", b.binary("add", ow, pw), b.binary("mul", kw, dw))
-            th_ok = b.and_(b.cmp("ge", th, 0), b.cmp("eq", b.binary("mod", b.binary("max", th, 0), sh), 0))
-            tw_ok = b.and_(b.cmp("ge", tw, 0), b.cmp("eq", b.binary("mod", b.binary("max", tw, 0), sw), 0))
-            ih, iw = b.binary("div", b.binary("max", th, 0), sh), b.binary("div", b.binary("max", tw, 0), sw)
-            inside = b.and_(th_ok, tw_ok, b.cmp("lt", ih, h), b.cmp("lt", iw, wd))
-            cin_g = shape_of(w)[0] // groups
-            if groups > 1:
-                ci = b.binary("add", ci, b.binary("mul", b.splat(g, [1, bk]), cin_g))
-            a_tile = ea(x, [nb, ci if c_in > 1 else None, ih, iw], b.and_(a_mask, inside))
-            ci_b = b.binary("div", kb, kh_n * kw_n)
-            if groups > 1:
-                ci_b = b.binary("add", ci_b, b.binary("mul", b.splat(g, [bk, 1]), cin_g))
-            r_b = b.binary("mod", kb, kh_n * kw_n)
-            w_idx = [ci_b, rn, b.binary("div", r_b, kw_n), b.binary("mod", r_b, kw_n)]
-            b_tile = eb(w, [None if d == 1 else i for i, d in zip(w_idx, shape_of(w))], b_mask)
-        elif kind == "conv":
-            ci = b.binary("div", ka, kh_n * kw_n)
-            r = b.binary("mod", ka, kh_n * kw_n)
-            kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
-            ih = b.binary("add", b.binary("sub", b.binary("mul", oh, sh), ph), b.binary("mul", kh, dh))
-            iw = b.binary("add", b.binary("sub", b.binary("mul", ow, sw), pw), b.binary("mul", kw, dw))
-            inside = b.and_(b.cmp("ge", ih, 0), b.cmp("lt", ih, h), b.cmp("ge", iw, 0), b.cmp("lt", iw, wd))
+        if kind in ("conv", "conv_transpose"):
+            k_idx = delinearize(b, ka, [cg] + ks)  # ci, k_1..k_d: [1, BK] each
+            ci = k_idx[0] if k_idx[0] is not None else b.const(0, [1, bk], b.i32)
+            taps = [k if k is not None else b.const(0, [1, bk], b.i32) for k in k_idx[1:]]
+            src, inside = [], []
+            for o, k, s, d, pad, n in zip(outs, taps, strides, dils, pads, x_dims[2:]):
+                if kind == "conv":  # input position o * stride - pad + k * dilation
+                    i = b.binary("add", b.binary("sub", b.binary("mul", o, s), pad), b.binary("mul", k, d))
+                    inside += [b.cmp("ge", i, 0), b.cmp("lt", i, n)]
+                else:  # the output o takes input i where i * stride = o + pad - k * dilation
+                    t_ = b.binary("sub", b.binary("add", o, pad), b.binary("mul", k, d))
+                    t0 = b.binary("max", t_, 0)
+                    i = b.binary("div", t0, s)
+                    inside += [b.cmp("ge", t_, 0), b.cmp("eq", b.binary("mod", t0, s), 0), b.cmp("lt", i, n)]
+                src.append(i if n > 1 else None)
             if groups > 1:
                 ci = b.binary("add", ci, b.binary("mul", b.splat(g, [1, bk]), cg))
-            a_tile = ea(x, [nb, ci if c_in > 1 else None, ih, iw], b.and_(a_mask, inside))
-            ci_b = b.binary("div", kb, kh_n * kw_n)
-            r_b = b.binary("mod", kb, kh_n * kw_n)
-            w_dims = shape_of(w)
-            w_idx = [co, ci_b, b.binary("div", r_b, kw_n), b.binary("mod", r_b, kw_n)]
-            w_idx = [None if d == 1 else i for i, d in zip(w_idx, w_dims)]
-            b_tile = eb(w, w_idx, b_mask)
+            a_tile = ea(x, [nb, ci if c_in > 1 else None] + src, b.and_(a_mask, *inside))
+            kb_idx = delinearize(b, kb, [cg] + ks)  # [BK, 1] each
+            if kind == "conv":
+                w_idx = [co] + kb_idx
+            else:  # W is [C_in, C_out / group, k...]
+                ci_b = kb_idx[0] if kb_idx[0] is not None else b.const(0, [bk, 1], b.i32)
+                if groups > 1:
+                    ci_b = b.binary("add", ci_b, b.binary("mul", b.splat(g, [bk, 1]), cg))
+                w_idx = [ci_b, rn] + kb_idx[1:]
+            b_tile = eb(w, [None if n == 1 else i for i, n in zip(w_idx, w_dims)], b_mask)
         else:
             trans_a, trans_b = a_attrs.get("transA", 0), a_attrs.get("transB", 0)
             a_tile = ea(x, a_batch + ([ka, rm] if trans_a else [rm, ka]), a_mask)
@@ -429,7 +414,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
     out_mask = b.and_(m_ok, n_ok)
     em = Emitter(b, args, [bm, bn])
     if kind in ("conv", "conv_transpose"):
-        idx = [nb, co, oh, ow]
+        idx = [nb, co] + m_idx[1:]
         bias = operand(anchor, "b")
         if bias is not None:
             acc = b.binary("add", acc, em(bias, [co], out_mask))
@@ -461,54 +446,67 @@ def known_tile(b: TileBuilder, tile: ir.Value, value: ir.Value) -> ir.Value:
 
 
 def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
+    """Max, average and Lp pooling over any number of spatial dimensions: BLOCK_P outputs x
+    BLOCK_R window positions per step of a loop over the window."""
     bp, br = cfg["BLOCK_P"], cfg["BLOCK_R"]
     x = anchor.operands[0]
-    n_, c_, h, wd = shape_of(x)
+    x_dims = shape_of(x)
+    spatial = len(x_dims) - 2
     out_dims = shape_of(anchor.results[0])
     a = attrs_of(anchor)
-    if anchor.name in ("tnx.global_average_pool", "tnx.global_max_pool"):
-        kh_n, kw_n, sh, sw, dh, dw, ph, pw, pe_h, pe_w = h, wd, 1, 1, 1, 1, 0, 0, 0, 0
-        is_max, include_pad = anchor.name == "tnx.global_max_pool", True
+    kind = {"tnx.max_pool": "max", "tnx.global_max_pool": "max", "tnx.lp_pool": "lp",
+            "tnx.global_lp_pool": "lp"}.get(anchor.name, "avg")
+    if anchor.name.startswith("tnx.global"):
+        ks, strides, dils, pads = x_dims[2:], [1] * spatial, [1] * spatial, [0] * (2 * spatial)
+        include_pad = True
     else:
-        if len(a["kernel_shape"]) != 2:
-            raise CompileError(f"node {node_name(anchor)}: only 2-D pooling is supported yet.")
-        kh_n, kw_n = a["kernel_shape"]
-        sh, sw = a["strides"]
-        dh, dw = a.get("dilations", [1, 1])
-        ph, pw, pe_h, pe_w = a["pads"]
-        is_max = anchor.name == "tnx.max_pool"
+        ks, strides = a["kernel_shape"], a["strides"]
+        dils = a.get("dilations") or [1] * spatial
+        pads = a["pads"]
         include_pad = bool(a.get("count_include_pad", 0))
-    total = math.prod(out_dims)
-    window = kh_n * kw_n
+    p_norm = float(a.get("p", 2))
+    total, window = math.prod(out_dims), math.prod(ks)
     p = _block_start(b, 0, bp, bp)  # [BP]
     p_ok = b.cmp("lt", p, total)
-    idx1 = delinearize(b, p, out_dims)  # n, c, oh, ow as [BP]
-    n2, c2, oh2, ow2 = (b.expand(i, 1) if i is not None else None for i in idx1)
+    idx1 = delinearize(b, p, out_dims)  # n, c, o_1..o_d as [BP]
+    idx2 = [b.expand(i, 1) if i is not None else None for i in idx1]
+    outs = [o if o is not None else b.const(0, [bp, 1], b.i32) for o in idx2[2:]]
     p_ok2 = b.expand(p_ok, 1)
-    zero_h = b.const(0, [bp, 1], b.i32)
-    acc0 = b.const(NEG_INF if is_max else 0.0, [bp], b.f32)
-    inits = [acc0] if is_max else [acc0, b.const(0.0, [bp], b.f32)]
+    acc0 = b.const(NEG_INF if kind == "max" else 0.0, [bp], b.f32)
+    inits = [acc0] if kind != "avg" else [acc0, b.const(0.0, [bp], b.f32)]
     loop = b.for_range(0, window, br, inits)
     with ir.InsertionPoint(loop.body):
         r = b.expand(b.binary("add", b.splat(b.index_to_i32(loop.induction_variable), [br]), b.arange(br)), 0)
-        kh, kw = b.binary("div", r, kw_n), b.binary("mod", r, kw_n)
-        ih = b.binary("add", b.binary("sub", b.binary("mul", oh2 if oh2 is not None else zero_h, sh), ph), b.binary("mul", kh, dh))
-        iw = b.binary("add", b.binary("sub", b.binary("mul", ow2 if ow2 is not None else zero_h, sw), pw), b.binary("mul", kw, dw))
+        taps = [k if k is not None else b.const(0, [1, br], b.i32) for k in delinearize(b, r, list(ks))]
         in_window = b.and_(p_ok2, b.cmp("lt", r, window))
-        valid = b.and_(in_window, b.cmp("ge", ih, 0), b.cmp("lt", ih, h), b.cmp("ge", iw, 0), b.cmp("lt", iw, wd))
-        valid = b.broadcast(valid, [bp, br])
+        src, inside, padded = [], [], []
+        for d, (o, k) in enumerate(zip(outs, taps)):
+            i = b.binary("add", b.binary("sub", b.binary("mul", o, strides[d]), pads[d]), b.binary("mul", k, dils[d]))
+            inside += [b.cmp("ge", i, 0), b.cmp("lt", i, x_dims[2 + d])]
+            padded.append(b.cmp("lt", i, x_dims[2 + d] + pads[spatial + d]))
+            src.append(i if x_dims[2 + d] > 1 else None)
+        valid = b.broadcast(b.and_(in_window, *inside), [bp, br])
         em = Emitter(b, args, [bp, br])
-        tile = b.convert(em(x, [n2, c2, ih, iw], valid), b.f32)
-        if is_max:
+        tile = b.convert(em(x, idx2[:2] + src, valid), b.f32)
+        if kind == "max":
             red = b.reduce(b.select(valid, tile, NEG_INF), 1, "max")
             scf.YieldOp([b.binary("max", loop.inner_iter_args[0], red)])
+        elif kind == "lp":
+            powed = b.unary("math.exp", b.binary("mul", b.unary("math.log", b.unary("math.absf", tile)), p_norm))
+            red = b.reduce(b.select(valid, powed, 0.0), 1, "sum")
+            scf.YieldOp([b.binary("add", loop.inner_iter_args[0], red)])
         else:
             red = b.reduce(b.select(valid, tile, 0.0), 1, "sum")
-            counted = valid if not include_pad else b.broadcast(b.and_(
-                in_window, b.cmp("lt", ih, h + pe_h), b.cmp("lt", iw, wd + pe_w)), [bp, br])
+            counted = valid if not include_pad else b.broadcast(b.and_(in_window, *padded), [bp, br])
             cnt = b.reduce(b.convert(counted, b.f32), 1, "sum")
             scf.YieldOp([b.binary("add", loop.inner_iter_args[0], red), b.binary("add", loop.inner_iter_args[1], cnt)])
-    result = loop.results[0] if is_max else b.binary("div", loop.results[0], b.binary("max", loop.results[1], 1.0))
+    if kind == "max":
+        result = loop.results[0]
+    elif kind == "lp":
+        s = loop.results[0]
+        result = b.select(b.cmp("eq", s, 0.0), s, b.unary("math.exp", b.binary("div", b.unary("math.log", s), p_norm)))
+    else:
+        result = b.binary("div", loop.results[0], b.binary("max", loop.results[1], 1.0))
     em = Emitter(b, args, [bp])
     em.known[anchor.results[0]] = known_tile(b, result, anchor.results[0])
     _out_mask_and_store(b, em, out_value, args["out"], idx1, p_ok, out_dims)

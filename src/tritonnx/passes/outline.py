@@ -16,6 +16,7 @@ NAME = "outline"
 
 KIND = {"tnx.conv": "conv", "tnx.conv_transpose": "conv_transpose", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
         "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.global_max_pool": "pool",
+        "tnx.lp_pool": "pool", "tnx.global_lp_pool": "pool",
         "tnx.softmax": "softmax", "tnx.log_softmax": "softmax", "tnx.arg_max": "reduce",
         "tnx.mean_variance_normalization": "norm", "tnx.hardmax": "softmax", "tnx.cum_sum": "softmax", "tnx.arg_min": "reduce",
         **{f"tnx.reduce_{r}": "reduce" for r in ("sum", "mean", "max", "min", "prod", "l1", "l2", "log_sum",

@@ -68,6 +68,7 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -
     elif kind == "pool":
         x = shape_of(anchor.operands[0])
         window = math.prod(x[2:]) if anchor.name.startswith("tnx.global") else math.prod(attrs_of(anchor)["kernel_shape"])
+        window = max(window, 1)
         p = math.prod(out_shape)
         br = min(pow2(window), 64 if gpu else 256)
         bp = (128 if gpu else 4096 * 16 // br) if p > 1 else 1
