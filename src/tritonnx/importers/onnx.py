@@ -323,6 +323,9 @@ class _Importer:
         if op == "Split":
             self.split(node, name, ins[0], attrs)
             return
+        if op == "LayerNormalization" and len(outs) > 1 and any(o in self.used for o in outs[1:]):
+            self.layer_norm_with_statistics(node, name, ins, attrs)
+            return
         if len(outs) > 1 and any(o in self.used for o in outs[1:]):
             raise UnsupportedModelError(f"node {name} ({op}): only the first output is supported "
                                         f"(outputs {list(outs[1:])} are used).",
@@ -371,6 +374,28 @@ class _Importer:
                 starts[axis] = start
                 self.values[out] = create("tnx.slice", [data], [rtype], dict(starts=starts, steps=[1] * rank)).result
             start += size
+
+    def layer_norm_with_statistics(self, node: onnx.NodeProto, name: str, ins: list, attrs: dict) -> None:
+        """LayerNormalization whose Mean and InvStdDev outputs are used, spelled out in tnx
+        ops (as the spec's function body does): ReduceMean, Sub, Mul, Add, Sqrt, Reciprocal."""
+        x, scale, bias = (ins + [None])[:3]
+        xt = ir.RankedTensorType(x.type)
+        rank = len(xt.shape)
+        axis = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
+        stat = ir.RankedTensorType.get(list(xt.shape[:axis]) + [1] * (rank - axis), xt.element_type)
+        reduce = {"axes": list(range(axis, rank)), "keepdims": 1}
+        mean = create("tnx.reduce_mean", [x], [stat], reduce).result
+        d = create("tnx.sub", [x, mean], [xt]).result
+        var = create("tnx.reduce_mean", [create("tnx.mul", [d, d], [xt]).result], [stat], reduce).result
+        eps = self.constant(np.array(attrs["epsilon"], dtype=np_dtype(xt.element_type)), f"{name}_epsilon")
+        inv = create("tnx.reciprocal", [create("tnx.sqrt", [create("tnx.add", [var, eps], [stat]).result],
+                                               [stat]).result], [stat]).result
+        y = create("tnx.mul", [create("tnx.mul", [d, inv], [xt]).result, scale], [xt]).result
+        if bias is not None:
+            y = create("tnx.add", [y, bias], [xt]).result
+        for out, value in zip(node.output, (y, mean, inv)):
+            if out:
+                self.values[out] = value
 
     def chain(self, op: str, binary: str, ins: list, attrs: dict, rtype: ir.RankedTensorType) -> ir.Value:
         """An N-ary op as a left-leaning chain of a binary tnx op (Mean: then divided by N)."""
