@@ -225,6 +225,15 @@ irdl.dialect @tnx {
     irdl.operands(input: %0)
     irdl.results(output: %r)
   }
+  // DequantizeLinear-21: per-tensor, per-axis or blocked scale.
+  irdl.operation @dequantize_linear {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, x_scale: %1, x_zero_point: optional %2)
+    irdl.results(output: %r)
+  }
   // Div: elementwise with NumPy broadcasting.
   irdl.operation @div {
     %0 = irdl.any
@@ -604,6 +613,15 @@ irdl.dialect @tnx {
     %1 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0, slope: %1)
+    irdl.results(output: %r)
+  }
+  // QuantizeLinear-21: per-tensor, per-axis or blocked scale; integer outputs.
+  irdl.operation @quantize_linear {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, y_scale: %1, y_zero_point: optional %2)
     irdl.results(output: %r)
   }
   // Range-11.

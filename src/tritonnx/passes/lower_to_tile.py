@@ -78,6 +78,8 @@ class Emitter:
             return self.trilu(op, idx, mask)
         if name == "tnx.lrn":
             return self.lrn(op, idx, mask)
+        if name in ("tnx.quantize_linear", "tnx.dequantize_linear"):
+            return self.quantization(op, idx, mask)
         operands = []
         for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
             if x is None:
@@ -101,6 +103,41 @@ class Emitter:
         diff = b.binary("sub", j, i)
         keep = b.cmp("ge", diff, a["k"]) if a["upper"] else b.cmp("le", diff, a["k"])
         return b.select(b.broadcast(keep, self.shape), x, b.full_like(x, 0))
+
+    def quantization(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        """QuantizeLinear / DequantizeLinear-21: the scale and zero point are indexed per
+        tensor, per `axis`, or per block of `block_size` along `axis`."""
+        b, a = self.b, attrs_of(op)
+        x = op.operands[0]
+        rank = len(shape_of(x))
+        axis = a["axis"] + rank if a["axis"] < 0 else a["axis"]
+
+        def param(v):
+            if v is None:
+                return None
+            dims = shape_of(v)
+            if math.prod(dims) == 1:
+                sub = [None] * len(dims)
+            elif len(dims) == 1:
+                sub = [idx[axis]]
+            else:
+                bs = a.get("block_size", 0) or 1
+                sub = [None if n == 1 else (i if d != axis or bs == 1 or i is None else b.binary("div", i, bs))
+                       for d, (i, n) in enumerate(zip(idx, dims))]
+            return b.convert(self(v, sub, mask), b.f32)
+        names = [n for n, _ in operand_specs()[op.name]]
+        scale, zero = param(operand(op, names[1])), param(operand(op, names[2]))
+        v = b.convert(self(x, idx, mask), b.f32)
+        if op.name == "tnx.dequantize_linear":
+            return b.binary("mul", v if zero is None else b.binary("sub", v, zero), scale)
+        q = elementwise.OPS["tnx.round"](b, [b.binary("div", v, scale)], {})
+        if zero is not None:
+            q = b.binary("add", q, zero)
+        out = ir.RankedTensorType(op.results[0].type).element_type
+        if not isinstance(out, ir.IntegerType):
+            raise CompileError(f"node {node_name(op)} (QuantizeLinear): output type {out} is not supported yet.")
+        lo, hi = (0, 2 ** out.width - 1) if out.is_unsigned else (-(2 ** (out.width - 1)), 2 ** (out.width - 1) - 1)
+        return b.binary("min", b.binary("max", q, float(lo)), float(hi))
 
     def lrn(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
         """LRN-13: x / (bias + alpha / size * sum of x^2 over `size` channels)^beta."""
