@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from mlir import ir
-from safetensors.numpy import save_file
+from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
 from tritonnx.dialects.builders import np_dtype
@@ -84,7 +84,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
 def _signature(launch: dict, plan: dict) -> list[str]:
     """Triton's pointer types of a launch's buffers, in argument order."""
     by_name = {b["name"]: b for b in plan["buffers"]}
-    codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "int64": "*i64", "int32": "*i32",
+    codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
              "int16": "*i16", "int8": "*i8", "bool": "*i1", "uint8": "*u8", "uint16": "*u16", "uint32": "*u32",
              "uint64": "*u64"}
     return [codes[by_name[b]["dtype"]] for b in launch["buffers"]]
@@ -126,7 +126,8 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
     plan["modeled"] = {"weights_bytes": int(sum(w.nbytes for w in weights.values())),
                        "intermediate_bytes": int(sum(math.prod(b["shape"]) * np.dtype(b["dtype"]).itemsize
                                                      for b in plan["buffers"] if b["kind"] == "intermediate"))}
-    save_file(weights, str(path / "weights.safetensors"))
+    from tritonnx.runtime import to_torch
+    save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
     onnx.save(proto, str(path / "model.onnx"))
     (path / "plan.json").write_text(json.dumps(plan, indent=1))
     return plan

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import ml_dtypes
 import numpy as np
 from mlir import ir
 
@@ -17,7 +18,7 @@ from tritonnx.dialects import operand_specs
 
 _NP_TO_MLIR = {
     np.dtype(np.float32): ir.F32Type.get, np.dtype(np.float16): ir.F16Type.get,
-    np.dtype(np.float64): ir.F64Type.get,
+    np.dtype(np.float64): ir.F64Type.get, np.dtype(ml_dtypes.bfloat16): ir.BF16Type.get,
     np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
     np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
     np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
@@ -28,7 +29,7 @@ _NP_TO_MLIR = {
     np.dtype(np.uint64): lambda: ir.IntegerType.get_unsigned(64),
     np.dtype(np.bool_): lambda: ir.IntegerType.get_signless(1),
 }
-_MLIR_TO_NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64,
+_MLIR_TO_NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "bf16": ml_dtypes.bfloat16, "i64": np.int64,
                "i32": np.int32, "i16": np.int16, "i8": np.int8, "i1": np.bool_, "ui8": np.uint8,
                "ui16": np.uint16, "ui32": np.uint32, "ui64": np.uint64}
 SMALL_CONSTANT = 16  # elements; integer constants up to this size (shapes, axes) and
@@ -120,7 +121,7 @@ class WeightStore:
         if array.size == 1:  # a splat keeps 0-d shapes (DenseElementsAttr.get makes them 1-d)
             value = array.reshape(()).item()
             et = ttype.element_type
-            scalar = (ir.FloatAttr.get(et, float(value)) if array.dtype.kind == "f"
+            scalar = (ir.FloatAttr.get(et, float(value)) if isinstance(et, ir.FloatType)
                       else ir.IntegerAttr.get(et, int(value)))
             return ir.DenseElementsAttr.get_splat(ttype, scalar)
         if array.size <= SMALL_CONSTANT and array.dtype.kind in "iub":

@@ -135,7 +135,7 @@ OPS: dict[str, OpDef] = {
     "Identity": OpDef(("input",), "fold", "Identity-21: removed by canonicalize."),
     "Dropout": OpDef(("data", "ratio?", "training_mode?"), "fold",
                      "Dropout-13, inference mode: the identity.", dict(seed=0)),
-    "ConstantOfShape": OpDef(("input",), "fold", "ConstantOfShape-21."),
+    "ConstantOfShape": OpDef(("input",), "fold", "ConstantOfShape-21.", params=(0,)),
     "Shape": OpDef(("data",), "fold", "Shape-21.", dict(start=0)),
     "Size": OpDef(("data",), "fold", "Size-21."),
     "Gather": OpDef(("data", "indices"), "view", "Gather-13: an index map that loads its indices.", dict(axis=0)),
@@ -157,7 +157,7 @@ OPS: dict[str, OpDef] = {
                           dict(blocksize=None, mode="DCR")),
     "SpaceToDepth": OpDef(("input",), "view", "SpaceToDepth-13: rewritten as Reshape, Transpose, Reshape.",
                           dict(blocksize=None)),
-    "Range": OpDef(("start", "limit", "delta"), "fold", "Range-11."),
+    "Range": OpDef(("start", "limit", "delta"), "fold", "Range-11.", params=(0, 1, 2)),
 }
 REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")

@@ -15,6 +15,25 @@ from pathlib import Path
 import numpy as np
 
 
+def to_torch(value):
+    """A numpy array as a torch tensor (bfloat16, which numpy lacks, through its bits)."""
+    import torch
+    array = np.asarray(value)
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(array).view(np.uint16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A torch tensor as a numpy array (bfloat16 as ml_dtypes.bfloat16)."""
+    import torch
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes
+        return tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
+
+
 def _device() -> str:
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -104,7 +123,7 @@ class CompiledModel:
         tensors = {}
         for name, value in feeds.items():
             want = expected[name]
-            t = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+            t = value if isinstance(value, torch.Tensor) else to_torch(value)
             dtype = str(t.dtype).replace("torch.", "")
             if list(t.shape) != want["shape"] or dtype != want["dtype"]:
                 raise ValueError(f"input '{name}' has shape {list(t.shape)} and dtype {dtype}; "
@@ -122,7 +141,7 @@ class CompiledModel:
         with np.errstate(all="ignore"):
             self._launch_all(env, specs)
         out = {o["name"]: env[o["buffer"]] for o in self.plan["outputs"]}
-        return {k: v.cpu().numpy() for k, v in out.items()} if as_numpy else out
+        return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
     def _launch_all(self, env: dict, specs: dict) -> None:
         import torch
