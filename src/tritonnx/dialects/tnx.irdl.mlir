@@ -210,6 +210,14 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // CumProd-26 (constant axis).
+  irdl.operation @cum_prod {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, axis: optional %1)
+    irdl.results(output: %r)
+  }
   // CumSum-14 (constant axis).
   irdl.operation @cum_sum {
     %0 = irdl.any
@@ -579,6 +587,15 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // OneHot-11: by index. Canonical form: `depth` as an attribute.
+  irdl.operation @one_hot {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(indices: %0, depth: optional %1, values: %2)
     irdl.results(output: %r)
   }
   // Or: elementwise with NumPy broadcasting.

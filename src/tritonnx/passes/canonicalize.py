@@ -385,7 +385,7 @@ def _rewrite(op: ir.Operation) -> bool:
                 "tnx.lp_normalization"):
         _normalization(op)
         return True
-    if name == "tnx.cum_sum" and len(op.operands) == 2:
+    if name in ("tnx.cum_sum", "tnx.cum_prod") and len(op.operands) == 2:
         axis = int(np.asarray(_constant_operands(op, ("axis",))["axis"]).reshape(-1)[0])
         rank = len(shape_of(op.operands[0]))
         _replace(op, name, [op.operands[0]], {**{k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")},
@@ -393,6 +393,12 @@ def _rewrite(op: ir.Operation) -> bool:
         return True
     if name == "tnx.mat_mul":
         return _matmul_vectors(op)
+    if name == "tnx.one_hot" and "depth" not in op.attributes:
+        depth = int(np.asarray(_constant_operands(op, ("depth",))["depth"]).reshape(-1)[0])
+        rank = len(shape_of(op.results[0]))
+        axis = attrs_of(op)["axis"]
+        _replace(op, name, [op.operands[0], None, op.operands[2]], {"depth": depth, "axis": axis + rank if axis < 0 else axis})
+        return True
     if name in ("tnx.depth_to_space", "tnx.space_to_depth"):
         _depth_space(op)
         return True

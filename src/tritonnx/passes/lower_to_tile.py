@@ -80,6 +80,8 @@ class Emitter:
             return self.lrn(op, idx, mask)
         if name in ("tnx.quantize_linear", "tnx.dequantize_linear"):
             return self.quantization(op, idx, mask)
+        if name == "tnx.one_hot":
+            return self.one_hot(op, idx, mask)
         operands = []
         for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
             if x is None:
@@ -103,6 +105,18 @@ class Emitter:
         diff = b.binary("sub", j, i)
         keep = b.cmp("ge", diff, a["k"]) if a["upper"] else b.cmp("le", diff, a["k"])
         return b.select(b.broadcast(keep, self.shape), x, b.full_like(x, 0))
+
+    def one_hot(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        """OneHot-11: values[1] where the index along `axis` equals indices[...], else values[0]."""
+        b, a = self.b, attrs_of(op)
+        axis, depth = a["axis"], a["depth"]
+        indices, values = op.operands[0], op.operands[-1]
+        i_dims = shape_of(indices)
+        k = b.convert(self(indices, [None if n == 1 else i for i, n in zip(idx[:axis] + idx[axis + 1:], i_dims)], mask), b.i32)
+        k = b.select(b.cmp("lt", k, 0), b.binary("add", k, depth), k)
+        j = idx[axis] if idx[axis] is not None else self.index(0)
+        off, on = self(values, [self.index(0)], mask), self(values, [self.index(1)], mask)
+        return b.select(b.broadcast(b.cmp("eq", k, j), self.shape), on, off)
 
     def quantization(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
         """QuantizeLinear / DequantizeLinear-21: the scale and zero point are indexed per
@@ -564,15 +578,21 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
            + (delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])))
     mask = b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br])
     em = Emitter(b, args, [bp, br])
-    if anchor.name == "tnx.cum_sum":
+    if anchor.name in ("tnx.cum_sum", "tnx.cum_prod"):
         a = attrs_of(anchor)
-        if a["reverse"] and n > 1:  # scan the row backwards: element j sits at n - 1 - j
-            idx[axis] = b.binary("sub", b.full_like(j, n - 1), j)
-        v = em(anchor.operands[0], idx, mask)
-        v = b.select(mask, v, b.full_like(v, 0))
-        y = b.scan(v, 1, "sum")
+        src = idx[:]
+        load_mask = mask
+        step = b.binary("sub", j, 1) if a["exclusive"] else j  # exclusive: scan the row shifted by one
         if a["exclusive"]:
-            y = b.binary("sub", y, v)
+            load_mask = b.and_(mask, b.broadcast(b.cmp("ge", j, 1), [bp, br]))
+        if n > 1:  # reverse: element j of the scan sits at n - 1 - j
+            src[axis] = b.binary("sub", b.full_like(j, n - 1), step) if a["reverse"] else step
+        v = em(anchor.operands[0], src, load_mask)
+        prod = anchor.name == "tnx.cum_prod"
+        v = b.select(load_mask, v, b.full_like(v, 1 if prod else 0))
+        y = b.scan(v, 1, "prod" if prod else "sum")
+        if a["reverse"] and n > 1:
+            idx[axis] = b.binary("sub", b.full_like(j, n - 1), j)
         em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
         _out_mask_and_store(b, em, out_value, args["out"], idx, mask, dims)
         return

@@ -127,7 +127,8 @@ class _Printer:
             prec = ir.StringAttr(a["input_precision"]).value
             text = f"tl.dot({args[0]}, {args[1]}, {args[2]}, input_precision=\"{prec}\")"
         elif name == "tile.scan":
-            text = f"tl.cumsum({args[0]}, axis={ir.IntegerAttr(a['axis']).value})"
+            fn = "cumprod" if ir.StringAttr(a["kind"]).value == "prod" else "cumsum"
+            text = f"tl.{fn}({args[0]}, axis={ir.IntegerAttr(a['axis']).value})"
         elif name == "tile.reduce":
             kind = ir.StringAttr(a["kind"]).value
             axis = ir.IntegerAttr(a["axis"]).value
