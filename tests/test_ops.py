@@ -1,5 +1,6 @@
 """Single-op and small-group models against onnxruntime, one behaviour each."""
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -138,3 +139,22 @@ def test_matmul_batched(a_shape, b_shape, out, tmp_path):
 def test_conv_transpose(attrs, x_shape, w_shape, out, tmp_path):
     nodes = [helper.make_node("ConvTranspose", ["x", "W", "B"], ["y"], **attrs)]
     check(tmp_path, nodes, [("x", x_shape)], out, {"W": _w(*w_shape), "B": _w(out[1])})
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("bhid,bhjd->bhij", [[2, 3, 4, 5], [2, 3, 6, 5]]),
+    ("ij,jk->ki", [[3, 4], [4, 5]]),
+    ("bij->bj", [[2, 3, 4]]),
+    ("i,i->", [[7], [7]]),
+])
+def test_einsum(equation, shapes, tmp_path):
+    names = ["a", "b"][:len(shapes)]
+    graph = helper.make_graph([helper.make_node("Einsum", names, ["y"], equation=equation)], "g",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in zip(names, shapes)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    model = onnx.shape_inference.infer_shapes(model)
+    model.graph.output[0].CopyFrom(model.graph.value_info[0] if model.graph.value_info else model.graph.output[0])
+    feeds = {n: _w(*s) for n, s in zip(names, shapes)}
+    got = tritonnx.compile(model, tmp_path / "art").run(feeds)["y"]
+    np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-4, atol=1e-5)

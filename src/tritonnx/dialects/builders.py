@@ -131,7 +131,8 @@ class WeightStore:
         name = base
         while name in self.arrays:
             name = f"{base}_{next(self._counter)}"
-        attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(array), name, ttype)
+        raw = array.view(np.uint16) if array.dtype.name == "bfloat16" else array  # buffers know no bfloat16
+        attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(raw), name, ttype)
         # MLIR renames a blob whose name is taken in this context: key by the final name
         self.arrays[_resource_name(attr)] = array
         return attr

@@ -96,6 +96,9 @@ OPS: dict[str, OpDef] = {
     "OneHot": OpDef(("indices", "depth?", "values"), "pointwise",
                     "OneHot-11: by index. Canonical form: `depth` as an attribute.", dict(axis=-1),
                     params=(1,)),
+    "Einsum": OpDef(("A", "B?"), "fold", "Einsum-12, one or two operands without repeated letters in one "
+                    "operand: rewritten as Transpose, Reshape, MatMul and ReduceSum.", dict(equation=None),
+                    variadic=None),
     "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),

@@ -259,6 +259,14 @@ irdl.dialect @tnx {
     irdl.operands(data: %0, ratio: optional %1, training_mode: optional %2)
     irdl.results(output: %r)
   }
+  // Einsum-12, one or two operands without repeated letters in one operand: rewritten as Transpose, Reshape, MatMul and ReduceSum.
+  irdl.operation @einsum {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(a: %0, b: optional %1)
+    irdl.results(output: %r)
+  }
   // Elu-6.
   irdl.operation @elu {
     %0 = irdl.any

@@ -331,6 +331,61 @@ def _matmul_vectors(op: ir.Operation) -> bool:
     return True
 
 
+def _einsum(op: ir.Operation) -> None:
+    """Einsum as views, MatMul and ReduceSum: batch letters (in both operands and the
+    output), contracted letters (in both, not the output) and free letters."""
+    eq = attrs_of(op)["equation"].replace(" ", "")
+    lhs, _, out = eq.partition("->")
+    terms = lhs.split(",")
+    if not out and "->" not in eq:
+        out = "".join(sorted(c for c in set("".join(terms)) if "".join(terms).count(c) == 1))
+    if "." in eq or any(len(set(t)) != len(t) for t in terms) or len(terms) > 2:
+        raise CompileError(f"node {_hint(op)} (Einsum): equation {eq!r} is not supported yet "
+                           "(ellipses, repeated letters in one operand, or more than two operands).")
+    et = ir.RankedTensorType(op.results[0].type).element_type
+    sizes = {}
+    for term, v in zip(terms, op.operands):
+        sizes.update(zip(term, shape_of(v)))
+
+    def tensor(letters):
+        return ir.RankedTensorType.get([sizes[c] for c in letters], et)
+
+    def arrange(v, have, want):
+        if have != want:
+            v = create("tnx.transpose", [v], [tensor(want)], {"perm": [have.index(c) for c in want]}).result
+        return v
+
+    def reduce(v, have, keep):
+        drop = [i for i, c in enumerate(have) if c not in keep]
+        if drop:
+            v = create("tnx.reduce_sum", [v], [tensor("".join(c for c in have if c in keep))],
+                       {"axes": drop, "keepdims": 0}).result
+        return v, "".join(c for c in have if c in keep)
+
+    def reshape(v, dims):
+        return create("tnx.reshape", [v], [ir.RankedTensorType.get(dims, et)]).result
+
+    with ir.InsertionPoint(op), op.location:
+        if len(terms) == 1:
+            v, have = reduce(op.operands[0], terms[0], out)
+            new = arrange(v, have, out)
+        else:
+            (ta, tb), (a, b) = terms, op.operands
+            a, ta = reduce(a, ta, tb + out)  # letters only in one operand and not the output sum out
+            b, tb = reduce(b, tb, ta + out)
+            batch = "".join(c for c in ta if c in tb and c in out)
+            contract = "".join(c for c in ta if c in tb and c not in out)
+            free_a = "".join(c for c in ta if c not in tb)
+            free_b = "".join(c for c in tb if c not in ta)
+            n = [math.prod(sizes[c] for c in s) for s in (batch, free_a, contract, free_b)]
+            a = reshape(arrange(a, ta, batch + free_a + contract), [n[0], n[1], n[2]])
+            b = reshape(arrange(b, tb, batch + contract + free_b), [n[0], n[2], n[3]])
+            mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get([n[0], n[1], n[3]], et)]).result
+            new = arrange(reshape(mm, [sizes[c] for c in batch + free_a + free_b]), batch + free_a + free_b, out)
+    op.results[0].replace_all_uses_with(new)
+    op.erase()
+
+
 def _depth_space(op: ir.Operation) -> None:
     """DepthToSpace / SpaceToDepth as Reshape, Transpose, Reshape (views, per the spec)."""
     n, c, h, w = shape_of(op.operands[0])
@@ -401,6 +456,9 @@ def _rewrite(op: ir.Operation) -> bool:
         return True
     if name in ("tnx.depth_to_space", "tnx.space_to_depth"):
         _depth_space(op)
+        return True
+    if name == "tnx.einsum":
+        _einsum(op)
         return True
     if name == "tnx.cast_like":  # the second operand only names the type: a Cast to it
         from onnx import helper
