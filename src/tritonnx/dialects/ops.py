@@ -99,6 +99,9 @@ OPS: dict[str, OpDef] = {
     "Einsum": OpDef(("A", "B?"), "fold", "Einsum-12, one or two operands without repeated letters in one "
                     "operand: rewritten as Transpose, Reshape, MatMul and ReduceSum.", dict(equation=None),
                     variadic=None),
+    "TopK": OpDef(("X", "K?"), "reduce", "TopK-11 along one axis; imported as one op per used output "
+                  "(`output` = 0 for Values, 1 for Indices). Canonical form: `k` as an attribute.",
+                  dict(axis=-1, largest=1, sorted=1)),
     "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0)),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),

@@ -940,6 +940,14 @@ irdl.dialect @tnx {
     irdl.operands(input: %0, repeats: optional %1)
     irdl.results(output: %r)
   }
+  // TopK-11 along one axis; imported as one op per used output (`output` = 0 for Values, 1 for Indices). Canonical form: `k` as an attribute.
+  irdl.operation @top_k {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, k: optional %1)
+    irdl.results(output: %r)
+  }
   // Transpose-21: a view.
   irdl.operation @transpose {
     %0 = irdl.any

@@ -323,6 +323,14 @@ class _Importer:
         if op == "Split":
             self.split(node, name, ins[0], attrs)
             return
+        if op == "TopK":  # two outputs: one op (and kernel) for each that is used
+            rank = len(ir.RankedTensorType(ins[0].type).shape)
+            attrs["axis"] = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
+            for j, out in enumerate(node.output):
+                if out and (out in self.used or j == 0):
+                    self.values[out] = create("tnx.top_k", ins, [self.ttype(out, f"output of node {name} (TopK)")],
+                                              {**attrs, "output": j}).result
+            return
         if op == "LayerNormalization" and len(outs) > 1 and any(o in self.used for o in outs[1:]):
             self.layer_norm_with_statistics(node, name, ins, attrs)
             return

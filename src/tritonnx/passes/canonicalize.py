@@ -448,6 +448,10 @@ def _rewrite(op: ir.Operation) -> bool:
         return True
     if name == "tnx.mat_mul":
         return _matmul_vectors(op)
+    if name == "tnx.top_k" and "k" not in op.attributes:
+        k = int(np.asarray(_constant_operands(op, ("k",))["k"]).reshape(-1)[0])
+        _replace(op, name, [op.operands[0]], {**{a: v for a, v in attrs_of(op).items() if not a.startswith("tnx.")}, "k": k})
+        return True
     if name == "tnx.one_hot" and "depth" not in op.attributes:
         depth = int(np.asarray(_constant_operands(op, ("depth",))["depth"]).reshape(-1)[0])
         rank = len(shape_of(op.results[0]))

@@ -31,6 +31,7 @@ DOT = tuple(n for n, k in KIND.items() if k == "dot")
 REDUCE = tuple(n for n, k in KIND.items() if k == "reduce")
 POINTWISE = tuple(n for n, k in KIND.items() if k == "pointwise")
 VIEWS = tuple(n for n, k in KIND.items() if k == "view")  # index maps on loads
+NO_EPILOGUE = ("tnx.top_k",)  # anchors that store as they go
 
 
 def node_name(op: ir.Operation) -> str:
@@ -79,7 +80,7 @@ def _partition(block: ir.Block) -> None:
                     src = producer(src.operands[0])
                     value = through[-1].operands[0]
                 g = _group(src)
-                if (g is not None and tail[g] == src and len(list(value.uses)) == 1
+                if (g is not None and tail[g] == src and len(list(value.uses)) == 1 and src.name not in NO_EPILOGUE
                         and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
                         and (through or shape_of(value) == shape_of(op.results[0]))):
                     how = " through a reshape" if through else ""

@@ -18,7 +18,8 @@ KIND = {"tnx.conv": "conv", "tnx.conv_transpose": "conv_transpose", "tnx.gemm": 
         "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.global_max_pool": "pool",
         "tnx.lp_pool": "pool", "tnx.global_lp_pool": "pool",
         "tnx.softmax": "softmax", "tnx.log_softmax": "softmax", "tnx.arg_max": "reduce",
-        "tnx.mean_variance_normalization": "norm", "tnx.hardmax": "softmax", "tnx.cum_sum": "softmax", "tnx.cum_prod": "softmax", "tnx.arg_min": "reduce",
+        "tnx.mean_variance_normalization": "norm", "tnx.hardmax": "softmax", "tnx.cum_sum": "softmax", "tnx.cum_prod": "softmax",
+        "tnx.top_k": "top_k", "tnx.arg_min": "reduce",
         **{f"tnx.reduce_{r}": "reduce" for r in ("sum", "mean", "max", "min", "prod", "l1", "l2", "log_sum",
                                                  "log_sum_exp", "sum_square")}}
 

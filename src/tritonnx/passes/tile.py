@@ -84,13 +84,13 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -
         bp = min(pow2(p), 128 if gpu else max(1, 65536 // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
-    elif kind == "softmax":
+    elif kind in ("softmax", "top_k"):
         axis = attrs_of(anchor)["axis"]
-        n = out_shape[axis]
+        n = shape_of(anchor.operands[0])[axis]
         if n > MAX_SOFTMAX_AXIS:
             raise CompileError(f"Softmax over an axis of {n} elements is not supported yet "
                                f"(at most {MAX_SOFTMAX_AXIS}).")
-        rows = math.prod(out_shape) // n
+        rows = math.prod(shape_of(anchor.operands[0])) // max(n, 1)
         br = pow2(n)
         bp = min(pow2(rows), max(1, (1 if gpu else 65536) // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
