@@ -162,6 +162,8 @@ OPS: dict[str, OpDef] = {
                     dict(antialias=0, axes=None, coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75,
                          exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
                          mode="nearest", nearest_mode="round_prefer_floor")),
+    "GridSample": OpDef(("X", "grid"), "view", "GridSample-22, linear and nearest, any padding_mode: an index "
+                        "map that loads the grid.", dict(align_corners=0, mode="linear", padding_mode="zeros")),
     "Trilu": OpDef(("input", "k?"), "pointwise", "Trilu-14: keeps a triangle, by index.", dict(upper=1), params=(1,)),
     "DepthToSpace": OpDef(("input",), "view", "DepthToSpace-13: rewritten as Reshape, Transpose, Reshape.",
                           dict(blocksize=None, mode="DCR")),

@@ -387,6 +387,14 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
+  // GridSample-22, linear and nearest, any padding_mode: an index map that loads the grid.
+  irdl.operation @grid_sample {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(x: %0, grid: %1)
+    irdl.results(output: %r)
+  }
   // GroupNormalization-21: decomposed into Reshape, MeanVarianceNormalization, Reshape, Mul, Add.
   irdl.operation @group_normalization {
     %0 = irdl.any

@@ -342,7 +342,69 @@ def _resize(em: Emitter, op, idx, mask):
     return value
 
 
-VIEW_MAPS = {"tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
+def _grid_sample(em: Emitter, op, idx, mask):
+    """GridSample-22: output (n, c, o...) samples X[n, c] at the grid's normalized coordinates
+    (grid[n, o..., d] in [-1, 1], the last component first along the innermost axis)."""
+    b, a = em.b, attrs_of(op)
+    x, grid = op.operands
+    x_dims = shape_of(x)
+    spatial = len(x_dims) - 2
+    mode, pad, align = a["mode"], a["padding_mode"], a["align_corners"]
+    if mode not in ("linear", "bilinear", "nearest"):
+        raise CompileError(f"node {node_name(op)} (GridSample): mode {mode!r} is not supported yet.")
+    g_dims = shape_of(grid)
+    coords, inb = [], []
+    for d in range(spatial):  # spatial dim d of X reads grid component spatial - 1 - d
+        comp = spatial - 1 - d
+        gi = [idx[0] if g_dims[0] > 1 else None] + [None if n == 1 else i for i, n in zip(idx[2:], g_dims[1:-1])]
+        g = b.convert(em(grid, gi + [em.index(comp) if g_dims[-1] > 1 else None], mask), b.f32)
+        n = x_dims[2 + d]
+        c = (b.binary("mul", b.binary("add", g, 1.0), (n - 1) / 2.0) if align
+             else b.binary("div", b.binary("sub", b.binary("mul", b.binary("add", g, 1.0), float(n)), 1.0), 2.0))
+        if pad == "border":
+            c = b.binary("min", b.binary("max", c, 0.0), float(n - 1))
+        elif pad == "reflection":
+            lo, hi = (0.0, float(n - 1)) if align else (-0.5, n - 0.5)
+            span = hi - lo
+            if span <= 0:
+                c = b.full_like(c, 0.0)
+            else:  # fold the coordinate into [lo, hi] by reflecting at both ends
+                off = b.unary("math.absf", b.binary("sub", c, lo))
+                flips = b.unary("math.floor", b.binary("div", off, span))
+                rem = b.binary("sub", off, b.binary("mul", flips, span))
+                odd = b.cmp("ne", b.binary("sub", flips, b.binary("mul", b.unary("math.floor", b.binary("mul", flips, 0.5)), 2.0)), 0.0)
+                c = b.select(odd, b.binary("sub", b.full_like(rem, hi), rem), b.binary("add", rem, lo))
+                c = b.binary("min", b.binary("max", c, 0.0), float(n - 1))
+        coords.append(c)
+
+    def sample(points):
+        """X at integer points (one per spatial dim), zero outside."""
+        src, inside = [], []
+        for p_, n in zip(points, x_dims[2:]):
+            inside += [b.cmp("ge", p_, 0), b.cmp("lt", p_, n)]
+            src.append(b.binary("min", b.binary("max", p_, 0), n - 1) if n > 1 else None)
+        ok = b.and_(*inside)
+        v = b.convert(em(x, idx[:2] + src, b.and_(mask, ok)), b.f32)
+        return b.select(b.broadcast(ok, em.shape), v, b.full_like(v, 0.0))
+
+    if mode == "nearest":
+        return sample([b.convert(elementwise.OPS["tnx.round"](b, [c], {}), b.i32) for c in coords])
+    lows = [b.unary("math.floor", c) for c in coords]
+    fracs = [b.binary("sub", c, lo) for c, lo in zip(coords, lows)]
+    lows = [b.convert(lo, b.i32) for lo in lows]
+    value = None
+    for corner in range(1 << spatial):
+        bits = [(corner >> d) & 1 for d in range(spatial)]
+        weight = None
+        for bit, f in zip(bits, fracs):
+            w = f if bit else b.binary("sub", b.full_like(f, 1.0), f)
+            weight = w if weight is None else b.binary("mul", weight, w)
+        term = b.binary("mul", sample([b.binary("add", lo, bit) for lo, bit in zip(lows, bits)]), weight)
+        value = term if value is None else b.binary("add", value, term)
+    return value
+
+
+VIEW_MAPS = {"tnx.grid_sample": _grid_sample, "tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
              "tnx.gather": _gather, "tnx.gather_elements": _gather_elements}
 
 
