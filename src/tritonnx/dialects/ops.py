@@ -164,6 +164,9 @@ OPS: dict[str, OpDef] = {
                          mode="nearest", nearest_mode="round_prefer_floor")),
     "GridSample": OpDef(("X", "grid"), "view", "GridSample-22, linear and nearest, any padding_mode: an index "
                         "map that loads the grid.", dict(align_corners=0, mode="linear", padding_mode="zeros")),
+    "EyeLike": OpDef(("input",), "pointwise", "EyeLike-22: ones on the k-th diagonal, by index.", dict(dtype=0, k=0)),
+    "ReverseSequence": OpDef(("input", "sequence_lens"), "view", "ReverseSequence-10: an index map that loads "
+                             "the lengths.", dict(batch_axis=1, time_axis=0)),
     "Trilu": OpDef(("input", "k?"), "pointwise", "Trilu-14: keeps a triangle, by index.", dict(upper=1), params=(1,)),
     "DepthToSpace": OpDef(("input",), "view", "DepthToSpace-13: rewritten as Reshape, Transpose, Reshape.",
                           dict(blocksize=None, mode="DCR")),

@@ -304,6 +304,13 @@ irdl.dialect @tnx {
     irdl.operands(input: %0, shape: optional %1)
     irdl.results(output: %r)
   }
+  // EyeLike-22: ones on the k-th diagonal, by index.
+  irdl.operation @eye_like {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
   // Flatten-21: a view.
   irdl.operation @flatten {
     %0 = irdl.any
@@ -776,6 +783,14 @@ irdl.dialect @tnx {
     %3 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0, roi: optional %1, scales: optional %2, sizes: optional %3)
+    irdl.results(output: %r)
+  }
+  // ReverseSequence-10: an index map that loads the lengths.
+  irdl.operation @reverse_sequence {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0, sequence_lens: %1)
     irdl.results(output: %r)
   }
   // Round: elementwise.

@@ -82,6 +82,11 @@ class Emitter:
             return self.quantization(op, idx, mask)
         if name == "tnx.one_hot":
             return self.one_hot(op, idx, mask)
+        if name == "tnx.eye_like":
+            i, j = (t if t is not None else self.index(0) for t in idx[-2:])
+            et = compute_type(elem_type_of(op.results[0]))
+            hit = b.broadcast(b.cmp("eq", b.binary("sub", j, i), attrs_of(op)["k"]), self.shape)
+            return b.select(hit, b.const(1, self.shape, et), b.const(0, self.shape, et))
         operands = []
         for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
             if x is None:
@@ -404,7 +409,19 @@ def _grid_sample(em: Emitter, op, idx, mask):
     return value
 
 
-VIEW_MAPS = {"tnx.grid_sample": _grid_sample, "tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
+def _reverse_sequence(em: Emitter, op, idx, mask):
+    """ReverseSequence-10: along time_axis, the first sequence_lens[b] steps reversed."""
+    b, a = em.b, attrs_of(op)
+    x, lens = op.operands
+    bt, tt = a["batch_axis"], a["time_axis"]
+    n = b.convert(em(lens, [idx[bt]], mask), b.i32)
+    t = idx[tt] if idx[tt] is not None else em.index(0)
+    src = idx[:]
+    src[tt] = b.select(b.cmp("lt", t, n), b.binary("sub", b.binary("sub", n, 1), t), t)
+    return em(x, src, mask)
+
+
+VIEW_MAPS = {"tnx.grid_sample": _grid_sample, "tnx.reverse_sequence": _reverse_sequence, "tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
              "tnx.gather": _gather, "tnx.gather_elements": _gather_elements}
 
 
