@@ -229,10 +229,11 @@ def _canonical_parameters(op: ir.Operation) -> bool:
             r = [float(v) for v in np.reshape(c["roi"], -1)]
             for i, ax in enumerate(axes):
                 roi[ax], roi[rank + ax] = r[i], r[len(axes) + i]
-        if a["mode"] not in ("nearest", "linear") or a.get("antialias", 0):
+        if a["mode"] not in ("nearest", "linear", "cubic") or a.get("antialias", 0):
             raise CompileError(f"node {_hint(op)} (Resize): mode {a['mode']!r}"
                                f"{' with antialias' if a.get('antialias', 0) else ''} is not supported yet.")
-        keep = {k: a[k] for k in ("coordinate_transformation_mode", "extrapolation_value", "mode", "nearest_mode")}
+        keep = {k: a[k] for k in ("coordinate_transformation_mode", "extrapolation_value", "mode", "nearest_mode",
+                                  "cubic_coeff_a", "exclude_outside")}
         _replace(op, name, [data], {**keep, "scales": scales, "roi": roi})
     elif name == "tnx.trilu":
         c = _constant_operands(op, ("k",))

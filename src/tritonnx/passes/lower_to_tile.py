@@ -316,6 +316,44 @@ def _resize(em: Emitter, op, idx, mask):
                 r = b.unary("math.ceil", b.binary("sub", v, 0.5))
             src.append(clamp(b.convert(r, b.i32), n) if n > 1 else None)
         value = em(op.operands[0], src, mask)
+    elif mode == "cubic":  # Keys' cubic convolution: 4 taps per resized dimension
+        A = a.get("cubic_coeff_a", -0.75)
+        dims, taps = [], []
+        for d, ((kind, v), n) in enumerate(zip(coords, in_shape)):
+            if kind == "same":
+                continue
+            fl = b.unary("math.floor", v)
+            t_ = b.binary("sub", v, fl)
+            base = b.convert(fl, b.i32)
+            ws = []
+            for off in (-1, 0, 1, 2):
+                s_ = b.unary("math.absf", b.binary("sub", t_, float(off)))  # distance to the tap
+                near = b.binary("add", b.binary("mul", b.binary("mul", b.binary("sub", b.binary("mul", s_, A + 2), A + 3), s_), s_), 1.0)
+                far = b.binary("sub", b.binary("mul", b.binary("add", b.binary("mul", b.binary("sub", b.binary("mul", s_, A), 5 * A), s_), 8 * A), s_), 4 * A)
+                w = b.select(b.cmp("le", s_, 1.0), near, far)
+                pos = b.binary("add", base, off)
+                if a.get("exclude_outside", 0):
+                    w = b.select(b.and_(b.cmp("ge", pos, 0), b.cmp("lt", pos, n)), w, b.full_like(w, 0.0))
+                ws.append((pos, w))
+            if a.get("exclude_outside", 0):
+                total = None
+                for _, w in ws:
+                    total = w if total is None else b.binary("add", total, w)
+                ws = [(pos, b.binary("div", w, total)) for pos, w in ws]
+            dims.append(d)
+            taps.append(ws)
+        value = None
+        for combo in range(4 ** len(dims)):
+            src, weight = [], None
+            for d, (kind, v) in enumerate(coords):
+                if d not in dims:
+                    src.append(v)
+                    continue
+                pos, w = taps[dims.index(d)][(combo // 4 ** dims.index(d)) % 4]
+                src.append(clamp(pos, in_shape[d]) if in_shape[d] > 1 else None)
+                weight = w if weight is None else b.binary("mul", weight, w)
+            term = b.binary("mul", b.convert(em(op.operands[0], src, mask), b.f32), weight)
+            value = term if value is None else b.binary("add", value, term)
     else:  # linear: blend 2^k corners of the resized dimensions
         lows, weights = [], []
         for (kind, v), n in zip(coords, in_shape):
