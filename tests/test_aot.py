@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import onnx
 import pytest
 
 import tritonnx
@@ -37,3 +38,40 @@ def test_cubin_loads_as_triton_kernel(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_cubins_for_every_template(tmp_path):
+    """One model that uses every kernel template (dot, batched dot, reduce, norm, softmax,
+    scan, top_k, pool, stencil, views) compiles to sm_90 cubin."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    f = TensorProto.FLOAT
+    rng = np.random.default_rng(0)
+    inits = {"w": rng.standard_normal((8, 8)).astype(np.float32), "s": np.ones(8, np.float32),
+             "ax": np.array([1], np.int64), "k": np.array([3], np.int64), "i": np.array([0, 2], np.int64),
+             "sc": np.array([1, 1, 2, 2], np.float32)}
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),                       # batched dot
+        helper.make_node("LayerNormalization", ["m", "s"], ["ln"]),          # norm
+        helper.make_node("Softmax", ["ln"], ["sm"], axis=-1),                # softmax
+        helper.make_node("CumSum", ["sm", "ax"], ["cs"]),                    # scan
+        helper.make_node("ReduceMax", ["cs", "ax"], ["rm"], keepdims=1),     # reduce
+        helper.make_node("TopK", ["cs", "k"], ["tv", "ti"], axis=-1),        # top_k
+        helper.make_node("Gather", ["tv", "i"], ["g"], axis=2),              # view
+        helper.make_node("Unsqueeze", ["cs", "ax"], ["u"]),
+        helper.make_node("Resize", ["u", "", "sc"], ["r"], mode="linear"),   # view with arithmetic
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),  # pool
+        helper.make_node("LRN", ["p"], ["l"], size=3),                       # stencil
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 4, 8])],
+                              [helper.make_tensor_value_info(n, f, None) for n in ("rm", "g", "l")] +
+                              [helper.make_tensor_value_info("ti", TensorProto.INT64, None)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]))
+    out = tmp_path / "art"
+    tritonnx.compile(model, out, targets=("sm_90",))
+    plan = json.loads((out / "plan.json").read_text())
+    assert {launch["kind"] for launch in plan["launches"]} >= {"mat_mul", "norm", "softmax", "reduce", "top_k", "pool"}
+    for launch in plan["launches"]:
+        assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
