@@ -287,6 +287,8 @@ def _normalization(op: ir.Operation) -> None:
             norm_dims = [1 if d == axis else n for d, n in enumerate(dims)]
             name = "tnx.reduce_l2" if a["p"] == 2 else "tnx.reduce_l1"
             norm = create(name, [x], [tensor(norm_dims)], {"axes": [axis], "keepdims": 1}).result
+            tiny = make_constant(np.array(np.finfo(np.float32).tiny, dtype=dtype_of(x)), _hint(op) + "_tiny")
+            norm = create("tnx.max", [norm, tiny], [tensor(norm_dims)]).result  # a zero vector stays zero
             new = create("tnx.div", [x, norm], [xt]).result
         elif op.name == "tnx.layer_normalization":
             axis = a["axis"] + rank if a["axis"] < 0 else a["axis"]

@@ -752,6 +752,8 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     kdims, rdims = [dims[d] for d in kept], [dims[d] for d in axes]
     n_out, n_red = math.prod(kdims), math.prod(rdims)
     et = compute_type(ir.RankedTensorType(x.type).element_type)
+    if isinstance(et, ir.IntegerType) and et.width == 1:
+        et = b.i32  # bools reduce as 0 / 1
     p = _block_start(b, 0, bp, bp)
     p_ok = b.cmp("lt", p, n_out)
     kidx = [b.expand(i, 1) if i is not None else None for i in delinearize(b, p, kdims)]

@@ -99,7 +99,9 @@ class _Printer:
             text = f"tl.where({args[0]}, {args[1]}, {args[2]})"
         elif name in UNARY:
             text = UNARY[name].format(args[0])
-        elif name in ("arith.sitofp", "arith.uitofp", "arith.fptosi", "arith.extf", "arith.truncf",
+        elif name == "arith.truncf":  # round to nearest even, as ONNX's Cast does
+            text = f"{args[0]}.to({TL_TYPES[str(elem(op.results[0]))]}, fp_downcast_rounding=\"rtne\")"
+        elif name in ("arith.sitofp", "arith.uitofp", "arith.fptosi", "arith.extf",
                       "arith.extsi", "arith.trunci", "tile.cast"):
             text = f"{args[0]}.to({TL_TYPES[str(elem(op.results[0]))]})"
         elif name == "arith.index_cast":
