@@ -112,17 +112,21 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
         known = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         opset = _opset(model)
         kept, folded = [], {}
+        elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(graph.value_info) + list(graph.input)}
         for node in graph.node:
             value = None
-            if node.domain in ("", "ai.onnx") and node.op_type == "Shape" and shapes.get(node.input[0]) is not None:
+            if (node.domain in ("", "ai.onnx") and node.op_type == "CastLike" and node.input[0] in known
+                    and elem.get(node.input[1])):  # the second input only names the type
+                value = [known[node.input[0]].astype(onnx.helper.tensor_dtype_to_np_dtype(elem[node.input[1]]))]
+            elif node.domain in ("", "ai.onnx") and node.op_type == "Shape" and shapes.get(node.input[0]) is not None:
                 full = np.array(shapes[node.input[0]], np.int64)
                 attrs = {a.name: a.i for a in node.attribute}
                 value = [full[attrs.get("start", 0):attrs.get("end", len(full))]]
-            elif (node.domain in ("", "ai.onnx") and not node.op_type.startswith("Random") and node.op_type != "Bernoulli"
-                  and all(not i or i in known for i in node.input) and node.op_type not in ("ConstantOfShape",)
-                  and all(shapes.get(o) is not None and math.prod(shapes[o]) <= FOLD_LIMIT or node.op_type in
-                          ("Constant", "Range", "Concat", "Gather", "Slice", "Squeeze", "Unsqueeze", "Cast", "Shape")
-                          for o in node.output if o)):
+            elif (node.domain in ("", "ai.onnx") and not node.op_type.startswith("Random")
+                  and node.op_type not in ("Bernoulli", "Multinomial")
+                  and all(not i or i in known for i in node.input)
+                  and sum(known[i].size for i in node.input if i) <= FOLD_LIMIT
+                  and (node.op_type != "ConstantOfShape" or math.prod(known[node.input[0]].tolist()) <= FOLD_LIMIT)):
                 try:
                     sub = onnx.helper.make_graph([node], "fold", [onnx.helper.make_tensor_value_info(
                         i, onnx.helper.np_dtype_to_tensor_dtype(known[i].dtype), known[i].shape) for i in dict.fromkeys(node.input) if i],
