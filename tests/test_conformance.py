@@ -52,10 +52,12 @@ def test_backend_prepare_run():
 
 
 def test_backend_unsupported_op():
+    """A custom-domain op: a refusal naming the node, not a crash."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
-    graph = helper.make_graph([helper.make_node("Einsum", ["x", "x"], ["y"], equation="i,i->")], "g", [x],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    graph = helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)])
     with pytest.raises(tritonnx.UnsupportedModelError):
         backend.prepare(model)
 
@@ -63,7 +65,7 @@ def test_backend_unsupported_op():
 def test_compare():
     a = np.array([1.0, np.nan, 3.0], np.float32)
     assert compare([a], [a.copy()], 1e-3, 1e-7) is None  # NaN equals NaN
-    assert "1/3 elements differ" in compare([a + [0, 0, 1]], [a], 1e-3, 1e-7)
+    assert "1/3 elements differ" in compare([a + np.float32([0, 0, 1])], [a], 1e-3, 1e-7)
     assert "shape" in compare([a[:2]], [a], 1e-3, 1e-7)
     assert "dtype" in compare([a.astype(np.float64)], [a], 1e-3, 1e-7)
     assert "strings differ" in compare([a], [np.array(["a", "b", "c"], dtype=object)], 1e-3, 1e-7)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -20,8 +22,10 @@ from tritonnx.conformance import Case, Result, run_case
 STARTUP_LIMIT_S = 300  # a worker that cannot import tritonnx in this long aborts the run
 
 
-def _worker_main(conn, quiet: bool) -> None:
-    """Worker process: run the cases the parent sends until it sends None."""
+def _worker_main(conn, quiet: bool, scratch: str) -> None:
+    """Worker process: run the cases the parent sends until it sends None. Temporary files
+    go under `scratch`, which the parent removes even when it has to kill the worker."""
+    tempfile.tempdir = scratch
     if quiet:  # kernels, passes and numpy may print; keep the parent's log readable
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -53,7 +57,8 @@ class _Worker:
 
     def __init__(self, ctx, quiet: bool):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, quiet), daemon=True)
+        self.scratch = tempfile.mkdtemp(prefix="tritonnx-conformance-")
+        self.proc = ctx.Process(target=_worker_main, args=(child, quiet, self.scratch), daemon=True)
         self.proc.start()
         child.close()
         self.born = time.monotonic()
@@ -88,10 +93,12 @@ class _Worker:
         self.kill()
 
     def kill(self) -> None:
+        """Ends the worker (if it still runs) and removes its temporary files."""
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join()
         self.conn.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _crash(case: Case, reason: str, seconds: float) -> Result:
@@ -108,7 +115,7 @@ def run_cases(cases: list[Case], jobs: int, timeout: float, model_timeout: float
     recycle: tests a worker runs before it is replaced.
     """
     ctx = multiprocessing.get_context("spawn")
-    pending: deque[Case] = deque(cases)
+    pending: deque[Case] = deque(sorted(cases, key=lambda c: c.kind != "real"))  # longest first
     results: dict[str, Result] = {}
     workers: list[_Worker] = []
 
@@ -142,7 +149,10 @@ def run_cases(cases: list[Case], jobs: int, timeout: float, model_timeout: float
                     try:
                         kind, payload = w.conn.recv()
                     except (EOFError, OSError):
-                        retire(w, _death(w.proc.exitcode if not w.proc.is_alive() else None))
+                        w.proc.join(5)
+                        if not w.ready:
+                            raise RuntimeError(f"a conformance worker failed to start ({_death(w.proc.exitcode)}).")
+                        retire(w, _death(w.proc.exitcode))
                         continue
                     if kind == "ready":
                         w.ready = True

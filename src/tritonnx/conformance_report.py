@@ -5,7 +5,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -50,23 +50,23 @@ def _pct(n: int, total: int) -> str:
 
 def _header(results: list[Result], meta: Meta) -> list[str]:
     kinds = Counter(r.kind for r in results)
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# ONNX backend conformance", "",
              f"ONNX's own test suite (`onnx.backend.test.case`) run through `tritonnx.onnx_backend` on {date}.",
-             "Regenerate with the command below; `docs/conformance.json` has every test's outcome.", "",
+             "Regenerate with the command below; the `.json` file beside this one has every test's outcome.", "",
              "| | |", "|---|---|",
              f"| command | `{meta.command}` |"]
     lines += [f"| {p} | {_version(p)} |" for p in ("tritonnx", "onnx", "triton", "torch", "onnxruntime")]
     lines += [f"| tests | {len(results)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}) |",
-              f"| run time | {_duration(meta.seconds)} ({meta.jobs} workers; limit {meta.timeout:g} s per test, "
-              f"{meta.model_timeout:g} s per light model) |", ""]
+              (f"| run time | {_duration(meta.seconds)} ({meta.jobs} workers; limit {meta.timeout:g} s per test, "
+              f"{meta.model_timeout:g} s per light model) |"), ""]
     totals = Counter(r.outcome for r in results)
     lines += ["## Totals", "", "| outcome | tests | share |", "|---|---:|---:|"]
     lines += [f"| {o} | {totals[o]} | {_pct(totals[o], len(results))} |" for o in OUTCOMES]
-    lines += ["", "`pass`: outputs match within the test's rtol/atol (NaN equals NaN; shapes and dtypes "
+    lines += ["", ("`pass`: outputs match within the test's rtol/atol (NaN equals NaN; shapes and dtypes "
               "must match); `fail`: wrong numbers, shapes or dtypes; `unsupported`: tritonnx refused the "
               "model (UnsupportedModelError or CompileError); `crash`: any other exception, a time-out or "
-              "a dead worker.", ""]
+              "a dead worker."), ""]
     return lines
 
 
@@ -84,8 +84,8 @@ def _blockers(results: list[Result]) -> list[str]:
         if not r.missing:
             other[_key(r.reason)] += 1
     lines = ["## What the unsupported tests need", "",
-             "Op types tritonnx reported unsupported, by the number of tests that use them "
-             "(*only missing op*: tests that need nothing else).", "",
+             ("Op types tritonnx reported unsupported, by the number of tests that use them "
+             "(*only missing op*: tests that need nothing else)."), "",
              "| op type | tests | only missing op |", "|---|---:|---:|"]
     lines += [f"| {_cell(op)} | {n} | {alone[op]} |" for op, n in needed.most_common()]
     if other:
@@ -100,8 +100,8 @@ def _per_op(results: list[Result]) -> list[str]:
         if r.kind != "real":
             table[r.op_type][r.outcome] += 1
     lines = ["## Per op type", "",
-             "A node test counts under the op type of its graph's first default-domain node; an "
-             "`_expanded` test (the op's function body) under the op it expands.", "",
+             ("A node test counts under the op type of its graph's first default-domain node; an "
+             "`_expanded` test (the op's function body) under the op it expands."), "",
              "| op type | tests | pass | fail | unsupported | crash |", "|---|---:|---:|---:|---:|---:|"]
     for op in sorted(table, key=str.lower):
         c = table[op]
@@ -114,8 +114,8 @@ def _models(results: list[Result]) -> list[str]:
     if not real:
         return []
     lines = ["## Light models", "",
-             "Each light model runs on a seeded N(0,1) input and is checked against the output shipped "
-             "with onnx and against onnxruntime.", "",
+             ("Each light model runs on a seeded N(0,1) input and is checked against the output shipped "
+             "with onnx and against onnxruntime."), "",
              "| test | outcome | time | reason |", "|---|---|---:|---|"]
     lines += [f"| {r.name} | {r.outcome} | {r.seconds:.0f} s | {_cell(r.reason)} |" for r in real]
     return lines + [""]
@@ -138,8 +138,8 @@ def _internal(results: list[Result]) -> list[str]:
             groups[r.internal].append(r.name)
     total = sum(len(v) for v in groups.values())
     lines = [f"## Internal errors behind CompileError ({total})", "",
-             "Counted as `unsupported` above, but the CompileError wraps an exception raised inside a "
-             "pass, which points at a bug rather than a missing feature.", ""]
+             ("Counted as `unsupported` above, but the CompileError wraps an exception raised inside a "
+             "pass, which points at a bug rather than a missing feature."), ""]
     if not groups:
         return lines + ["None.", ""]
     for cause, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):

@@ -79,10 +79,11 @@ class TritonnxRep(BackendRep):
 
 
 def _contiguous(value):
-    """numpy arrays as C-contiguous (torch.from_numpy rejects negative strides); torch
-    tensors unchanged."""
+    """numpy arrays (and scalars) as C-contiguous arrays of the same shape, 0-d included
+    (torch.from_numpy rejects negative strides); torch tensors unchanged."""
     if isinstance(value, np.ndarray) or np.isscalar(value):
-        return np.ascontiguousarray(value)
+        value = np.asarray(value)
+        return value if value.flags.c_contiguous else value.copy(order="C")
     return value
 
 
