@@ -37,13 +37,39 @@ def _runtime_inputs(model: onnx.ModelProto) -> list[str]:
 
 class TritonnxRep(BackendRep):
     """A compiled model, ready to run repeatedly. Owns the temporary artifact directory,
-    which is removed when the rep is garbage collected (or on `close()`)."""
+    which is removed when the rep is garbage collected (or on `close()`).
 
-    def __init__(self, model: onnx.ModelProto, compiled, workdir: tempfile.TemporaryDirectory):
+    Inputs that set shapes (a Reshape's shape, a Slice's starts, a Resize's scales: see
+    `tritonnx.importers.onnx.parameter_inputs`) cannot be run-time inputs of a static-shape
+    compile. For such a model the rep compiles at the first `run`, specialized on those
+    inputs' values, and again for each new set of values (as a JIT specializes)."""
+
+    def __init__(self, model: onnx.ModelProto, compiled, workdir: tempfile.TemporaryDirectory,
+                 parameters: tuple[str, ...] = (), compile_kwargs: dict | None = None):
         self.compiled = compiled
         self._workdir = workdir
+        self._model = model
+        self._parameters = parameters
+        self._kwargs = compile_kwargs or {}
+        self._specialized: dict[tuple, Any] = {}
         self.input_names = _runtime_inputs(model)
         self.output_names = [o.name for o in model.graph.output]
+
+    def _compiled_for(self, named: dict):
+        """The compiled model for these values of the parameter inputs."""
+        if not self._parameters:
+            return self.compiled
+        import tritonnx
+        missing = [n for n in self._parameters if n not in named]
+        if missing:
+            raise ValueError(f"missing inputs {missing}: the model's shapes depend on them.")
+        values = {n: np.asarray(named[n]) for n in self._parameters}
+        key = tuple((n, v.dtype.str, v.shape, v.tobytes()) for n, v in sorted(values.items()))
+        if key not in self._specialized:
+            out = Path(self._workdir.name) / f"model-{len(self._specialized)}"
+            self._specialized[key] = tritonnx.compile(self._model, out, constants=values, **self._kwargs)
+        self.compiled = self._specialized[key]
+        return self.compiled
 
     def _feeds(self, inputs: Any) -> dict:
         """Maps a list (graph inputs in order), a dict (by name) or a single array to the
@@ -58,7 +84,7 @@ class TritonnxRep(BackendRep):
                 raise ValueError(f"the model takes {len(self.input_names)} inputs "
                                  f"({', '.join(self.input_names)}); got {len(inputs)}.")
             named = dict(zip(self.input_names, inputs))
-        wanted = self.compiled.input_names
+        wanted = self._compiled_for(named).input_names
         missing = [n for n in wanted if n not in named]
         if missing:
             raise ValueError(f"missing inputs {missing}; the compiled model takes {wanted}.")
@@ -69,7 +95,8 @@ class TritonnxRep(BackendRep):
         """Runs the model; returns its outputs as a namedtuple in graph-output order (also
         indexable by output name)."""
         del kwargs
-        out = self.compiled.run(self._feeds(inputs))
+        feeds = self._feeds(inputs)  # first: it picks (or compiles) the specialization
+        out = self.compiled.run(feeds)
         values = [out[n] for n in self.output_names]
         return namedtupledict("Outputs", self.output_names)(*values)
 
@@ -99,12 +126,15 @@ class TritonnxBackend(Backend):
         (ModelLoadError, UnsupportedModelError, CompileError) for the model.
         """
         import tritonnx
-        from tritonnx.importers.onnx import load
+        from tritonnx.importers.onnx import expand_functions, load, parameter_inputs
 
         if not cls.supports_device(device):
             raise ValueError(f"device {device!r} is not available to tritonnx.")
         proto = load(model)
+        parameters = tuple(sorted(parameter_inputs(expand_functions(proto))))
         workdir = tempfile.TemporaryDirectory(prefix="tritonnx-backend-")
+        if parameters:  # compiled at the first run, on those inputs' values
+            return TritonnxRep(proto, None, workdir, parameters, kwargs)
         try:
             compiled = tritonnx.compile(proto, Path(workdir.name) / "model", **kwargs)
         except BaseException:

@@ -187,6 +187,8 @@ class TileBuilder:
 def delinearize(b: TileBuilder, linear: ir.Value, dims: list[int]) -> list[ir.Value | None]:
     """Per-dimension indices of a row-major `linear` index over `dims` (None where the
     dimension has size 1, i.e. the index is always 0)."""
+    if 0 in dims:  # an empty tensor: nothing is read from it (its loads are masked off)
+        return [None] * len(dims)
     out: list[ir.Value | None] = []
     stride = math.prod(dims)
     for i, d in enumerate(dims):
@@ -202,6 +204,8 @@ def delinearize(b: TileBuilder, linear: ir.Value, dims: list[int]) -> list[ir.Va
 
 def linearize(b: TileBuilder, idx: list[ir.Value | None], dims: list[int]) -> ir.Value | None:
     """The row-major offset of `idx` over `dims`; None when every index is 0."""
+    if 0 in dims:  # an empty tensor: nothing is read from it (its loads are masked off)
+        return None
     total = None
     stride = math.prod(dims)
     for i, d in zip(idx, dims):

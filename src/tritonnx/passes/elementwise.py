@@ -229,6 +229,10 @@ def emit(b: TileBuilder, name: str, xs: list, attrs: dict, result: ir.Type) -> i
     fn = OPS.get(name)
     if fn is None:
         return None
+    if name == "tnx.pow" and not is_float(result):  # integer powers: exact through f64, then rounded
+        f64 = ir.F64Type.get()
+        r = _pow(b, b.convert(xs[0], f64), b.convert(xs[1], f64))
+        return b.convert(_round_even(b, r), result)
     xs = [_common(b, xs, name)[i] if x is not None else None for i, x in enumerate(xs)]
     return fn(b, xs, attrs)
 
