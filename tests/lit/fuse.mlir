@@ -43,3 +43,18 @@ func.func @output_views(%x: tensor<2x3xf32>) -> (tensor<6xf32>, tensor<3x2xf32>)
   %t = "tnx.transpose"(%a) {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>
   return %r, %t : tensor<6xf32>, tensor<3x2xf32>
 }
+
+// GroupNormalization's epilogue reaches its MeanVarianceNormalization through a Reshape:
+// one kernel. An LRN is a stencil and starts a group of its own.
+// CHECK-LABEL: func.func @through_reshape
+// CHECK: "tnx.mean_variance_normalization"{{.*}}tnx.group = 0
+// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "reshape of {{.*}}'s result: same element order", tnx.group = 0
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue of {{.*}} through a reshape: sole consumer, same size", tnx.group = 0
+// CHECK: "tnx.lrn"{{.*}}tnx.fusion = "stencil: {{.*}}", tnx.group = 1
+func.func @through_reshape(%x: tensor<1x2x6xf32>, %s: tensor<1x4x3xf32>) -> tensor<1x4x3xf32> {
+  %n = "tnx.mean_variance_normalization"(%x) {axes = array<i64: 2>, epsilon = 1.0e-5 : f32} : (tensor<1x2x6xf32>) -> tensor<1x2x6xf32>
+  %r = "tnx.reshape"(%n) {operandSegmentSizes = array<i32: 1, 0>} : (tensor<1x2x6xf32>) -> tensor<1x4x3xf32>
+  %m = "tnx.mul"(%r, %s) : (tensor<1x4x3xf32>, tensor<1x4x3xf32>) -> tensor<1x4x3xf32>
+  %l = "tnx.lrn"(%m) {alpha = 1.0e-4 : f32, beta = 0.75 : f32, bias = 1.0 : f32, size = 3 : i64} : (tensor<1x4x3xf32>) -> tensor<1x4x3xf32>
+  return %l : tensor<1x4x3xf32>
+}

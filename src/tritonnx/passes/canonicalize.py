@@ -433,6 +433,10 @@ def _rewrite(op: ir.Operation) -> bool:
     if name == "tnx.batch_normalization":
         _fold_batch_norm(op)
         return True
+    if name == "tnx.reshape" and len(op.operands) == 1 and op.operands[0].type == op.results[0].type:
+        op.results[0].replace_all_uses_with(op.operands[0])  # a reshape to the same shape
+        op.erase()
+        return True
     if name in VIEWS:
         return _canonical_view(op)
     if name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu", "tnx.resize"):
