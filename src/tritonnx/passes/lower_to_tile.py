@@ -396,7 +396,7 @@ def _grid_sample(em: Emitter, op, idx, mask):
     if mode not in ("linear", "bilinear", "nearest"):
         raise CompileError(f"node {node_name(op)} (GridSample): mode {mode!r} is not supported yet.")
     g_dims = shape_of(grid)
-    coords, inb = [], []
+    coords = []
     for d in range(spatial):  # spatial dim d of X reads grid component spatial - 1 - d
         comp = spatial - 1 - d
         gi = [idx[0] if g_dims[0] > 1 else None] + [None if n == 1 else i for i, n in zip(idx[2:], g_dims[1:-1])]
