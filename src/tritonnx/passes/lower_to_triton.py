@@ -34,6 +34,7 @@ PROD_HELPER = "@triton.jit\ndef _tnx_mul(a, b):\n    return a * b\n"
 class _Printer:
     def __init__(self):
         self.helpers: set[str] = set()
+        self.loop_targets: list[list[str]] = []  # per open scf.for: the names its yield assigns
         self.names: dict = {}
         self.lines: list[str] = []
         self.count = 0
@@ -72,7 +73,7 @@ class _Printer:
                 self.names[res] = t
                 targets.append(t)
                 self.emit(depth, f"{t} = {init}")
-            self.loop_targets = getattr(self, "loop_targets", []) + [targets]
+            self.loop_targets.append(targets)
             self.emit(depth, f"for {iv} in range({args[0]}, {args[1]}, {args[2]}):")
             self.block(body, depth + 1)
             self.loop_targets.pop()
