@@ -61,8 +61,14 @@ def _header(results: list[Result], meta: Meta) -> list[str]:
               (f"| run time | {_duration(meta.seconds)} ({meta.jobs} workers; limit {meta.timeout:g} s per test, "
               f"{meta.model_timeout:g} s per light model) |"), ""]
     totals = Counter(r.outcome for r in results)
-    lines += ["## Totals", "", "| outcome | tests | share |", "|---|---:|---:|"]
-    lines += [f"| {o} | {totals[o]} | {_pct(totals[o], len(results))} |" for o in OUTCOMES]
+    kinds = sorted({r.kind for r in results}, key=lambda k: (k != "node", k))
+    by_kind = {k: Counter(r.outcome for r in results if r.kind == k) for k in kinds}
+    count = {k: sum(c.values()) for k, c in by_kind.items()}
+    lines += ["## Totals", "", "| outcome | all tests | share | " + " | ".join(f"{k} tests | share" for k in kinds) + " |",
+              "|---|---:|---:|" + "---:|---:|" * len(kinds)]
+    lines += [f"| {o} | {totals[o]} | {_pct(totals[o], len(results))} | "
+              + " | ".join(f"{by_kind[k][o]} | {_pct(by_kind[k][o], count[k])}" for k in kinds) + " |"
+              for o in OUTCOMES]
     lines += ["", ("`pass`: outputs match within the test's rtol/atol (NaN equals NaN; shapes and dtypes "
               "must match); `fail`: wrong numbers, shapes or dtypes; `unsupported`: tritonnx refused the "
               "model (UnsupportedModelError or CompileError); `crash`: any other exception, a time-out or "

@@ -1,0 +1,476 @@
+"""Index maps: the Emitter that lower-to-tile uses to compute any tensor of a kernel on a
+tile of indices.
+
+To compute a tensor at per-dimension index tiles, the Emitter follows view ops as index
+maps (Reshape: linearize and delinearize; Transpose: permute; Concat: masked select between
+loads; Slice, Pad, Expand, Tile, Gather, GatherElements, Resize, GridSample, ...: the
+functions in VIEW_MAPS), applies elementwise ops to its operands' tiles (`elementwise`),
+and loads the kernel's input buffers. An anchor's result tile is registered in `known`.
+"""
+from __future__ import annotations
+
+import math
+
+from mlir import ir
+
+from tritonnx.dialects import onnx_op_type, operand_specs
+from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
+from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize
+from tritonnx.errors import CompileError
+from tritonnx.passes import elementwise
+from tritonnx.passes.fuse import node_name
+
+Index = list  # per-dimension index tiles (ir.Value), or None where the index is always 0
+
+
+class Emitter:
+    """Computes tensors of a kernel on tiles of indices."""
+
+    def __init__(self, b: TileBuilder, buffers: dict, tile_shape: list[int]):
+        self.b, self.buffers, self.shape = b, buffers, tile_shape
+        self.known: dict = {}  # value -> tile already computed at the kernel's output index
+
+    def __call__(self, v: ir.Value, idx: Index, mask: ir.Value | None) -> ir.Value:
+        b = self.b
+        if v in self.known:
+            return self.known[v]
+        if v in self.buffers:
+            offs = linearize(b, idx, shape_of(v))
+            offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.i32)
+            m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
+            tile = b.load(self.buffers[v], offs, m)
+            return b.convert(tile, compute_type(elem(tile)))
+        op = producer(v)
+        name = op.name
+        out_shape = shape_of(v)
+        if name == "tnx.reshape":
+            lin = linearize(b, idx, out_shape)
+            src_dims = shape_of(op.operands[0])
+            src = delinearize(b, lin, src_dims) if lin is not None else [None] * len(src_dims)
+            return self(op.operands[0], src, mask)
+        if name == "tnx.transpose":
+            perm = attrs_of(op)["perm"]
+            src = [None] * len(perm)
+            for i, p in enumerate(perm):
+                src[p] = idx[i]
+            return self(op.operands[0], src, mask)
+        if name == "tnx.concat":
+            axis = attrs_of(op)["axis"]
+            head, tail = op.operands
+            n0 = shape_of(head)[axis]
+            i = idx[axis] if idx[axis] is not None else b.const(0, [1] * len(self.shape), b.i32)
+            in_head = b.cmp("lt", i, n0)
+            in_tail = b.cmp("ge", i, n0)
+            h = self(head, idx[:axis] + [i] + idx[axis + 1:], b.and_(mask, in_head))
+            t_idx = idx[:axis] + [b.binary("sub", i, n0)] + idx[axis + 1:]
+            t = self(tail, t_idx, b.and_(mask, in_tail))
+            return b.select(b.broadcast(in_head, self.shape), h, t)
+        if name in VIEW_MAPS:
+            return VIEW_MAPS[name](self, op, idx, mask)
+        if name == "tnx.trilu":
+            return self.trilu(op, idx, mask)
+        if name == "tnx.lrn":
+            return self.lrn(op, idx, mask)
+        if name in ("tnx.quantize_linear", "tnx.dequantize_linear"):
+            return self.quantization(op, idx, mask)
+        if name == "tnx.one_hot":
+            return self.one_hot(op, idx, mask)
+        if name == "tnx.eye_like":
+            i, j = (t if t is not None else self.index(0) for t in idx[-2:])
+            et = compute_type(elem_type_of(op.results[0]))
+            hit = b.broadcast(b.cmp("eq", b.binary("sub", j, i), attrs_of(op)["k"]), self.shape)
+            return b.select(hit, b.const(1, self.shape, et), b.const(0, self.shape, et))
+        operands = []
+        for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
+            if x is None:
+                operands.append(None)
+                continue
+            xs = shape_of(x)
+            lead = len(out_shape) - len(xs)
+            sub = [None if (d == 1 and out_shape[lead + j] != 1) else idx[lead + j] for j, d in enumerate(xs)]
+            operands.append(self(x, sub, mask))
+        return self.pointwise(op, operands)
+
+    def index(self, value: int) -> ir.Value:
+        """A constant index, shaped to broadcast against the kernel's tile."""
+        return self.b.const(value, [1] * len(self.shape), self.b.i32)
+
+    def trilu(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        b, a = self.b, attrs_of(op)
+        x = self(op.operands[0], idx, mask)
+        i = idx[-2] if idx[-2] is not None else self.index(0)
+        j = idx[-1] if idx[-1] is not None else self.index(0)
+        diff = b.binary("sub", j, i)
+        keep = b.cmp("ge", diff, a["k"]) if a["upper"] else b.cmp("le", diff, a["k"])
+        return b.select(b.broadcast(keep, self.shape), x, b.full_like(x, 0))
+
+    def one_hot(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        """OneHot-11: values[1] where the index along `axis` equals indices[...], else values[0]."""
+        b, a = self.b, attrs_of(op)
+        axis, depth = a["axis"], a["depth"]
+        indices, values = op.operands[0], op.operands[-1]
+        i_dims = shape_of(indices)
+        k = b.convert(self(indices, [None if n == 1 else i for i, n in zip(idx[:axis] + idx[axis + 1:], i_dims)], mask), b.i32)
+        k = b.select(b.cmp("lt", k, 0), b.binary("add", k, depth), k)
+        j = idx[axis] if idx[axis] is not None else self.index(0)
+        off, on = self(values, [self.index(0)], mask), self(values, [self.index(1)], mask)
+        return b.select(b.broadcast(b.cmp("eq", k, j), self.shape), on, off)
+
+    def quantization(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        """QuantizeLinear / DequantizeLinear-21: the scale and zero point are indexed per
+        tensor, per `axis`, or per block of `block_size` along `axis`."""
+        b, a = self.b, attrs_of(op)
+        x = op.operands[0]
+        rank = len(shape_of(x))
+        axis = a["axis"] + rank if a["axis"] < 0 else a["axis"]
+
+        def param(v):
+            if v is None:
+                return None
+            dims = shape_of(v)
+            if math.prod(dims) == 1:
+                sub = [None] * len(dims)
+            elif len(dims) == 1:
+                sub = [idx[axis]]
+            else:
+                bs = a.get("block_size", 0) or 1
+                sub = [None if n == 1 else (i if d != axis or bs == 1 or i is None else b.binary("div", i, bs))
+                       for d, (i, n) in enumerate(zip(idx, dims))]
+            return b.convert(self(v, sub, mask), b.f32)
+        names = [n for n, _ in operand_specs()[op.name]]
+        scale, zero = param(operand(op, names[1])), param(operand(op, names[2]))
+        v = b.convert(self(x, idx, mask), b.f32)
+        if op.name == "tnx.dequantize_linear":
+            return b.binary("mul", v if zero is None else b.binary("sub", v, zero), scale)
+        q = elementwise.OPS["tnx.round"](b, [b.binary("div", v, scale)], {})
+        if zero is not None:
+            q = b.binary("add", q, zero)
+        out = ir.RankedTensorType(op.results[0].type).element_type
+        if not isinstance(out, ir.IntegerType):
+            raise CompileError(f"node {node_name(op)} (QuantizeLinear): output type {out} is not supported yet.")
+        lo, hi = (0, 2 ** out.width - 1) if out.is_unsigned else (-(2 ** (out.width - 1)), 2 ** (out.width - 1) - 1)
+        return b.binary("min", b.binary("max", q, float(lo)), float(hi))
+
+    def lrn(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
+        """LRN-13: x / (bias + alpha / size * sum of x^2 over `size` channels)^beta."""
+        b, a = self.b, attrs_of(op)
+        x = op.operands[0]
+        channels = shape_of(x)[1]
+        c = idx[1] if idx[1] is not None else self.index(0)
+        total = None
+        for k in range(a["size"]):
+            ck = b.binary("add", c, k - (a["size"] - 1) // 2)
+            inside = b.and_(b.cmp("ge", ck, 0), b.cmp("lt", ck, channels))
+            v = self(x, idx[:1] + [ck] + idx[2:], b.and_(mask, inside))
+            v = b.select(b.broadcast(inside, self.shape), v, b.full_like(v, 0.0))
+            total = b.binary("mul", v, v) if total is None else b.binary("add", total, b.binary("mul", v, v))
+        base = b.binary("add", b.binary("mul", total, a["alpha"] / a["size"]), a["bias"])
+        scale = b.unary("math.exp", b.binary("mul", b.unary("math.log", base), a["beta"]))
+        return b.binary("div", self(x, idx, mask), scale)
+
+    def pointwise(self, op: ir.Operation, xs: list[ir.Value | None]) -> ir.Value:
+        out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]))
+        if out is None:
+            raise CompileError(f"node {node_name(op)} ({onnx_op_type(op.name)}) cannot be generated inside a kernel yet.")
+        return out
+
+
+def _slice(em: Emitter, op, idx, mask):
+    a = attrs_of(op)
+    src = []
+    for i, s, st, n in zip(idx, a["starts"], a["steps"], shape_of(op.operands[0])):
+        if i is None:
+            src.append(None if s == 0 or n == 1 else em.index(s))
+        else:
+            scaled = i if st == 1 else em.b.binary("mul", i, st)
+            src.append(scaled if s == 0 else em.b.binary("add", scaled, s))
+    return em(op.operands[0], src, mask)
+
+
+def _expand(em: Emitter, op, idx, mask):
+    in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
+    lead = len(out_shape) - len(in_shape)
+    return em(op.operands[0], [None if d == 1 else idx[lead + j] for j, d in enumerate(in_shape)], mask)
+
+
+def _tile(em: Emitter, op, idx, mask):
+    in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
+    src = [None if i is None or d == 1 else (i if d == o else em.b.binary("mod", i, d))
+           for i, d, o in zip(idx, in_shape, out_shape)]
+    return em(op.operands[0], src, mask)
+
+
+def _pad(em: Emitter, op, idx, mask):
+    b, a = em.b, attrs_of(op)
+    in_shape = shape_of(op.operands[0])
+    rank = len(in_shape)
+    src, inside = [], []
+    for d, (i, n) in enumerate(zip(idx, in_shape)):
+        begin, end = a["pads"][d], a["pads"][rank + d]
+        if begin == 0 and end == 0:
+            src.append(i)
+            continue
+        j = b.binary("sub", i if i is not None else em.index(0), begin)
+        mode = a["mode"]
+        if mode == "constant":
+            inside.append(b.and_(b.cmp("ge", j, 0), b.cmp("lt", j, n)))
+        elif mode == "edge":
+            j = b.binary("min", b.binary("max", j, 0), n - 1)
+        elif mode == "reflect":
+            j = b.select(b.cmp("lt", j, 0), b.binary("sub", 0, j), j)
+            j = b.select(b.cmp("ge", j, n), b.binary("sub", 2 * (n - 1), j), j)
+        elif mode == "wrap":
+            j = b.binary("mod", b.binary("add", j, n * (1 + begin // max(n, 1))), n)
+        else:
+            raise CompileError(f"node {node_name(op)} (Pad): mode {mode!r} is not supported.")
+        src.append(j if n > 1 else None)
+    valid = b.and_(*inside)
+    x = em(op.operands[0], src, b.and_(mask, valid))
+    if valid is None:
+        return x
+    return b.select(b.broadcast(valid, em.shape), x, b.full_like(x, a["constant_value"]))
+
+
+def _gather(em: Emitter, op, idx, mask):
+    b = em.b
+    data, indices = op.operands
+    axis = attrs_of(op)["axis"]
+    d_shape, i_shape = shape_of(data), shape_of(indices)
+    r = len(i_shape)
+    k = em(indices, [None if n == 1 else i for i, n in zip(idx[axis:axis + r], i_shape)], mask)
+    k = b.convert(k, b.i32)
+    k = b.select(b.cmp("lt", k, 0), b.binary("add", k, d_shape[axis]), k)
+    return em(data, idx[:axis] + [k] + idx[axis + r:], mask)
+
+
+def _gather_elements(em: Emitter, op, idx, mask):
+    b = em.b
+    data, indices = op.operands
+    axis = attrs_of(op)["axis"]
+    k = b.convert(em(indices, [None if n == 1 else i for i, n in zip(idx, shape_of(indices))], mask), b.i32)
+    k = b.select(b.cmp("lt", k, 0), b.binary("add", k, shape_of(data)[axis]), k)
+    return em(data, idx[:axis] + [k] + idx[axis + 1:], mask)
+
+
+def _resize(em: Emitter, op, idx, mask):
+    """Resize-19: each output index maps to a fractional input coordinate (per
+    coordinate_transformation_mode); nearest rounds it, linear blends the two neighbours in
+    every resized dimension."""
+    b, a = em.b, attrs_of(op)
+    in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
+    rank = len(in_shape)
+    mode, ctm = a["mode"], a["coordinate_transformation_mode"]
+    coords, extra_masks = [], []
+    for d, (i, n_in, n_out, s) in enumerate(zip(idx, in_shape, out_shape, a["scales"])):
+        if n_in == n_out and s == 1.0 and ctm != "tf_crop_and_resize":
+            coords.append(("same", i))
+            continue
+        x = b.convert(i if i is not None else em.index(0), b.f32)
+        length = n_in * s  # "length_resized" of the spec: fractional when scales are given
+        if ctm == "asymmetric":
+            xo = b.binary("div", x, s)
+        elif ctm == "align_corners":
+            xo = b.binary("mul", x, (n_in - 1) / (length - 1)) if length != 1 else b.full_like(x, 0.0)
+        elif ctm == "pytorch_half_pixel":
+            xo = b.binary("sub", b.binary("div", b.binary("add", x, 0.5), s), 0.5) if n_out > 1 else b.full_like(x, 0.0)
+        elif ctm == "half_pixel_symmetric":
+            adjustment = n_out / (s * n_in)
+            offset = n_in / 2 * (1 - adjustment)
+            xo = b.binary("add", b.binary("sub", b.binary("div", b.binary("add", x, 0.5), s), 0.5), offset)
+        elif ctm == "tf_crop_and_resize":
+            start, end = a["roi"][d], a["roi"][rank + d]
+            if n_out > 1:
+                xo = b.binary("add", b.binary("mul", x, (end - start) * (n_in - 1) / (length - 1)), start * (n_in - 1))
+            else:
+                xo = b.full_like(x, 0.5 * (start + end) * (n_in - 1))
+            extra_masks.append(b.and_(b.cmp("ge", xo, 0.0), b.cmp("le", xo, float(n_in - 1))))
+        else:  # half_pixel
+            xo = b.binary("sub", b.binary("div", b.binary("add", x, 0.5), s), 0.5)
+        coords.append(("scaled", xo))
+
+    def clamp(v, n):
+        return b.binary("min", b.binary("max", v, 0), n - 1)
+
+    if mode == "nearest":
+        src = []
+        for (kind, v), n in zip(coords, in_shape):
+            if kind == "same":
+                src.append(v)
+                continue
+            nm = a["nearest_mode"]
+            fl = b.unary("math.floor", v)
+            if nm == "floor":
+                r = fl
+            elif nm == "ceil":
+                r = b.unary("math.ceil", v)
+            elif nm == "round_prefer_ceil":
+                r = b.unary("math.floor", b.binary("add", v, 0.5))
+            else:  # round_prefer_floor
+                r = b.unary("math.ceil", b.binary("sub", v, 0.5))
+            src.append(clamp(b.convert(r, b.i32), n) if n > 1 else None)
+        value = em(op.operands[0], src, mask)
+    elif mode == "cubic":  # Keys' cubic convolution: 4 taps per resized dimension
+        A = a.get("cubic_coeff_a", -0.75)
+        dims, taps = [], []
+        for d, ((kind, v), n) in enumerate(zip(coords, in_shape)):
+            if kind == "same":
+                continue
+            fl = b.unary("math.floor", v)
+            t_ = b.binary("sub", v, fl)
+            base = b.convert(fl, b.i32)
+            ws = []
+            for off in (-1, 0, 1, 2):
+                s_ = b.unary("math.absf", b.binary("sub", t_, float(off)))  # distance to the tap
+                near = b.binary("add", b.binary("mul", b.binary("mul", b.binary("sub", b.binary("mul", s_, A + 2), A + 3), s_), s_), 1.0)
+                far = b.binary("sub", b.binary("mul", b.binary("add", b.binary("mul", b.binary("sub", b.binary("mul", s_, A), 5 * A), s_), 8 * A), s_), 4 * A)
+                w = b.select(b.cmp("le", s_, 1.0), near, far)
+                pos = b.binary("add", base, off)
+                if a.get("exclude_outside", 0):
+                    w = b.select(b.and_(b.cmp("ge", pos, 0), b.cmp("lt", pos, n)), w, b.full_like(w, 0.0))
+                ws.append((pos, w))
+            if a.get("exclude_outside", 0):
+                total = None
+                for _, w in ws:
+                    total = w if total is None else b.binary("add", total, w)
+                ws = [(pos, b.binary("div", w, total)) for pos, w in ws]
+            dims.append(d)
+            taps.append(ws)
+        value = None
+        for combo in range(4 ** len(dims)):
+            src, weight = [], None
+            for d, (kind, v) in enumerate(coords):
+                if d not in dims:
+                    src.append(v)
+                    continue
+                pos, w = taps[dims.index(d)][(combo // 4 ** dims.index(d)) % 4]
+                src.append(clamp(pos, in_shape[d]) if in_shape[d] > 1 else None)
+                weight = w if weight is None else b.binary("mul", weight, w)
+            term = b.binary("mul", b.convert(em(op.operands[0], src, mask), b.f32), weight)
+            value = term if value is None else b.binary("add", value, term)
+    else:  # linear: blend 2^k corners of the resized dimensions
+        lows, weights = [], []
+        for (kind, v), n in zip(coords, in_shape):
+            if kind == "same":
+                lows.append(None)
+                weights.append(None)
+                continue
+            fl = b.unary("math.floor", v)
+            lows.append(b.convert(fl, b.i32))
+            weights.append(b.binary("sub", v, fl))
+        value = None
+        dims = [d for d, w in enumerate(weights) if w is not None]
+        for corner in range(1 << len(dims)):
+            src, weight = [], None
+            for d, (kind, v) in enumerate(coords):
+                if weights[d] is None:
+                    src.append(v)
+                    continue
+                bit = (corner >> dims.index(d)) & 1
+                src.append(clamp(b.binary("add", lows[d], bit), in_shape[d]) if in_shape[d] > 1 else None)
+                w = weights[d] if bit else b.binary("sub", b.full_like(weights[d], 1.0), weights[d])
+                weight = w if weight is None else b.binary("mul", weight, w)
+            term = b.binary("mul", b.convert(em(op.operands[0], src, mask), b.f32), weight)
+            value = term if value is None else b.binary("add", value, term)
+    inside = b.and_(*extra_masks)
+    if inside is not None:
+        value = b.select(b.broadcast(inside, em.shape), b.convert(value, b.f32),
+                         b.const(a["extrapolation_value"], em.shape, b.f32))
+    return value
+
+
+def _grid_sample(em: Emitter, op, idx, mask):
+    """GridSample-22: output (n, c, o...) samples X[n, c] at the grid's normalized coordinates
+    (grid[n, o..., d] in [-1, 1], the last component first along the innermost axis)."""
+    b, a = em.b, attrs_of(op)
+    x, grid = op.operands
+    x_dims = shape_of(x)
+    spatial = len(x_dims) - 2
+    mode, pad, align = a["mode"], a["padding_mode"], a["align_corners"]
+    if mode not in ("linear", "bilinear", "nearest"):
+        raise CompileError(f"node {node_name(op)} (GridSample): mode {mode!r} is not supported yet.")
+    g_dims = shape_of(grid)
+    coords = []
+    for d in range(spatial):  # spatial dim d of X reads grid component spatial - 1 - d
+        comp = spatial - 1 - d
+        gi = [idx[0] if g_dims[0] > 1 else None] + [None if n == 1 else i for i, n in zip(idx[2:], g_dims[1:-1])]
+        g = b.convert(em(grid, gi + [em.index(comp) if g_dims[-1] > 1 else None], mask), b.f32)
+        n = x_dims[2 + d]
+        c = (b.binary("mul", b.binary("add", g, 1.0), (n - 1) / 2.0) if align
+             else b.binary("div", b.binary("sub", b.binary("mul", b.binary("add", g, 1.0), float(n)), 1.0), 2.0))
+        if pad == "border":
+            c = b.binary("min", b.binary("max", c, 0.0), float(n - 1))
+        elif pad == "reflection":
+            lo, hi = (0.0, float(n - 1)) if align else (-0.5, n - 0.5)
+            span = hi - lo
+            if span <= 0:
+                c = b.full_like(c, 0.0)
+            else:  # fold the coordinate into [lo, hi] by reflecting at both ends
+                off = b.unary("math.absf", b.binary("sub", c, lo))
+                flips = b.unary("math.floor", b.binary("div", off, span))
+                rem = b.binary("sub", off, b.binary("mul", flips, span))
+                odd = b.cmp("ne", b.binary("sub", flips, b.binary("mul", b.unary("math.floor", b.binary("mul", flips, 0.5)), 2.0)), 0.0)
+                c = b.select(odd, b.binary("sub", b.full_like(rem, hi), rem), b.binary("add", rem, lo))
+                c = b.binary("min", b.binary("max", c, 0.0), float(n - 1))
+        coords.append(c)
+
+    def sample(points):
+        """X at integer points (one per spatial dim), zero outside."""
+        src, inside = [], []
+        for p_, n in zip(points, x_dims[2:]):
+            inside += [b.cmp("ge", p_, 0), b.cmp("lt", p_, n)]
+            src.append(b.binary("min", b.binary("max", p_, 0), n - 1) if n > 1 else None)
+        ok = b.and_(*inside)
+        v = b.convert(em(x, idx[:2] + src, b.and_(mask, ok)), b.f32)
+        return b.select(b.broadcast(ok, em.shape), v, b.full_like(v, 0.0))
+
+    if mode == "nearest":
+        return sample([b.convert(elementwise.OPS["tnx.round"](b, [c], {}), b.i32) for c in coords])
+    lows = [b.unary("math.floor", c) for c in coords]
+    fracs = [b.binary("sub", c, lo) for c, lo in zip(coords, lows)]
+    lows = [b.convert(lo, b.i32) for lo in lows]
+    value = None
+    for corner in range(1 << spatial):
+        bits = [(corner >> d) & 1 for d in range(spatial)]
+        weight = None
+        for bit, f in zip(bits, fracs):
+            w = f if bit else b.binary("sub", b.full_like(f, 1.0), f)
+            weight = w if weight is None else b.binary("mul", weight, w)
+        term = b.binary("mul", sample([b.binary("add", lo, bit) for lo, bit in zip(lows, bits)]), weight)
+        value = term if value is None else b.binary("add", value, term)
+    return value
+
+
+def _reverse_sequence(em: Emitter, op, idx, mask):
+    """ReverseSequence-10: along time_axis, the first sequence_lens[b] steps reversed."""
+    b, a = em.b, attrs_of(op)
+    x, lens = op.operands
+    bt, tt = a["batch_axis"], a["time_axis"]
+    n = b.convert(em(lens, [idx[bt]], mask), b.i32)
+    t = idx[tt] if idx[tt] is not None else em.index(0)
+    src = idx[:]
+    src[tt] = b.select(b.cmp("lt", t, n), b.binary("sub", b.binary("sub", n, 1), t), t)
+    return em(x, src, mask)
+
+
+VIEW_MAPS = {"tnx.grid_sample": _grid_sample, "tnx.reverse_sequence": _reverse_sequence, "tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
+             "tnx.gather": _gather, "tnx.gather_elements": _gather_elements}
+
+
+def compute_type(t: ir.Type) -> ir.Type:
+    """The type a kernel computes a value of type `t` in: f32 for the half types, signless
+    i32 for 8- and 16-bit integers, i64 for unsigned 32- and 64-bit ones (arith is signless:
+    unsigned values are widened so that they compare and divide correctly)."""
+    if is_float(t):
+        return ir.F32Type.get() if ir.FloatType(t).width < 32 else t
+    if isinstance(t, ir.IntegerType) and t.width > 1 and (t.width < 32 or t.is_unsigned):
+        return ir.IntegerType.get_signless(32 if t.width < 32 else 64)
+    return t
+
+
+def elem_type_of(v: ir.Value) -> ir.Type:
+    return ir.RankedTensorType(v.type).element_type
+
+
+def known_tile(b: TileBuilder, tile: ir.Value, value: ir.Value) -> ir.Value:
+    """An anchor's result tile in the compute type of `value`."""
+    return b.convert(tile, compute_type(elem_type_of(value)))
