@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from mlir import ir
 from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
+from tritonnx.compiler.memory_plan import plan_memory
 from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
 
@@ -57,6 +57,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             sym = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
             k = kernels[sym]
             block_cfg = ir.DictAttr(k.attributes["tnx.block"])
+            cost = ir.DictAttr(k.attributes["tnx.cost"])
             launches.append({
                 "kernel": Path(ir.StringAttr(k.attributes["tnx.source"]).value).stem,
                 "grid": list(ir.DenseI64ArrayAttr(k.attributes["tnx.grid"])),
@@ -68,6 +69,8 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "block": {n: ir.IntegerAttr(block_cfg[n]).value for n in
                           ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R") if n in block_cfg},
                 "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(k.attributes["tnx.nodes"])],
+                "flops": ir.IntegerAttr(cost["flops"]).value,
+                "roles": [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])] + ["out"],
             })
         elif op.name == "func.return":
             outputs = [{"name": n, "buffer": names[v], **_tensor(v.type)} for n, v in zip(output_names, op.operands)]
@@ -106,7 +109,8 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dic
     return {k: {t: f"{k}.{t}.cubin" for t in targets} for k in seen}
 
 
-def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None) -> dict:
+def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None,
+          bounds: dict | None = None) -> dict:
     """Writes the artifact into directory `path` (which must exist). Returns the plan."""
     plan, weights = build_plan(module, session)
     kdir = path / "kernels"
@@ -123,9 +127,9 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
             launch["cubins"] = cubins[launch["kernel"]]
     plan["targets"] = list(targets)
     plan["kernels"] = len({l["kernel"] for l in plan["launches"]})
-    plan["modeled"] = {"weights_bytes": int(sum(w.nbytes for w in weights.values())),
-                       "intermediate_bytes": int(sum(math.prod(b["shape"]) * np.dtype(b["dtype"]).itemsize
-                                                     for b in plan["buffers"] if b["kind"] == "intermediate"))}
+    plan["memory"] = plan_memory(plan)
+    if bounds is not None:
+        plan["bounds"] = bounds
     from tritonnx.runtime import to_torch
     save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
     onnx.save(proto, str(path / "model.onnx"))

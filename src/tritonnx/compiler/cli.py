@@ -1,4 +1,4 @@
-"""The `tritonnx` command line: `compile`, `run`."""
+"""The `tritonnx` command line: `compile`, `run`, `report`."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,17 @@ def _compile(args) -> int:
     plan = model.plan
     print(f"compiled {args.model} -> {args.output}: {len(plan['launches'])} launches of "
           f"{plan['kernels']} distinct kernels" + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else ""))
+    if args.report:
+        from tritonnx.compiler.report import report
+        report(args.output)
+    return 0
+
+
+def _report(args) -> int:
+    from tritonnx.compiler.report import report
+    text = report(args.artifact, args.format, args.gpu)
+    if text is not None:
+        print(text)
     return 0
 
 
@@ -61,7 +72,13 @@ def parser() -> argparse.ArgumentParser:
                    help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
     c.add_argument("--override-initializer", action="append", metavar="NAME",
                    help="keep this graph input a run-time input although it has an initializer (repeatable)")
+    c.add_argument("--report", action="store_true", help="print the cost report (see `tritonnx report`)")
     c.set_defaults(fn=_compile)
+    rp = sub.add_parser("report", help="per-kernel FLOPs, modeled DRAM bytes, roofline time; totals against bounds")
+    rp.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
+    rp.add_argument("--format", choices=["table", "json"], default="table", help="rich tables (default) or JSON")
+    rp.add_argument("--gpu", choices=["H100", "A100"], default="H100", help="roofline ceilings (default H100)")
+    rp.set_defaults(fn=_report)
     r = sub.add_parser("run", help="run a compiled artifact")
     r.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
     r.add_argument("--inputs", help=".npz file with one array per model input (default: seeded random)")

@@ -17,7 +17,8 @@ from tritonnx.compiler import artifact
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError, TritonnxError
-from tritonnx.importers.onnx import import_model, load
+from tritonnx.compiler.cost import bounds
+from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
 
 TARGETS = {"sm_90": 90, "sm_80": 80}
@@ -107,7 +108,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     bar = _Progress(len(pipeline) + 2, progress)
     try:
         with make_context(), ir.Location.unknown():
-            module = import_model(proto, session.weights, tuple(override_initializers))
+            prepared = prepare(proto)
+            module = import_model(prepared, session.weights, tuple(override_initializers), prepared=True)
             texts = [("import", dump_text(module))] if dumps else []
             for name, step in pipeline:
                 bar.step(name)
@@ -125,7 +127,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                 if dumps:
                     texts.append((name, dump_text(module)))
             bar.step("writing artifact")
-            artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None)
+            artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None,
+                           bounds=bounds(prepared))
         if dumps:
             dumps.mkdir(parents=True, exist_ok=True)
             for i, (name, text) in enumerate(texts):

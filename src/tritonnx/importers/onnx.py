@@ -246,15 +246,11 @@ def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int], int]]:
     return types
 
 
-def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightStore,
-                 input_overrides: tuple[str, ...] = ()) -> ir.Module:
-    """Imports an ONNX model (opsets 9-21) as a tnx module with one `func.func @main`.
-
-    Must run inside an `ir.Context` from `tritonnx.dialects.make_context()`.
-    Graph inputs that have an initializer are weights unless named in `input_overrides`.
-    Raises ModelLoadError for an unreadable or invalid model and UnsupportedModelError
-    listing every unsupported node (name, op type, opset) or dynamic shape.
-    """
+def prepare(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
+    """The model as the importer reads it: functions inlined, converted to opset OPSET,
+    every value's shape inferred and static. Raises ModelLoadError for an unreadable or
+    invalid model and UnsupportedModelError listing every unsupported node (name, op type,
+    opset) or dynamic shape."""
     proto = expand_functions(load(model))
     check_supported(proto)
     try:
@@ -265,6 +261,18 @@ def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightSto
     except Exception as e:
         raise UnsupportedModelError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+    return proto
+
+
+def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightStore,
+                 input_overrides: tuple[str, ...] = (), prepared: bool = False) -> ir.Module:
+    """Imports an ONNX model (opsets 9-21) as a tnx module with one `func.func @main`.
+
+    Must run inside an `ir.Context` from `tritonnx.dialects.make_context()`.
+    Graph inputs that have an initializer are weights unless named in `input_overrides`.
+    `prepared`: the model already went through `prepare`. Raises as `prepare` does.
+    """
+    proto = model if prepared else prepare(model)
     return _Importer(proto, weights, set(input_overrides)).build()
 
 

@@ -111,7 +111,8 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
                 src.append(i if n > 1 else None)
             if groups > 1:
                 ci = b.binary("add", ci, b.binary("mul", b.splat(g, [1, bk]), cg))
-            a_tile = ea(x, [nb, ci if c_in > 1 else None] + src, b.and_(a_mask, *inside))
+            a_valid = b.and_(a_mask, *inside)
+            a_tile = ea(x, [nb, ci if c_in > 1 else None] + src, a_valid)
             kb_idx = delinearize(b, kb, [cg] + ks)  # [BK, 1] each
             if kind == "conv":
                 w_idx = [co] + kb_idx
@@ -122,11 +123,17 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
                 w_idx = [ci_b, rn] + kb_idx[1:]
             b_tile = eb(w, [None if n == 1 else i for i, n in zip(w_idx, w_dims)], b_mask)
         else:
+            a_valid = a_mask
             trans_a, trans_b = a_attrs.get("transA", 0), a_attrs.get("transB", 0)
             a_tile = ea(x, a_batch + ([ka, rm] if trans_a else [rm, ka]), a_mask)
             b_tile = eb(w, b_batch + ([rn, kb] if trans_b else [kb, rn]), b_mask)
             if shape(a_tile) != [bm, bk]:
                 a_tile = b.broadcast(a_tile, [bm, bk])
+        # a prologue computes on masked-off lanes too (zero padding is zero after it, not before)
+        if x not in args:
+            a_tile = b.select(b.broadcast(a_valid, [bm, bk]), a_tile, b.full_like(a_tile, 0))
+        if w not in args:
+            b_tile = b.select(b.broadcast(b_mask, [bk, bn]), b_tile, b.full_like(b_tile, 0))
         acc = b.dot(b.convert(a_tile, b.f32), b.convert(b_tile, b.f32), loop.inner_iter_args[0])
         scf.YieldOp([acc])
     acc = loop.results[0]

@@ -1,5 +1,6 @@
 """tile: chooses block sizes, grid, num_warps and num_stages for every kernel and records
-them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`).
+them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`), and the
+figures the cost model needs (`tnx.cost`: FLOPs and the role of each kernel input).
 
 Two tables: `gpu` (tensor-core friendly blocks, multiples of 16, sized so the grid fills
 the SMs) and `interpreter` (Triton's CPU interpreter pays per op, not per element, so it
@@ -111,13 +112,80 @@ def anchor_of(kernel: ir.Operation) -> ir.Operation | None:
     return next(op for op in ops(kernel.regions[0].blocks[0]) if KIND.get(op.name) == kind)
 
 
+ANCHOR_FLOPS_PER_INPUT = {"pool": 1, "reduce": 1, "softmax": 5, "norm": 6, "top_k": 2}
+
+
+def _slice_args(value: ir.Value, args: set) -> set:
+    """The kernel arguments `value` is computed from (its backward slice, cut at arguments)."""
+    found, stack, seen = set(), [value], set()
+    while stack:
+        v = stack.pop()
+        if v in args:
+            found.add(v)
+            continue
+        op = v.owner
+        if not isinstance(op, ir.OpView) and not isinstance(op, ir.Operation):
+            continue
+        op = op.operation
+        if op in seen:
+            continue
+        seen.add(op)
+        stack.extend(op.operands)
+    return found
+
+
+def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out_shape: list[int]) -> dict:
+    """FLOPs of one launch of `kernel` and the role of each input in its memory traffic.
+
+    FLOPs: 2*M*N*K per group for a dot anchor, a few per input element for other anchors
+    (ANCHOR_FLOPS_PER_INPUT), plus one per output element for every elementwise op.
+    Roles, one per kernel input: "a" (the dot's or reduction's data operand, tiles of it are
+    re-read by every column of output blocks), "b" (the dot's weights, re-read by every row of
+    output blocks), "e" (read only by elementwise ops at the output's own index, so the
+    output may overwrite it in place), "" (anything else, read once).
+    """
+    from tritonnx.passes.fuse import POINTWISE
+    block = kernel.regions[0].blocks[0]
+    body = ops(block)
+    args = list(block.arguments)
+    elementwise = sum(1 for op in body if op.name in POINTWISE)
+    flops = elementwise * math.prod(out_shape)
+    a_args = b_args = set()
+    if anchor is not None:
+        in_elems = math.prod(shape_of(anchor.operands[0]))
+        if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
+            m, n, k, groups = gemm_dims(kind, anchor)
+            flops += 2 * m * n * k * groups
+            b_args = _slice_args(anchor.operands[1], set(args))
+        else:
+            flops += ANCHOR_FLOPS_PER_INPUT.get(kind, 1) * in_elems
+        a_args = _slice_args(anchor.operands[0], set(args))
+    roles = []
+    for arg in args:
+        if arg in a_args:
+            roles.append("a")
+        elif arg in b_args:
+            roles.append("b")
+        elif (shape_of(arg) == out_shape and
+              all(u.owner.operation.name in POINTWISE and shape_of(u.owner.operation.results[0]) == out_shape
+                  for u in arg.uses)):
+            roles.append("e")
+        else:
+            roles.append("")
+    return {"flops": flops, "roles": roles}
+
+
 def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
     for fn in functions(module):
         if "tnx.kind" not in fn.attributes:
             continue
         kind = ir.StringAttr(fn.attributes["tnx.kind"]).value
         out_shape = list(ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape)
-        cfg = choose(kind, anchor_of(fn), out_shape, target)
+        anchor = anchor_of(fn)
+        cfg = choose(kind, anchor, out_shape, target)
+        cost = cost_attrs(fn, kind, anchor, out_shape)
+        fn.attributes["tnx.cost"] = ir.DictAttr.get({"flops": to_attr(cost["flops"]),
+                                                     "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])})
         if math.prod(out_shape) == 0:
             cfg["grid"] = [0] * len(cfg["grid"])  # an empty output: the runtime skips the launch
         fn.attributes["tnx.block"] = ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ def to_torch(value):
     """A numpy array as a torch tensor (bfloat16, which numpy lacks, through its bits)."""
     import torch
     array = np.asarray(value)
+    if not array.flags.writeable:  # torch wants writable memory; weights read from disk are not
+        array = array.copy()
     if array.dtype.name == "bfloat16":
         return torch.from_numpy(np.ascontiguousarray(array).view(np.uint16)).view(torch.bfloat16)
     return torch.from_numpy(array)
@@ -70,15 +73,25 @@ class CompiledModel:
             _use_interpreter()
         self._kernels: dict = {}
         self._weights = None
-        last = {}
-        for i, launch in enumerate(self.plan["launches"]):
-            for b in launch["buffers"]:
-                last[b] = i
-        keep = {o["buffer"] for o in self.plan["outputs"]}
-        self._free_after: dict[int, list[str]] = {}
+        self._arena = None
+
+    def _intermediates(self) -> dict:
+        """Views into one arena for every intermediate buffer, placed by the plan's memory
+        plan (`plan["memory"]`, see `tritonnx.compiler.memory_plan`). The arena is
+        allocated at the first run and reused by every later one."""
+        import torch
+        memory = self.plan["memory"]
+        if self._arena is None:
+            self._arena = torch.empty(memory["arena_bytes"], dtype=torch.uint8, device=self.device)
+        views = {}
         for b in self.plan["buffers"]:
-            if b["kind"] == "intermediate" and b["name"] not in keep and b["name"] in last:
-                self._free_after.setdefault(last[b["name"]], []).append(b["name"])
+            off = memory["offsets"].get(b["name"])
+            if off is None:
+                continue
+            dtype = getattr(torch, b["dtype"])
+            n = math.prod(b["shape"]) * dtype.itemsize
+            views[b["name"]] = self._arena[off:off + n].view(dtype).view(b["shape"])
+        return views
 
     @property
     def input_names(self) -> list[str]:
@@ -135,17 +148,20 @@ class CompiledModel:
         import torch
         as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values())
         env = dict(self._load_weights())
+        env.update(self._intermediates())
         env.update(self._check(feeds))
         specs = {b["name"]: b for b in self.plan["buffers"]}
         # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
         with np.errstate(all="ignore"):
             self._launch_all(env, specs)
-        out = {o["name"]: env[o["buffer"]] for o in self.plan["outputs"]}
+        # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
+        out = {o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
+               for o in self.plan["outputs"]}
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
     def _launch_all(self, env: dict, specs: dict) -> None:
         import torch
-        for i, launch in enumerate(self.plan["launches"]):
+        for launch in self.plan["launches"]:
             args = []
             for b in launch["buffers"]:
                 if b not in env:
@@ -159,8 +175,6 @@ class CompiledModel:
                 kernel[tuple(launch["grid"]) + (1,) * (3 - len(launch["grid"]))](*args)
             else:
                 kernel[tuple(launch["grid"])](*args, num_warps=launch["num_warps"], num_stages=launch["num_stages"])
-            for b in self._free_after.get(i, ()):
-                del env[b]
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):

@@ -1,0 +1,164 @@
+"""Cost model: FLOPs, modeled DRAM bytes and roofline time of every launch of a plan, and
+the bounds that judge a plan's memory traffic. Needs no GPU: everything is computed from
+the plan (`plan.json`) and the ONNX graph.
+
+Bytes a launch moves through device memory (DRAM):
+- its output, written once;
+- each input buffer, read once; except that tiles of a dot's data operand (role "a") are
+  read again by every column of output blocks (grid axis 1) and tiles of its weights
+  (role "b") by every row of output blocks (grid axis 0), unless the operand fits in the
+  GPU's L2 cache, in which case the re-reads hit L2 and it counts once.
+Roofline time: max(FLOPs / peak FLOP/s, bytes / DRAM bandwidth); the kernel is
+compute-bound when the first term is the larger.
+
+Bounds over the ONNX graph (bytes):
+- lower: weights + graph inputs + graph outputs, each moved once;
+- materialization: lower, plus, for every Conv, ConvTranspose, MatMul, Gemm, pooling,
+  reduction and normalization node, the value that leaves it after the chain of
+  single-consumer nodes it can fuse with (bias, BatchNormalization, activation, residual
+  Add, reshape; a Concat takes it as its part, stored once in place) written once and
+  read once by each consumer at the end of that chain;
+- unfused: one kernel per ONNX node, each reading all its inputs and writing its outputs.
+"""
+from __future__ import annotations
+
+import math
+
+import onnx
+
+from tritonnx.compiler.memory_plan import nbytes
+
+GPUS = {  # dense peak FLOP/s (no sparsity), DRAM bytes/s, L2 bytes; vendor datasheets
+    "H100": {"name": "H100 SXM", "dram": 3.35e12, "l2": 50e6,
+             "flops": {"fp32": 67e12, "tf32": 495e12, "bf16": 990e12, "fp16": 990e12}},
+    "A100": {"name": "A100 SXM 80GB", "dram": 2.039e12, "l2": 40e6,
+             "flops": {"fp32": 19.5e12, "tf32": 156e12, "bf16": 312e12, "fp16": 312e12}},
+}
+
+MATERIALIZED = {"Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
+                "GlobalMaxPool", "LpPool", "GlobalLpPool", "ArgMax", "ArgMin", "Softmax", "LogSoftmax",
+                "Hardmax", "LayerNormalization", "GroupNormalization", "InstanceNormalization", "TopK",
+                "CumSum", "Einsum"} | {f"Reduce{r}" for r in ("Sum", "Mean", "Max", "Min", "Prod", "L1", "L2",
+                                                             "LogSum", "LogSumExp", "SumSquare")}
+NO_KERNEL = {"Constant", "Shape", "Size", "Identity", "Dropout"}  # no data movement at run time
+
+
+def launch_cost(launch: dict, buffers: dict[str, dict], gpu: str = "H100") -> dict:
+    """{"flops", "bytes", "time_s", "bound": "memory"|"compute"} of one launch.
+
+    launch: a plan launch (grid, buffers, roles, flops, precision); buffers: plan buffers
+    by name. Units: FLOPs, bytes, seconds."""
+    spec = GPUS[gpu]
+    grid = list(launch["grid"]) + [1, 1]
+    total = 0
+    roles = launch.get("roles") or [""] * (len(launch["buffers"]) - 1) + ["out"]
+    seen = set()
+    for name, role in zip(launch["buffers"], roles):
+        if name in seen:
+            continue
+        seen.add(name)
+        size = nbytes(buffers[name])
+        if role == "a" and size > spec["l2"]:
+            size *= grid[1]
+        elif role == "b" and size > spec["l2"]:
+            size *= grid[0]
+        total += size
+    if 0 in launch["grid"]:
+        total = 0
+    flops = launch.get("flops", 0)
+    peak = spec["flops"][launch.get("precision", "fp32")]
+    t_compute, t_memory = flops / peak, total / spec["dram"]
+    return {"flops": flops, "bytes": total, "time_s": max(t_compute, t_memory),
+            "bound": "compute" if t_compute > t_memory else "memory"}
+
+
+def _sizes(model: onnx.ModelProto) -> dict[str, int]:
+    """Bytes of every value of a shape-inferred model whose shape is static."""
+    out = {}
+    for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim):
+            continue
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        out[vi.name] = math.prod(d.dim_value for d in tt.shape.dim) * dtype.itemsize
+    for t in model.graph.initializer:
+        out[t.name] = math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    return out
+
+
+def bounds(model: onnx.ModelProto) -> dict:
+    """{"lower_bytes", "materialization_bytes", "unfused_bytes", "unfused_kernels"} of a
+    shape-inferred model with static shapes (see the module docstring)."""
+    g = model.graph
+    size = _sizes(model)
+    weights = {t.name for t in g.initializer}
+    nodes = []
+    for node in g.node:  # Constant nodes and nodes of constants only fold into weights
+        if all(n in weights for n in node.input if n):
+            weights.update(node.output)
+        else:
+            nodes.append(node)
+    inputs = [i.name for i in g.input if i.name not in weights]
+    outputs = {o.name for o in g.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in nodes:
+        for name in set(node.input):
+            if name:
+                consumers.setdefault(name, []).append(node)
+    used_weights = {n for n in weights if n in consumers or n in outputs}
+    lower = sum(size.get(n, 0) for n in used_weights) + sum(size.get(n, 0) for n in inputs) \
+        + sum(size.get(n, 0) for n in outputs)
+    materialized = 0
+    for node in nodes:
+        if node.op_type not in MATERIALIZED:
+            continue
+        value = node.output[0]
+        readers = value
+        while True:  # follow the chain of sole consumers that fuse with the node
+            users = consumers.get(readers, [])
+            if (len(users) != 1 or readers in outputs or users[0].op_type in MATERIALIZED
+                    or users[0].op_type in NO_KERNEL or len(users[0].output) != 1):
+                break
+            readers = users[0].output[0]
+            if users[0].op_type != "Concat":  # a Concat's part is stored once, in place
+                value = readers
+        reads = len(consumers.get(readers, []))
+        materialized += size.get(value, 0) * ((0 if readers in outputs else 1) + reads)
+    unfused, kernels = 0, 0
+    for node in nodes:
+        if node.op_type in NO_KERNEL:
+            continue
+        kernels += 1
+        unfused += sum(size.get(n, 0) for n in set(node.input) if n) + sum(size.get(n, 0) for n in node.output if n)
+    return {"lower_bytes": lower, "materialization_bytes": lower + materialized, "unfused_bytes": unfused,
+            "unfused_kernels": kernels}
+
+
+def summarize(plan: dict, gpu: str = "H100") -> dict:
+    """Per-launch costs and totals of a plan: {"gpu", "launches": [...], "totals": {...}}.
+    Totals: kernels launched, FLOPs, modeled bytes, roofline seconds, the bounds and their
+    ratios, and the memory plan's peak against its liveness bound and no reuse."""
+    buffers = {b["name"]: b for b in plan["buffers"]}
+    rows = []
+    for launch in plan["launches"]:
+        c = launch_cost(launch, buffers, gpu)
+        rows.append({"kernel": launch["kernel"], "nodes": launch["nodes"], "kind": launch["kind"],
+                     "grid": launch["grid"], "block": launch["block"], "num_warps": launch["num_warps"],
+                     "num_stages": launch["num_stages"], **c})
+    modeled = sum(r["bytes"] for r in rows)
+    totals = {"launches": sum(1 for l in plan["launches"] if 0 not in l["grid"]),
+              "kernels": len({l["kernel"] for l in plan["launches"]}),
+              "flops": sum(r["flops"] for r in rows), "bytes": modeled,
+              "time_s": sum(r["time_s"] for r in rows)}
+    b = plan.get("bounds")
+    if b:
+        totals.update({k: b[k] for k in ("lower_bytes", "materialization_bytes", "unfused_bytes", "unfused_kernels")})
+        totals["bytes_over_lower"] = modeled / b["lower_bytes"] if b["lower_bytes"] else None
+        totals["bytes_over_materialization"] = modeled / b["materialization_bytes"] if b["materialization_bytes"] else None
+        totals["bytes_over_unfused"] = modeled / b["unfused_bytes"] if b["unfused_bytes"] else None
+    m = plan.get("memory")
+    if m:
+        totals.update({"peak_bytes": m["arena_bytes"], "liveness_bytes": m["liveness_bytes"],
+                       "no_reuse_bytes": m["no_reuse_bytes"],
+                       "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0})
+    return {"gpu": GPUS[gpu]["name"], "launches": rows, "totals": totals}
