@@ -3,3 +3,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+import tempfile  # noqa: E402
+
+# a compile cache of the test session's own, so no test is served a stale artifact
+os.environ["TRITONNX_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritonnx-test-cache-")

@@ -12,9 +12,10 @@ def _compile(args) -> int:
     import tritonnx
     model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
                              override_initializers=tuple(args.override_initializer or ()),
-                             progress=sys.stderr.isatty())
+                             progress=sys.stderr.isatty(), cache=not args.no_cache)
     plan = model.plan
-    print(f"compiled {args.model} -> {args.output}: {len(plan['launches'])} launches of "
+    print(f"compiled {args.model} -> {args.output}" + (" (from the compile cache)" if model.cached else "")
+          + f": {len(plan['launches'])} launches of "
           f"{plan['kernels']} distinct kernels" + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else ""))
     if args.report:
         from tritonnx.compiler.report import report
@@ -72,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
                    help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
     c.add_argument("--override-initializer", action="append", metavar="NAME",
                    help="keep this graph input a run-time input although it has an initializer (repeatable)")
+    c.add_argument("--no-cache", action="store_true", help="compile even when the compile cache has this model")
     c.add_argument("--report", action="store_true", help="print the cost report (see `tritonnx report`)")
     c.set_defaults(fn=_compile)
     rp = sub.add_parser("report", help="per-kernel FLOPs, modeled DRAM bytes, roofline time; totals against bounds")

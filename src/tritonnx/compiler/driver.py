@@ -14,6 +14,7 @@ from mlir.passmanager import PassManager
 from onnx import numpy_helper
 
 from tritonnx.compiler import artifact
+from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError, TritonnxError
@@ -53,6 +54,17 @@ class _Progress:
             self.bar.stop()
 
 
+def _replace(work: Path, final: Path) -> None:
+    """Moves the finished artifact `work` to `final`, replacing what was there."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        final.rename(old)
+        work.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        work.rename(final)
+
+
 def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     """A copy of `proto` in which the named graph inputs are initializers with the given
     values. Raises ValueError for a name that is not a graph input."""
@@ -73,7 +85,7 @@ def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
 
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
             dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
-            constants: dict | None = None, progress: bool = False):
+            constants: dict | None = None, progress: bool = False, cache: bool = True):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
     output_dir: where the artifact goes (a temporary directory when None). It is written
@@ -87,6 +99,9 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         initializers (as a shape, axes or scales input must be, for tritonnx to plan static
         shapes); the compiled model no longer takes them.
     progress: show a progress bar once the compile has run for a second.
+    cache: serve a compile done before with the same model, options and tritonnx version
+        from the compile cache (`tritonnx.compiler.cache`), and store new ones there. A
+        compile with `dump_ir` always runs the passes.
     Returns a `tritonnx.runtime.CompiledModel`. Raises ModelLoadError, UnsupportedModelError
     or CompileError with a one-paragraph message.
     """
@@ -102,6 +117,18 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     dumps = Path(dump_ir) if dump_ir else None
+    cache_key = None
+    if cache and dumps is None:
+        cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers)})
+        hit = compile_cache.lookup(cache_key)
+        if hit is not None:
+            try:
+                shutil.copytree(hit, work, dirs_exist_ok=True)
+                _replace(work, final)
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+            return CompiledModel(final, cached=True)
     session = Session()
     token = use_session(session)
     pipeline = stages("gpu" if targets else "interpreter")
@@ -135,13 +162,9 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                 (dumps / f"{i:02d}-{name.replace(',', '-')}.mlir").write_text(text)
             for f in (work / "kernels").glob("*.py"):
                 shutil.copy(f, dumps / f.name)
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            final.rename(old)
-            work.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            work.rename(final)
+        if cache_key is not None:
+            compile_cache.store(cache_key, work)
+        _replace(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         if output_dir is None:

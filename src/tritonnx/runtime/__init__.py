@@ -62,8 +62,9 @@ class CompiledModel:
     Raises ValueError naming the input when a name, shape or dtype is wrong.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, cached: bool = False):
         self.path = Path(path)
+        self.cached = cached  # True when `tritonnx.compile` served it from the compile cache
         plan_file = self.path / "plan.json"
         if not plan_file.is_file():
             raise ValueError(f"{self.path} is not a tritonnx artifact (no plan.json).")
