@@ -3,6 +3,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+if not os.path.exists("/dev/nvidia0"):
+    # no GPU: kernels run in Triton's interpreter, which must be chosen before anything
+    # (torch.onnx's exporter, for one) imports triton.language
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import tempfile  # noqa: E402
 

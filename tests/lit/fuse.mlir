@@ -94,3 +94,71 @@ func.func @no_prologue(%x: tensor<4x8xf32>, %y: tensor<64x8xf32>, %z: tensor<64x
   %u = "tnx.softmax"(%m) {axis = 1 : i64} : (tensor<64x8xf32>) -> tensor<64x8xf32>
   return %r, %s, %u : tensor<4x8xf32>, tensor<4x8xf32>, tensor<64x8xf32>
 }
+
+// Scaled dot-product attention (MatMul, scale, mask add, Softmax over the keys, MatMul)
+// is one group: a flash-attention kernel, the scores never stored.
+// CHECK-LABEL: func.func @attention
+// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "anchor: flash attention (online softmax, the score matrix is never stored)", tnx.group = [[A:[0-9]+]]
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "attention: applied to each tile of scores", tnx.group = [[A]]
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "attention: applied to each tile of scores", tnx.group = [[A]]
+// CHECK: "tnx.softmax"{{.*}}tnx.attention, tnx.fusion = "attention: online softmax over tiles of keys", tnx.group = [[A]]
+// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "attention: probabilities times V, accumulated per tile of keys", tnx.group = [[A]]
+func.func @attention(%q: tensor<1x2x8x16xf32>, %kt: tensor<1x2x16x8xf32>, %v: tensor<1x2x8x16xf32>, %mask: tensor<1x1x1x8xf32>) -> tensor<1x2x8x16xf32> {
+  %c = "tnx.constant"() {value = dense<0.25> : tensor<f32>} : () -> tensor<f32>
+  %s = "tnx.mat_mul"(%q, %kt) : (tensor<1x2x8x16xf32>, tensor<1x2x16x8xf32>) -> tensor<1x2x8x8xf32>
+  %sc = "tnx.mul"(%s, %c) : (tensor<1x2x8x8xf32>, tensor<f32>) -> tensor<1x2x8x8xf32>
+  %m = "tnx.add"(%sc, %mask) : (tensor<1x2x8x8xf32>, tensor<1x1x1x8xf32>) -> tensor<1x2x8x8xf32>
+  %p = "tnx.softmax"(%m) {axis = 3 : i64} : (tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
+  %o = "tnx.mat_mul"(%p, %v) : (tensor<1x2x8x8xf32>, tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32>
+  return %o : tensor<1x2x8x16xf32>
+}
+
+// A Softmax whose result is also returned cannot stay in registers: no attention fusion,
+// and the anchor says why.
+// CHECK-LABEL: func.func @not_attention
+// CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor (not fused as attention: the Softmax's result is not only the left operand of a MatMul)"
+func.func @not_attention(%q: tensor<8x16xf32>, %kt: tensor<16x8xf32>, %v: tensor<8x16xf32>) -> (tensor<8x16xf32>, tensor<8x8xf32>) {
+  %s = "tnx.mat_mul"(%q, %kt) : (tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<8x8xf32>
+  %p = "tnx.softmax"(%s) {axis = 1 : i64} : (tensor<8x8xf32>) -> tensor<8x8xf32>
+  %o = "tnx.mat_mul"(%p, %v) : (tensor<8x8xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+  return %o, %p : tensor<8x16xf32>, tensor<8x8xf32>
+}
+
+// Horizontal fusion: three projections of one input (Q, K, V with their biases) become
+// one MatMul over the concatenated weights and one bias Add; each former result is a
+// Slice of it (an index map for its readers).
+// CHECK-LABEL: func.func @qkv
+// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "anchor", tnx.group = [[G:[0-9]+]] : i64, tnx.merged = "horizontal fusion of {{.*}}: one MatMul reads the input once"{{.*}} -> tensor<4x24xf32>
+// CHECK: "tnx.add"{{.*}}tnx.group = [[G]]
+// CHECK-COUNT-3: "tnx.slice"
+// CHECK-NOT: "tnx.mat_mul"
+func.func @qkv(%x: tensor<4x16xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
+  %wq = "tnx.constant"() {value = dense<0.5> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
+  %wk = "tnx.constant"() {value = dense<0.25> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
+  %wv = "tnx.constant"() {value = dense<0.125> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
+  %b = "tnx.constant"() {value = dense<1.0> : tensor<8xf32>} : () -> tensor<8xf32>
+  %q = "tnx.mat_mul"(%x, %wq) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  %qb = "tnx.add"(%q, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %k = "tnx.mat_mul"(%x, %wk) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  %kb = "tnx.add"(%k, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %v = "tnx.mat_mul"(%x, %wv) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  %vb = "tnx.add"(%v, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return %qb, %kb, %vb : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// The branches of a decomposed tanh Gelu (x * 0.5 and 1 + tanh(...)) meet in one Mul:
+// the branch groups merge, one pointwise kernel computes the whole expression.
+// CHECK-LABEL: func.func @gelu_branches
+// CHECK: "tnx.mul"{{.*}}tnx.group = [[P:[0-9]+]]
+// CHECK: "tnx.tanh"{{.*}}tnx.fusion = "pointwise branch merged into {{.*}}'s group: its only reader", tnx.group = [[P]]
+// CHECK: "tnx.add"{{.*}}tnx.group = [[P]]
+// CHECK: "tnx.mul"{{.*}}tnx.group = [[P]]
+func.func @gelu_branches(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %h = "tnx.constant"() {value = dense<0.5> : tensor<f32>} : () -> tensor<f32>
+  %one = "tnx.constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %a = "tnx.mul"(%x, %h) : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %t = "tnx.tanh"(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %u = "tnx.add"(%t, %one) : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %y = "tnx.mul"(%a, %u) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}

@@ -67,7 +67,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "num_stages": ir.IntegerAttr(k.attributes["tnx.num_stages"]).value,
                 "kind": ir.StringAttr(k.attributes["tnx.kind"]).value,
                 "block": {n: ir.IntegerAttr(block_cfg[n]).value for n in
-                          ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R") if n in block_cfg},
+                          ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D") if n in block_cfg},
                 "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(k.attributes["tnx.nodes"])],
                 "flops": ir.IntegerAttr(cost["flops"]).value,
                 "roles": [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])] + ["out"],

@@ -101,7 +101,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
     """Evaluates small constant subgraphs (Shape, Range, Concat of constants, ...) with
     onnx.reference and re-runs shape inference, until every tensor has a static shape or
     nothing more folds. Models whose shapes are static already are returned as they are."""
-    from onnx.reference import ReferenceEvaluator
+    from tritonnx.importers.reference import evaluator as reference_evaluator
 
     for _ in range(rounds):
         graph = model.graph
@@ -131,7 +131,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                     sub = onnx.helper.make_graph([node], "fold", [onnx.helper.make_tensor_value_info(
                         i, onnx.helper.np_dtype_to_tensor_dtype(known[i].dtype), known[i].shape) for i in dict.fromkeys(node.input) if i],
                         [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o])
-                    evaluator = ReferenceEvaluator(onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)]))
+                    evaluator = reference_evaluator(onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)]))
                     value = evaluator.run(None, {i: known[i] for i in node.input if i})
                 except Exception:
                     value = None
@@ -148,6 +148,9 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
         del graph.node[:]
         graph.node.extend(kept)
         graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in folded.items() if k in used)
+        stale = [vi for vi in graph.value_info if vi.name in folded]  # its inferred shape may be partial
+        for vi in stale:
+            graph.value_info.remove(vi)
         model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     return model
 

@@ -24,7 +24,8 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray:
     """Evaluates one tnx op on constant inputs with ONNX's reference implementation
     (`onnx.reference`), at the model's opset. None marks an absent optional input."""
     from onnx import helper, numpy_helper
-    from onnx.reference import ReferenceEvaluator
+
+    from tritonnx.importers.reference import evaluator
 
     names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
     attrs = {}
@@ -40,7 +41,7 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray:
                                                for n, x in feeds.items()],
                               [helper.make_tensor_value_info("out", 0, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])
+    return np.asarray(evaluator(model).run(None, feeds)[0])
 
 
 def _opset(op: ir.Operation) -> int:

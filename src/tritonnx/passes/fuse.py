@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.ops import KIND
-from tritonnx.dialects.builders import producer, shape_of, to_attr
+from tritonnx.dialects.builders import attrs_of, create, producer, shape_of, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
 
@@ -47,7 +48,69 @@ def run(module: ir.Operation, pass_=None) -> None:
     for fn in functions(module):
         if "sym_visibility" in fn.attributes:
             continue  # kernels are already outlined
+        _merge_siblings(fn.regions[0].blocks[0])
         _partition(fn.regions[0].blocks[0])
+
+
+def _merge_siblings(block: ir.Block) -> None:
+    """Horizontal fusion: MatMuls that read the same input with constant [K, N_i] weights
+    (the Q, K and V projections), each with or without a constant bias Add, become one
+    MatMul over the concatenated weights [K, sum N_i] (and one bias Add); each former
+    result is a Slice of the merged one, an index map for its readers."""
+    from tritonnx.passes.canonicalize import constant_array, is_constant, make_constant
+    inputs: list[ir.Value] = []
+    for op in ops(block):
+        if (op.name == "tnx.mat_mul" and is_constant(op.operands[1]) and len(shape_of(op.operands[1])) == 2
+                and all(op.operands[0] != y for y in inputs)):
+            inputs.append(op.operands[0])
+    for x in inputs:
+        siblings = [u.owner.operation for u in x.uses if u.operand_number == 0
+                    and u.owner.operation.name == "tnx.mat_mul" and is_constant(u.owner.operation.operands[1])
+                    and len(shape_of(u.owner.operation.operands[1])) == 2]
+
+        def bias(mm):
+            users = list(mm.results[0].uses)
+            if len(users) != 1 or users[0].owner.operation.name != "tnx.add":
+                return None
+            add = users[0].owner.operation
+            other = add.operands[1 - users[0].operand_number]
+            n = shape_of(mm.results[0])[-1]
+            return add if is_constant(other) and shape_of(other) == [n] else None
+        order = {m: i for i, m in enumerate(ops(block))}
+        with_and_without = ([m for m in siblings if bias(m) is not None], [m for m in siblings if bias(m) is None])
+        for with_bias, group in zip((True, False), with_and_without):
+            if len(group) < 2 or len({str(ir.RankedTensorType(m.results[0].type).element_type) for m in group}) != 1:
+                continue
+            first = min(group, key=lambda m: order[m])
+            weights = [constant_array(m.operands[1]) for m in group]
+            widths = [w.shape[1] for w in weights]
+            out_shape = shape_of(group[0].results[0])[:-1] + [sum(widths)]
+            et = ir.RankedTensorType(group[0].results[0].type).element_type
+            names = ", ".join(node_name(m) for m in group)
+            with ir.InsertionPoint(first), first.location:
+                w = make_constant(np.concatenate(weights, axis=1), "merged")
+                merged = create("tnx.mat_mul", [x, w], [ir.RankedTensorType.get(out_shape, et)]).operation
+                merged.attributes["tnx.merged"] = to_attr(f"horizontal fusion of {names}: one MatMul reads the input once")
+                result = merged.results[0]
+                if with_bias:
+                    adds = [bias(m) for m in group]
+                    b = make_constant(np.concatenate([constant_array(a.operands[1] if a.operands[0] == m.results[0]
+                                                                     else a.operands[0]) for a, m in zip(adds, group)]),
+                                      "merged_bias")
+                    result = create("tnx.add", [result, b], [result.type]).result
+                rank, start = len(out_shape), 0
+                for m, n in zip(group, widths):
+                    old = bias(m).results[0] if with_bias else m.results[0]
+                    starts = [0] * rank
+                    starts[-1] = start
+                    piece = create("tnx.slice", [result], [old.type], dict(starts=starts, steps=[1] * rank)).result
+                    old.replace_all_uses_with(piece)
+                    start += n
+            for m in group:
+                if with_bias:
+                    add = bias(m)
+                    add.erase()
+                m.erase()
 
 
 def _mark(op: ir.Operation, group: int, reason: str) -> None:
@@ -105,7 +168,68 @@ def _prologue(anchor: ir.Operation, operand: ir.Value, members: dict, pointwise_
                       f"{_nbytes(v)} output bytes, no round trip through memory)")
 
 
+MAX_HEAD_DIM = 256  # one block holds a head's row of Q, K and V
+
+
+def _attention(softmax: ir.Operation) -> tuple[ir.Operation, list[ir.Operation], ir.Operation] | str | None:
+    """Scaled dot-product attention around `softmax`: (first MatMul, the pointwise ops between
+    it and the Softmax (scale, mask add, causal Where), second MatMul), a string saying why
+    a near match does not fuse, or None when the Softmax is not attention at all."""
+    x = softmax.results[0]
+    rank = len(shape_of(x))
+    v, chain = softmax.operands[0], []
+    while True:
+        src = producer(v)
+        if src is None or len(list(v.uses)) != 1:
+            return None
+        if src.name == "tnx.mat_mul":
+            break
+        if src.name not in POINTWISE or shape_of(src.results[0]) != shape_of(x):
+            return None
+        chain.append(src)
+        # the score runs through the operand of the same shape (a mask broadcasts)
+        scores = [o for o in src.operands if shape_of(o) == shape_of(x) and producer(o) is not None
+                  and producer(o).name in POINTWISE + ("tnx.mat_mul",)]
+        if len(scores) != 1:
+            return None
+        v = scores[0]
+    m1 = src
+    users = list(x.uses)
+    if rank < 2 or attrs_of(softmax)["axis"] not in (rank - 1, -1):
+        return "not fused as attention: the Softmax is not over the keys (last) axis"
+    if len(users) != 1 or users[0].owner.operation.name != "tnx.mat_mul" or users[0].operand_number != 0:
+        return "not fused as attention: the Softmax's result is not only the left operand of a MatMul"
+    m2 = users[0].owner.operation
+    d, dv = shape_of(m1.operands[0])[-1], shape_of(m2.results[0])[-1]
+    if max(d, dv) > MAX_HEAD_DIM:
+        return f"not fused as attention: head dimension {max(d, dv)} > {MAX_HEAD_DIM}"
+    return m1, list(reversed(chain)), m2
+
+
 def _partition(block: ir.Block) -> None:
+    # ops are keyed by position: an ir.Operation's hash changes when its attributes do
+    block_ops = ops(block)
+    position = {op: i for i, op in enumerate(block_ops)}
+    attention: dict[int, tuple] = {}  # op -> (position of its first MatMul or None for that one, reason)
+    notes: dict[int, str] = {}
+    found_attention = []
+    for i, op in enumerate(block_ops):
+        if op.name != "tnx.softmax":
+            continue
+        found = _attention(op)
+        if isinstance(found, str):
+            notes[i] = found
+        elif found is not None:
+            m1, chain, m2 = found
+            found_attention.append(op)
+            first = position[m1]
+            attention[first] = (None, "anchor: flash attention (online softmax, the score matrix is never stored)")
+            for c in chain:
+                attention[position[c]] = (first, "attention: applied to each tile of scores")
+            attention[i] = (first, "attention: online softmax over tiles of keys")
+            attention[position[m2]] = (first, "attention: probabilities times V, accumulated per tile of keys")
+    for op in found_attention:
+        op.attributes["tnx.attention"] = ir.UnitAttr.get()
     next_id = 0
     tail: dict[int, ir.Operation] = {}  # group -> its last op (the group's output)
     members: dict[int, list[ir.Operation]] = {}
@@ -114,10 +238,27 @@ def _partition(block: ir.Block) -> None:
     def mark(op: ir.Operation, group: int, reason: str) -> None:
         _mark(op, group, reason)
         members.setdefault(group, []).append(op)
-    for op in ops(block):
+    group_at: dict[int, int] = {}  # position of an attention's first MatMul -> its group
+    for i, op in enumerate(block_ops):
         name = op.name
-        if name in DOT or name in REDUCE:
-            mark(op, next_id, "anchor")
+        if i in attention and attention[i][0] is not None:  # inside an attention group
+            g = group_at[attention[i][0]]
+            mark(op, g, attention[i][1])
+            if name == "tnx.mat_mul":
+                found = _prologue(op, op.operands[1], members, pointwise_groups, tail)
+                if found is not None:
+                    pg, views, reason = found
+                    for m in members.pop(pg):
+                        mark(m, g, reason)
+                    for view in views:
+                        mark(view, g, f"index map between the prologue and {node_name(op)}")
+                    pointwise_groups.discard(pg)
+                    del tail[pg]
+            tail[g] = op
+        elif name in DOT or name in REDUCE:
+            group_at[i] = next_id
+            mark(op, next_id, attention[i][1] if i in attention else
+                 ("anchor (" + notes[i] + ")" if i in notes else "anchor"))
             data = list(op.operands[:2]) if name in DOT else [op.operands[0]]
             for value in data:
                 found = _prologue(op, value, members, pointwise_groups, tail)
@@ -161,6 +302,20 @@ def _partition(block: ir.Block) -> None:
                 tail[next_id] = op
                 pointwise_groups.add(next_id)
                 next_id += 1
+            # other operands that are the sole-use results of pointwise groups (the branches
+            # of a decomposed Gelu, say) merge in: one kernel computes the whole expression
+            g = _group(op)
+            for value in op.operands:
+                h = _group(producer(value))
+                if (h is None or h == g or h not in pointwise_groups or tail[h] != producer(value)
+                        or len(list(value.uses)) != 1 or shape_of(value) != shape_of(op.results[0])
+                        or any(u.owner.operation != op and _group(u.owner.operation) != h
+                               for m in members[h] for r in m.results for u in r.uses)):
+                    continue
+                for m in members.pop(h):
+                    mark(m, g, f"pointwise branch merged into {node_name(op)}'s group: its only reader")
+                pointwise_groups.discard(h)
+                del tail[h]
         elif name in VIEWS:
             src = producer(op.operands[0])
             g = _group(src)

@@ -1,7 +1,7 @@
 """outline: turns each fusion group into `func.func private @kernel_N` and replaces it in
 @main by a `func.call`. View ops a kernel reads through are cloned into the kernel (they
 are index maps, not buffers). The kernel's `tnx.kind` says which template lowers it
-(conv, gemm, mat_mul, pool, softmax, pointwise); `tnx.nodes` lists the ONNX nodes it
+(conv, gemm, mat_mul, pool, softmax, attention, pointwise); `tnx.nodes` lists the ONNX nodes it
 covers. Kernels with identical bodies are emitted once and called from every site."""
 from __future__ import annotations
 
@@ -69,7 +69,10 @@ def run(module: ir.Operation, pass_=None) -> None:
                 body.append(m)
                 body_set.add(m)
             out = members[-1].results[0]
-            kind = next((KIND[m.name] for m in members if m.name in KIND), "pointwise")
+            if any("tnx.attention" in m.attributes for m in members):
+                kind = "attention"
+            else:
+                kind = next((KIND[m.name] for m in members if m.name in KIND), "pointwise")
             with ir.InsertionPoint(module_body):
                 kfn = func.FuncOp(symbol, ([v.type for v in inputs], [out.type]), visibility="private")
                 kblock = kfn.add_entry_block()

@@ -8,6 +8,7 @@ runs fastest with large blocks). Block names by kind:
   conv, gemm, mat_mul: BLOCK_M, BLOCK_N, BLOCK_K over the implicit GEMM [M, K] x [K, N]
   pool:                BLOCK_P outputs x BLOCK_R window positions
   softmax:             BLOCK_P rows x BLOCK_R (the whole softmax axis)
+  attention:           BLOCK_M queries x BLOCK_N keys per step, BLOCK_D the head dimension
   pointwise:           BLOCK elements
 """
 from __future__ import annotations
@@ -66,6 +67,18 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -
                          BLOCK_K=min(256, max(16, pow2(k))))
             warps, stages = 4, 1
         grid = [cdiv(m, block["BLOCK_M"]), cdiv(n, block["BLOCK_N"]), groups]
+    elif kind == "attention":  # grid: blocks of queries x (batch, heads)
+        m1, m2 = attention_ops(anchor)
+        scores = shape_of(anchor.results[0])
+        sq, sk = scores[-2], scores[-1]
+        d = max(shape_of(m1.operands[0])[-1], shape_of(m2.results[0])[-1])
+        bd = max(16, pow2(d))
+        if gpu:
+            bm, bn = (128 if sq >= 128 else 64), (64 if bd <= 64 else 32)
+        else:
+            bm, bn = min(256, max(16, pow2(sq))), min(256, max(16, pow2(sk)))
+        block = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+        grid, warps, stages = [cdiv(sq, bm), math.prod(scores[:-2])], (4 if bm <= 64 else 8), (2 if gpu else 1)
     elif kind == "pool":
         x = shape_of(anchor.operands[0])
         window = math.prod(x[2:]) if anchor.name.startswith("tnx.global") else math.prod(attrs_of(anchor)["kernel_shape"])
@@ -104,10 +117,23 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str) -
     return dict(block=block, grid=grid, num_warps=warps, num_stages=stages)
 
 
+def attention_ops(softmax: ir.Operation) -> tuple[ir.Operation, ir.Operation]:
+    """The two MatMuls of the attention around `softmax` (marked by the fuse pass)."""
+    v = softmax.operands[0]
+    while v.owner.operation.name != "tnx.mat_mul":
+        op = v.owner.operation
+        v = next(o for o in op.operands if shape_of(o) == shape_of(softmax.results[0])
+                 and isinstance(o.owner, (ir.Operation, ir.OpView)))
+    m2 = next(iter(softmax.results[0].uses)).owner.operation
+    return v.owner.operation, m2
+
+
 def anchor_of(kernel: ir.Operation) -> ir.Operation | None:
     kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
     if kind == "pointwise":
         return None
+    if kind == "attention":
+        return next(op for op in ops(kernel.regions[0].blocks[0]) if "tnx.attention" in op.attributes)
     from tritonnx.passes.outline import KIND
     return next(op for op in ops(kernel.regions[0].blocks[0]) if KIND.get(op.name) == kind)
 
@@ -157,9 +183,15 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
             m, n, k, groups = gemm_dims(kind, anchor)
             flops += 2 * m * n * k * groups
             b_args = _slice_args(anchor.operands[1], set(args))
+        elif kind == "attention":  # Q K^T and P V, plus ~5 per score for the online softmax
+            m1, m2 = attention_ops(anchor)
+            flops += 2 * in_elems * (shape_of(m1.operands[0])[-1] + shape_of(m2.results[0])[-1]) + 5 * in_elems
+            b_args = _slice_args(m1.operands[1], set(args)) | _slice_args(m2.operands[1], set(args))
+            a_args = _slice_args(m1.operands[0], set(args))
         else:
             flops += ANCHOR_FLOPS_PER_INPUT.get(kind, 1) * in_elems
-        a_args = _slice_args(anchor.operands[0], set(args))
+        if kind != "attention":
+            a_args = _slice_args(anchor.operands[0], set(args))
     roles = []
     for arg in args:
         if arg in a_args:
