@@ -11,7 +11,9 @@ networks the bench exports itself), in one run:
   bytes / mat.         ... over the materialization bound, and
   bytes / unfused      ... over the unfused plan (tritonnx.compiler.cost)
   peak / liveness      planned arena over the liveness lower bound (memory_plan)
-  tritonnx cold s      compile to sm_90 cubins with empty caches (tritonnx's and Triton's)
+  tritonnx s           compile without cubins (CPU interpreter), empty caches
+  tritonnx cold s      compile to sm_90 cubins with empty caches (tritonnx's and Triton's),
+                       for the models named by --cubins (default resnet50)
   tritonnx cached s    the same compile again, served from tritonnx's compile cache
   IREE s               iree-compile to a CUDA vmfb (after iree-import-onnx)
 
@@ -62,8 +64,10 @@ def exported(name: str, workdir: Path) -> Path:
     return path
 
 
-def tritonnx_figures(path: Path, workdir: Path) -> dict:
-    """Compile `path` to sm_90 cold (fresh caches), then again from the compile cache."""
+def tritonnx_figures(path: Path, workdir: Path, cubins: bool) -> dict:
+    """Compile `path` cold (fresh caches), then again from the compile cache; to sm_90
+    cubins when `cubins`, else for the CPU interpreter (the same kernels and fusion; at
+    batch 1 the same modeled bytes, since only operands over the L2 size count re-reads)."""
     import tritonnx
     from tritonnx.compiler.cost import summarize
     caches = Path(tempfile.mkdtemp(prefix="caches-", dir=workdir))
@@ -72,10 +76,11 @@ def tritonnx_figures(path: Path, workdir: Path) -> dict:
     os.environ.update(env)
     try:
         t = time.perf_counter()
-        model = tritonnx.compile(path, workdir / "tnx-cold", targets=("sm_90",))
+        targets = ("sm_90",) if cubins else ()
+        model = tritonnx.compile(path, workdir / "tnx-cold", targets=targets)
         cold = time.perf_counter() - t
         t = time.perf_counter()
-        again = tritonnx.compile(path, workdir / "tnx-warm", targets=("sm_90",))
+        again = tritonnx.compile(path, workdir / "tnx-warm", targets=targets)
         warm = time.perf_counter() - t
         assert again.cached
     finally:
@@ -89,10 +94,11 @@ def tritonnx_figures(path: Path, workdir: Path) -> dict:
     return {"kernels": totals["launches"], "bytes": totals["bytes"],
             "over_lower": totals["bytes_over_lower"], "over_materialization": totals["bytes_over_materialization"],
             "over_unfused": totals["bytes_over_unfused"], "peak_over_liveness": totals["peak_over_liveness"],
-            "unfused_kernels": totals["unfused_kernels"], "cold_s": cold, "cached_s": warm}
+            "unfused_kernels": totals["unfused_kernels"], ("cold_s" if cubins else "cpu_s"): cold,
+            "cached_s": warm}
 
 
-def run_model(name: str, workdir: Path, use_iree: bool) -> dict:
+def run_model(name: str, workdir: Path, use_iree: bool, cubins: bool) -> dict:
     work = workdir / name
     work.mkdir(parents=True, exist_ok=True)
     row = {"model": name}
@@ -107,7 +113,7 @@ def run_model(name: str, workdir: Path, use_iree: bool) -> dict:
         row["error"] = f"model: {type(e).__name__}: {e}"
         return row
     try:
-        row.update(tritonnx_figures(path, work))
+        row.update(tritonnx_figures(path, work, cubins))
     except Exception as e:
         row["error"] = f"tritonnx: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
     if use_iree:
@@ -126,7 +132,8 @@ def _f(v, spec):
 COLUMNS = [("model", "model", "s"), ("ONNX nodes", "onnx_nodes", "d"), ("tritonnx kernels", "kernels", "d"),
            ("IREE dispatches", "iree_dispatches", "d"), ("bytes / lower", "over_lower", ".2f"),
            ("bytes / mat.", "over_materialization", ".2f"), ("bytes / unfused", "over_unfused", ".2f"),
-           ("peak / liveness", "peak_over_liveness", ".2f"), ("tritonnx cold s", "cold_s", ".1f"),
+           ("peak / liveness", "peak_over_liveness", ".2f"), ("tritonnx s (no cubins)", "cpu_s", ".1f"),
+           ("tritonnx cold s (sm_90 cubins)", "cold_s", ".1f"),
            ("tritonnx cached s", "cached_s", ".2f"), ("IREE s", "iree_s", ".1f")]
 
 
@@ -150,6 +157,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(LIGHT + EXPORTED), help="comma-separated model names")
     p.add_argument("--no-iree", action="store_true", help="leave IREE out")
+    p.add_argument("--cubins", default="resnet50",
+                   help="comma-separated models whose cold compile includes sm_90 cubins (default resnet50; "
+                        "'all' for every model: about 1.5 s per kernel per core on this machine)")
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
     use_iree = not args.no_iree and iree.available()
@@ -162,7 +172,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="tritonnx-bench-") as tmp:
         for name in args.models.split(","):
             console.print(f"[dim]{name} ...[/dim]")
-            rows.append(run_model(name, Path(tmp), use_iree))
+            cubins = args.cubins == "all" or name in args.cubins.split(",")
+            rows.append(run_model(name, Path(tmp), use_iree, cubins))
             console.print(json.dumps(rows[-1]))
     table = Table(title=f"tritonnx vs IREE, batch 1 ({datetime.date.today()}; {versions()})")
     for col, _, _ in COLUMNS:
