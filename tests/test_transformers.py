@@ -32,3 +32,40 @@ def test_transformer_matches_onnxruntime(name, opset, exports, tmp_path):
     first_layer = kinds.index("attention")
     per_layer = (len(kinds) - first_layer + 1) / tm.LAYERS  # the QKV projection precedes attention
     assert per_layer <= 8, kinds
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp16", 2e-2), ("bf16", 4e-2), ("tf32", 1e-3)])
+@pytest.mark.parametrize("name", tm.NAMES)
+def test_transformer_precision(name, precision, tolerance, exports, tmp_path):
+    """Half precision against the fp32 reference: weights and activations in the half type,
+    dot products accumulated in fp32; inputs and outputs keep the model's dtypes."""
+    path = tm.export(name, str(exports), opset=17)
+    feeds = tm.inputs(name, batch=2, seq=16)
+    model = tritonnx.compile(path, tmp_path / "art", precision=precision)
+    got = model.run(feeds)[model.output_names[0]]
+    assert got.dtype == np.float32
+    ref = ort_run(path, feeds)[0]
+    assert float(np.abs(got - ref).max() / np.abs(ref).max()) < tolerance
+    half = {"fp16": "float16", "bf16": "bfloat16"}.get(precision)
+    weights = [b for b in model.plan["buffers"] if b["kind"] == "weight" and "float" in b["dtype"]]
+    assert all(b["dtype"] == (half or "float32") for b in weights)
+    dots = [launch for launch in model.launches if launch["kind"] in ("mat_mul", "gemm", "attention", "conv")]
+    assert {launch["precision"] for launch in dots} == {precision}
+
+
+def test_precision_report_shows_bytes_saved(exports, tmp_path):
+    from tritonnx.compiler.cost import summarize
+    path = tm.export("bert", str(exports), opset=17)
+    full = summarize(tritonnx.compile(path, tmp_path / "fp32").plan)["totals"]
+    half = summarize(tritonnx.compile(path, tmp_path / "fp16", precision="fp16").plan)["totals"]
+    assert half["bytes_at_fp32"] == pytest.approx(full["bytes"], rel=0.05)
+    assert half["bytes"] < 0.6 * full["bytes"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "tf32", "fp16", "bf16"])
+def test_transformer_cubins_every_precision(precision, exports, tmp_path):
+    """Every kernel of BERT compiles to sm_90 cubin in every precision."""
+    path = tm.export("bert", str(exports), opset=17)
+    model = tritonnx.compile(path, tmp_path / "art", precision=precision, targets=("sm_90",))
+    kernels = {launch["kernel"] for launch in model.launches}
+    assert kernels and all((model.path / "kernels" / f"{k}.sm_90.cubin").stat().st_size > 0 for k in kernels)

@@ -23,6 +23,7 @@ from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
 
 PLAN_VERSION = 1
+DOT_KINDS = ("conv", "conv_transpose", "gemm", "mat_mul", "attention")
 
 
 def _tensor(t: ir.Type) -> dict:
@@ -70,6 +71,9 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                           ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D") if n in block_cfg},
                 "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(k.attributes["tnx.nodes"])],
                 "flops": ir.IntegerAttr(cost["flops"]).value,
+                "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value
+                              if "tnx.precision" in k.attributes and k.attributes["tnx.kind"] is not None
+                              and ir.StringAttr(k.attributes["tnx.kind"]).value in DOT_KINDS else "fp32"),
                 "roles": [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])] + ["out"],
             })
         elif op.name == "func.return":

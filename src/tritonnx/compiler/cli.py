@@ -12,7 +12,8 @@ def _compile(args) -> int:
     import tritonnx
     model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
                              override_initializers=tuple(args.override_initializer or ()),
-                             progress=sys.stderr.isatty(), cache=not args.no_cache)
+                             progress=sys.stderr.isatty(), cache=not args.no_cache,
+                             precision=args.precision)
     plan = model.plan
     print(f"compiled {args.model} -> {args.output}" + (" (from the compile cache)" if model.cached else "")
           + f": {len(plan['launches'])} launches of "
@@ -73,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
                    help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
     c.add_argument("--override-initializer", action="append", metavar="NAME",
                    help="keep this graph input a run-time input although it has an initializer (repeatable)")
+    c.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"], default="fp32",
+                   help="compute precision (default fp32); fp16/bf16 store tensors in half, accumulate in fp32")
     c.add_argument("--no-cache", action="store_true", help="compile even when the compile cache has this model")
     c.add_argument("--report", action="store_true", help="print the cost report (see `tritonnx report`)")
     c.set_defaults(fn=_compile)

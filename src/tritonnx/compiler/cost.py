@@ -146,10 +146,12 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
                      "grid": launch["grid"], "block": launch["block"], "num_warps": launch["num_warps"],
                      "num_stages": launch["num_stages"], **c})
     modeled = sum(r["bytes"] for r in rows)
+    as_fp32 = {n: ({**b, "dtype": "float32"} if b["dtype"] in ("float16", "bfloat16") else b) for n, b in buffers.items()}
+    modeled_fp32 = sum(launch_cost(launch, as_fp32, gpu)["bytes"] for launch in plan["launches"])
     totals = {"launches": sum(1 for l in plan["launches"] if 0 not in l["grid"]),
               "kernels": len({l["kernel"] for l in plan["launches"]}),
               "flops": sum(r["flops"] for r in rows), "bytes": modeled,
-              "time_s": sum(r["time_s"] for r in rows)}
+              "time_s": sum(r["time_s"] for r in rows), "bytes_at_fp32": modeled_fp32}
     b = plan.get("bounds")
     if b:
         totals.update({k: b[k] for k in ("lower_bytes", "materialization_bytes", "unfused_bytes", "unfused_kernels")})

@@ -85,7 +85,8 @@ def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
 
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
             dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
-            constants: dict | None = None, progress: bool = False, cache: bool = True):
+            constants: dict | None = None, progress: bool = False, cache: bool = True,
+            precision: str = "fp32"):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
     output_dir: where the artifact goes (a temporary directory when None). It is written
@@ -99,6 +100,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         initializers (as a shape, axes or scales input must be, for tritonnx to plan static
         shapes); the compiled model no longer takes them.
     progress: show a progress bar once the compile has run for a second.
+    precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
+        (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
     cache: serve a compile done before with the same model, options and tritonnx version
         from the compile cache (`tritonnx.compiler.cache`), and store new ones there. A
         compile with `dump_ir` always runs the passes.
@@ -119,7 +122,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     dumps = Path(dump_ir) if dump_ir else None
     cache_key = None
     if cache and dumps is None:
-        cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers)})
+        cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers),
+                                                "precision": precision})
         hit = compile_cache.lookup(cache_key)
         if hit is not None:
             try:
@@ -131,7 +135,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
             return CompiledModel(final, cached=True)
     session = Session()
     token = use_session(session)
-    pipeline = stages("gpu" if targets else "interpreter")
+    pipeline = stages("gpu" if targets else "interpreter", precision)
     bar = _Progress(len(pipeline) + 2, progress)
     try:
         with make_context(), ir.Location.unknown():

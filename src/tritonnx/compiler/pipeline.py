@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 
-from tritonnx.passes import canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile
+from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile
 
 
-def stages(target: str = "interpreter") -> list[tuple[str, object]]:
+def stages(target: str = "interpreter", precision: str = "fp32") -> list[tuple[str, object]]:
     """[(name, pass)] in order; a pass is a Python callable or an upstream pipeline string."""
     return [
         (canonicalize.NAME, canonicalize.run),   # Identity/Dropout away, fold shape subgraphs and BN
+        (autocast.NAME, functools.partial(autocast.run, precision=precision)),  # fp32 / tf32 / fp16 / bf16
         (fuse.NAME, fuse.run),                   # fusion groups: anchors + epilogues; views as index maps
         (outline.NAME, outline.run),             # one private func per group, @main calls them
         (tile.NAME, functools.partial(tile.run, target=target)),  # block sizes, grid, warps, stages

@@ -55,6 +55,9 @@ def render(summary: dict, plan: dict, console=None) -> None:
     totals.add_row("FLOPs", _si(t["flops"], "FLOP"), "")
     totals.add_row("roofline time", _si(t["time_s"], "s"), "")
     totals.add_row("modeled DRAM bytes", _si(t["bytes"], "B"), "")
+    if t["bytes_at_fp32"] != t["bytes"]:
+        totals.add_row("  the same plan in fp32", _si(t["bytes_at_fp32"], "B"),
+                       f"{_si(t['bytes_at_fp32'] - t['bytes'], 'B')} saved")
     if "lower_bytes" in t:
         totals.add_row("  absolute lower bound", _si(t["lower_bytes"], "B"), f"{t['bytes_over_lower']:.2f}x")
         totals.add_row("  materialization bound", _si(t["materialization_bytes"], "B"),

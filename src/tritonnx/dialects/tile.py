@@ -165,8 +165,9 @@ class TileBuilder:
     def store(self, buffer: ir.Value, offsets: ir.Value, value: ir.Value, mask: ir.Value) -> None:
         self.op("tile.store", [buffer, offsets, value, mask], None)
 
-    def dot(self, a: ir.Value, b: ir.Value, acc: ir.Value) -> ir.Value:
-        return self.op("tile.dot", [a, b, acc], acc.type, input_precision="ieee")
+    def dot(self, a: ir.Value, b: ir.Value, acc: ir.Value, precision: str = "ieee") -> ir.Value:
+        """a @ b + acc; `precision` is Triton's input_precision for fp32 inputs (ieee, tf32)."""
+        return self.op("tile.dot", [a, b, acc], acc.type, input_precision=precision)
 
     def reduce(self, x: ir.Value, axis: int, kind: str) -> ir.Value:
         s = shape(x)

@@ -25,6 +25,22 @@ NEG_INF = float("-inf")
 LOWEST_F32 = -3.4028234663852886e38  # masked softmax lanes: finite, so empty rows make no NaN
 
 
+def dot_inputs(kernel):
+    """(convert, input_precision) for the dot products of `kernel`: `convert(b, tile)` gives
+    a dot operand in the type the precision asks for (f32 by default and for tf32, where
+    Triton's input_precision is "tf32"; the half type for fp16/bf16: tensor cores, fp32
+    accumulation). Triton 3.9's interpreter multiplies bf16 tiles wrongly, so on the CPU a
+    bf16 operand is rounded to bf16 and multiplied in fp32, which gives the same products."""
+    precision = ir.StringAttr(kernel.attributes["tnx.precision"]).value if "tnx.precision" in kernel.attributes else "fp32"
+    interpreter = "tnx.target" in kernel.attributes and ir.StringAttr(kernel.attributes["tnx.target"]).value == "interpreter"
+    if precision in ("fp16", "bf16"):
+        half = ir.F16Type.get() if precision == "fp16" else ir.BF16Type.get()
+        if precision == "bf16" and interpreter:
+            return (lambda b, x: b.convert(b.convert(x, half), b.f32)), "ieee"
+        return (lambda b, x: b.convert(x, half)), "ieee"
+    return (lambda b, x: b.convert(x, b.f32)), ("tf32" if precision == "tf32" else "ieee")
+
+
 def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):
     """Evaluates the kernel's output at `idx` (indices over `idx_shape`, the anchor's result
     shape, when reshapes lie between the anchor and the output) and stores it."""
@@ -134,7 +150,8 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
             a_tile = b.select(b.broadcast(a_valid, [bm, bk]), a_tile, b.full_like(a_tile, 0))
         if w not in args:
             b_tile = b.select(b.broadcast(b_mask, [bk, bn]), b_tile, b.full_like(b_tile, 0))
-        acc = b.dot(b.convert(a_tile, b.f32), b.convert(b_tile, b.f32), loop.inner_iter_args[0])
+        dt, prec = dot_inputs(kernel)
+        acc = b.dot(dt(b, a_tile), dt(b, b_tile), loop.inner_iter_args[0], prec)
         scf.YieldOp([acc])
     acc = loop.results[0]
     out_mask = b.and_(m_ok, n_ok)
@@ -490,7 +507,8 @@ def _attention_kernel(b, kernel, args, out_value, cfg, anchor):
         k_mask = b.and_(b.cmp("lt", drow, d), b.cmp("lt", kn_row, sk))
         kt = b.convert(Emitter(b, args, [bd, bn])(m1.operands[1], batch_of(m1.operands[1]) + [drow, kn_row], k_mask), b.f32)
         kt = b.select(b.broadcast(k_mask, [bd, bn]), b.broadcast(kt, [bd, bn]), 0.0)
-        s = b.dot(q, kt, b.const(0.0, [bm, bn], b.f32))
+        dt, prec = dot_inputs(kernel)
+        s = b.dot(dt(b, q), dt(b, kt), b.const(0.0, [bm, bn], b.f32), prec)
         valid = b.broadcast(b.and_(m_ok, b.cmp("lt", kn_row, sk)), [bm, bn])
         em = Emitter(b, args, [bm, bn])
         em.known[m1.results[0]] = known_tile(b, s, m1.results[0])
@@ -504,7 +522,7 @@ def _attention_kernel(b, kernel, args, out_value, cfg, anchor):
         v_mask = b.and_(b.cmp("lt", kn_col, sk), b.cmp("lt", dcol, dv))
         v = b.convert(Emitter(b, args, [bn, bd])(m2.operands[1], batch_of(m2.operands[1]) + [kn_col, dcol], v_mask), b.f32)
         v = b.select(b.broadcast(v_mask, [bn, bd]), b.broadcast(v, [bn, bd]), 0.0)
-        acc = b.dot(p, v, b.binary("mul", acc, b.expand(alpha, 1)))
+        acc = b.dot(dt(b, p), dt(b, v), b.binary("mul", acc, b.expand(alpha, 1)), prec)
         scf.YieldOp([m_new, l_new, acc])
     m_i, l_i, acc = loop.results
     out = b.binary("div", acc, b.expand(b.binary("max", l_i, 1e-30), 1))

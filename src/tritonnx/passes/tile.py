@@ -225,3 +225,5 @@ def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
         fn.attributes["tnx.num_warps"] = to_attr(cfg["num_warps"])
         fn.attributes["tnx.num_stages"] = to_attr(cfg["num_stages"])
         fn.attributes["tnx.target"] = to_attr(target)
+        if "tnx.precision" in module.attributes:
+            fn.attributes["tnx.precision"] = module.attributes["tnx.precision"]
