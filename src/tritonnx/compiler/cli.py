@@ -13,7 +13,7 @@ def _compile(args) -> int:
     model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
                              override_initializers=tuple(args.override_initializer or ()),
                              progress=sys.stderr.isatty(), cache=not args.no_cache,
-                             precision=args.precision)
+                             precision=args.precision, shapes=_shapes(args.shape or ()))
     plan = model.plan
     print(f"compiled {args.model} -> {args.output}" + (" (from the compile cache)" if model.cached else "")
           + f": {len(plan['launches'])} launches of "
@@ -22,6 +22,20 @@ def _compile(args) -> int:
         from tritonnx.compiler.report import report
         report(args.output)
     return 0
+
+
+def _shapes(specs) -> dict:
+    """{'name': [d1, d2]} from ['name=d1,d2', ...]."""
+    out = {}
+    for spec in specs:
+        name, _, dims = spec.rpartition("=")
+        try:
+            out[name] = [int(d) for d in dims.split(",")]
+        except ValueError:
+            raise ValueError(f"--shape {spec!r}: expected NAME=D1,D2,... with integer sizes") from None
+        if not name:
+            raise ValueError(f"--shape {spec!r}: expected NAME=D1,D2,...")
+    return out
 
 
 def _report(args) -> int:
@@ -74,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
                    help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
     c.add_argument("--override-initializer", action="append", metavar="NAME",
                    help="keep this graph input a run-time input although it has an initializer (repeatable)")
+    c.add_argument("--shape", action="append", metavar="NAME=D1,D2,...",
+                   help="static shape for an input with symbolic dimensions (repeatable)")
     c.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"], default="fp32",
                    help="compute precision (default fp32); fp16/bf16 store tensors in half, accumulate in fp32")
     c.add_argument("--no-cache", action="store_true", help="compile even when the compile cache has this model")

@@ -65,6 +65,29 @@ def _replace(work: Path, final: Path) -> None:
         work.rename(final)
 
 
+def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
+    """A copy of `proto` whose graph inputs named in `shapes` have those static shapes (a
+    symbolic dimension takes the given size; a static one must agree). Raises ValueError
+    naming the input for an unknown name, a wrong rank or a contradicted static size."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    inputs = {i.name: i for i in out.graph.input}
+    for name, dims in shapes.items():
+        if name not in inputs:
+            raise ValueError(f"shapes names '{name}', which is not a graph input of the model "
+                             f"(inputs: {', '.join(inputs)}).")
+        shape = inputs[name].type.tensor_type.shape
+        if len(shape.dim) != len(dims):
+            raise ValueError(f"input '{name}' has rank {len(shape.dim)}; shapes gives {list(dims)}.")
+        for i, (d, n) in enumerate(zip(shape.dim, dims)):
+            if d.HasField("dim_value") and d.dim_value != n:
+                raise ValueError(f"input '{name}' has static size {d.dim_value} in dimension {i}; "
+                                 f"shapes gives {n}.")
+            d.Clear()
+            d.dim_value = int(n)
+    return out
+
+
 def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     """A copy of `proto` in which the named graph inputs are initializers with the given
     values. Raises ValueError for a name that is not a graph input."""
@@ -86,7 +109,7 @@ def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
             dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
             constants: dict | None = None, progress: bool = False, cache: bool = True,
-            precision: str = "fp32"):
+            precision: str = "fp32", shapes: dict | None = None):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
     output_dir: where the artifact goes (a temporary directory when None). It is written
@@ -99,6 +122,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     constants: {graph input name: array} to specialize on: those inputs become
         initializers (as a shape, axes or scales input must be, for tritonnx to plan static
         shapes); the compiled model no longer takes them.
+    shapes: {graph input name: [sizes]} for inputs with symbolic dimensions (batch,
+        sequence): the artifact is compiled for, and takes, exactly those shapes.
     progress: show a progress bar once the compile has run for a second.
     precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
         (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
@@ -114,6 +139,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         if t not in TARGETS:
             raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
     proto = load(model)
+    if shapes:
+        proto = fix_shapes(proto, shapes)
     if constants:
         proto = specialize(proto, constants)
     final = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tritonnx-"))

@@ -294,7 +294,8 @@ class _Importer:
         if shape is None or any(d < 0 for d in shape):
             raise UnsupportedModelError(
                 f"tensor '{name}' ({where}) has no static shape after shape inference "
-                f"(got {shape}); tritonnx needs static shapes for now.")
+                f"(got {shape}); tritonnx compiles static shapes: give the symbolic input dimensions "
+                f"with `shapes={{name: [...]}}` (CLI: --shape NAME=D1,D2,...).")
         dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
         try:
             return tensor_type(shape, dtype)
