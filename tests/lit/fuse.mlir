@@ -132,7 +132,7 @@ func.func @not_attention(%q: tensor<8x16xf32>, %kt: tensor<16x8xf32>, %v: tensor
 // CHECK: "tnx.add"{{.*}}tnx.group = [[G]]
 // CHECK-COUNT-3: "tnx.slice"
 // CHECK-NOT: "tnx.mat_mul"
-func.func @qkv(%x: tensor<4x16xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
+func.func @qkv(%x: tensor<4x16xf32>) -> tensor<4x8xf32> {
   %wq = "tnx.constant"() {value = dense<0.5> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
   %wk = "tnx.constant"() {value = dense<0.25> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
   %wv = "tnx.constant"() {value = dense<0.125> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
@@ -143,7 +143,9 @@ func.func @qkv(%x: tensor<4x16xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tenso
   %kb = "tnx.add"(%k, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %v = "tnx.mat_mul"(%x, %wv) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
   %vb = "tnx.add"(%v, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
-  return %qb, %kb, %vb : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+  %s = "tnx.add"(%qb, %kb) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %y = "tnx.mul"(%s, %vb) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
 }
 
 // The branches of a decomposed tanh Gelu (x * 0.5 and 1 + tanh(...)) meet in one Mul:
@@ -161,4 +163,26 @@ func.func @gelu_branches(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   %u = "tnx.add"(%t, %one) : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
   %y = "tnx.mul"(%a, %u) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
+}
+
+// Horizontal fusion of Convs (Inception's 1x1 branches): one Conv over the weights
+// concatenated along output channels, the shared Relu once, channel Slices for readers.
+// The 3x3 Conv of the same input has another kernel_shape and stays apart.
+// CHECK-LABEL: func.func @inception_branches
+// CHECK: "tnx.conv"{{.*}}tnx.merged = "horizontal fusion of {{.*}}: one Conv reads the input once"{{.*}} -> tensor<1x12x4x4xf32>
+// CHECK-NEXT: "tnx.relu"{{.*}} -> tensor<1x12x4x4xf32>
+// CHECK-COUNT-2: "tnx.slice"{{.*}}(tensor<1x12x4x4xf32>)
+// CHECK: "tnx.conv"{{.*}}kernel_shape = array<i64: 3, 3>
+func.func @inception_branches(%x: tensor<1x4x4x4xf32>) -> tensor<1x14x4x4xf32> {
+  %w1 = "tnx.constant"() {value = dense<0.5> : tensor<4x4x1x1xf32>} : () -> tensor<4x4x1x1xf32>
+  %w2 = "tnx.constant"() {value = dense<0.25> : tensor<8x4x1x1xf32>} : () -> tensor<8x4x1x1xf32>
+  %w3 = "tnx.constant"() {value = dense<0.125> : tensor<2x4x3x3xf32>} : () -> tensor<2x4x3x3xf32>
+  %c1 = "tnx.conv"(%x, %w1) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x4x4x4xf32>, tensor<4x4x1x1xf32>) -> tensor<1x4x4x4xf32>
+  %r1 = "tnx.relu"(%c1) : (tensor<1x4x4x4xf32>) -> tensor<1x4x4x4xf32>
+  %c2 = "tnx.conv"(%x, %w2) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x4x4x4xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x4x4xf32>
+  %r2 = "tnx.relu"(%c2) : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+  %c3 = "tnx.conv"(%x, %w3) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x4x4x4xf32>, tensor<2x4x3x3xf32>) -> tensor<1x2x4x4xf32>
+  %a = "tnx.concat"(%r1, %r2) {axis = 1 : i64} : (tensor<1x4x4x4xf32>, tensor<1x8x4x4xf32>) -> tensor<1x12x4x4xf32>
+  %y = "tnx.concat"(%a, %c3) {axis = 1 : i64} : (tensor<1x12x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x14x4x4xf32>
+  return %y : tensor<1x14x4x4xf32>
 }

@@ -26,7 +26,7 @@ from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.ops import KIND
-from tritonnx.dialects.builders import attrs_of, create, producer, shape_of, to_attr
+from tritonnx.dialects.builders import attrs_of, create, operand, producer, shape_of, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
 
@@ -49,6 +49,7 @@ def run(module: ir.Operation, pass_=None) -> None:
         if "sym_visibility" in fn.attributes:
             continue  # kernels are already outlined
         _merge_siblings(fn.regions[0].blocks[0])
+        _merge_sibling_convs(fn.regions[0].blocks[0])
         _partition(fn.regions[0].blocks[0])
 
 
@@ -58,24 +59,30 @@ def _merge_siblings(block: ir.Block) -> None:
     MatMul over the concatenated weights [K, sum N_i] (and one bias Add); each former
     result is a Slice of the merged one, an index map for its readers."""
     from tritonnx.passes.canonicalize import constant_array, is_constant, make_constant
-    inputs: list[ir.Value] = []
-    for op in ops(block):
-        if (op.name == "tnx.mat_mul" and is_constant(op.operands[1]) and len(shape_of(op.operands[1])) == 2
-                and all(op.operands[0] != y for y in inputs)):
-            inputs.append(op.operands[0])
-    for x in inputs:
-        siblings = [u.owner.operation for u in x.uses if u.operand_number == 0
-                    and u.owner.operation.name == "tnx.mat_mul" and is_constant(u.owner.operation.operands[1])
-                    and len(shape_of(u.owner.operation.operands[1])) == 2]
 
-        def bias(mm):
-            users = list(mm.results[0].uses)
-            if len(users) != 1 or users[0].owner.operation.name != "tnx.add":
-                return None
-            add = users[0].owner.operation
-            other = add.operands[1 - users[0].operand_number]
-            n = shape_of(mm.results[0])[-1]
-            return add if is_constant(other) and shape_of(other) == [n] else None
+    def mergeable(mm):
+        return mm.name == "tnx.mat_mul" and is_constant(mm.operands[1]) and len(shape_of(mm.operands[1])) == 2
+
+    def bias(mm):
+        users = list(mm.results[0].uses)
+        if len(users) != 1 or users[0].owner.operation.name != "tnx.add":
+            return None
+        add = users[0].owner.operation
+        other = add.operands[1 - users[0].operand_number]
+        n = shape_of(mm.results[0])[-1]
+        return add if is_constant(other) and shape_of(other) == [n] else None
+
+    done: list[ir.Value] = []
+    while True:  # one input per scan: a merge erases ops, whose values a later scan must not see
+        x = next((op.operands[0] for op in ops(block) if mergeable(op) and all(op.operands[0] != y for y in done)),
+                 None)
+        if x is None:
+            return
+        done.append(x)
+        siblings = [u.owner.operation for u in x.uses if u.operand_number == 0 and mergeable(u.owner.operation)]
+        siblings = [m for m in siblings  # a graph output would need a copy kernel of its slice
+                    if not any(u.owner.operation.name == "func.return"
+                               for u in (bias(m) or m).results[0].uses)]
         order = {m: i for i, m in enumerate(ops(block))}
         with_and_without = ([m for m in siblings if bias(m) is not None], [m for m in siblings if bias(m) is None])
         for with_bias, group in zip((True, False), with_and_without):
@@ -111,6 +118,83 @@ def _merge_siblings(block: ir.Block) -> None:
                     add = bias(m)
                     add.erase()
                 m.erase()
+
+
+CONV_ATTRS = ("dilations", "group", "kernel_shape", "pads", "strides")
+
+
+def _merge_sibling_convs(block: ir.Block) -> None:
+    """Horizontal fusion of Convs (Inception's 1x1 branches): Convs of one input with equal
+    kernel_shape, strides, pads, dilations, group 1 and constant weights become one Conv over
+    the weights concatenated along output channels. When every one of them is followed by
+    the same activation as its only reader, the activation applies once to the merged
+    result. Each former result is a channel Slice of it: an index map for its readers."""
+    from tritonnx.passes.canonicalize import constant_array, is_constant, make_constant
+    def key(conv):
+        a = attrs_of(conv)
+        bias = operand(conv, "b")
+        if a["group"] != 1 or not is_constant(conv.operands[1]) or (bias is not None and not is_constant(bias)):
+            return None
+        users = list(conv.results[0].uses)
+        act = users[0].owner.operation if len(users) == 1 else None
+        act_key = None
+        if act is not None and act.name in POINTWISE and len(act.operands) == 1:
+            act_key = (act.name, str(sorted((k, str(v)) for k, v in attrs_of(act).items())))
+        out = act.results[0] if act_key else conv.results[0]
+        if any(u.owner.operation.name == "func.return" for u in out.uses):
+            return None  # a graph output would need a copy kernel of its slice
+        return (tuple(str(a[k]) for k in CONV_ATTRS), act_key, str(conv.results[0].type.element_type))
+
+    while True:  # one merge per scan: a merge erases ops, whose values a later scan must not see
+        group, act_key = None, None
+        for op in ops(block):
+            if op.name != "tnx.conv":
+                continue
+            keyed: dict = {}
+            for u in op.operands[0].uses:
+                c = u.owner.operation
+                if u.operand_number == 0 and c.name == "tnx.conv" and key(c) is not None:
+                    keyed.setdefault(key(c), []).append(c)
+            found = next(((k, g) for k, g in keyed.items() if len(g) >= 2), None)
+            if found is not None:
+                (_, act_key, _), group = found
+                x = op.operands[0]
+                break
+        if group is None:
+            return
+        order = {m: i for i, m in enumerate(ops(block))}
+        first = min(group, key=lambda m: order[m])
+        weights = [constant_array(c.operands[1]) for c in group]
+        widths = [w.shape[0] for w in weights]
+        biases = [constant_array(operand(c, "b")) if operand(c, "b") is not None
+                  else np.zeros(n, w.dtype) for c, w, n in zip(group, weights, widths)]
+        out_shape = shape_of(group[0].results[0])
+        out_shape = [out_shape[0], sum(widths)] + out_shape[2:]
+        et = ir.RankedTensorType(group[0].results[0].type).element_type
+        names = ", ".join(node_name(c) for c in group)
+        acts = [next(iter(c.results[0].uses)).owner.operation for c in group] if act_key else None
+        with ir.InsertionPoint(first), first.location:
+            w = make_constant(np.concatenate(weights, axis=0), "merged")
+            b = make_constant(np.concatenate(biases), "merged_bias")
+            rtype = ir.RankedTensorType.get(out_shape, et)
+            merged = create("tnx.conv", [x, w, b], [rtype], {k: attrs_of(first)[k] for k in CONV_ATTRS}).operation
+            merged.attributes["tnx.merged"] = to_attr(f"horizontal fusion of {names}: one Conv reads the input once")
+            result = merged.results[0]
+            if acts:
+                act = acts[0]
+                result = create(act.name, [result], [rtype], attrs_of(act)).result
+            start = 0
+            for i, (c, n) in enumerate(zip(group, widths)):
+                old = acts[i].results[0] if acts else c.results[0]
+                starts = [0] * len(out_shape)
+                starts[1] = start
+                piece = create("tnx.slice", [result], [old.type], dict(starts=starts, steps=[1] * len(out_shape))).result
+                old.replace_all_uses_with(piece)
+                start += n
+        for i, c in enumerate(group):
+            if acts:
+                acts[i].erase()
+            c.erase()
 
 
 def _mark(op: ir.Operation, group: int, reason: str) -> None:
