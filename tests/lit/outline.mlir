@@ -4,9 +4,10 @@
 // cloned into the kernel as an index map, not given a kernel of its own. Two identical
 // Relu groups (the Gemm result has two consumers) share one kernel.
 // CHECK-LABEL: func.func @main
-// CHECK: %[[G:.*]] = call @kernel_0(%arg0, %{{.*}}) : (tensor<2x2x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
-// CHECK: %[[A:.*]] = call @kernel_1(%[[G]])
-// CHECK: %[[B:.*]] = call @kernel_1(%[[G]])
+// Each call site names the ONNX nodes it computes (kernels are shared between sites).
+// CHECK: %[[G:.*]] = call @kernel_0(%arg0, %{{.*}}) {tnx.nodes = ["tnx.gemm"]} : (tensor<2x2x2xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+// CHECK: %[[A:.*]] = call @kernel_1(%[[G]]) {tnx.nodes = ["[[RA:.*]]"]}
+// CHECK: %[[B:.*]] = call @kernel_1(%[[G]]) {tnx.nodes = ["[[RB:.*]]"]}
 // CHECK: return %[[A]], %[[B]]
 // CHECK: func.func private @kernel_0({{.*}}) -> tensor<2x3xf32> attributes {tnx.kind = "gemm"
 // CHECK-NEXT: "tnx.reshape"

@@ -583,6 +583,8 @@ def run(module: ir.Operation, pass_=None) -> None:
             with ir.InsertionPoint(op), op.location:
                 out = op.results[0]
                 empty = ir.Operation.create("bufferization.alloc_tensor", results=[out.type]).results[0]
-                func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
+                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
+                if "tnx.nodes" in op.attributes:
+                    call.operation.attributes["tnx.nodes"] = op.attributes["tnx.nodes"]
             out.replace_all_uses_with(empty)
             op.erase()

@@ -86,8 +86,9 @@ def run(module: ir.Operation, pass_=None) -> None:
                 func.ReturnOp([mapping[out]])
             kop = kfn.operation
             kop.attributes["tnx.kind"] = ir.StringAttr.get(kind)
-            kop.attributes["tnx.nodes"] = ir.ArrayAttr.get([ir.StringAttr.get(node_name(m)) for m in members])
-            text = str(kop).replace(f"@{symbol}(", "@K(", 1)
+            nodes = ir.ArrayAttr.get([ir.StringAttr.get(node_name(m)) for m in members])
+            text = str(kop).replace(f"@{symbol}(", "@K(", 1)  # the body, not which nodes it came from
+            kop.attributes["tnx.nodes"] = nodes
             if text in seen:
                 kop.erase()
                 counter -= 1
@@ -97,6 +98,7 @@ def run(module: ir.Operation, pass_=None) -> None:
             loc = ir.Location.fused([m.location for m in members])
             with ir.InsertionPoint(members[-1]), loc:
                 call = func.CallOp([out.type], ir.FlatSymbolRefAttr.get(symbol), inputs)
+                call.operation.attributes["tnx.nodes"] = nodes  # per call site: kernels are shared
             out.replace_all_uses_with(call.results[0])
             for m in reversed(members):
                 m.erase()
