@@ -1,7 +1,10 @@
 """Fusion, memory and compile time of tritonnx beside IREE, on the same ONNX files.
 
-For each model (the onnx package's light models, with seeded random weights, and the
-networks the bench exports itself), in one run:
+For each model (the onnx package's light models, with seeded random weights; the
+networks the bench exports itself: a torchvision-style ResNet-50 and a BERT-base encoder
+in plain torch (bench/torch_models.py), and transformers' BERT, DistilBERT, GPT-2 and ViT
+with small configs (hf_*, tests/transformer_models.py), all at batch 1 except the hf_*
+models (batch 2, sequence 16)), in one run:
 
   ONNX nodes           nodes of the graph as given
   tritonnx kernels     launches of the compiled plan (GPU tiles, target sm_90)
@@ -39,6 +42,8 @@ from pathlib import Path
 import onnx
 
 BENCH = Path(__file__).resolve().parent
+if not Path("/dev/nvidia0").exists():  # no GPU: Triton's interpreter, chosen before torch imports triton
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 sys.path.insert(0, str(BENCH))
 
 import iree  # noqa: E402  (bench/iree.py)
@@ -46,6 +51,7 @@ import iree  # noqa: E402  (bench/iree.py)
 LIGHT = ["resnet50", "densenet121", "inception_v1", "inception_v2", "shufflenet", "squeezenet", "vgg19",
          "bvlc_alexnet", "zfnet512"]
 EXPORTED = ["torch_resnet50", "torch_bert_base"]
+TRANSFORMERS = ["bert", "distilbert", "gpt2", "vit"]  # transformers' classes, small configs (tests/transformer_models.py)
 
 
 def light_path(name: str) -> Path:
@@ -54,6 +60,10 @@ def light_path(name: str) -> Path:
 
 def exported(name: str, workdir: Path) -> Path:
     """Exports one of the bench's own torch networks (bench/torch_models.py) to ONNX."""
+    if name.startswith("hf_"):
+        sys.path.insert(0, str(BENCH.parent / "tests"))
+        import transformer_models
+        return Path(transformer_models.export(name[3:], str(workdir), opset=17))
     import gpu
     cases = {"torch_resnet50": "resnet50-b1", "torch_bert_base": "bert-base-s128"}
     if name not in cases:
@@ -155,7 +165,8 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default=",".join(LIGHT + EXPORTED), help="comma-separated model names")
+    p.add_argument("--models", default=",".join(LIGHT + EXPORTED + [f"hf_{n}" for n in TRANSFORMERS]),
+                   help="comma-separated model names")
     p.add_argument("--no-iree", action="store_true", help="leave IREE out")
     p.add_argument("--cubins", default="resnet50",
                    help="comma-separated models whose cold compile includes sm_90 cubins (default resnet50; "

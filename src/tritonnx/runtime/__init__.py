@@ -70,8 +70,8 @@ class CompiledModel:
             raise ValueError(f"{self.path} is not a tritonnx artifact (no plan.json).")
         self.plan = json.loads(plan_file.read_text())
         self.device = _device()
-        if self.device == "cpu":
-            _use_interpreter()
+        if self.device == "cpu" and "triton.language" not in __import__("sys").modules:
+            _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
         self._kernels: dict = {}
         self._weights = None
         self._arena = None
@@ -114,6 +114,8 @@ class CompiledModel:
             if target in launch.get("cubins", {}):
                 self._kernels[name] = (cubin.load(self.path / "kernels", name, target, launch["signature"]), True)
         if name not in self._kernels:
+            if self.device == "cpu":
+                _use_interpreter()
             spec = importlib.util.spec_from_file_location(f"tritonnx_kernel_{name}", self.path / "kernels" / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
