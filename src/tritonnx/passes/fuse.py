@@ -1,16 +1,23 @@
 """fuse: partitions the graph into fusion groups, one Triton kernel each.
 
-Rules, in topological order:
-- Conv, Gemm, MatMul (dot anchors) and MaxPool, AveragePool, GlobalAveragePool, Softmax
-  (reduction anchors) start a group.
-- A pointwise op (Relu, Clip, Add, Mul, Where, Cast, ...: `dialects/ops.py`) joins the group of the
-  producer whose value it alone consumes and whose shape it keeps (an epilogue: bias,
-  activation, residual add); its other operands are loaded by the kernel. Otherwise it
-  starts a pointwise group.
+First, horizontal fusion: MatMuls (Q, K, V projections) and Convs (Inception's 1x1
+branches) that read the same input with constant weights become one, over concatenated
+weights; their former results are Slices of it (`tnx.merged` says so).
+Then, in topological order:
+- Scaled dot-product attention (MatMul, pointwise ops on the scores such as the scale,
+  a padding-mask Add or a causal Where, Softmax over the keys, MatMul) is one group,
+  lowered to a flash-attention kernel; a Softmax that nearly matches says why not.
+- Conv, Gemm, MatMul (dot anchors) and MaxPool, AveragePool, GlobalAveragePool, Softmax,
+  reductions, normalizations (reduction anchors) start a group.
 - A pointwise group whose result only an anchor reads (Conv/Gemm/MatMul data or weights,
   a pool, reduction, normalization or Softmax input) becomes the anchor's prologue: it is
   computed on the anchor's loads, when its inputs weigh at most twice its output (so
   recomputing it per tile re-read costs no more than storing and loading it once).
+- A pointwise op (Relu, Clip, Add, Mul, Where, Cast, ...: `dialects/ops.py`) joins the group of the
+  producer whose value it alone consumes and whose shape it keeps (an epilogue: bias,
+  activation, residual add); its other operands are loaded by the kernel. Otherwise it
+  starts a pointwise group. Pointwise groups whose only reader it is merge into its group
+  (the branches of a decomposed Gelu become one kernel).
 - View ops (Reshape, Transpose, Concat, Slice, Pad, Expand, Tile, Gather, ...) join no group: they become index maps on the loads
   of every kernel that reads them. A Reshape of a group's result that is only a graph
   output joins the group (a reshape keeps element order, so the kernel stores in place);
@@ -130,6 +137,7 @@ def _merge_sibling_convs(block: ir.Block) -> None:
     the same activation as its only reader, the activation applies once to the merged
     result. Each former result is a channel Slice of it: an index map for its readers."""
     from tritonnx.passes.canonicalize import constant_array, is_constant, make_constant
+
     def key(conv):
         a = attrs_of(conv)
         bias = operand(conv, "b")
@@ -322,39 +330,33 @@ def _partition(block: ir.Block) -> None:
     def mark(op: ir.Operation, group: int, reason: str) -> None:
         _mark(op, group, reason)
         members.setdefault(group, []).append(op)
+    def take_prologue(anchor: ir.Operation, value: ir.Value, group: int) -> None:
+        found = _prologue(anchor, value, members, pointwise_groups, tail)
+        if found is None:
+            return
+        pg, views, reason = found
+        for m in members.pop(pg):
+            mark(m, group, reason)
+        for view in views:
+            mark(view, group, f"index map between the prologue and {node_name(anchor)}")
+        pointwise_groups.discard(pg)
+        del tail[pg]
+
     group_at: dict[int, int] = {}  # position of an attention's first MatMul -> its group
     for i, op in enumerate(block_ops):
         name = op.name
         if i in attention and attention[i][0] is not None:  # inside an attention group
             g = group_at[attention[i][0]]
             mark(op, g, attention[i][1])
-            if name == "tnx.mat_mul":
-                found = _prologue(op, op.operands[1], members, pointwise_groups, tail)
-                if found is not None:
-                    pg, views, reason = found
-                    for m in members.pop(pg):
-                        mark(m, g, reason)
-                    for view in views:
-                        mark(view, g, f"index map between the prologue and {node_name(op)}")
-                    pointwise_groups.discard(pg)
-                    del tail[pg]
+            if name == "tnx.mat_mul":  # P V: V may have a prologue
+                take_prologue(op, op.operands[1], g)
             tail[g] = op
         elif name in DOT or name in REDUCE:
             group_at[i] = next_id
             mark(op, next_id, attention[i][1] if i in attention else
                  ("anchor (" + notes[i] + ")" if i in notes else "anchor"))
-            data = list(op.operands[:2]) if name in DOT else [op.operands[0]]
-            for value in data:
-                found = _prologue(op, value, members, pointwise_groups, tail)
-                if found is None:
-                    continue
-                g, views, reason = found
-                for m in members.pop(g):
-                    mark(m, next_id, reason)
-                for view in views:
-                    mark(view, next_id, f"index map between the prologue and {node_name(op)}")
-                pointwise_groups.discard(g)
-                del tail[g]
+            for value in (list(op.operands[:2]) if name in DOT else [op.operands[0]]):
+                take_prologue(op, value, next_id)
             tail[next_id] = op
             next_id += 1
         elif KIND.get(name) == "stencil":
