@@ -101,3 +101,22 @@ def test_summary_of_resnet(tmp_path):
     assert t["bytes"] <= 1.2 * t["materialization_bytes"]
     assert t["peak_bytes"] <= 1.1 * t["liveness_bytes"]
     assert t["peak_bytes"] < t["no_reuse_bytes"]
+
+
+def test_report_says_why_attention_did_not_fuse(tmp_path, capsys):
+    """Softmax(Q K^T) V whose probabilities are also a graph output cannot be one flash
+    kernel: it compiles unfused and the report says why."""
+    rng = np.random.default_rng(0)
+    model = _model([helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+                    helper.make_node("MatMul", ["p", "v"], ["y"])],
+                   [("q", [8, 16]), ("kt", [16, 8]), ("v", [8, 16])], [("y", [8, 16]), ("p", [8, 8])])
+    onnx.save(model, tmp_path / "m.onnx")
+    assert cli.main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "art")]) == 0
+    m = tritonnx.CompiledModel(tmp_path / "art")
+    feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in (("q", [8, 16]), ("kt", [16, 8]), ("v", [8, 16]))}
+    from models import ort_run
+    np.testing.assert_allclose(m.run(feeds)["y"], ort_run(model, feeds)[0], rtol=1e-5, atol=1e-5)
+    assert [launch["kind"] for launch in m.launches] == ["mat_mul", "softmax", "mat_mul"]
+    capsys.readouterr()
+    assert cli.main(["report", str(tmp_path / "art")]) == 0
+    assert "not fused as attention: the Softmax's result is not only the left operand of a MatMul" in capsys.readouterr().out

@@ -71,6 +71,8 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                           ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D") if n in block_cfg},
                 "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(
                     op.attributes["tnx.nodes"] if "tnx.nodes" in op.attributes else k.attributes["tnx.nodes"])],
+                "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
+                if "tnx.notes" in op.attributes else [],
                 "flops": ir.IntegerAttr(cost["flops"]).value,
                 "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value
                               if "tnx.precision" in k.attributes and k.attributes["tnx.kind"] is not None

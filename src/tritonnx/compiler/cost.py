@@ -163,4 +163,5 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
         totals.update({"peak_bytes": m["arena_bytes"], "liveness_bytes": m["liveness_bytes"],
                        "no_reuse_bytes": m["no_reuse_bytes"],
                        "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0})
-    return {"gpu": GPUS[gpu]["name"], "launches": rows, "totals": totals}
+    notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
+    return {"gpu": GPUS[gpu]["name"], "launches": rows, "totals": totals, "notes": notes}

@@ -69,6 +69,8 @@ def render(summary: dict, plan: dict, console=None) -> None:
         totals.add_row("  no reuse", _si(t["no_reuse_bytes"], "B"),
                        f"{t['peak_bytes'] / t['no_reuse_bytes']:.2f}x" if t["no_reuse_bytes"] else "")
     console.print(totals)
+    for note in summary.get("notes", []):
+        console.print(f"note: {note}")
 
 
 def report(artifact: str | Path, fmt: str = "table", gpu: str = "H100") -> str | None:

@@ -584,7 +584,8 @@ def run(module: ir.Operation, pass_=None) -> None:
                 out = op.results[0]
                 empty = ir.Operation.create("bufferization.alloc_tensor", results=[out.type]).results[0]
                 call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
-                if "tnx.nodes" in op.attributes:
-                    call.operation.attributes["tnx.nodes"] = op.attributes["tnx.nodes"]
+                for name in ("tnx.nodes", "tnx.notes"):
+                    if name in op.attributes:
+                        call.operation.attributes[name] = op.attributes[name]
             out.replace_all_uses_with(empty)
             op.erase()

@@ -99,6 +99,10 @@ def run(module: ir.Operation, pass_=None) -> None:
             with ir.InsertionPoint(members[-1]), loc:
                 call = func.CallOp([out.type], ir.FlatSymbolRefAttr.get(symbol), inputs)
                 call.operation.attributes["tnx.nodes"] = nodes  # per call site: kernels are shared
+                notes = [f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.fusion']).value}" for m in members
+                         if "tnx.fusion" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.fusion"]).value]
+                if notes:  # fusions that nearly happened, for `tritonnx report`
+                    call.operation.attributes["tnx.notes"] = ir.ArrayAttr.get([ir.StringAttr.get(n) for n in notes])
             out.replace_all_uses_with(call.results[0])
             for m in reversed(members):
                 m.erase()
