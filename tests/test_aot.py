@@ -75,3 +75,33 @@ def test_cubins_for_every_template(tmp_path):
     assert {launch["kind"] for launch in plan["launches"]} >= {"mat_mul", "norm", "softmax", "reduce", "top_k", "pool"}
     for launch in plan["launches"]:
         assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
+
+
+def test_autotune_candidates(tmp_path):
+    """A GPU compile keeps a few other tilings of every dot kernel in the artifact: each is a
+    real GPU kernel (compiles to sm_90 cubin) and computes the same numbers (run here on the
+    interpreter with `use_candidate`); `autotune` is a no-op without a GPU."""
+    import numpy as np
+
+    from models import ort_run
+    from tritonnx.compiler.aot import compile_kernels
+    proto = make_resnet(seed=0, batch=1)
+    model = tritonnx.compile(proto, tmp_path / "art", targets=("sm_90",))
+    dots = [launch for launch in model.launches if launch["kind"] in ("conv", "gemm")]
+    assert dots and all(1 <= len(launch["candidates"]) <= 3 for launch in dots)
+    chosen = [(launch["block"], launch["num_warps"], launch["num_stages"]) for launch in dots]
+    assert all((c["block"], c["num_warps"], c["num_stages"]) != mine
+               for launch, mine in zip(dots, chosen) for c in launch["candidates"])
+    x = np.random.default_rng(0).standard_normal(model.plan["inputs"][0]["shape"]).astype(np.float32)
+    ref = ort_run(proto, {"input": x})[0]
+    assert model.autotune({"input": x}) == {}
+    for launch in dots[:2]:
+        for i, cand in enumerate(launch["candidates"]):
+            model.use_candidate(launch["kernel"], i)
+            np.testing.assert_allclose(model(x), ref, rtol=1e-4, atol=1e-5)
+        model.use_candidate(launch["kernel"], None)
+    jobs = [{"file": str(model.path / "kernels" / f"{c['kernel']}.py"), "kernel": c["kernel"],
+             "signature": dots[0]["signature"], "num_warps": c["num_warps"], "num_stages": c["num_stages"],
+             "targets": ["sm_90"]} for c in dots[0]["candidates"]]
+    compile_kernels(jobs)
+    assert all((model.path / "kernels" / f"{c['kernel']}.sm_90.cubin").exists() for c in dots[0]["candidates"])

@@ -35,6 +35,10 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     """The launch plan of @main and the weights it needs, by buffer name."""
     kernels = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module.operation)
                if "tnx.kind" in f.attributes}
+    tuning: dict[str, list] = {}  # kernel symbol -> its autotune candidates
+    for sym, f in kernels.items():
+        if "tnx.candidate_of" in f.attributes:
+            tuning.setdefault(ir.StringAttr(f.attributes["tnx.candidate_of"]).value, []).append(f)
     main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
     block = main.regions[0].blocks[0]
     names: dict = {}
@@ -69,6 +73,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "kind": ir.StringAttr(k.attributes["tnx.kind"]).value,
                 "block": {n: ir.IntegerAttr(block_cfg[n]).value for n in
                           ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D") if n in block_cfg},
+                "candidates": [_config(c) for c in tuning.get(sym, [])],
                 "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(
                     op.attributes["tnx.nodes"] if "tnx.nodes" in op.attributes else k.attributes["tnx.nodes"])],
                 "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
@@ -89,6 +94,16 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                        for b in buffers if b["kind"] == "input"],
             "outputs": outputs, "buffers": buffers, "launches": launches}
     return plan, weights
+
+
+def _config(kernel: ir.Operation) -> dict:
+    """The source and tiling of an autotune candidate kernel."""
+    block = ir.DictAttr(kernel.attributes["tnx.block"])
+    return {"kernel": Path(ir.StringAttr(kernel.attributes["tnx.source"]).value).stem,
+            "grid": list(ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"])),
+            "block": {n: ir.IntegerAttr(block[n]).value for n in ("BLOCK_M", "BLOCK_N", "BLOCK_K") if n in block},
+            "num_warps": ir.IntegerAttr(kernel.attributes["tnx.num_warps"]).value,
+            "num_stages": ir.IntegerAttr(kernel.attributes["tnx.num_stages"]).value}
 
 
 def _signature(launch: dict, plan: dict) -> list[str]:

@@ -570,7 +570,24 @@ def lower_kernel(kernel: ir.Operation) -> None:
     kernel.erase()
 
 
+def _candidate_clones(kernel: ir.Operation) -> None:
+    """Copies of a kernel, one per autotune candidate of the tile pass, each with that
+    candidate's tiling and `tnx.candidate_of` naming the kernel."""
+    sym = ir.StringAttr(kernel.attributes["sym_name"]).value
+    for i, cand in enumerate(ir.ArrayAttr(kernel.attributes["tnx.candidates"])):
+        clone = kernel.clone(ip=ir.InsertionPoint.after(kernel))
+        op = clone.operation
+        op.attributes["sym_name"] = ir.StringAttr.get(f"{sym}_candidate{i}")
+        for name in ("tnx.block", "tnx.grid", "tnx.num_warps", "tnx.num_stages"):
+            op.attributes[name] = ir.DictAttr(cand)[name]
+        op.attributes["tnx.candidate_of"] = ir.StringAttr.get(sym)
+        del op.attributes["tnx.candidates"]
+    del kernel.attributes["tnx.candidates"]
+
+
 def run(module: ir.Operation, pass_=None) -> None:
+    for k in [f for f in functions(module) if "tnx.candidates" in f.attributes]:
+        _candidate_clones(k)
     kernels = [f for f in functions(module) if "tnx.kind" in f.attributes]
     for k in kernels:
         lower_kernel(k)

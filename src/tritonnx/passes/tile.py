@@ -1,6 +1,8 @@
 """tile: chooses block sizes, grid, num_warps and num_stages for every kernel and records
-them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`), and the
-figures the cost model needs (`tnx.cost`: FLOPs and the role of each kernel input).
+them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`), the
+figures the cost model needs (`tnx.cost`: FLOPs and the role of each kernel input) and,
+for dot kernels tiled for a GPU, a few autotune candidates (`tnx.candidates`) that
+lower-to-tile lowers too and the runtime tries on a GPU.
 
 Two tables: `gpu` (tensor-core friendly blocks, multiples of 16, sized so the grid fills
 the SMs) and `interpreter` (Triton's CPU interpreter pays per op, not per element, so it
@@ -136,6 +138,38 @@ def attention_ops(softmax: ir.Operation) -> tuple[ir.Operation, ir.Operation]:
     return v.owner.operation, m2
 
 
+MAX_CANDIDATES = 3
+
+
+def candidates(kind: str, anchor: ir.Operation, chosen: dict) -> list[dict]:
+    """Up to MAX_CANDIDATES other GPU tilings of a dot kernel, for the runtime to try on a
+    GPU (`CompiledModel.autotune`): the chosen blocks with BLOCK_M or BLOCK_N doubled or
+    halved (multiples of 16, at most 128 and the problem's extent), then the other pipeline
+    depth."""
+    m, n, k, groups = gemm_dims(kind, anchor)
+    block = chosen["block"]
+    bm, bn, bk = block["BLOCK_M"], block["BLOCK_N"], block["BLOCK_K"]
+    top_m, top_n = min(128, max(16, pow2(m))), min(128, max(16, pow2(n)))
+    stages = chosen["num_stages"]
+    shapes = [(bm * 2, bn), (bm, bn * 2), (bm // 2, bn), (bm, bn // 2), (bm * 2, bn // 2), (bm // 2, bn * 2)]
+    configs = [(m2, n2, stages) for m2, n2 in shapes if 16 <= m2 <= top_m and 16 <= n2 <= top_n]
+    configs.append((bm, bn, 3 if stages == 2 else 2))
+    out = []
+    for m2, n2, s2 in configs:
+        cfg = dict(block=dict(BLOCK_M=m2, BLOCK_N=n2, BLOCK_K=bk), grid=[cdiv(m, m2), cdiv(n, n2), groups],
+                   num_warps=8 if m2 * n2 >= 128 * 128 else 4, num_stages=s2)
+        if cfg not in out:
+            out.append(cfg)
+    return out[:MAX_CANDIDATES]
+
+
+def config_attrs(cfg: dict) -> dict[str, ir.Attribute]:
+    """A tiling configuration as the kernel attributes the later passes read."""
+    return {"tnx.block": ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()}),
+            "tnx.grid": to_attr(cfg["grid"]), "tnx.num_warps": to_attr(cfg["num_warps"]),
+            "tnx.num_stages": to_attr(cfg["num_stages"])}
+
+
 def anchor_of(kernel: ir.Operation) -> ir.Operation | None:
     kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
     if kind == "pointwise":
@@ -230,10 +264,11 @@ def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
                                                      "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])})
         if math.prod(out_shape) == 0:
             cfg["grid"] = [0] * len(cfg["grid"])  # an empty output: the runtime skips the launch
-        fn.attributes["tnx.block"] = ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()})
-        fn.attributes["tnx.grid"] = to_attr(cfg["grid"])
-        fn.attributes["tnx.num_warps"] = to_attr(cfg["num_warps"])
-        fn.attributes["tnx.num_stages"] = to_attr(cfg["num_stages"])
+        for name, attr in config_attrs(cfg).items():
+            fn.attributes[name] = attr
         fn.attributes["tnx.target"] = to_attr(target)
+        if target != "interpreter" and kind in ("conv", "conv_transpose", "gemm", "mat_mul") and math.prod(out_shape):
+            fn.attributes["tnx.candidates"] = ir.ArrayAttr.get(
+                [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg)])
         if "tnx.precision" in module.attributes:
             fn.attributes["tnx.precision"] = module.attributes["tnx.precision"]

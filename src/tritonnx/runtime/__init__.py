@@ -75,6 +75,8 @@ class CompiledModel:
         self._kernels: dict = {}
         self._weights = None
         self._arena = None
+        self._choices: dict[str, dict] = {}  # kernel -> the autotune candidate it runs with
+        self._tune, self._tuned = 0, {}
 
     def _intermediates(self) -> dict:
         """Views into one arena for every intermediate buffer, placed by the plan's memory
@@ -162,8 +164,56 @@ class CompiledModel:
                for o in self.plan["outputs"]}
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
+    def use_candidate(self, kernel: str, index: int | None) -> None:
+        """Runs every launch of `kernel` with its autotune candidate `index` (see the tile
+        pass; `launch["candidates"]`) instead of the tiling the compiler chose; None goes
+        back to that tiling."""
+        if index is None:
+            self._choices.pop(kernel, None)
+            return
+        launch = next(l for l in self.plan["launches"] if l["kernel"] == kernel)
+        self._choices[kernel] = launch["candidates"][index]
+
+    def autotune(self, feeds: dict, reps: int = 20) -> dict:
+        """Times, on a CUDA device, each dot kernel's tiling against its autotune candidates
+        on `feeds` (median of `reps` launches with CUDA events) and keeps the fastest for
+        every later run. Returns {kernel: (block, num_warps, num_stages) kept}; {} without a
+        GPU, where there is nothing to measure. Launches that write over an input in place
+        keep the compiler's tiling (timing would run them repeatedly)."""
+        if self.device != "cuda":
+            return {}
+        self._tune, self._tuned = reps, {}
+        try:
+            self.run(feeds)
+        finally:
+            self._tune = 0
+        return self._tuned
+
+    def _launch(self, cfg: dict, args: list) -> None:
+        kernel, aot = self._kernel(cfg)
+        if aot:  # a CompiledKernel: warps and stages are baked into the binary
+            kernel[tuple(cfg["grid"]) + (1,) * (3 - len(cfg["grid"]))](*args)
+        else:
+            kernel[tuple(cfg["grid"])](*args, num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+
+    def _time(self, cfg: dict, args: list) -> float:
+        import statistics
+
+        import torch
+        self._launch(cfg, args)  # compiles it
+        times = []
+        for _ in range(self._tune):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            self._launch(cfg, args)
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        return statistics.median(times)
+
     def _launch_all(self, env: dict, specs: dict) -> None:
         import torch
+        in_place = {out for out, _ in self.plan["memory"].get("in_place", [])}
         for launch in self.plan["launches"]:
             args = []
             for b in launch["buffers"]:
@@ -173,11 +223,14 @@ class CompiledModel:
                 args.append(env[b])
             if 0 in launch["grid"]:
                 continue  # an empty output: nothing to compute
-            kernel, aot = self._kernel(launch)
-            if aot:  # a CompiledKernel: warps and stages are baked into the binary
-                kernel[tuple(launch["grid"]) + (1,) * (3 - len(launch["grid"]))](*args)
-            else:
-                kernel[tuple(launch["grid"])](*args, num_warps=launch["num_warps"], num_stages=launch["num_stages"])
+            if (self._tune and launch.get("candidates") and launch["kernel"] not in self._tuned
+                    and launch["buffers"][-1] not in in_place):
+                options = [launch] + launch["candidates"]
+                best = min(options, key=lambda cfg: self._time(cfg, args))
+                self._tuned[launch["kernel"]] = (best["block"], best["num_warps"], best["num_stages"])
+                if best is not launch:
+                    self._choices[launch["kernel"]] = best
+            self._launch(self._choices.get(launch["kernel"], launch), args)
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):
