@@ -6,7 +6,7 @@
 // stages for an fp32 (FMA) dot. The interpreter table takes the largest blocks.
 // The cost model's figures ride along: 2 * M * N * K FLOPs, %x is the dot's data (a), %w its weights (b).
 // INTERP: tnx.block = {BLOCK_K = 64 : i64, BLOCK_M = 2048 : i64, BLOCK_N = 64 : i64}, tnx.cost = {flops = 25690112 : i64, roles = ["a", "b"]}, tnx.grid = array<i64: 2, 1, 1>
-// Three autotune candidates ride along on the GPU: BLOCK_M doubled, BLOCK_N doubled, BLOCK_M halved.
+// Three autotune candidates ride along for a GPU target (BLOCK_M doubled, BLOCK_N doubled, BLOCK_M halved).
 // GPU: tnx.block = {BLOCK_K = 32 : i64, BLOCK_M = 64 : i64, BLOCK_N = 32 : i64}, tnx.candidates = [{tnx.block = {BLOCK_K = 32 : i64, BLOCK_M = 128 : i64, BLOCK_N = 32 : i64}, tnx.grid = array<i64: 25, 2, 1>{{.*}}}, {tnx.block = {BLOCK_K = 32 : i64, BLOCK_M = 64 : i64, BLOCK_N = 64 : i64}, tnx.grid = array<i64: 49, 1, 1>{{.*}}}, {tnx.block = {BLOCK_K = 32 : i64, BLOCK_M = 32 : i64, BLOCK_N = 32 : i64}, tnx.grid = array<i64: 98, 2, 1>{{.*}}}], tnx.cost = {{.*}}, tnx.grid = array<i64: 49, 2, 1>, tnx.kind = "conv"
 // GPU-SAME: tnx.num_stages = 2 : i64, tnx.num_warps = 4 : i64, tnx.target = "gpu"
 func.func @main(%x: tensor<1x64x56x56xf32>) -> tensor<1x64x56x56xf32> {
