@@ -93,3 +93,19 @@ def test_symbolic_dims_need_shapes(exports, tmp_path):
     fixed = tm.export("bert", str(exports), opset=17)  # static [2, 16]
     with pytest.raises(ValueError, match="static size 16 in dimension 1; shapes gives 8"):
         tritonnx.compile(fixed, tmp_path / "bad2", shapes={"input_ids": [2, 8]})
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt2"])
+def test_decomposed_layer_norm(name, exports, tmp_path):
+    """At opset 14 the exporter spells LayerNormalization out (ReduceMean, Sub, Pow,
+    ReduceMean, Add, Sqrt, Div, Mul, Add): it still becomes one normalization kernel."""
+    import onnx
+    path = tm.export(name, str(exports), opset=14)
+    graph_ops = [n.op_type for n in onnx.load(path).graph.node]
+    assert "LayerNormalization" not in graph_ops and graph_ops.count("ReduceMean") == 2 * (2 * tm.LAYERS + 1)
+    feeds = tm.inputs(name, batch=2, seq=16)
+    model = tritonnx.compile(path, tmp_path / "art")
+    got = model.run(feeds)[model.output_names[0]]
+    assert float(np.abs(got - ort_run(path, feeds)[0]).max() / np.abs(ort_run(path, feeds)[0]).max()) < 1e-4
+    kinds = [launch["kind"] for launch in model.launches]
+    assert kinds.count("norm") == 2 * tm.LAYERS + 1 and "reduce" not in kinds

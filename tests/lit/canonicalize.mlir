@@ -44,3 +44,26 @@ func.func @decompose_bn(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %y = "tnx.batch_normalization"(%x, %g, %b, %m, %v) {epsilon = 1.0 : f32} : (tensor<1x2x4x4xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
   return %y : tensor<1x2x4x4xf32>
 }
+
+// The LayerNormalization older exporters spell out becomes a MeanVarianceNormalization
+// over the trailing axis; the scale Mul and bias Add stay, to fuse as its epilogue.
+// CHECK-LABEL: func.func @decomposed_layer_norm
+// CHECK: %[[N:.*]] = "tnx.mean_variance_normalization"(%arg0) {axes = array<i64: 1>, epsilon = 9.99999974E-6 : f32} : (tensor<4x8xf32>) -> tensor<4x8xf32>
+// CHECK-NOT: tnx.reduce_mean
+// CHECK-NOT: tnx.sqrt
+// CHECK: "tnx.mul"(%[[N]]
+func.func @decomposed_layer_norm(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %axes = "tnx.constant"() {value = dense<[-1]> : tensor<1xi64>} : () -> tensor<1xi64>
+  %two = "tnx.constant"() {value = dense<2.0> : tensor<f32>} : () -> tensor<f32>
+  %eps = "tnx.constant"() {value = dense<1.0e-5> : tensor<f32>} : () -> tensor<f32>
+  %g = "tnx.constant"() {value = dense<0.5> : tensor<8xf32>} : () -> tensor<8xf32>
+  %mean = "tnx.reduce_mean"(%x, %axes) {keepdims = 1 : i64, noop_with_empty_axes = 0 : i64, operandSegmentSizes = array<i32: 1, 1>} : (tensor<4x8xf32>, tensor<1xi64>) -> tensor<4x1xf32>
+  %d = "tnx.sub"(%x, %mean) : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  %p = "tnx.pow"(%d, %two) : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %var = "tnx.reduce_mean"(%p, %axes) {keepdims = 1 : i64, noop_with_empty_axes = 0 : i64, operandSegmentSizes = array<i32: 1, 1>} : (tensor<4x8xf32>, tensor<1xi64>) -> tensor<4x1xf32>
+  %ve = "tnx.add"(%var, %eps) : (tensor<4x1xf32>, tensor<f32>) -> tensor<4x1xf32>
+  %s = "tnx.sqrt"(%ve) : (tensor<4x1xf32>) -> tensor<4x1xf32>
+  %n = "tnx.div"(%d, %s) : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  %y = "tnx.mul"(%n, %g) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}

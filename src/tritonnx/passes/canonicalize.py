@@ -315,6 +315,48 @@ def _normalization(op: ir.Operation) -> None:
     op.erase()
 
 
+def _scalar_constant(v: ir.Value) -> float | None:
+    if not is_constant(v):
+        return None
+    c = np.asarray(constant_array(v))
+    return float(c.reshape(-1)[0]) if c.size == 1 else None
+
+
+def _decomposed_layer_norm(div: ir.Operation) -> bool:
+    """The LayerNormalization older exporters spell out, (x - mean) / sqrt(mean((x - mean)^2)
+    + eps) over trailing axes (ReduceMean, Sub, Pow or Mul, ReduceMean, Add, Sqrt, Div), is
+    a MeanVarianceNormalization: one kernel with the scale and bias Mul/Add that follow."""
+    d, s = div.operands
+    sub, sqrt = producer(d), producer(s)
+    if sub is None or sub.name != "tnx.sub" or sqrt is None or sqrt.name != "tnx.sqrt":
+        return False
+    x, mean = sub.operands
+    rm1, add = producer(mean), producer(sqrt.operands[0])
+    if rm1 is None or rm1.name != "tnx.reduce_mean" or rm1.operands[0] != x or add is None or add.name != "tnx.add":
+        return False
+    var, eps = (add.operands[0], add.operands[1]) if _scalar_constant(add.operands[1]) is not None \
+        else (add.operands[1], add.operands[0])
+    epsilon, rm2 = _scalar_constant(eps), producer(var)
+    if epsilon is None or rm2 is None or rm2.name != "tnx.reduce_mean":
+        return False
+    sq = producer(rm2.operands[0])
+    if sq is None or not ((sq.name == "tnx.pow" and sq.operands[0] == d and _scalar_constant(sq.operands[1]) == 2.0)
+                          or (sq.name == "tnx.mul" and sq.operands[0] == d and sq.operands[1] == d)):
+        return False
+    rank = len(shape_of(x))
+    a1, a2 = attrs_of(rm1), attrs_of(rm2)
+    axes = a1.get("axes")
+    if (axes is None or a2.get("axes") != axes or axes != list(range(rank - len(axes), rank))
+            or not a1.get("keepdims", 1) or not a2.get("keepdims", 1) or shape_of(div.results[0]) != shape_of(x)):
+        return False
+    with ir.InsertionPoint(div), div.location:
+        y = create("tnx.mean_variance_normalization", [x], [div.results[0].type],
+                   {"axes": axes, "epsilon": epsilon}).result
+    div.results[0].replace_all_uses_with(y)
+    div.erase()
+    return True
+
+
 def _matmul_vectors(op: ir.Operation) -> bool:
     """MatMul with a 1-D operand: the vector becomes a 1-row (or 1-column) matrix and the
     result is reshaped back, per the spec's NumPy matmul semantics."""
@@ -430,6 +472,8 @@ def _rewrite(op: ir.Operation) -> bool:
         op.erase()
         return True
     if _fold(op):
+        return True
+    if name == "tnx.div" and _decomposed_layer_norm(op):
         return True
     if name == "tnx.batch_normalization":
         _fold_batch_norm(op)
