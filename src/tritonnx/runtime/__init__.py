@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,6 @@ def _device() -> str:
 def _use_interpreter() -> None:
     """Switches Triton to its CPU interpreter. Must happen before triton.language is
     imported: `triton.jit` picks compiler or interpreter when it decorates."""
-    import sys
     if os.environ.get("TRITON_INTERPRET") == "1":
         return
     if "triton.language" in sys.modules:
@@ -70,7 +70,7 @@ class CompiledModel:
             raise ValueError(f"{self.path} is not a tritonnx artifact (no plan.json).")
         self.plan = json.loads(plan_file.read_text())
         self.device = _device()
-        if self.device == "cpu" and "triton.language" not in __import__("sys").modules:
+        if self.device == "cpu" and "triton.language" not in sys.modules:
             _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
         self._kernels: dict = {}
         self._weights = None
