@@ -79,8 +79,8 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
                 if "tnx.notes" in op.attributes else [],
                 "flops": ir.IntegerAttr(cost["flops"]).value,
-                "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value
-                              if "tnx.precision" in k.attributes and k.attributes["tnx.kind"] is not None
+                "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value  # of its dot products
+                              if "tnx.precision" in k.attributes
                               and ir.StringAttr(k.attributes["tnx.kind"]).value in DOT_KINDS else "fp32"),
                 "roles": [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])] + ["out"],
             })

@@ -15,10 +15,10 @@ from onnx import numpy_helper
 
 from tritonnx.compiler import artifact
 from tritonnx.compiler import cache as compile_cache
+from tritonnx.compiler.cost import bounds
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError, TritonnxError
-from tritonnx.compiler.cost import bounds
 from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
 
