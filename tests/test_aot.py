@@ -105,3 +105,28 @@ def test_autotune_candidates(tmp_path):
              "targets": ["sm_90"]} for c in dots[0]["candidates"]]
     compile_kernels(jobs)
     assert all((model.path / "kernels" / f"{c['kernel']}.sm_90.cubin").exists() for c in dots[0]["candidates"])
+
+
+def test_split_k(tmp_path):
+    """A batch-1 classifier layer (Gemm [1, 8192] x [8192, 256], bias, Relu) has too few
+    output blocks to fill the SMs: for a GPU it becomes a batched MatMul over slices of K and
+    a ReduceSum that carries the bias and Relu; the numbers do not change."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from models import ort_run
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((256, 8192)).astype(np.float32) / 90
+    b = rng.standard_normal(256).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1),
+                               helper.make_node("Relu", ["g"], ["y"])], "fc",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8192])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    model = tritonnx.compile(proto, tmp_path / "gpu", targets=("sm_90",))
+    kinds = [(launch["kind"], launch["grid"]) for launch in model.launches]
+    assert [k for k, _ in kinds] == ["mat_mul", "reduce"] and kinds[0][1][2] > 1, kinds
+    x = rng.standard_normal((1, 8192)).astype(np.float32)
+    np.testing.assert_allclose(model(x), ort_run(proto, {"x": x})[0], rtol=1e-4, atol=1e-4)
+    assert [launch["kind"] for launch in tritonnx.compile(proto, tmp_path / "cpu").launches] == ["gemm"]

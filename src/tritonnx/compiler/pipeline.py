@@ -12,7 +12,7 @@ def stages(target: str = "interpreter", precision: str = "fp32") -> list[tuple[s
     return [
         (canonicalize.NAME, canonicalize.run),   # Identity/Dropout away, fold shape subgraphs and BN
         (autocast.NAME, functools.partial(autocast.run, precision=precision)),  # fp32 / tf32 / fp16 / bf16
-        (fuse.NAME, fuse.run),                   # fusion groups: anchors + epilogues; views as index maps
+        (fuse.NAME, functools.partial(fuse.run, target=target)),  # fusion groups: anchors + epilogues; views as index maps
         (outline.NAME, outline.run),             # one private func per group, @main calls them
         (tile.NAME, functools.partial(tile.run, target=target)),  # block sizes, grid, warps, stages
         (lower_to_tile.NAME, lower_to_tile.run),  # kernel bodies in tile + arith + scf

@@ -33,7 +33,7 @@ from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.ops import KIND
-from tritonnx.dialects.builders import attrs_of, create, operand, producer, shape_of, to_attr
+from tritonnx.dialects.builders import attrs_of, create, np_dtype, operand, producer, shape_of, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
 
@@ -51,13 +51,73 @@ def node_name(op: ir.Operation) -> str:
     return loc.name_str if loc.is_a_name() else op.name
 
 
-def run(module: ir.Operation, pass_=None) -> None:
+def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
     for fn in functions(module):
         if "sym_visibility" in fn.attributes:
             continue  # kernels are already outlined
+        if target != "interpreter":
+            _split_k(fn.regions[0].blocks[0])
         _merge_siblings(fn.regions[0].blocks[0])
         _merge_sibling_convs(fn.regions[0].blocks[0])
         _partition(fn.regions[0].blocks[0])
+
+
+SMS = 132  # streaming multiprocessors of an H100 SXM
+MIN_SPLIT_K = 4096  # a shorter reduction is not worth a second kernel
+
+
+def _split_k(block: ir.Block) -> None:
+    """Split-K for GPU targets: a 2-D Gemm or MatMul whose output is too small to give every
+    SM a program ([1, 4096] = 32 programs of 1x128 for a batch-1 classifier) while K is long
+    becomes a batched MatMul over S slices of K ([S, M, K/S] x [S, K/S, N], the slices as
+    index maps) and a ReduceSum over the S partial products, which carries alpha, the C
+    input and the Gemm's epilogue (bias, Relu)."""
+    from tritonnx.passes.canonicalize import make_constant
+    for op in ops(block):
+        if op.name not in ("tnx.gemm", "tnx.mat_mul") or len(shape_of(op.operands[0])) != 2:
+            continue
+        a = attrs_of(op)
+        if a.get("transA", 0) or len(shape_of(op.operands[1])) != 2:
+            continue
+        m, n = shape_of(op.results[0])
+        k = shape_of(op.operands[0])[1]
+        programs = -(-m // 16) * -(-n // 128)
+        if k < MIN_SPLIT_K or programs * 2 > SMS:
+            continue
+        s = 1
+        while s * 2 * programs <= SMS and k % (s * 2) == 0 and k // (s * 2) >= 512:
+            s *= 2
+        if s < 2:
+            continue
+        et = ir.RankedTensorType(op.results[0].type).element_type
+        x, w, ks = op.operands[0], op.operands[1], k // s
+
+        def tensor(shape):
+            return ir.RankedTensorType.get(list(shape), et)
+        with ir.InsertionPoint(op), op.location:
+            a3 = create("tnx.reshape", [x], [tensor([m, s, ks])]).result
+            a3 = create("tnx.transpose", [a3], [tensor([s, m, ks])], {"perm": [1, 0, 2]}).result
+            if a.get("transB", 0):  # W is [N, K]
+                b3 = create("tnx.reshape", [w], [tensor([n, s, ks])]).result
+                b3 = create("tnx.transpose", [b3], [tensor([s, ks, n])], {"perm": [1, 2, 0]}).result
+            else:
+                b3 = create("tnx.reshape", [w], [tensor([s, ks, n])]).result
+            partial = create("tnx.mat_mul", [a3, b3], [tensor([s, m, n])]).operation
+            partial.attributes["tnx.split_k"] = to_attr(
+                f"split-K of {node_name(op)}: {m}x{n} outputs give {programs} programs for {SMS} SMs; "
+                f"{s} slices of K = {k}")
+            y = create("tnx.reduce_sum", [partial.results[0]], [tensor([m, n])], {"axes": [0], "keepdims": 0}).result
+            if a.get("alpha", 1.0) != 1.0:
+                alpha = make_constant(np.array(a["alpha"], dtype=np_dtype(et)), "alpha")
+                y = create("tnx.mul", [y, alpha], [tensor([m, n])]).result
+            c = operand(op, "c") if op.name == "tnx.gemm" else None
+            if c is not None and a.get("beta", 1.0) != 0.0:
+                if a.get("beta", 1.0) != 1.0:
+                    beta = make_constant(np.array(a["beta"], dtype=np_dtype(et)), "beta")
+                    c = create("tnx.mul", [c, beta], [c.type]).result
+                y = create("tnx.add", [y, c], [tensor([m, n])]).result
+        op.results[0].replace_all_uses_with(y)
+        op.erase()
 
 
 def _merge_siblings(block: ir.Block) -> None:
