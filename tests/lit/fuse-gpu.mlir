@@ -1,14 +1,14 @@
 // RUN: tritonnx-opt %s --pass-pipeline='fuse{target=gpu}' | filecheck %s
 // RUN: tritonnx-opt %s --pass-pipeline=fuse | filecheck %s --check-prefix=CPU
 
-// Split-K on a GPU: a [1, 8192] x [8192, 256] Gemm has 2 output blocks for 132 SMs, so K is
+// Split-K on a GPU: a [1, 8192] x [8192, 256] Gemm has 8 output blocks of 16x32 for 132 SMs, so K is
 // cut into 16 slices of 512 (index maps on A and W), one batched MatMul computes the
 // partial products and a ReduceSum adds them, with the bias and the Relu as its epilogue.
 // For the CPU interpreter the Gemm stays whole.
 // CHECK-LABEL: func.func @classifier
 // CHECK: "tnx.reshape"(%arg0){{.*}} -> tensor<1x16x512xf32>
 // CHECK: "tnx.transpose"{{.*}} -> tensor<16x1x512xf32>
-// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "anchor", tnx.group = [[P:[0-9]+]] : i64, tnx.split_k = "split-K of {{.*}}: 1x256 outputs give 2 programs for 132 SMs; 16 slices of K = 8192"{{.*}} -> tensor<16x1x256xf32>
+// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "anchor", tnx.group = [[P:[0-9]+]] : i64, tnx.split_k = "split-K of {{.*}}: 1x256 outputs give 8 programs for 132 SMs; 16 slices of K = 8192"{{.*}} -> tensor<16x1x256xf32>
 // CHECK: "tnx.reduce_sum"{{.*}}axes = array<i64: 0>{{.*}}tnx.group = [[R:[0-9]+]]
 // CHECK: "tnx.add"{{.*}}tnx.group = [[R]]
 // CHECK: "tnx.relu"{{.*}}tnx.group = [[R]]

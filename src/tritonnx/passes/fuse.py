@@ -63,15 +63,17 @@ def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
 
 
 SMS = 132  # streaming multiprocessors of an H100 SXM
-MIN_SPLIT_K = 4096  # a shorter reduction is not worth a second kernel
+MIN_SPLIT_K = 8192  # a shorter reduction is not worth a second kernel
 
 
 def _split_k(block: ir.Block) -> None:
-    """Split-K for GPU targets: a 2-D Gemm or MatMul whose output is too small to give every
-    SM a program ([1, 4096] = 32 programs of 1x128 for a batch-1 classifier) while K is long
+    """Split-K for GPU targets: a 2-D Gemm or MatMul whose output gives fewer than a quarter
+    of the SMs a program even with 16x32 blocks (the tile pass's smallest: a [1, 1000]
+    classifier output is 32 programs for 132 SMs) while K is long (at least MIN_SPLIT_K)
     becomes a batched MatMul over S slices of K ([S, M, K/S] x [S, K/S, N], the slices as
     index maps) and a ReduceSum over the S partial products, which carries alpha, the C
-    input and the Gemm's epilogue (bias, Relu)."""
+    input and the Gemm's epilogue (bias, Relu). Narrower outputs with shorter K are left to
+    the tile pass, which shrinks blocks instead of adding a kernel."""
     from tritonnx.passes.canonicalize import make_constant
     for op in ops(block):
         if op.name not in ("tnx.gemm", "tnx.mat_mul") or len(shape_of(op.operands[0])) != 2:
@@ -81,8 +83,8 @@ def _split_k(block: ir.Block) -> None:
             continue
         m, n = shape_of(op.results[0])
         k = shape_of(op.operands[0])[1]
-        programs = -(-m // 16) * -(-n // 128)
-        if k < MIN_SPLIT_K or programs * 2 > SMS:
+        programs = -(-m // 16) * -(-n // 32)
+        if k < MIN_SPLIT_K or programs * 4 > SMS:
             continue
         s = 1
         while s * 2 * programs <= SMS and k % (s * 2) == 0 and k // (s * 2) >= 512:
