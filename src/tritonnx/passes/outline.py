@@ -5,6 +5,8 @@ are index maps, not buffers). The kernel's `tnx.kind` says which template lowers
 covers. Kernels with identical bodies are emitted once and called from every site."""
 from __future__ import annotations
 
+import re
+
 from mlir import ir
 from mlir.dialects import func
 
@@ -13,6 +15,7 @@ from tritonnx.passes import functions, ops
 from tritonnx.passes.fuse import VIEWS, node_name
 
 NAME = "outline"
+NOTES = re.compile(r'tnx\.(folded|merged|split_k) = "[^"]*"')  # informational attributes
 
 KIND = {"tnx.conv": "conv", "tnx.conv_transpose": "conv_transpose", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
         "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.global_max_pool": "pool",
@@ -87,7 +90,8 @@ def run(module: ir.Operation, pass_=None) -> None:
             kop = kfn.operation
             kop.attributes["tnx.kind"] = ir.StringAttr.get(kind)
             nodes = ir.ArrayAttr.get([ir.StringAttr.get(node_name(m)) for m in members])
-            text = str(kop).replace(f"@{symbol}(", "@K(", 1)  # the body, not which nodes it came from
+            # the body, not which nodes it came from nor the notes on how it was formed
+            text = NOTES.sub("", str(kop).replace(f"@{symbol}(", "@K(", 1))
             kop.attributes["tnx.nodes"] = nodes
             if text in seen:
                 kop.erase()
