@@ -63,9 +63,10 @@ def test_precision_report_shows_bytes_saved(exports, tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "tf32", "fp16", "bf16"])
-def test_transformer_cubins_every_precision(precision, exports, tmp_path):
-    """Every kernel of BERT compiles to sm_90 cubin in every precision."""
-    path = tm.export("bert", str(exports), opset=17)
+@pytest.mark.parametrize("name", tm.NAMES)
+def test_transformer_cubins_every_precision(name, precision, exports, tmp_path):
+    """Every kernel of every model compiles to sm_90 cubin in every precision."""
+    path = tm.export(name, str(exports), opset=17)
     model = tritonnx.compile(path, tmp_path / "art", precision=precision, targets=("sm_90",))
     kernels = {launch["kernel"] for launch in model.launches}
     assert kernels and all((model.path / "kernels" / f"{k}.sm_90.cubin").stat().st_size > 0 for k in kernels)
