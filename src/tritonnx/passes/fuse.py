@@ -36,6 +36,7 @@ from tritonnx.dialects.ops import KIND
 from tritonnx.dialects.builders import attrs_of, create, np_dtype, operand, producer, shape_of, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
+from tritonnx.passes.tile import SMS
 
 NAME = "fuse"
 
@@ -62,7 +63,6 @@ def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
         _partition(fn.regions[0].blocks[0])
 
 
-SMS = 132  # streaming multiprocessors of an H100 SXM
 MIN_SPLIT_K = 8192  # a shorter reduction is not worth a second kernel
 
 
@@ -122,6 +122,17 @@ def _split_k(block: ir.Block) -> None:
         op.erase()
 
 
+def _replace_by_slices(merged: ir.Value, parts: list[ir.Value], widths: list[int], axis: int) -> None:
+    """Each of `parts` becomes its Slice (of `widths[i]` along `axis`, in order) of `merged`."""
+    rank, start = len(shape_of(merged)), 0
+    for part, n in zip(parts, widths):
+        starts = [0] * rank
+        starts[axis] = start
+        piece = create("tnx.slice", [merged], [part.type], dict(starts=starts, steps=[1] * rank)).result
+        part.replace_all_uses_with(piece)
+        start += n
+
+
 def _merge_siblings(block: ir.Block) -> None:
     """Horizontal fusion: MatMuls that read the same input with constant [K, N_i] weights
     (the Q, K and V projections), each with or without a constant bias Add, become one
@@ -174,14 +185,8 @@ def _merge_siblings(block: ir.Block) -> None:
                                                                      else a.operands[0]) for a, m in zip(adds, group)]),
                                       "merged_bias")
                     result = create("tnx.add", [result, b], [result.type]).result
-                rank, start = len(out_shape), 0
-                for m, n in zip(group, widths):
-                    old = bias(m).results[0] if with_bias else m.results[0]
-                    starts = [0] * rank
-                    starts[-1] = start
-                    piece = create("tnx.slice", [result], [old.type], dict(starts=starts, steps=[1] * rank)).result
-                    old.replace_all_uses_with(piece)
-                    start += n
+                _replace_by_slices(result, [bias(m).results[0] if with_bias else m.results[0] for m in group],
+                                   widths, len(out_shape) - 1)
             for m in group:
                 if with_bias:
                     add = bias(m)
@@ -253,14 +258,8 @@ def _merge_sibling_convs(block: ir.Block) -> None:
             if acts:
                 act = acts[0]
                 result = create(act.name, [result], [rtype], attrs_of(act)).result
-            start = 0
-            for i, (c, n) in enumerate(zip(group, widths)):
-                old = acts[i].results[0] if acts else c.results[0]
-                starts = [0] * len(out_shape)
-                starts[1] = start
-                piece = create("tnx.slice", [result], [old.type], dict(starts=starts, steps=[1] * len(out_shape))).result
-                old.replace_all_uses_with(piece)
-                start += n
+            _replace_by_slices(result, [a.results[0] for a in acts] if acts else [c.results[0] for c in group],
+                               widths, 1)
         for i, c in enumerate(group):
             if acts:
                 acts[i].erase()
