@@ -74,7 +74,7 @@ class CompiledModel:
             _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
         self._kernels: dict = {}
         self._weights = None
-        self._arena = None
+        self._arena: dict | None = None  # buffer name -> its view into the arena
         self._choices: dict[str, dict] = {}  # kernel -> the autotune candidate it runs with
         self._tune, self._tuned = 0, {}
 
@@ -83,9 +83,10 @@ class CompiledModel:
         plan (`plan["memory"]`, see `tritonnx.compiler.memory_plan`). The arena is
         allocated at the first run and reused by every later one."""
         import torch
+        if self._arena is not None:
+            return self._arena
         memory = self.plan["memory"]
-        if self._arena is None:
-            self._arena = torch.empty(memory["arena_bytes"], dtype=torch.uint8, device=self.device)
+        arena = torch.empty(memory["arena_bytes"], dtype=torch.uint8, device=self.device)
         views = {}
         for b in self.plan["buffers"]:
             off = memory["offsets"].get(b["name"])
@@ -93,7 +94,8 @@ class CompiledModel:
                 continue
             dtype = getattr(torch, b["dtype"])
             n = math.prod(b["shape"]) * dtype.itemsize
-            views[b["name"]] = self._arena[off:off + n].view(dtype).view(b["shape"])
+            views[b["name"]] = arena[off:off + n].view(dtype).view(b["shape"])
+        self._arena = views  # the views keep the arena alive
         return views
 
     @property
