@@ -21,14 +21,35 @@ from tritonnx.compiler.aot import compile_kernels
 from tritonnx.compiler.memory_plan import plan_memory
 from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
+from tritonnx.symbolic import is_symbolic, module_samples, recognize_shape, to_python
 
 PLAN_VERSION = 1
 DOT_KINDS = ("conv", "conv_transpose", "gemm", "mat_mul", "attention")
 
 
+def _size(d) -> int | str:
+    """A size in the plan: an int, or the expression of a dynamic one (`symbolic.to_python`)."""
+    return to_python(d) if is_symbolic(d) else int(d)
+
+
 def _tensor(t: ir.Type) -> dict:
     rt = ir.RankedTensorType(t)
-    return {"shape": list(rt.shape), "dtype": np.dtype(np_dtype(rt.element_type)).name}
+    return {"shape": [_size(d) for d in recognize_shape(rt.shape)], "dtype": np.dtype(np_dtype(rt.element_type)).name}
+
+
+def _grid(kernel: ir.Operation) -> list:
+    if "tnx.grid_sizes" in kernel.attributes:  # dynamic: expressions the runtime evaluates
+        return [_size_text(ir.StringAttr(g).value) for g in ir.ArrayAttr(kernel.attributes["tnx.grid_sizes"])]
+    return list(ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"]))
+
+
+def _size_text(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _symbol_args(kernel: ir.Operation) -> list[str]:
+    return [ir.StringAttr(a).value for a in ir.ArrayAttr(kernel.attributes["tnx.symbol_args"])] \
+        if "tnx.symbol_args" in kernel.attributes else []
 
 
 def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.ndarray]]:
@@ -65,8 +86,9 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             cost = ir.DictAttr(k.attributes["tnx.cost"])
             launches.append({
                 "kernel": Path(ir.StringAttr(k.attributes["tnx.source"]).value).stem,
-                "grid": list(ir.DenseI64ArrayAttr(k.attributes["tnx.grid"])),
+                "grid": _grid(k),
                 "buffers": [names[v] for v in op.operands],
+                "symbols": _symbol_args(k),
                 "scalars": {},
                 "num_warps": ir.IntegerAttr(k.attributes["tnx.num_warps"]).value,
                 "num_stages": ir.IntegerAttr(k.attributes["tnx.num_stages"]).value,
@@ -93,6 +115,11 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             "inputs": [{"name": b["onnx_name"], "buffer": b["name"], "shape": b["shape"], "dtype": b["dtype"]}
                        for b in buffers if b["kind"] == "input"],
             "outputs": outputs, "buffers": buffers, "launches": launches}
+    samples = module_samples(module.operation)
+    if samples:  # dynamic sizes: their names, the samples compiled at, and what the plan needs of them
+        plan["symbols"] = samples
+        plan["guards"] = ([ir.StringAttr(g).value.split(": ", 1) for g in ir.ArrayAttr(module.operation.attributes["tnx.guards"])]
+                          if "tnx.guards" in module.operation.attributes else [])
     return plan, weights
 
 
@@ -100,7 +127,7 @@ def _config(kernel: ir.Operation) -> dict:
     """The source and tiling of an autotune candidate kernel."""
     block = ir.DictAttr(kernel.attributes["tnx.block"])
     return {"kernel": Path(ir.StringAttr(kernel.attributes["tnx.source"]).value).stem,
-            "grid": list(ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"])),
+            "grid": _grid(kernel),
             "block": {n: ir.IntegerAttr(block[n]).value for n in ("BLOCK_M", "BLOCK_N", "BLOCK_K") if n in block},
             "num_warps": ir.IntegerAttr(kernel.attributes["tnx.num_warps"]).value,
             "num_stages": ir.IntegerAttr(kernel.attributes["tnx.num_stages"]).value}
@@ -112,7 +139,7 @@ def _signature(launch: dict, plan: dict) -> list[str]:
     codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
              "int16": "*i16", "int8": "*i8", "bool": "*i1", "uint8": "*u8", "uint16": "*u16", "uint32": "*u32",
              "uint64": "*u64"}
-    return [codes[by_name[b]["dtype"]] for b in launch["buffers"]]
+    return [codes[by_name[b]["dtype"]] for b in launch["buffers"]] + ["i32"] * len(launch.get("symbols", []))
 
 
 def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dict:
@@ -149,7 +176,11 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
             launch["cubins"] = cubins[launch["kernel"]]
     plan["targets"] = list(targets)
     plan["kernels"] = len({l["kernel"] for l in plan["launches"]})
-    plan["memory"] = plan_memory(plan)
+    if plan.get("symbols"):  # figures at the samples; the runtime plans memory per set of sizes
+        from tritonnx.runtime.dynamic import concretize
+        plan["memory"] = concretize(plan, plan["symbols"])["memory"]
+    else:
+        plan["memory"] = plan_memory(plan)
     if bounds is not None:
         plan["bounds"] = bounds
     from tritonnx.runtime import to_torch

@@ -13,11 +13,12 @@ def _compile(args) -> int:
     model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
                              override_initializers=tuple(args.override_initializer or ()),
                              progress=sys.stderr.isatty(), cache=not args.no_cache,
-                             precision=args.precision, shapes=_shapes(args.shape or ()))
+                             precision=args.precision, shapes=_shapes(args.shape or ()), dynamic=args.dynamic)
     plan = model.plan
     print(f"compiled {args.model} -> {args.output}" + (" (from the compile cache)" if model.cached else "")
           + f": {len(plan['launches'])} launches of "
-          f"{plan['kernels']} distinct kernels" + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else ""))
+          f"{plan['kernels']} distinct kernels" + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else "")
+          + (f", dynamic sizes {', '.join(plan['symbols'])}" if plan.get("symbols") else ""))
     if args.report:
         from tritonnx.compiler.report import report
         report(args.output)
@@ -53,6 +54,9 @@ def _run(args) -> int:
         with np.load(args.inputs) as data:
             feeds = {k: data[k] for k in data.files}
     else:
+        if model.dynamic:
+            raise ValueError("the artifact has dynamic sizes (" + ", ".join(model.plan["symbols"])
+                             + "): give the inputs with --inputs FILE.npz")
         rng = np.random.default_rng(0)
         feeds = {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in model.plan["inputs"]}
     outputs = model.run(feeds)
@@ -90,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
                    help="keep this graph input a run-time input although it has an initializer (repeatable)")
     c.add_argument("--shape", action="append", metavar="NAME=D1,D2,...",
                    help="static shape for an input with symbolic dimensions (repeatable)")
+    c.add_argument("--dynamic", action="store_true",
+                   help="keep the inputs' symbolic dimensions (batch, sequence) not fixed by --shape: one "
+                        "artifact runs at any sizes")
     c.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"], default="fp32",
                    help="compute precision (default fp32); fp16/bf16 store tensors in half, accumulate in fp32")
     c.add_argument("--no-cache", action="store_true", help="compile even when the compile cache has this model")

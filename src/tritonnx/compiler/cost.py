@@ -137,7 +137,12 @@ def bounds(model: onnx.ModelProto) -> dict:
 def summarize(plan: dict, gpu: str = "H100") -> dict:
     """Per-launch costs and totals of a plan: {"gpu", "launches": [...], "totals": {...}}.
     Totals: kernels launched, FLOPs, modeled bytes, roofline seconds, the bounds and their
-    ratios, and the memory plan's peak against its liveness bound and no reuse."""
+    ratios, and the memory plan's peak against its liveness bound and no reuse. A dynamic
+    plan is judged at the sizes it was compiled at (`plan["symbols"]`, in "sizes")."""
+    sizes = plan.get("symbols") or {}
+    if sizes:
+        from tritonnx.runtime.dynamic import concretize
+        plan = concretize(plan, sizes)
     buffers = {b["name"]: b for b in plan["buffers"]}
     rows = []
     for launch in plan["launches"]:
@@ -164,4 +169,4 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
                        "no_reuse_bytes": m["no_reuse_bytes"],
                        "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0})
     notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
-    return {"gpu": GPUS[gpu]["name"], "launches": rows, "totals": totals, "notes": notes}
+    return {"gpu": GPUS[gpu]["name"], "launches": rows, "totals": totals, "notes": notes, "sizes": sizes}

@@ -1,7 +1,10 @@
 """`tritonnx.compile()`: ONNX file -> artifact directory -> CompiledModel."""
 from __future__ import annotations
 
+import hashlib
+import keyword
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -13,6 +16,7 @@ from mlir import ir
 from mlir.passmanager import PassManager
 from onnx import numpy_helper
 
+from tritonnx import symbolic
 from tritonnx.compiler import artifact
 from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.cost import bounds
@@ -88,6 +92,49 @@ def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
     return out
 
 
+def dynamic_dims(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
+    """{symbol: [(input name, dimension), ...]} for the symbolic dimensions of the graph
+    inputs (ONNX dim_param; an unnamed one is named after its input and position). Names
+    become Python identifiers: they are kernel arguments."""
+    inits = {t.name for t in proto.graph.initializer}
+    out: dict[str, list[tuple[str, int]]] = {}
+    for inp in proto.graph.input:
+        if inp.name in inits or not inp.type.tensor_type.HasField("shape"):
+            continue
+        for i, d in enumerate(inp.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                continue
+            name = re.sub(r"\W", "_", d.dim_param or f"{inp.name}_{i}")
+            if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED or name[0].isdigit():
+                name = f"s_{name}"
+            out.setdefault(name, []).append((inp.name, i))
+    return out
+
+
+RESERVED = {"tl", "triton", "out", "float", "range", "int"}  # names a kernel's source uses
+
+
+def _sample_shapes(proto: onnx.ModelProto, dims: dict, samples: dict) -> dict:
+    """{input: [sizes]} with every symbolic dimension at its sample size."""
+    shapes = {}
+    for inp in proto.graph.input:
+        if any(inp.name == i for uses in dims.values() for i, _ in uses):
+            shapes[inp.name] = [d.dim_value if d.HasField("dim_value") else 0 for d in inp.type.tensor_type.shape.dim]
+    for name, uses in dims.items():
+        for i, d in uses:
+            shapes[i][d] = samples[name]
+    return shapes
+
+
+def _static_sizes(proto: onnx.ModelProto) -> set[int]:
+    """Every static size the model states: weight dims, static input and value_info dims."""
+    sizes = {int(d) for t in proto.graph.initializer for d in t.dims}
+    for vi in list(proto.graph.input) + list(proto.graph.value_info) + list(proto.graph.output):
+        if vi.type.tensor_type.HasField("shape"):
+            sizes |= {d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")}
+    return sizes
+
+
 def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     """A copy of `proto` in which the named graph inputs are initializers with the given
     values. Raises ValueError for a name that is not a graph input."""
@@ -106,10 +153,70 @@ def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     return out
 
 
+def _lower(proto: onnx.ModelProto, session: Session, pipeline: list, overrides: tuple, samples: dict | None,
+           dumps: Path | None, bar: _Progress) -> tuple[ir.Module, onnx.ModelProto, list]:
+    """Imports `proto` and runs the pipeline; returns (module, the prepared ONNX model, the
+    dump texts). `samples`: the sizes of a dynamic compile's symbols (`tnx.symbols`)."""
+    prepared = prepare(proto)
+    module = import_model(prepared, session.weights, overrides, prepared=True)
+    if samples:
+        module.operation.attributes["tnx.symbols"] = ir.DictAttr.get(
+            {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in samples.items()})
+    texts = [("import", dump_text(module))] if dumps else []
+    for name, step in pipeline:
+        bar.step(name)
+        pm = PassManager("builtin.module")
+        if isinstance(step, str):
+            pm.add(step)
+        else:
+            pm.add(step, name=name, argument=name)
+        try:
+            pm.run(module.operation)
+        except TritonnxError:
+            raise
+        except Exception as e:
+            raise CompileError(f"pass {name} failed: {e}") from e
+        if dumps:
+            texts.append((name, dump_text(module)))
+    return module, prepared, texts
+
+
+def _fingerprint(module: ir.Module, session: Session) -> dict:
+    """What must not depend on a dynamic compile's samples: the kernel sources, the plan's
+    launches, buffers and guards (sizes as expressions) and the weights."""
+    plan, weights = artifact.build_plan(module, session)
+    launches = [{k: v for k, v in launch.items() if k not in ("flops", "notes")} for launch in plan["launches"]]
+    return {"sources": sorted(session.sources.values()), "launches": launches, "buffers": plan["buffers"],
+            "guards": plan.get("guards", []),
+            "weights": {k: (v.shape, hashlib.sha256(v.tobytes()).hexdigest()) for k, v in weights.items()}}
+
+
+def _same(a: dict, b: dict, samples: list[dict]) -> None:
+    """Raises CompileError saying where two fingerprints of a dynamic compile differ."""
+    at = [", ".join(f"{k}={v}" for k, v in s.items()) for s in samples]
+    what = None
+    if a["sources"] != b["sources"]:
+        for x, y in zip(a["sources"], b["sources"]):
+            if x != y:
+                line = next((f"{l1.strip()!r} vs {l2.strip()!r}" for l1, l2 in zip(x.splitlines(), y.splitlines())
+                             if l1 != l2 and not l1.startswith("def ")), "")
+                what = f"a kernel differs ({line})"
+                break
+        what = what or "the kernels differ"
+    elif a["weights"] != b["weights"]:
+        what = "a weight depends on the sizes (" + next(k for k in a["weights"] if a["weights"][k] != b["weights"].get(k)) + ")"
+    elif a != b:
+        what = "the launch plan differs"
+    if what:
+        raise CompileError(f"dynamic shapes: compiled at {at[0]} and at {at[1]}, {what}: some size of this model "
+                           "is not a product of its dynamic dimensions and constants. Compile with static "
+                           "shapes (`shapes=`, CLI --shape).")
+
+
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
             dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
             constants: dict | None = None, progress: bool = False, cache: bool = True,
-            precision: str = "fp32", shapes: dict | None = None):
+            precision: str = "fp32", shapes: dict | None = None, dynamic: bool = False):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
     output_dir: where the artifact goes (a temporary directory when None). It is written
@@ -124,6 +231,10 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         shapes); the compiled model no longer takes them.
     shapes: {graph input name: [sizes]} for inputs with symbolic dimensions (batch,
         sequence): the artifact is compiled for, and takes, exactly those shapes.
+    dynamic: keep the symbolic dimensions of the inputs (ONNX dim_param, e.g. batch and
+        sequence) that `shapes` does not fix: one artifact runs at any sizes; kernels take
+        the sizes as arguments (`tritonnx.symbolic`). Raises CompileError when a size of
+        the model is not a product of those dimensions and constants.
     progress: show a progress bar once the compile has run for a second.
     precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
         (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
@@ -143,6 +254,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         proto = fix_shapes(proto, shapes)
     if constants:
         proto = specialize(proto, constants)
+    dims = dynamic_dims(proto) if dynamic else {}
+    samples = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else [None]
     final = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tritonnx-"))
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
@@ -150,7 +263,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     cache_key = None
     if cache and dumps is None:
         cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers),
-                                                "precision": precision})
+                                                "precision": precision, "dynamic": sorted(dims)})
         hit = compile_cache.lookup(cache_key)
         if hit is not None:
             try:
@@ -163,30 +276,28 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     session = Session()
     token = use_session(session)
     pipeline = stages("gpu" if targets else "interpreter", precision)
-    bar = _Progress(len(pipeline) + 2, progress)
+    bar = _Progress(len(pipeline) * (2 if dims else 1) + 2, progress)
+    overrides = tuple(override_initializers)
     try:
         with make_context(), ir.Location.unknown():
-            prepared = prepare(proto)
-            module = import_model(prepared, session.weights, tuple(override_initializers), prepared=True)
-            texts = [("import", dump_text(module))] if dumps else []
-            for name, step in pipeline:
-                bar.step(name)
-                pm = PassManager("builtin.module")
-                if isinstance(step, str):
-                    pm.add(step)
-                else:
-                    pm.add(step, name=name, argument=name)
+            first = fix_shapes(proto, _sample_shapes(proto, dims, samples[0])) if dims else proto
+            with symbolic.scope(samples[0]):
+                module, prepared, texts = _lower(first, session, pipeline, overrides, samples[0], dumps, bar)
+                expected = _fingerprint(module, session) if dims else None
+            if dims:  # the same model at other sample sizes must give the same kernels and plan
+                check = Session()
+                inner = use_session(check)
                 try:
-                    pm.run(module.operation)
-                except TritonnxError:
-                    raise
-                except Exception as e:
-                    raise CompileError(f"pass {name} failed: {e}") from e
-                if dumps:
-                    texts.append((name, dump_text(module)))
+                    with symbolic.scope(samples[1]):
+                        again, _, _ = _lower(fix_shapes(proto, _sample_shapes(proto, dims, samples[1])), check,
+                                             pipeline, overrides, samples[1], None, bar)
+                        _same(expected, _fingerprint(again, check), samples)
+                finally:
+                    _session.reset(inner)
             bar.step("writing artifact")
-            artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None,
-                           bounds=bounds(prepared))
+            with symbolic.scope(samples[0]):
+                artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None,
+                               bounds=bounds(prepared))
         if dumps:
             dumps.mkdir(parents=True, exist_ok=True)
             for i, (name, text) in enumerate(texts):

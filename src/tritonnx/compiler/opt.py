@@ -14,6 +14,7 @@ import sys
 from mlir import ir
 from mlir.passmanager import PassManager
 
+from tritonnx import symbolic
 from tritonnx.dialects import make_context
 from tritonnx.passes import registry
 
@@ -66,8 +67,9 @@ def main(argv=None) -> int:
     with make_context(), ir.Location.unknown():
         try:
             module = ir.Module.parse(text)
-            if args.pass_pipeline:
-                build(args.pass_pipeline).run(module.operation)
+            if args.pass_pipeline:  # a dynamic module (`tnx.symbols`) keeps its symbolic sizes
+                with symbolic.scope(symbolic.module_samples(module.operation)):
+                    build(args.pass_pipeline).run(module.operation)
         except Exception as e:
             print(f"tritonnx-opt: {e}", file=sys.stderr)
             return 1

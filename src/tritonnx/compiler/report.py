@@ -37,6 +37,8 @@ def render(summary: dict, plan: dict, console=None) -> None:
     from rich.table import Table
     console = console or Console(width=None if Console().is_terminal else 200)
     tiles = "GPU tiles" if plan.get("targets") else "CPU-interpreter tiles (compile with --target for GPU tiles)"
+    if summary.get("sizes"):
+        tiles += "; dynamic sizes, figures at " + ", ".join(f"{k}={v}" for k, v in summary["sizes"].items())
     table = Table(title=f"kernels, roofline on {summary['gpu']} ({tiles})", show_lines=False)
     for col in ("#", "kernel", "ONNX nodes", "kind", "grid", "block", "warps", "FLOPs", "bytes", "time", "bound"):
         table.add_column(col, justify="right" if col in ("#", "warps", "FLOPs", "bytes", "time") else "left")

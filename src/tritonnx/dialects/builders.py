@@ -15,6 +15,7 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import operand_specs
+from tritonnx.symbolic import active, recognize_shape
 
 _NP_TO_MLIR = {
     np.dtype(np.float32): ir.F32Type.get, np.dtype(np.float16): ir.F16Type.get,
@@ -51,7 +52,10 @@ def tensor_type(shape: Sequence[int], dtype) -> ir.RankedTensorType:
 
 
 def shape_of(value: ir.Value) -> list[int]:
-    return list(ir.RankedTensorType(value.type).shape)
+    """The sizes of a tensor value; in a dynamic compile, sizes made of symbols are
+    `tritonnx.symbolic.SymInt`s (ints carrying their expression)."""
+    shape = list(ir.RankedTensorType(value.type).shape)
+    return recognize_shape(shape) if active() else shape
 
 
 def dtype_of(value: ir.Value) -> np.dtype:

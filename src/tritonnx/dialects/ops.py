@@ -172,7 +172,9 @@ OPS: dict[str, OpDef] = {
                           dict(blocksize=None, mode="DCR")),
     "SpaceToDepth": OpDef(("input",), "view", "SpaceToDepth-13: rewritten as Reshape, Transpose, Reshape.",
                           dict(blocksize=None)),
-    "Range": OpDef(("start", "limit", "delta"), "fold", "Range-11.", params=(0, 1, 2)),
+    "Range": OpDef(("start", "limit?", "delta"), "pointwise",
+                   "Range-11: start + i * delta; folds when its inputs are constants. Canonical form "
+                   "(kept by a dynamic compile): no `limit`, the result type gives the length.", params=(0, 1, 2)),
 }
 REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")

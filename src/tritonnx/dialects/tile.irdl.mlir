@@ -8,6 +8,11 @@ irdl.dialect @tile {
     %r = irdl.any
     irdl.results(id: %r)
   }
+  // The run-time value of the model's symbolic size `symbol` (an i32 scalar kernel argument).
+  irdl.operation @symbol {
+    %r = irdl.any
+    irdl.results(value: %r)
+  }
   // [start, end) as a 1-D i32 tile; end - start is a power of two.
   irdl.operation @range {
     %r = irdl.any

@@ -12,7 +12,9 @@ import numpy as np
 from mlir import ir
 from mlir.dialects import scf
 
+from tritonnx import symbolic
 from tritonnx.dialects.builders import to_attr
+from tritonnx.symbolic import SymInt
 
 CMPI = {"eq": 0, "ne": 1, "lt": 2, "le": 3, "gt": 4, "ge": 5}
 CMPF = {"eq": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5, "ne": 13}  # ordered, but `ne` is une (NaN != NaN)
@@ -62,6 +64,13 @@ class TileBuilder:
 
     # -- constants and indices -------------------------------------------------------
     def const(self, value, shp: list[int], et: ir.Type) -> ir.Value:
+        if isinstance(value, SymInt):  # a size of a dynamic dimension: computed from tile.symbol
+            v = symbolic.emit(self, value.expr, self.symbol)
+            if isinstance(et, ir.IndexType):
+                v = self.op("arith.index_cast", [v], et)
+            elif et != self.i32:
+                v = self.convert(v, et)
+            return self.splat(v, shp) if shp else v
         if is_float(et):
             scalar = ir.FloatAttr.get(et, float(value))
         elif isinstance(et, ir.IndexType):
@@ -71,6 +80,10 @@ class TileBuilder:
         attr = ir.DenseElementsAttr.get_splat(ir.RankedTensorType.get(shp, et), scalar) if shp else scalar
         return ir.Operation.create("arith.constant", results=[_ttype(shp, et)],
                                    attributes={"value": attr}).results[0]
+
+    def symbol(self, name: str) -> ir.Value:
+        """The run-time value of symbolic size `name` (a kernel argument)."""
+        return self.op("tile.symbol", [], self.i32, symbol=name)
 
     def program_id(self, axis: int) -> ir.Value:
         return self.op("tile.program_id", [], self.i32, axis=axis)

@@ -664,13 +664,13 @@ irdl.dialect @tnx {
     irdl.operands(x: %0, y_scale: %1, y_zero_point: optional %2)
     irdl.results(output: %r)
   }
-  // Range-11.
+  // Range-11: start + i * delta; folds when its inputs are constants. Canonical form (kept by a dynamic compile): no `limit`, the result type gives the length.
   irdl.operation @range {
     %0 = irdl.any
     %1 = irdl.any
     %2 = irdl.any
     %r = irdl.any
-    irdl.operands(start: %0, limit: %1, delta: %2)
+    irdl.operands(start: %0, limit: optional %1, delta: %2)
     irdl.results(output: %r)
   }
   // Reciprocal: elementwise.

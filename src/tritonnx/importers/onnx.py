@@ -17,6 +17,7 @@ from mlir import ir
 from mlir.dialects import func
 from onnx import numpy_helper, shape_inference, version_converter
 
+from tritonnx.symbolic import active, is_symbolic, recognize_shape
 from tritonnx.dialects.builders import WeightStore, create, np_dtype, tensor_type
 from tritonnx.dialects.ops import OPS, snake
 from tritonnx.errors import ModelLoadError, UnsupportedModelError
@@ -137,6 +138,8 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                     value = None
                 if value is not None and any(np.asarray(v).size > FOLD_LIMIT for v in value):
                     value = None
+                if value is not None and any(is_symbolic(d) for v in value for d in recognize_shape(np.shape(v))):
+                    value = None  # its size is dynamic: it is computed at run time
             if value is None:
                 kept.append(node)
                 continue
@@ -151,7 +154,9 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
         stale = [vi for vi in graph.value_info if vi.name in folded]  # its inferred shape may be partial
         for vi in stale:
             graph.value_info.remove(vi)
-        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        # data propagation treats small int tensors as shapes; the index tensors a dynamic
+        # compile keeps (Range over a dynamic size) are data, so it stays off then
+        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=not active())
     return model
 
 

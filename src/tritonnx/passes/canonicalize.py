@@ -10,6 +10,7 @@ import math
 import numpy as np
 from mlir import ir
 
+from tritonnx.symbolic import is_symbolic
 from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, shape_of
 from tritonnx.errors import CompileError
@@ -72,6 +73,8 @@ def make_constant(array: np.ndarray, hint: str, dtype=None) -> ir.Value:
 def _fold(op: ir.Operation) -> bool:
     result = op.results[0]
     shape = shape_of(result)
+    if any(is_symbolic(d) for d in shape):
+        return False  # a tensor whose size is dynamic is computed at run time, not stored as a weight
     if op.name == "tnx.shape":
         full = np.array(shape_of(op.operands[0]), dtype=np.int64)
         a = attrs_of(op)
@@ -509,6 +512,9 @@ def _rewrite(op: ir.Operation) -> bool:
         rank = len(shape_of(op.results[0]))
         axis = attrs_of(op)["axis"]
         _replace(op, name, [op.operands[0], None, op.operands[2]], {"depth": depth, "axis": axis + rank if axis < 0 else axis})
+        return True
+    if name == "tnx.range" and operand(op, "limit") is not None and not _fold(op):
+        _replace(op, name, [op.operands[0], None, op.operands[2]], {})  # the type gives the length
         return True
     if name in ("tnx.depth_to_space", "tnx.space_to_depth"):
         _depth_space(op)

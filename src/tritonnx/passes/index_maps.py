@@ -19,6 +19,7 @@ from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, lin
 from tritonnx.errors import CompileError
 from tritonnx.passes import elementwise
 from tritonnx.passes.fuse import node_name
+from tritonnx.symbolic import recognize
 
 Index = list  # per-dimension index tiles (ir.Value), or None where the index is always 0
 
@@ -75,6 +76,14 @@ class Emitter:
             return self.quantization(op, idx, mask)
         if name == "tnx.one_hot":
             return self.one_hot(op, idx, mask)
+        if name == "tnx.range":  # Range-11: start + i * delta (a dynamic compile keeps it)
+            start, delta = (self(operand(op, n), [], mask) for n in ("start", "delta"))
+            i = idx[0] if idx[0] is not None else self.index(0)
+            step = b.binary("mul", b.convert(i, elem(start)), delta)
+            return b.binary("add", b.broadcast(step, self.shape), start)
+        if name == "tnx.constant":  # a scalar size a dynamic compile keeps in the kernel (outline)
+            value = recognize(int(ir.DenseElementsAttr(op.attributes["value"]).get_splat_value().value))
+            return b.const(value, [1] * len(self.shape), compute_type(elem_type_of(v)))
         if name == "tnx.eye_like":
             i, j = (t if t is not None else self.index(0) for t in idx[-2:])
             et = compute_type(elem_type_of(op.results[0]))

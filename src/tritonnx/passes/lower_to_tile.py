@@ -578,8 +578,8 @@ def _candidate_clones(kernel: ir.Operation) -> None:
         clone = kernel.clone(ip=ir.InsertionPoint.after(kernel))
         op = clone.operation
         op.attributes["sym_name"] = ir.StringAttr.get(f"{sym}_candidate{i}")
-        for name in ("tnx.block", "tnx.grid", "tnx.num_warps", "tnx.num_stages"):
-            op.attributes[name] = ir.DictAttr(cand)[name]
+        for named in ir.DictAttr(cand):
+            op.attributes[named.name] = named.attr
         op.attributes["tnx.candidate_of"] = ir.StringAttr.get(sym)
         del op.attributes["tnx.candidates"]
     del kernel.attributes["tnx.candidates"]

@@ -5,14 +5,16 @@ are index maps, not buffers). The kernel's `tnx.kind` says which template lowers
 covers. Kernels with identical bodies are emitted once and called from every site."""
 from __future__ import annotations
 
+import math
 import re
 
 from mlir import ir
 from mlir.dialects import func
 
-from tritonnx.dialects.builders import producer
+from tritonnx.dialects.builders import producer, shape_of
 from tritonnx.passes import functions, ops
 from tritonnx.passes.fuse import VIEWS, node_name
+from tritonnx.symbolic import active, is_symbolic, recognize
 
 NAME = "outline"
 NOTES = re.compile(r'tnx\.(folded|merged|split_k) = "[^"]*"')  # informational attributes
@@ -25,6 +27,17 @@ KIND = {"tnx.conv": "conv", "tnx.conv_transpose": "conv_transpose", "tnx.gemm": 
         "tnx.top_k": "top_k", "tnx.arg_min": "reduce",
         **{f"tnx.reduce_{r}": "reduce" for r in ("sum", "mean", "max", "min", "prod", "l1", "l2", "log_sum",
                                                  "log_sum_exp", "sum_square")}}
+
+
+def is_size_constant(op: ir.Operation) -> bool:
+    """An integer scalar constant whose value is a dynamic size (a shape computation's result,
+    e.g. the sequence length in an index b * seq + s): it becomes a kernel argument."""
+    if op.name != "tnx.constant" or not active():
+        return False
+    attr = op.attributes["value"]
+    if not isinstance(attr, ir.DenseIntElementsAttr) or not attr.is_splat or math.prod(shape_of(op.results[0])) != 1:
+        return False
+    return is_symbolic(recognize(int(attr.get_splat_value().value)))
 
 
 def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
@@ -55,6 +68,10 @@ def run(module: ir.Operation, pass_=None) -> None:
             def visit_value(v: ir.Value):
                 src = producer(v)
                 if src is not None and (src in member_set or src in body_set):
+                    return
+                if src is not None and is_size_constant(src):
+                    body_set.add(src)  # a dynamic size: computed in the kernel, not read from memory
+                    body.append(src)
                     return
                 if src is not None and src.name in VIEWS:
                     for w in src.operands:
@@ -110,7 +127,7 @@ def run(module: ir.Operation, pass_=None) -> None:
             out.replace_all_uses_with(call.results[0])
             for m in reversed(members):
                 m.erase()
-        # views read only by kernels are now dead
+        # views read only by kernels, and sizes computed in them, are now dead
         for op in reversed(ops(block)):
-            if op.name in VIEWS and all(len(list(r.uses)) == 0 for r in op.results):
+            if (op.name in VIEWS or is_size_constant(op)) and all(len(list(r.uses)) == 0 for r in op.results):
                 op.erase()

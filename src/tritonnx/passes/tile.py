@@ -22,10 +22,12 @@ from mlir import ir
 from tritonnx.dialects.builders import attrs_of, shape_of, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import functions, ops
+from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, recognize_shape, to_python
 
 NAME = "tile"
 SMS = 132  # streaming multiprocessors of an H100 SXM: a grid should give each one a program
 MAX_SOFTMAX_AXIS = 16384
+DYNAMIC_AXIS = 1024  # a one-block softmax over a dynamic axis is this wide (a run-time guard)
 
 
 def pow2(n: int) -> int:
@@ -59,22 +61,23 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
     gpu = target != "interpreter"
     if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
         m, n, k, groups = gemm_dims(kind, anchor)
+        hm, hn, hk, hg = hint(m), hint(n), hint(k), hint(groups)  # sizes the blocks are chosen for
         if gpu:
             # the largest tensor-core friendly tile that still gives every SM a program
-            bn = min(128, max(16, pow2(n)))
-            bm = next((bm for bm in (128, 64) if cdiv(m, bm) * cdiv(n, bn) * groups >= SMS), 64)
-            if cdiv(m, bm) * cdiv(n, bn) * groups < SMS:
-                bm = max(16, min(bm, pow2(m)))
-                while bn > 32 and cdiv(m, bm) * cdiv(n, bn) * groups < SMS:
+            bn = min(128, max(16, pow2(hn)))
+            bm = next((bm for bm in (128, 64) if cdiv(hm, bm) * cdiv(hn, bn) * hg >= SMS), 64)
+            if cdiv(hm, bm) * cdiv(hn, bn) * hg < SMS:
+                bm = max(16, min(bm, pow2(hm)))
+                while bn > 32 and cdiv(hm, bm) * cdiv(hn, bn) * hg < SMS:
                     bn //= 2
-            bk = 32 if k >= 32 else 16
+            bk = 32 if hk >= 32 else 16
             block = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
             # fp32 IEEE dots run on FMA units: a 2-stage pipeline hides the loads and
             # compiles in about half the time of 3 stages; tensor-core dots keep 3
             warps, stages = (8 if bm * bn >= 128 * 128 else 4), (3 if precision != "fp32" else 2)
         else:
-            block = dict(BLOCK_M=min(2048, max(16, pow2(m))), BLOCK_N=min(256, max(16, pow2(n))),
-                         BLOCK_K=min(256, max(16, pow2(k))))
+            block = dict(BLOCK_M=min(2048, max(16, pow2(hm))), BLOCK_N=min(256, max(16, pow2(hn))),
+                         BLOCK_K=min(256, max(16, pow2(hk))))
             warps, stages = 4, 1
         grid = [cdiv(m, block["BLOCK_M"]), cdiv(n, block["BLOCK_N"]), groups]
     elif kind == "attention":  # grid: blocks of queries x (batch, heads)
@@ -84,19 +87,19 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
         d = max(shape_of(m1.operands[0])[-1], shape_of(m2.results[0])[-1])
         bd = max(16, pow2(d))
         if gpu:
-            bm, bn = (128 if sq >= 128 else 64), (64 if bd <= 64 else 32)
+            bm, bn = (128 if hint(sq) >= 128 else 64), (64 if bd <= 64 else 32)
         else:
-            bm, bn = min(256, max(16, pow2(sq))), min(256, max(16, pow2(sk)))
+            bm, bn = min(256, max(16, pow2(hint(sq)))), min(256, max(16, pow2(hint(sk))))
         block = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
         grid, warps, stages = [cdiv(sq, bm), math.prod(scores[:-2])], (4 if bm <= 64 else 8), (2 if gpu else 1)
     elif kind == "pool":
         x = shape_of(anchor.operands[0])
         window = math.prod(x[2:]) if anchor.name.startswith("tnx.global") else math.prod(attrs_of(anchor)["kernel_shape"])
-        window = max(window, 1)
+        window = max(hint(window), 1)
         p = math.prod(out_shape)
         br = min(pow2(window), 64 if gpu else 256)
-        bp = (128 if gpu else 4096 * 16 // br) if p > 1 else 1
-        bp = min(bp, pow2(p))
+        bp = (128 if gpu else 4096 * 16 // br) if hint(p) > 1 else 1
+        bp = min(bp, pow2(hint(p)))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
     elif kind in ("reduce", "norm"):
@@ -104,8 +107,8 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
         axes = attrs_of(anchor)["axes"]
         r = math.prod(x[a] for a in axes)
         p = math.prod(n for d, n in enumerate(x) if d not in axes)
-        br = min(pow2(r), 64 if gpu else 1024)
-        bp = min(pow2(p), 128 if gpu else max(1, 65536 // br))
+        br = min(pow2(hint(r)), 64 if gpu else 1024)
+        bp = min(pow2(hint(p)), 128 if gpu else max(1, 65536 // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
     elif kind in ("softmax", "top_k"):
@@ -116,12 +119,15 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
                                f"(at most {MAX_SOFTMAX_AXIS}).")
         rows = math.prod(shape_of(anchor.operands[0])) // max(n, 1)
         br = pow2(n)
-        bp = min(pow2(rows), max(1, (1 if gpu else 65536) // br))
+        if is_symbolic(n):  # one block spans the axis: sized for the longest the plan accepts
+            br = max(pow2(hint(n)), DYNAMIC_AXIS)
+            guard(f"{to_python(n)} <= {br}", f"{kind} over a dynamic axis runs in one block of {br}")
+        bp = min(pow2(hint(rows)), max(1, (1 if gpu else 65536) // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(rows, bp)], (4 if br <= 2048 else 8), 1
     else:
         numel = math.prod(out_shape)
-        b = min(pow2(numel), 1024 if gpu else 65536)
+        b = min(pow2(hint(numel)), 1024 if gpu else 65536)
         block = dict(BLOCK=b)
         grid, warps, stages = [cdiv(numel, b)], 4, 1
     return dict(block=block, grid=grid, num_warps=warps, num_stages=stages)
@@ -149,7 +155,7 @@ def candidates(kind: str, anchor: ir.Operation, chosen: dict) -> list[dict]:
     m, n, k, groups = gemm_dims(kind, anchor)
     block = chosen["block"]
     bm, bn, bk = block["BLOCK_M"], block["BLOCK_N"], block["BLOCK_K"]
-    top_m, top_n = min(128, max(16, pow2(m))), min(128, max(16, pow2(n)))
+    top_m, top_n = min(128, max(16, pow2(hint(m)))), min(128, max(16, pow2(hint(n))))
     stages = chosen["num_stages"]
     shapes = [(bm * 2, bn), (bm, bn * 2), (bm // 2, bn), (bm, bn // 2), (bm * 2, bn // 2), (bm // 2, bn * 2)]
     configs = [(m2, n2, stages) for m2, n2 in shapes if 16 <= m2 <= top_m and 16 <= n2 <= top_n]
@@ -165,9 +171,12 @@ def candidates(kind: str, anchor: ir.Operation, chosen: dict) -> list[dict]:
 
 def config_attrs(cfg: dict) -> dict[str, ir.Attribute]:
     """A tiling configuration as the kernel attributes the later passes read."""
-    return {"tnx.block": ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()}),
-            "tnx.grid": to_attr(cfg["grid"]), "tnx.num_warps": to_attr(cfg["num_warps"]),
-            "tnx.num_stages": to_attr(cfg["num_stages"])}
+    attrs = {"tnx.block": ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()}),
+             "tnx.grid": to_attr(cfg["grid"]), "tnx.num_warps": to_attr(cfg["num_warps"]),
+             "tnx.num_stages": to_attr(cfg["num_stages"])}
+    if any(is_symbolic(g) for g in cfg["grid"]):  # a dynamic size: the grid as the plan computes it
+        attrs["tnx.grid_sizes"] = ir.ArrayAttr.get([ir.StringAttr.get(to_python(g)) for g in cfg["grid"]])
+    return attrs
 
 
 def anchor_of(kernel: ir.Operation) -> ir.Operation | None:
@@ -250,11 +259,19 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
 
 
 def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
+    with collect_guards() as guards:
+        _run(module, target)
+    if guards:  # conditions on dynamic sizes the plan relies on, checked by the runtime
+        module.attributes["tnx.guards"] = ir.ArrayAttr.get(
+            [ir.StringAttr.get(f"{cond}: {reason}") for cond, reason in guards])
+
+
+def _run(module: ir.Operation, target: str) -> None:
     for fn in functions(module):
         if "tnx.kind" not in fn.attributes:
             continue
         kind = ir.StringAttr(fn.attributes["tnx.kind"]).value
-        out_shape = list(ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape)
+        out_shape = recognize_shape(ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape)
         anchor = anchor_of(fn)
         precision = (ir.StringAttr(module.attributes["tnx.precision"]).value
                      if "tnx.precision" in module.attributes else "fp32")

@@ -74,29 +74,56 @@ class CompiledModel:
             _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
         self._kernels: dict = {}
         self._weights = None
-        self._arena: dict | None = None  # buffer name -> its view into the arena
-        self._choices: dict[str, dict] = {}  # kernel -> the autotune candidate it runs with
+        self._arena = None  # one byte buffer for all intermediates, grown to the largest plan run
+        self._views: dict = {}  # sizes -> {buffer name: its view into the arena}
+        self._plans: dict = {}  # sizes of the dynamic dimensions -> the plan at those sizes
+        self._choices: dict[str, int] = {}  # kernel -> the autotune candidate it runs with
         self._tune, self._tuned = 0, {}
 
-    def _intermediates(self) -> dict:
-        """Views into one arena for every intermediate buffer, placed by the plan's memory
-        plan (`plan["memory"]`, see `tritonnx.compiler.memory_plan`). The arena is
-        allocated at the first run and reused by every later one."""
+    @property
+    def dynamic(self) -> bool:
+        """True when the artifact takes dynamic sizes (`plan["symbols"]`)."""
+        return bool(self.plan.get("symbols"))
+
+    def _intermediates(self, plan: dict, key) -> dict:
+        """Views into one arena for every intermediate buffer, placed by the memory plan
+        (`plan["memory"]`, see `tritonnx.compiler.memory_plan`). The arena is allocated at
+        the first run and reused by every later one (grown when a dynamic model runs at
+        larger sizes)."""
         import torch
-        if self._arena is not None:
-            return self._arena
-        memory = self.plan["memory"]
-        arena = torch.empty(memory["arena_bytes"], dtype=torch.uint8, device=self.device)
+        if key in self._views:
+            return self._views[key]
+        memory = plan["memory"]
+        if self._arena is None or self._arena.numel() < memory["arena_bytes"]:
+            self._arena = torch.empty(memory["arena_bytes"], dtype=torch.uint8, device=self.device)
+            self._views.clear()  # views of the old arena
         views = {}
-        for b in self.plan["buffers"]:
+        for b in plan["buffers"]:
             off = memory["offsets"].get(b["name"])
             if off is None:
                 continue
             dtype = getattr(torch, b["dtype"])
             n = math.prod(b["shape"]) * dtype.itemsize
-            views[b["name"]] = arena[off:off + n].view(dtype).view(b["shape"])
-        self._arena = views  # the views keep the arena alive
+            views[b["name"]] = self._arena[off:off + n].view(dtype).view(b["shape"])
+        self._views[key] = views
         return views
+
+    def plan_for(self, shapes: dict[str, list[int]]) -> tuple[dict, tuple]:
+        """(the plan at these input shapes, its key): the plan itself for a static model;
+        for a dynamic one, the plan with the symbols bound from `shapes` (see
+        `tritonnx.runtime.dynamic`; no compilation, computed once per set of sizes).
+        Raises ValueError naming the input whose shape disagrees."""
+        if not self.dynamic:
+            for spec in self.plan["inputs"]:
+                if list(shapes[spec["name"]]) != spec["shape"]:
+                    return self.plan, None  # _check says what is wrong
+            return self.plan, ()
+        from tritonnx.runtime import dynamic
+        values = dynamic.bind(self.plan, shapes)
+        key = tuple(values[s] for s in self.plan["symbols"])
+        if key not in self._plans:
+            self._plans[key] = dynamic.concretize(self.plan, values)
+        return self._plans[key], key
 
     @property
     def input_names(self) -> list[str]:
@@ -133,6 +160,8 @@ class CompiledModel:
         return self._weights
 
     def _check(self, feeds: dict):
+        """(the plan at the inputs' sizes, its key, {buffer: tensor}); raises ValueError
+        naming a wrong, missing or unknown input."""
         import torch
         expected = {i["name"]: i for i in self.plan["inputs"]}
         unknown = [n for n in feeds if n not in expected]
@@ -140,30 +169,36 @@ class CompiledModel:
         if unknown or missing:
             raise ValueError(f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
                              + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items()) + ".")
-        tensors = {}
-        for name, value in feeds.items():
-            want = expected[name]
-            t = value if isinstance(value, torch.Tensor) else to_torch(value)
+        given = {name: value if isinstance(value, torch.Tensor) else to_torch(value) for name, value in feeds.items()}
+        for name, t in given.items():
             dtype = str(t.dtype).replace("torch.", "")
-            if list(t.shape) != want["shape"] or dtype != want["dtype"]:
-                raise ValueError(f"input '{name}' has shape {list(t.shape)} and dtype {dtype}; "
-                                 f"expected shape {want['shape']} and dtype {want['dtype']}.")
-            tensors[want["buffer"]] = t.to(self.device).contiguous()
-        return tensors
+            if dtype != expected[name]["dtype"]:
+                raise ValueError(f"input '{name}' has dtype {dtype}; expected {expected[name]['dtype']} "
+                                 f"(shape {expected[name]['shape']}).")
+        plan, key = self.plan_for({name: list(t.shape) for name, t in given.items()})
+        if key is None:
+            for name, t in given.items():
+                want = expected[name]
+                if list(t.shape) != want["shape"]:
+                    raise ValueError(f"input '{name}' has shape {list(t.shape)} and dtype {want['dtype']}; "
+                                     f"expected shape {want['shape']} and dtype {want['dtype']}.")
+        tensors = {expected[name]["buffer"]: t.to(self.device).contiguous() for name, t in given.items()}
+        return plan, key, tensors
 
     def run(self, feeds: dict) -> dict:
         import torch
         as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values())
+        plan, key, tensors = self._check(feeds)
         env = dict(self._load_weights())
-        env.update(self._intermediates())
-        env.update(self._check(feeds))
-        specs = {b["name"]: b for b in self.plan["buffers"]}
+        env.update(self._intermediates(plan, key))
+        env.update(tensors)
+        specs = {b["name"]: b for b in plan["buffers"]}
         # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
         with np.errstate(all="ignore"):
-            self._launch_all(env, specs)
+            self._launch_all(plan, env, specs)
         # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
         out = {o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
-               for o in self.plan["outputs"]}
+               for o in plan["outputs"]}
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
     def use_candidate(self, kernel: str, index: int | None) -> None:
@@ -174,7 +209,9 @@ class CompiledModel:
             self._choices.pop(kernel, None)
             return
         launch = next(l for l in self.plan["launches"] if l["kernel"] == kernel)
-        self._choices[kernel] = launch["candidates"][index]
+        if not 0 <= index < len(launch.get("candidates", [])):
+            raise ValueError(f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}.")
+        self._choices[kernel] = index
 
     def autotune(self, feeds: dict, reps: int = 20) -> dict:
         """Times, on a CUDA device, each dot kernel's tiling against its autotune candidates
@@ -213,26 +250,29 @@ class CompiledModel:
             times.append(start.elapsed_time(end))
         return statistics.median(times)
 
-    def _launch_all(self, env: dict, specs: dict) -> None:
+    def _launch_all(self, plan: dict, env: dict, specs: dict) -> None:
         import torch
-        in_place = {out for out, _ in self.plan["memory"].get("in_place", [])}
-        for launch in self.plan["launches"]:
+        in_place = {out for out, _ in plan["memory"].get("in_place", [])}
+        for launch in plan["launches"]:
             args = []
             for b in launch["buffers"]:
                 if b not in env:
                     s = specs[b]
                     env[b] = torch.empty(s["shape"], dtype=getattr(torch, s["dtype"]), device=self.device)
                 args.append(env[b])
+            args += launch.get("symbol_values", [])  # sizes of dynamic dimensions
             if 0 in launch["grid"]:
                 continue  # an empty output: nothing to compute
             if (self._tune and launch.get("candidates") and launch["kernel"] not in self._tuned
                     and launch["buffers"][-1] not in in_place):
                 options = [launch] + launch["candidates"]
-                best = min(options, key=lambda cfg: self._time(cfg, args))
-                self._tuned[launch["kernel"]] = (best["block"], best["num_warps"], best["num_stages"])
-                if best is not launch:
-                    self._choices[launch["kernel"]] = best
-            self._launch(self._choices.get(launch["kernel"], launch), args)
+                best = min(range(len(options)), key=lambda i: self._time(options[i], args))
+                cfg = options[best]
+                self._tuned[launch["kernel"]] = (cfg["block"], cfg["num_warps"], cfg["num_stages"])
+                if best:
+                    self._choices[launch["kernel"]] = best - 1
+            choice = self._choices.get(launch["kernel"])
+            self._launch(launch if choice is None else launch["candidates"][choice], args)
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):

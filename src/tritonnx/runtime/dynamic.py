@@ -1,0 +1,77 @@
+"""Dynamic shapes at run time: binds a plan's symbolic sizes from the inputs and gives the
+plan at those sizes (shapes, grids and memory plan as numbers).
+
+A dynamic plan (`plan["symbols"]`, see `tritonnx.symbolic`) writes each size of a dynamic
+dimension as Python integer arithmetic over the symbol names ("batch*seq*64",
+"(-(-(batch*seq) // 64))"); kernels take the symbols' values as scalar arguments
+(`launch["symbols"]`). Guards (`plan["guards"]`) are conditions the compiled kernels rely
+on (e.g. a one-block softmax over a dynamic axis no longer than the block).
+"""
+from __future__ import annotations
+
+import copy
+
+from tritonnx.compiler.memory_plan import plan_memory
+from tritonnx.symbolic import evaluate
+
+
+def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
+    """{symbol: value} from the shapes of the inputs ({input name: shape}). Raises
+    ValueError naming the input when a rank, a static size or a symbol's value disagrees."""
+    symbols = plan.get("symbols", {})
+    values: dict[str, int] = {}
+    source: dict[str, str] = {}
+    for spec in plan["inputs"]:
+        got = list(shapes[spec["name"]])
+        want = spec["shape"]
+        if len(got) != len(want):
+            raise ValueError(f"input '{spec['name']}' has shape {got}; expected rank {len(want)} "
+                             f"(shape {_show(want)}).")
+        for d, (n, w) in enumerate(zip(got, want)):
+            if isinstance(w, str) and w in symbols and w not in values:
+                values[w], source[w] = int(n), spec["name"]
+    for spec in plan["inputs"]:
+        got = list(shapes[spec["name"]])
+        for d, (n, w) in enumerate(zip(got, spec["shape"])):
+            if isinstance(w, int):
+                if n != w:
+                    raise ValueError(f"input '{spec['name']}' has size {n} in dimension {d}; the model's "
+                                     f"size there is {w} (expected shape {_show(spec['shape'])}).")
+                continue
+            try:
+                expected = evaluate(w, values)
+            except NameError:
+                raise ValueError(f"input '{spec['name']}' dimension {d} is {w}, which no input gives "
+                                 "alone.") from None
+            if n != expected:
+                where = ", ".join(f"{s}={values[s]} (from input '{source[s]}')" for s in values)
+                raise ValueError(f"input '{spec['name']}' has size {n} in dimension {d}; expected "
+                                 f"{w} = {expected} with {where}.")
+    for name, value in values.items():
+        if value < 1:
+            raise ValueError(f"size {name} = {value} (from input '{source[name]}'): dynamic sizes must be at least 1.")
+    for condition, reason in plan.get("guards", []):
+        if not evaluate(condition, values):
+            raise ValueError(f"sizes {values} break the compiled plan's condition {condition} ({reason}); "
+                             "compile for these shapes with `shapes=` (CLI --shape).")
+    return values
+
+
+def _show(shape: list) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def concretize(plan: dict, values: dict[str, int]) -> dict:
+    """A copy of a dynamic `plan` with every size, grid and the memory plan computed at
+    `values` ({symbol: size}); launches carry their symbol arguments' values."""
+    out = copy.deepcopy({k: v for k, v in plan.items() if k != "memory"})
+    for group in ("inputs", "outputs", "buffers"):
+        for t in out[group]:
+            t["shape"] = [evaluate(d, values) for d in t["shape"]]
+    for launch in out["launches"]:
+        launch["grid"] = [evaluate(g, values) for g in launch["grid"]]
+        for cand in launch.get("candidates", []):
+            cand["grid"] = [evaluate(g, values) for g in cand["grid"]]
+        launch["symbol_values"] = [values[s] for s in launch.get("symbols", [])]
+    out["memory"] = plan_memory(out)
+    return out
