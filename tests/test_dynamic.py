@@ -113,3 +113,19 @@ def test_dynamic_cli(bert, tmp_path):
     path, _ = bert
     assert cli.main(["compile", path, "-o", str(tmp_path / "cli"), "--dynamic"]) == 0
     assert tritonnx.runtime.CompiledModel(tmp_path / "cli").dynamic
+
+
+@pytest.mark.parametrize("name", ["gpt2", "distilbert", "vit"])
+def test_other_transformers_dynamic(name, tmp_path):
+    """GPT-2 (causal mask from Range over the sequence), DistilBERT and ViT (batch only)."""
+    pytest.importorskip("transformers")
+    import transformer_models as tm
+    path = tm.export(name, str(tmp_path), opset=17, dynamic=True)
+    model = tritonnx.compile(path, tmp_path / "art", dynamic=True, cache=False)
+    assert set(model.plan["symbols"]) == ({"batch"} if name == "vit" else {"batch", "seq"})
+    for batch, seq in [(1, 7), (3, 20)]:
+        feeds = tm.inputs(name, batch=batch, seq=seq)
+        got = model.run(feeds)["last_hidden_state"]
+        ref = ort_run(path, feeds)[0]
+        assert got.shape == ref.shape and got.shape[0] == batch
+        assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-4
