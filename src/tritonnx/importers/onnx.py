@@ -17,10 +17,10 @@ from mlir import ir
 from mlir.dialects import func
 from onnx import numpy_helper, shape_inference, version_converter
 
-from tritonnx.symbolic import active, is_symbolic, recognize_shape
 from tritonnx.dialects.builders import WeightStore, create, np_dtype, tensor_type
 from tritonnx.dialects.ops import OPS, snake
 from tritonnx.errors import ModelLoadError, UnsupportedModelError
+from tritonnx.symbolic import active, is_symbolic, recognize_shape
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
 MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()

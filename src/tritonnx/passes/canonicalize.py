@@ -10,11 +10,11 @@ import math
 import numpy as np
 from mlir import ir
 
-from tritonnx.symbolic import is_symbolic
 from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, shape_of
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_weights, functions, ops
+from tritonnx.symbolic import is_symbolic
 
 NAME = "tnx-canonicalize"
 
@@ -513,8 +513,8 @@ def _rewrite(op: ir.Operation) -> bool:
         axis = attrs_of(op)["axis"]
         _replace(op, name, [op.operands[0], None, op.operands[2]], {"depth": depth, "axis": axis + rank if axis < 0 else axis})
         return True
-    if name == "tnx.range" and operand(op, "limit") is not None and not _fold(op):
-        _replace(op, name, [op.operands[0], None, op.operands[2]], {})  # the type gives the length
+    if name == "tnx.range" and operand(op, "limit") is not None and any(is_symbolic(d) for d in shape_of(op.results[0])):
+        _replace(op, name, [op.operands[0], None, op.operands[2]], {})  # a dynamic length: the type gives it
         return True
     if name in ("tnx.depth_to_space", "tnx.space_to_depth"):
         _depth_space(op)

@@ -70,11 +70,12 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
                 bm = max(16, min(bm, pow2(hm)))
                 while bn > 32 and cdiv(hm, bm) * cdiv(hn, bn) * hg < SMS:
                     bn //= 2
-            bk = 32 if hk >= 32 else 16
+            # fp32 IEEE dots run on FMA units, fully unrolled per thread: BLOCK_K 16, 8 warps
+            # and 2 pipeline stages keep that code (and its compile time) small; tensor-core
+            # dots take BLOCK_K 32 and 3 stages
+            bk = 16 if precision == "fp32" else (32 if hk >= 32 else 16)
             block = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
-            # fp32 IEEE dots run on FMA units: a 2-stage pipeline hides the loads and
-            # compiles in about half the time of 3 stages; tensor-core dots keep 3
-            warps, stages = (8 if bm * bn >= 128 * 128 else 4), (3 if precision != "fp32" else 2)
+            warps, stages = dot_warps(bm, bn, precision), (3 if precision != "fp32" else 2)
         else:
             block = dict(BLOCK_M=min(2048, max(16, pow2(hm))), BLOCK_N=min(256, max(16, pow2(hn))),
                          BLOCK_K=min(256, max(16, pow2(hk))))
@@ -147,7 +148,17 @@ def attention_ops(softmax: ir.Operation) -> tuple[ir.Operation, ir.Operation]:
 MAX_CANDIDATES = 3
 
 
-def candidates(kind: str, anchor: ir.Operation, chosen: dict) -> list[dict]:
+def dot_warps(bm: int, bn: int, precision: str) -> int:
+    """num_warps of a dot kernel: an FMA (fp32) dot unrolls BLOCK_M * BLOCK_N * BLOCK_K / threads
+    multiply-adds per thread and step, so it takes 8 warps from 64x32 blocks on (measured on
+    ResNet-50: 8 warps and BLOCK_K 16 compile in 0.6x the time of 4 warps and BLOCK_K 32);
+    tensor-core dots take 8 from 128x128."""
+    if precision == "fp32":
+        return 8 if bm * bn >= 64 * 32 else 4
+    return 8 if bm * bn >= 128 * 128 else 4
+
+
+def candidates(kind: str, anchor: ir.Operation, chosen: dict, precision: str = "fp32") -> list[dict]:
     """Up to MAX_CANDIDATES other GPU tilings of a dot kernel, for the runtime to try on a
     GPU (`CompiledModel.autotune`): the chosen blocks with BLOCK_M or BLOCK_N doubled or
     halved (multiples of 16, at most 128 and the problem's extent), then the other pipeline
@@ -163,7 +174,7 @@ def candidates(kind: str, anchor: ir.Operation, chosen: dict) -> list[dict]:
     out = []
     for m2, n2, s2 in configs:
         cfg = dict(block=dict(BLOCK_M=m2, BLOCK_N=n2, BLOCK_K=bk), grid=[cdiv(m, m2), cdiv(n, n2), groups],
-                   num_warps=8 if m2 * n2 >= 128 * 128 else 4, num_stages=s2)
+                   num_warps=dot_warps(m2, n2, precision), num_stages=s2)
         if cfg not in out:
             out.append(cfg)
     return out[:MAX_CANDIDATES]
@@ -286,6 +297,6 @@ def _run(module: ir.Operation, target: str) -> None:
         fn.attributes["tnx.target"] = to_attr(target)
         if target != "interpreter" and kind in ("conv", "conv_transpose", "gemm", "mat_mul") and math.prod(out_shape):
             fn.attributes["tnx.candidates"] = ir.ArrayAttr.get(
-                [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg)])
+                [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg, precision)])
         if "tnx.precision" in module.attributes:
             fn.attributes["tnx.precision"] = module.attributes["tnx.precision"]
