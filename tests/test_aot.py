@@ -130,3 +130,23 @@ def test_split_k(tmp_path):
     x = rng.standard_normal((1, 8192)).astype(np.float32)
     np.testing.assert_allclose(model(x), ort_run(proto, {"x": x})[0], rtol=1e-4, atol=1e-4)
     assert [launch["kind"] for launch in tritonnx.compile(proto, tmp_path / "cpu").launches] == ["gemm"]
+
+
+def test_workers_report_the_failing_kernel(tmp_path):
+    """A kernel Triton cannot compile: the error names it; the pool's processes are reused
+    across jobs and closed after."""
+    from tritonnx.compiler.aot import Workers
+    good = tmp_path / "k_good.py"
+    good.write_text("import triton\nimport triton.language as tl\n\n\n@triton.jit\ndef k_good(x, out):\n"
+                    "    tl.store(out + tl.arange(0, 16), tl.load(x + tl.arange(0, 16)))\n")
+    bad = tmp_path / "k_bad.py"
+    bad.write_text("import triton\nimport triton.language as tl\n\n\n@triton.jit\ndef k_bad(x, out):\n"
+                   "    tl.store(out + tl.arange(0, 10), tl.load(x))\n")  # arange needs a power of two
+    job = {"signature": ["*fp32", "*fp32"], "num_warps": 4, "num_stages": 1, "targets": ["sm_90"]}
+    with Workers(1) as pool:
+        pool.run([{**job, "file": str(good), "kernel": "k_good"}])
+        with pytest.raises(tritonnx.CompileError, match="k_bad: .*power of 2|k_bad: .*power of two"):
+            pool.run([{**job, "file": str(bad), "kernel": "k_bad"}])
+        procs = [p for p, _ in pool.procs]
+    assert (tmp_path / "k_good.sm_90.cubin").stat().st_size > 0
+    assert all(p.poll() is not None for p in procs)

@@ -1,69 +1,153 @@
 """Ahead-of-time compilation of generated kernels to cubin, with no GPU needed.
 
-Runs in worker processes (`python -m tritonnx.compiler.aot JOBS.json`): `triton.jit`
-decides between compiling and interpreting when a function is decorated, so a process
-that runs kernels through the CPU interpreter (TRITON_INTERPRET=1) cannot also compile
-them. Each kernel and target gets `<kernel>.<target>.cubin` and Triton's metadata for it,
-`<kernel>.<target>.json`, which `tritonnx.runtime.cubin` needs to launch the binary.
+Runs in worker processes (`python -m tritonnx.compiler.aot --serve`, one job per line of
+stdin): `triton.jit` decides between compiling and interpreting when a function is
+decorated, so a process that runs kernels through the CPU interpreter (TRITON_INTERPRET=1)
+cannot also compile them. Each kernel and target gets `<kernel>.<target>.cubin` and
+Triton's metadata for it, `<kernel>.<target>.json`, which `tritonnx.runtime.cubin` needs to launch the binary.
 Each job is {"file", "kernel", "signature", "num_warps", "num_stages", "targets"}.
 """
 from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 from tritonnx.errors import CompileError
 
+MARK = "@@tritonnx "  # prefix of the lines a worker answers on (Triton may print too)
 
-def _compile_jobs(jobs: list[dict]) -> None:
+
+def _compile_job(job: dict) -> None:
     import importlib.util
 
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    for job in jobs:
-        path = Path(job["file"])
-        spec = importlib.util.spec_from_file_location(f"tritonnx_aot_{job['kernel']}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        fn = getattr(module, job["kernel"])
-        signature = dict(zip(fn.arg_names, job["signature"]))
-        for target in job["targets"]:
-            compiled = triton.compile(ASTSource(fn, signature, {}),
-                                      target=GPUTarget("cuda", int(target.split("_")[1]), 32),
-                                      options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
-            path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])
-            meta = next(p for n, p in compiled.metadata_group.items() if n.endswith(".json"))
-            path.with_name(f"{job['kernel']}.{target}.json").write_text(Path(meta).read_text())
-            print(f"{job['kernel']} -> {target}", flush=True)
+    path = Path(job["file"])
+    spec = importlib.util.spec_from_file_location(f"tritonnx_aot_{job['kernel']}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = getattr(module, job["kernel"])
+    signature = dict(zip(fn.arg_names, job["signature"]))
+    for target in job["targets"]:
+        compiled = triton.compile(ASTSource(fn, signature, {}),
+                                  target=GPUTarget("cuda", int(target.split("_")[1]), 32),
+                                  options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
+        path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])
+        meta = next(p for n, p in compiled.metadata_group.items() if n.endswith(".json"))
+        path.with_name(f"{job['kernel']}.{target}.json").write_text(Path(meta).read_text())
 
 
-def compile_kernels(jobs: list[dict], workers: int | None = None, on_kernel=None) -> None:
-    """Compiles `jobs` in parallel worker processes. Raises CompileError naming the kernel
-    and Triton's message when one fails."""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton 3.9's default, said out loud
-    procs = []
-    for i in range(workers):
-        chunk = jobs[i::workers]
-        procs.append(subprocess.Popen([sys.executable, "-m", "tritonnx.compiler.aot", json.dumps(chunk)],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    errors = []
-    for p in procs:
-        for line in p.stdout:
-            if on_kernel:
-                on_kernel(line.strip())
-        err = p.stderr.read()
-        if p.wait() != 0:
-            errors.append(err.strip().splitlines()[-1] if err.strip() else f"exit code {p.returncode}")
-    if errors:
-        raise CompileError(f"ahead-of-time compilation to cubin failed: {errors[0]}")
+def _serve() -> None:
+    """A worker: imports Triton, then compiles the job on each line of stdin and answers
+    one MARK line per job ({"kernel"} or {"kernel", "error"})."""
+    import triton  # noqa: F401  (imported while the parent still runs its passes)
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            _compile_job(job)
+            answer = {"kernel": job["kernel"]}
+        except Exception as e:  # reported by the parent as a CompileError naming the kernel
+            text = str(e).strip()
+            answer = {"kernel": job["kernel"], "error": text.splitlines()[-1] if text else type(e).__name__}
+        print(MARK + json.dumps(answer), flush=True)
+
+
+class Workers:
+    """Processes that compile kernels to cubin, one job at a time each, longest first.
+
+    Start them early (`tritonnx.compile` does so before its passes run when targets are
+    given): each imports Triton meanwhile. Use as a context manager, or `close()`."""
+
+    def __init__(self, count: int | None = None):
+        self.count = max(1, count or os.cpu_count() or 1)
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton 3.9's default, said out loud
+        self.procs = []
+        for _ in range(self.count):
+            log = tempfile.TemporaryFile(mode="w+")
+            proc = subprocess.Popen([sys.executable, "-m", "tritonnx.compiler.aot", "--serve"], env=env,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+            self.procs.append((proc, log))
+
+    def run(self, jobs: list[dict], on_kernel=None) -> None:
+        """Compiles `jobs` (largest kernel source first, so the workers finish together).
+        Raises CompileError naming the kernel and Triton's message when one fails."""
+        pending = queue.Queue()
+        for job in sorted(jobs, key=lambda j: -Path(j["file"]).stat().st_size):
+            pending.put(job)
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def feed(proc, log):
+            while not errors:
+                try:
+                    job = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    proc.stdin.write(json.dumps(job) + "\n")
+                    proc.stdin.flush()
+                    line = ""
+                    while not line.startswith(MARK):
+                        line = proc.stdout.readline()
+                        if not line:
+                            raise OSError("worker exited")
+                except OSError:
+                    log.seek(0)
+                    tail = log.read().strip().splitlines()
+                    errors.append(f"{job['kernel']}: the compiler process died ({tail[-1] if tail else 'no message'})")
+                    return
+                answer = json.loads(line[len(MARK):])
+                if "error" in answer:
+                    errors.append(f"{answer['kernel']}: {answer['error']}")
+                    return
+                if on_kernel:
+                    with lock:
+                        on_kernel(f"{answer['kernel']} -> {', '.join(job['targets'])}")
+
+        threads = [threading.Thread(target=feed, args=pl) for pl in self.procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise CompileError(f"ahead-of-time compilation to cubin failed: {errors[0]}")
+
+    def close(self) -> None:
+        for proc, log in self.procs:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+            log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def compile_kernels(jobs: list[dict], workers: int | Workers | None = None, on_kernel=None) -> None:
+    """Compiles `jobs` in parallel worker processes (a `Workers` pool, or a new one of
+    `workers` processes). Raises CompileError naming the kernel and Triton's message when
+    one fails."""
+    if isinstance(workers, Workers):
+        workers.run(jobs, on_kernel)
+        return
+    with Workers(min(workers or os.cpu_count() or 1, max(1, len(jobs)))) as pool:
+        pool.run(jobs, on_kernel)
 
 
 if __name__ == "__main__":
-    _compile_jobs(json.loads(sys.argv[1]))
+    _serve()

@@ -142,9 +142,9 @@ def _signature(launch: dict, plan: dict) -> list[str]:
     return [codes[by_name[b]["dtype"]] for b in launch["buffers"]] + ["i32"] * len(launch.get("symbols", []))
 
 
-def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dict:
-    """Compiles every distinct kernel to cubin for each target (no GPU needed).
-    Returns {kernel: {target: file name}}."""
+def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, workers=None) -> dict:
+    """Compiles every distinct kernel to cubin for each target (no GPU needed), on the
+    `aot.Workers` pool given or a new one. Returns {kernel: {target: file name}}."""
     jobs, seen = [], set()
     for launch in plan["launches"]:
         if launch["kernel"] in seen:
@@ -154,12 +154,12 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None) -> dic
                      "signature": launch["signature"],
                      "num_warps": launch["num_warps"], "num_stages": launch["num_stages"],
                      "targets": list(targets)})
-    compile_kernels(jobs, on_kernel=on_kernel)
+    compile_kernels(jobs, workers=workers, on_kernel=on_kernel)
     return {k: {t: f"{k}.{t}.cubin" for t in targets} for k in seen}
 
 
 def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None,
-          bounds: dict | None = None) -> dict:
+          bounds: dict | None = None, workers=None) -> dict:
     """Writes the artifact into directory `path` (which must exist). Returns the plan."""
     plan, weights = build_plan(module, session)
     kdir = path / "kernels"
@@ -171,7 +171,7 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
     for launch in plan["launches"]:
         launch["signature"] = _signature(launch, plan)
     if targets:
-        cubins = compile_cubins(kdir, plan, targets, on_kernel)
+        cubins = compile_cubins(kdir, plan, targets, on_kernel, workers)
         for launch in plan["launches"]:
             launch["cubins"] = cubins[launch["kernel"]]
     plan["targets"] = list(targets)

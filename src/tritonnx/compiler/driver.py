@@ -17,7 +17,7 @@ from mlir.passmanager import PassManager
 from onnx import numpy_helper
 
 from tritonnx import symbolic
-from tritonnx.compiler import artifact
+from tritonnx.compiler import aot, artifact
 from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.cost import bounds
 from tritonnx.compiler.pipeline import stages
@@ -278,6 +278,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     pipeline = stages("gpu" if targets else "interpreter", precision)
     bar = _Progress(len(pipeline) * (2 if dims else 1) + 2, progress)
     overrides = tuple(override_initializers)
+    # cubin compilers start now: they import Triton while the passes run
+    workers = aot.Workers() if targets else None
     try:
         with make_context(), ir.Location.unknown():
             first = fix_shapes(proto, _sample_shapes(proto, dims, samples[0])) if dims else proto
@@ -297,7 +299,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
             bar.step("writing artifact")
             with symbolic.scope(samples[0]):
                 artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None,
-                               bounds=bounds(prepared))
+                               bounds=bounds(prepared), workers=workers)
         if dumps:
             dumps.mkdir(parents=True, exist_ok=True)
             for i, (name, text) in enumerate(texts):
@@ -315,4 +317,6 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     finally:
         bar.close()
         _session.reset(token)
+        if workers is not None:
+            workers.close()
     return CompiledModel(final)
