@@ -58,6 +58,7 @@ def _serve() -> None:
             text = str(e).strip()
             answer = {"kernel": job["kernel"], "error": text.splitlines()[-1] if text else type(e).__name__}
         print(MARK + json.dumps(answer), flush=True)
+    os._exit(0)  # every answer is out; skip the interpreter's teardown of Triton and torch (seconds)
 
 
 class Workers:

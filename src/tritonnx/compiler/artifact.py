@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,15 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, worker
     return {k: {t: f"{k}.{t}.cubin" for t in targets} for k in seen}
 
 
+def _save_weights(path: Path, weights: dict, proto: onnx.ModelProto, failed: list) -> None:
+    try:
+        from tritonnx.runtime import to_torch
+        save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
+        onnx.save(proto, str(path / "model.onnx"))
+    except BaseException as e:  # raised by `write` once the cubins are done
+        failed.append(e)
+
+
 def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None,
           bounds: dict | None = None, workers=None) -> dict:
     """Writes the artifact into directory `path` (which must exist). Returns the plan."""
@@ -170,10 +180,19 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
         (kdir / f"{by_symbol[sym]}.py").write_text(text)
     for launch in plan["launches"]:
         launch["signature"] = _signature(launch, plan)
-    if targets:
-        cubins = compile_cubins(kdir, plan, targets, on_kernel, workers)
-        for launch in plan["launches"]:
-            launch["cubins"] = cubins[launch["kernel"]]
+    # the weights and the model are written while the kernels compile to cubin
+    failed: list[BaseException] = []
+    saver = threading.Thread(target=_save_weights, args=(path, weights, proto, failed))
+    saver.start()
+    try:
+        if targets:
+            cubins = compile_cubins(kdir, plan, targets, on_kernel, workers)
+            for launch in plan["launches"]:
+                launch["cubins"] = cubins[launch["kernel"]]
+    finally:
+        saver.join()
+    if failed:
+        raise failed[0]
     plan["targets"] = list(targets)
     plan["kernels"] = len({l["kernel"] for l in plan["launches"]})
     if plan.get("symbols"):  # figures at the samples; the runtime plans memory per set of sizes
@@ -183,8 +202,5 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
         plan["memory"] = plan_memory(plan)
     if bounds is not None:
         plan["bounds"] = bounds
-    from tritonnx.runtime import to_torch
-    save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
-    onnx.save(proto, str(path / "model.onnx"))
     (path / "plan.json").write_text(json.dumps(plan, indent=1))
     return plan

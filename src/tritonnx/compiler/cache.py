@@ -61,13 +61,28 @@ def lookup(k: str) -> Path | None:
     return None
 
 
+def link_or_copy(src: str, dst: str) -> None:
+    """A hard link where the filesystem allows (artifacts are written once and never changed
+    in place, so entries and the artifacts served from them can share their files; a
+    compile or a hit of a model with hundreds of MB of weights then copies nothing), else a
+    copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def copy_artifact(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, dirs_exist_ok=True, copy_function=link_or_copy)
+
+
 def store(k: str, artifact: Path) -> None:
     """Copies a finished artifact into the cache (best effort: a full disk is not an error)."""
     root = cache_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{k}-", dir=root))
-        shutil.copytree(artifact, tmp, dirs_exist_ok=True)
+        copy_artifact(artifact, tmp)
         try:
             tmp.rename(root / k)
         except OSError:  # another process stored it first

@@ -157,7 +157,7 @@ def _lower(proto: onnx.ModelProto, session: Session, pipeline: list, overrides: 
            dumps: Path | None, bar: _Progress) -> tuple[ir.Module, onnx.ModelProto, list]:
     """Imports `proto` and runs the pipeline; returns (module, the prepared ONNX model, the
     dump texts). `samples`: the sizes of a dynamic compile's symbols (`tnx.symbols`)."""
-    prepared = prepare(proto)
+    prepared = prepare(proto, checked=True)
     module = import_model(prepared, session.weights, overrides, prepared=True)
     if samples:
         module.operation.attributes["tnx.symbols"] = ir.DictAttr.get(
@@ -267,7 +267,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         hit = compile_cache.lookup(cache_key)
         if hit is not None:
             try:
-                shutil.copytree(hit, work, dirs_exist_ok=True)
+                compile_cache.copy_artifact(hit, work)
                 _replace(work, final)
             except BaseException:
                 shutil.rmtree(work, ignore_errors=True)

@@ -12,10 +12,10 @@ from mlir import ir
 from mlir.dialects import irdl
 from mlir.dialects._ods_common import _cext
 
-# Python-side dialect classes (no op classes: ops stay generic). Without them the bindings
-# try to import a Python module for "tnx" and "tile" every time they wrap an op.
-for _namespace in ("tnx", "tile"):
-    _cext.register_dialect(type(f"_{_namespace.title()}Dialect", (ir.Dialect,), {"DIALECT_NAMESPACE": _namespace}))
+# The bindings look up a Python module per dialect each time they wrap an op: ours are
+# tritonnx.dialects.python.tnx and .tile (empty: ops stay generic).
+if "tritonnx.dialects.python" not in _cext.globals.dialect_search_modules:
+    _cext.globals.append_dialect_search_prefix("tritonnx.dialects.python")
 
 _HERE = Path(__file__).parent
 IRDL_FILES = (_HERE / "tnx.irdl.mlir", _HERE / "tile.irdl.mlir")

@@ -1,0 +1,1 @@
+"""The tile dialect's Python module for MLIR's bindings (ops stay generic)."""

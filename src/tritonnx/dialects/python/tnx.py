@@ -1,0 +1,1 @@
+"""The tnx dialect's Python module for MLIR's bindings (ops stay generic)."""
