@@ -19,6 +19,8 @@ models (batch 2, sequence 16)), in one run:
                        for the models named by --cubins (default resnet50)
   tritonnx cached s    the same compile again, served from tritonnx's compile cache
   IREE s               iree-compile to a CUDA vmfb (after iree-import-onnx)
+  IREE import s        iree-import-onnx, ONNX file to MLIR (tritonnx's seconds include its
+                       own loading, checking and import of the file)
 
 Needs no GPU. IREE lives in bench/.venv-iree (`bash bench/setup_iree.sh`); without it the
 IREE columns are empty. Usage:
@@ -144,7 +146,8 @@ COLUMNS = [("model", "model", "s"), ("ONNX nodes", "onnx_nodes", "d"), ("tritonn
            ("bytes / mat.", "over_materialization", ".2f"), ("bytes / unfused", "over_unfused", ".2f"),
            ("peak / liveness", "peak_over_liveness", ".2f"), ("tritonnx s (no cubins)", "cpu_s", ".1f"),
            ("tritonnx cold s (sm_90 cubins)", "cold_s", ".1f"),
-           ("tritonnx cached s", "cached_s", ".2f"), ("IREE s", "iree_s", ".1f")]
+           ("tritonnx cached s", "cached_s", ".2f"), ("IREE s", "iree_s", ".1f"),
+           ("IREE import s", "iree_import_s", ".1f")]
 
 
 def versions() -> str:

@@ -110,3 +110,25 @@ def test_decomposed_layer_norm(name, exports, tmp_path):
     assert float(np.abs(got - ort_run(path, feeds)[0]).max() / np.abs(ort_run(path, feeds)[0]).max()) < 1e-4
     kinds = [launch["kind"] for launch in model.launches]
     assert kinds.count("norm") == 2 * tm.LAYERS + 1 and "reduce" not in kinds
+
+
+def test_einsum_attention_is_one_kernel(tmp_path):
+    """Attention written with Einsum (scores "bhqd,bhkd->bhqk", output "bhqk,bhkd->bhqd", as
+    some exporters and hand-written models do) is the same flash-attention kernel."""
+    import onnx
+    from onnx import TensorProto, helper
+    b, h, s, d = 2, 4, 16, 8
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [b, h, s, d]) for n in "qkvy"]
+    nodes = [helper.make_node("Einsum", ["q", "k"], ["s"], equation="bhqd,bhkd->bhqk"),
+             helper.make_node("Mul", ["s", "scale"], ["ss"]),
+             helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
+             helper.make_node("Einsum", ["p", "v"], ["y"], equation="bhqk,bhkd->bhqd")]
+    graph = helper.make_graph(nodes, "einsum_attention", io[:3], io[3:],
+                              [helper.make_tensor("scale", TensorProto.FLOAT, [], [d ** -0.5])])
+    path = str(tmp_path / "einsum_attention.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+    model = tritonnx.compile(path, tmp_path / "art")
+    assert [launch["kind"] for launch in model.launches] == ["attention"]
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.standard_normal((b, h, s, d)).astype(np.float32) for n in "qkv"}
+    np.testing.assert_allclose(model.run(feeds)["y"], ort_run(path, feeds)[0], rtol=1e-5, atol=1e-5)

@@ -40,3 +40,15 @@ func.func @einsum(%q: tensor<2x4x5xf32>, %k: tensor<2x6x5xf32>) -> tensor<2x4x6x
   %y = "tnx.einsum"(%q, %k) {equation = "bid,bjd->bij", operandSegmentSizes = array<i32: 1, 1>} : (tensor<2x4x5xf32>, tensor<2x6x5xf32>) -> tensor<2x4x6xf32>
   return %y : tensor<2x4x6xf32>
 }
+
+// With two batch letters (batch, heads) the batch dims stay dims: a 4-D MatMul, no reshape,
+// so the attention pattern of the fuse pass sees an Einsum attention as it sees MatMuls.
+// CHECK-LABEL: func.func @einsum_heads
+// CHECK: %[[K:.*]] = "tnx.transpose"(%arg1) {perm = array<i64: 0, 1, 3, 2>}
+// CHECK-NEXT: %[[S:.*]] = "tnx.mat_mul"(%arg0, %[[K]])
+// CHECK-SAME: (tensor<2x3x4x5xf32>, tensor<2x3x5x6xf32>) -> tensor<2x3x4x6xf32>
+// CHECK-NEXT: return %[[S]]
+func.func @einsum_heads(%q: tensor<2x3x4x5xf32>, %k: tensor<2x3x6x5xf32>) -> tensor<2x3x4x6xf32> {
+  %y = "tnx.einsum"(%q, %k) {equation = "bhqd,bhkd->bhqk", operandSegmentSizes = array<i32: 1, 1>} : (tensor<2x3x4x5xf32>, tensor<2x3x6x5xf32>) -> tensor<2x3x4x6xf32>
+  return %y : tensor<2x3x4x6xf32>
+}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import math
 import os
 import re
 import shutil
@@ -127,8 +128,15 @@ def _sample_shapes(proto: onnx.ModelProto, dims: dict, samples: dict) -> dict:
 
 
 def _static_sizes(proto: onnx.ModelProto) -> set[int]:
-    """Every static size the model states: weight dims, static input and value_info dims."""
+    """Every static size the model states: weight dims, static input and value_info dims,
+    and the values of small integer constants (Reshape targets and the like)."""
     sizes = {int(d) for t in proto.graph.initializer for d in t.dims}
+    small = [t for t in proto.graph.initializer if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+             and math.prod(t.dims) <= 64]
+    small += [a.t for n in proto.graph.node if n.op_type == "Constant" for a in n.attribute
+              if a.name == "value" and a.t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+              and math.prod(a.t.dims) <= 64]
+    sizes |= {abs(int(v)) for t in small for v in numpy_helper.to_array(t).reshape(-1)}
     for vi in list(proto.graph.input) + list(proto.graph.value_info) + list(proto.graph.output):
         if vi.type.tensor_type.HasField("shape"):
             sizes |= {d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")}

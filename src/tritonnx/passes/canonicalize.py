@@ -412,6 +412,8 @@ def _einsum(op: ir.Operation) -> None:
         return v, "".join(c for c in have if c in keep)
 
     def reshape(v, dims):
+        if shape_of(v) == list(dims):
+            return v
         return create("tnx.reshape", [v], [ir.RankedTensorType.get(dims, et)]).result
 
     with ir.InsertionPoint(op), op.location:
@@ -427,9 +429,10 @@ def _einsum(op: ir.Operation) -> None:
             free_a = "".join(c for c in ta if c not in tb)
             free_b = "".join(c for c in tb if c not in ta)
             n = [math.prod(sizes[c] for c in s) for s in (batch, free_a, contract, free_b)]
-            a = reshape(arrange(a, ta, batch + free_a + contract), [n[0], n[1], n[2]])
-            b = reshape(arrange(b, tb, batch + contract + free_b), [n[0], n[2], n[3]])
-            mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get([n[0], n[1], n[3]], et)]).result
+            lead = [sizes[c] for c in batch]  # batch dims stay dims: "bhqd,bhkd->bhqk" is a 4-D MatMul
+            a = reshape(arrange(a, ta, batch + free_a + contract), lead + [n[1], n[2]])
+            b = reshape(arrange(b, tb, batch + contract + free_b), lead + [n[2], n[3]])
+            mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get(lead + [n[1], n[3]], et)]).result
             new = arrange(reshape(mm, [sizes[c] for c in batch + free_a + free_b]), batch + free_a + free_b, out)
     op.results[0].replace_all_uses_with(new)
     op.erase()
