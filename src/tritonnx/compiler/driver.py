@@ -23,7 +23,7 @@ from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.cost import bounds
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
-from tritonnx.errors import CompileError, TritonnxError
+from tritonnx.errors import CompileError, TritonnxError, UnsupportedModelError
 from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
 
@@ -93,6 +93,10 @@ def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
     return out
 
 
+RESERVED = {"tl", "triton", "float", "range", "int"}  # names a kernel's source uses
+PRINTED = re.compile(r"(v|k|acc|out|in\d+_)\d*")  # lower-to-triton's value names
+
+
 def dynamic_dims(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
     """{symbol: [(input name, dimension), ...]} for the symbolic dimensions of the graph
     inputs (ONNX dim_param; an unnamed one is named after its input and position). Names
@@ -106,13 +110,10 @@ def dynamic_dims(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
             if d.HasField("dim_value"):
                 continue
             name = re.sub(r"\W", "_", d.dim_param or f"{inp.name}_{i}")
-            if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED or name[0].isdigit():
+            if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED or PRINTED.fullmatch(name):
                 name = f"s_{name}"
             out.setdefault(name, []).append((inp.name, i))
     return out
-
-
-RESERVED = {"tl", "triton", "out", "float", "range", "int"}  # names a kernel's source uses
 
 
 def _sample_shapes(proto: onnx.ModelProto, dims: dict, samples: dict) -> dict:
@@ -292,7 +293,13 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         with make_context(), ir.Location.unknown():
             first = fix_shapes(proto, _sample_shapes(proto, dims, samples[0])) if dims else proto
             with symbolic.scope(samples[0]):
-                module, prepared, texts = _lower(first, session, pipeline, overrides, samples[0], dumps, bar)
+                try:
+                    module, prepared, texts = _lower(first, session, pipeline, overrides, samples[0], dumps, bar)
+                except UnsupportedModelError as e:
+                    if not dims:
+                        raise
+                    raise UnsupportedModelError(f"{e} (a dynamic compile runs the model at sample sizes "
+                                                f"{samples[0]}; a model that cannot take them needs `shapes=`)", e.nodes) from None
                 expected = _fingerprint(module, session) if dims else None
             if dims:  # the same model at other sample sizes must give the same kernels and plan
                 check = Session()
