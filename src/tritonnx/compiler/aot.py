@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tritonnx.errors import CompileError
 
+MAX_WORKERS = 8  # each holds Triton and its LLVM in memory
 MARK = "@@tritonnx "  # prefix of the lines a worker answers on (Triton may print too)
 
 
@@ -68,7 +69,7 @@ class Workers:
     given): each imports Triton meanwhile. Use as a context manager, or `close()`."""
 
     def __init__(self, count: int | None = None):
-        self.count = max(1, count or os.cpu_count() or 1)
+        self.count = max(1, count or min(os.cpu_count() or 1, MAX_WORKERS))
         env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
         env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # Triton 3.9's default, said out loud
         self.procs = []
