@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import re
 
 import sympy
 
@@ -96,15 +95,6 @@ class SymInt(int):
 
     def __abs__(self):
         return self if int(self) >= 0 else -self
-
-    def __hash__(self):
-        return int.__hash__(self)
-
-    def __eq__(self, o):
-        return int(self) == o
-
-    def __ne__(self, o):
-        return int(self) != o
 
 
 def expr_of(x) -> sympy.Expr:
@@ -247,9 +237,6 @@ def to_python(e) -> str:
     raise ValueError(f"size expression {e} cannot be evaluated at run time")
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def evaluate(text, values: dict) -> int:
     """An expression written by `to_python` (or an int) at the given symbol values."""
     if isinstance(text, int):
@@ -296,7 +283,3 @@ def emit(b, e: sympy.Expr, leaf) -> object:
             return out
         raise ValueError(f"size expression {e} cannot be computed in a kernel")
     return go(sympy.sympify(e))
-
-
-def names_in(text: str) -> list[str]:
-    return _NAME.findall(text)

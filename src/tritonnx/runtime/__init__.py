@@ -115,8 +115,10 @@ class CompiledModel:
         Raises ValueError naming the input whose shape disagrees."""
         if not self.dynamic:
             for spec in self.plan["inputs"]:
-                if list(shapes[spec["name"]]) != spec["shape"]:
-                    return self.plan, None  # _check says what is wrong
+                got = list(shapes[spec["name"]])
+                if got != spec["shape"]:
+                    raise ValueError(f"input '{spec['name']}' has shape {got} and dtype {spec['dtype']}; "
+                                     f"expected shape {spec['shape']} and dtype {spec['dtype']}.")
             return self.plan, ()
         from tritonnx.runtime import dynamic
         values = dynamic.bind(self.plan, shapes)
@@ -176,12 +178,6 @@ class CompiledModel:
                 raise ValueError(f"input '{name}' has dtype {dtype}; expected {expected[name]['dtype']} "
                                  f"(shape {expected[name]['shape']}).")
         plan, key = self.plan_for({name: list(t.shape) for name, t in given.items()})
-        if key is None:
-            for name, t in given.items():
-                want = expected[name]
-                if list(t.shape) != want["shape"]:
-                    raise ValueError(f"input '{name}' has shape {list(t.shape)} and dtype {want['dtype']}; "
-                                     f"expected shape {want['shape']} and dtype {want['dtype']}.")
         tensors = {expected[name]["buffer"]: t.to(self.device).contiguous() for name, t in given.items()}
         return plan, key, tensors
 
