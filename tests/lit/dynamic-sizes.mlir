@@ -12,7 +12,7 @@
 // OUTLINE: call @kernel_0(%{{.*}}, %{{.*}}, %arg0)
 // OUTLINE-LABEL: func.func private @kernel_0
 // OUTLINE: "tnx.range"
-// OUTLINE-NEXT: "tnx.constant"() {value = dense<113> : tensor<1xi64>}
+// OUTLINE: "tnx.constant"() {value = dense<113> : tensor<1xi64>}
 module attributes {tnx.symbols = {seq = 113 : i64}} {
   func.func @main(%b: tensor<113xi64>) -> tensor<113xi64> {
     %start = "tnx.constant"() {value = dense<0> : tensor<i64>} : () -> tensor<i64>
