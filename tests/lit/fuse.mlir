@@ -186,3 +186,58 @@ func.func @inception_branches(%x: tensor<1x4x4x4xf32>) -> tensor<1x14x4x4xf32> {
   %y = "tnx.concat"(%a, %c3) {axis = 1 : i64} : (tensor<1x12x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x14x4x4xf32>
   return %y : tensor<1x14x4x4xf32>
 }
+
+// Multi-output fusion: the Conv's result is read by the MaxPool and by a Sigmoid whose
+// product with a constant is a graph output, so the Sigmoid can be neither the Conv's
+// epilogue nor a prologue. It becomes the Conv kernel's second output, computed from the
+// tile the kernel holds; the constant it reads moves up with it.
+// CHECK-LABEL: func.func @second_output
+// CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = 0
+// CHECK: "tnx.constant"{{.*}}tensor<1x2x1x1xf32>
+// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "second output of {{.*}}'s kernel: reads its result at the same index, which other kernels read too (multi-output kernel: one launch and one read fewer)", tnx.group = 0
+// CHECK: "tnx.mul"{{.*}}tnx.group = 0
+// CHECK: "tnx.max_pool"{{.*}}tnx.group = 1
+func.func @second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>) {
+  %w = "tnx.constant"() {value = dense<0.5> : tensor<2x2x1x1xf32>} : () -> tensor<2x2x1x1xf32>
+  %c = "tnx.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %p = "tnx.max_pool"(%c) {dilations = array<i64: 1, 1>, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32>
+  %k = "tnx.constant"() {value = dense<2.0> : tensor<1x2x1x1xf32>} : () -> tensor<1x2x1x1xf32>
+  %s = "tnx.sigmoid"(%c) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %m = "tnx.mul"(%s, %k) : (tensor<1x2x4x4xf32>, tensor<1x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  return %p, %m : tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>
+}
+
+// Multi-output fusion through a Slice: Inception's branch Conv, merged with its sibling,
+// is followed by a per-channel Mul and a Relu whose result is a graph output. They become
+// a second output of the merged Conv's kernel covering the branch's channels.
+// CHECK-LABEL: func.func @second_output_window
+// CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = [[G:[0-9]+]]{{.*}} -> tensor<1x6x4x4xf32>
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "second output of {{.*}}'s kernel: reads its result through a Slice at the same index{{.*}}", tnx.group = [[G]]
+// CHECK: "tnx.relu"{{.*}}tnx.group = [[G]]
+// CHECK: "tnx.max_pool"{{.*}}tnx.fusion = "anchor"
+func.func @second_output_window(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x2x2xf32>, tensor<1x2x4x4xf32>) {
+  %w1 = "tnx.constant"() {value = dense<0.5> : tensor<4x4x1x1xf32>} : () -> tensor<4x4x1x1xf32>
+  %w2 = "tnx.constant"() {value = dense<0.25> : tensor<2x4x1x1xf32>} : () -> tensor<2x4x1x1xf32>
+  %c1 = "tnx.conv"(%x, %w1) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x4x4x4xf32>, tensor<4x4x1x1xf32>) -> tensor<1x4x4x4xf32>
+  %c2 = "tnx.conv"(%x, %w2) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x4x4x4xf32>, tensor<2x4x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %p = "tnx.max_pool"(%c1) {dilations = array<i64: 1, 1>, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x4x4x4xf32>) -> tensor<1x4x2x2xf32>
+  %k = "tnx.constant"() {value = dense<[[[[2.0]], [[3.0]]]]> : tensor<1x2x1x1xf32>} : () -> tensor<1x2x1x1xf32>
+  %m = "tnx.mul"(%c2, %k) : (tensor<1x2x4x4xf32>, tensor<1x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %r = "tnx.relu"(%m) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %p, %r : tensor<1x4x2x2xf32>, tensor<1x2x4x4xf32>
+}
+
+// Not second outputs: a Relu that reads the Conv's result through a Transpose (the kernel
+// holds it at another index), and a value a group reads twice, which no other kernel reads.
+// CHECK-LABEL: func.func @no_second_output
+// CHECK: "tnx.conv"{{.*}}tnx.group = 0
+// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 1
+// CHECK: "tnx.max_pool"{{.*}}tnx.group = 2
+func.func @no_second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>) {
+  %w = "tnx.constant"() {value = dense<0.5> : tensor<2x2x1x1xf32>} : () -> tensor<2x2x1x1xf32>
+  %c = "tnx.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %t = "tnx.transpose"(%c) {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %r = "tnx.relu"(%t) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %p = "tnx.max_pool"(%c) {dilations = array<i64: 1, 1>, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32>
+  return %p, %r : tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>
+}

@@ -105,7 +105,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value  # of its dot products
                               if "tnx.precision" in k.attributes
                               and ir.StringAttr(k.attributes["tnx.kind"]).value in DOT_KINDS else "fp32"),
-                "roles": [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])] + ["out"],
+                "roles": _roles(cost, len(op.operands)),
             })
         elif op.name == "func.return":
             outputs = [{"name": n, "buffer": names[v], **_tensor(v.type)} for n, v in zip(output_names, op.operands)]
@@ -122,6 +122,13 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
         plan["guards"] = ([ir.StringAttr(g).value.split(": ", 1) for g in ir.ArrayAttr(module.operation.attributes["tnx.guards"])]
                           if "tnx.guards" in module.operation.attributes else [])
     return plan, weights
+
+
+def _roles(cost: ir.DictAttr, n_buffers: int) -> list[str]:
+    """A launch's buffer roles: its inputs' (see `tile.cost_attrs`), then "out" for each
+    output (a multi-output kernel has several)."""
+    roles = [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])]
+    return roles + ["out"] * (n_buffers - len(roles))
 
 
 def _config(kernel: ir.Operation) -> dict:

@@ -5,7 +5,8 @@ inclusive: a kernel reads its inputs while it writes its output). Two steps:
 
 1. In place: when a launch's input is read only at the output's own index (role "e",
    recorded by the `tile` pass), is an intermediate that dies at that launch and has the
-   output's size in bytes, the output takes the input's storage; their lifetimes join.
+   output's shape and size in bytes, the output takes the input's storage; their lifetimes
+   join. Of a multi-output launch only the last output, stored after every load, may.
 2. Greedy by size, as TFLite's arena planner does: storage blocks in decreasing size, each
    at the lowest offset where it overlaps no already placed block that is alive at the
    same time (best fit among the gaps, else on top).
@@ -55,6 +56,7 @@ def plan_memory(plan: dict, in_place: bool = True) -> dict:
     "offsets": {buffer: byte offset}, "in_place": [[output, input], ...]}.
     """
     sizes = {b["name"]: nbytes(b) for b in plan["buffers"]}
+    shapes = {b["name"]: list(b["shape"]) for b in plan["buffers"]}
     live = lifetimes(plan)
     storage = {name: name for name in live}  # buffer -> the buffer whose storage it uses
     span = {name: list(s) for name, s in live.items()}  # storage -> joint lifetime
@@ -67,6 +69,7 @@ def plan_memory(plan: dict, in_place: bool = True) -> dict:
             roles = launch.get("roles", [])
             for name, role in zip(launch["buffers"][:-1], roles):
                 if (role == "e" and name in live and live[name][1] == i and sizes[name] == sizes[out]
+                        and shapes[name] == shapes[out]
                         and launch["buffers"].count(name) == 1 and storage[out] == out):
                     root = storage[name]
                     if span[root][1] != i:

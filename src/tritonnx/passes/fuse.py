@@ -479,3 +479,92 @@ def _partition(block: ir.Block) -> None:
             kind = onnx_op_type(name)
             raise CompileError(f"node {node_name(op)} ({kind}) has no kernel: tritonnx computes {kind} "
                                "only when its inputs are constants, so that it folds away at compile time.")
+    _second_outputs(block, members, tail, pointwise_groups)
+
+
+def _second_outputs(block: ir.Block, members: dict, tail: dict, pointwise_groups: set) -> None:
+    """Multi-output fusion. A pointwise group left standing alone (its input is a value that
+    several kernels read, so it could be neither an epilogue nor a prologue) joins the group
+    that produces that input: the kernel stores its own result and then the pointwise
+    group's, computed from the tile it holds in registers: one launch and one read of the
+    value fewer. The pointwise group may read the producer's output directly or through
+    Slices with unit steps (Inception's branch of a merged Conv): its output then covers a
+    window of the producer's index space. Conditions: it reads one producer group, only
+    there, at its own index (same shape, no broadcast); only its last value leaves it; its
+    other inputs are constants or defined before the producer's kernel, so it can move up
+    to it (a kernel is called at its group's last op)."""
+    outputs = {g: [t.results[0]] for g, t in tail.items()}  # group -> the values it stores
+    start = {op: i for i, op in enumerate(ops(block))}
+    for p in sorted(pointwise_groups, key=lambda g: start[members[g][0]]):
+        p_ops = members[p]
+        out = tail[p].results[0]
+        inside = {r for m in p_ops for r in m.results}
+        if any(r != out and any(_group(u.owner.operation) != p for u in r.uses) for r in inside):
+            continue
+        pos = {op: i for i, op in enumerate(ops(block))}
+        hosts, windows, external, slices, ok = set(), set(), [], [], True
+        for m in p_ops:
+            for x in m.operands:
+                if x in inside:
+                    continue
+                base, chain = _through_slices(x)
+                h = _group(producer(base))
+                if h is not None and h != p:
+                    if (base not in outputs[h] or all(_group(u.owner.operation) == p for u in base.uses) or shape_of(x) != shape_of(m.results[0]) or shape_of(x) != shape_of(out)
+                            or tail[h].name in NO_EPILOGUE):
+                        ok = False
+                    hosts.add(h)
+                    windows.add(tuple(str(attrs_of(s_)["starts"]) for s_ in chain))
+                    slices += [s_ for s_ in reversed(chain) if all(s_ != t for t in slices)]
+                elif _reads_group_through_views(x):
+                    ok = False  # the kernel would hold the value at another index than the view needs
+                external.append(x)
+        if not ok or len(hosts) != 1 or len(windows) != 1:
+            continue
+        host = hosts.pop()
+        at = pos[tail[host]]
+        movable = [s_ for s_ in slices if pos[s_] > at]  # move up with the group, in order
+        for x in external:
+            src = producer(x)
+            if src is None or _group(src) == host or pos[src] < at or any(src == s_ for s_ in movable):
+                continue
+            if src.name != "tnx.constant":
+                ok = False
+            elif all(src != c for c in movable):
+                movable.insert(0, src)
+        if not ok:
+            continue
+        how = " through a Slice" if slices else ""
+        reason = (f"second output of {node_name(tail[host])}'s kernel: reads its result{how} at the same index, "
+                  "which other kernels read too (multi-output kernel: one launch and one read fewer)")
+        last = tail[host]
+        for op in movable + p_ops:
+            op.move_after(last)
+            last = op
+        for m in members.pop(p):
+            _mark(m, host, reason)
+            members[host].append(m)
+        outputs[host].append(out)
+        tail[host] = tail.pop(p)
+        pointwise_groups.discard(p)
+
+
+def _through_slices(value: ir.Value) -> tuple[ir.Value, list[ir.Operation]]:
+    """(the value under a chain of ungrouped, static, unit-step Slices ending at `value`, the
+    Slices from `value` down)."""
+    chain = []
+    while True:
+        src = producer(value)
+        if (src is None or src.name != "tnx.slice" or _group(src) is not None or len(src.operands) != 1
+                or any(s != 1 for s in attrs_of(src)["steps"])):
+            return value, chain
+        chain.append(src)
+        value = src.operands[0]
+
+
+def _reads_group_through_views(value: ir.Value) -> bool:
+    """Whether `value` is an ungrouped view of (a view of ...) a value some group computes."""
+    src = producer(value)
+    if src is None or src.name not in VIEWS or _group(src) is not None:
+        return False
+    return any(_group(producer(x)) is not None or _reads_group_through_views(x) for x in src.operands)

@@ -4,8 +4,9 @@ The kernel's anchor picks a template (implicit-GEMM conv, gemm and batched matmu
 window, reduction, normalization, softmax row, scan, top-k, or a flat pointwise loop).
 Everything else in the group is evaluated by `index_maps.Emitter` on the template's tiles
 of indices: views are index maps on loads, elementwise ops apply to tiles. Kernels become
-destination-passing: `@kernel_N(inputs..., output)`; in @main each call gets its output
-from `bufferization.alloc_tensor` (an allocation, so cse keeps them apart).
+destination-passing: `@kernel_N(inputs..., outputs...)` (a multi-output kernel, formed by
+the fuse pass, stores several; `tnx.num_outputs` counts them); in @main each call gets its
+outputs from `bufferization.alloc_tensor` (allocations, so cse keeps them apart).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import math
 from mlir import ir
 from mlir.dialects import func, scf
 
-from tritonnx.dialects.builders import attrs_of, operand, shape_of
+from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
 from tritonnx.dialects.tile import TileBuilder, delinearize, is_float, linearize, shape
 from tritonnx.passes import elementwise, functions, ops
 from tritonnx.passes.index_maps import Emitter, compute_type, known_tile
@@ -42,8 +43,9 @@ def dot_inputs(kernel):
 
 
 def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):
-    """Evaluates the kernel's output at `idx` (indices over `idx_shape`, the anchor's result
-    shape, when reshapes lie between the anchor and the output) and stores it."""
+    """Evaluates one output of the kernel at `idx` (indices over `idx_shape`, the anchor's
+    result shape, when reshapes lie between the anchor and the output) and stores it.
+    Returns the stored tile, in the compute type."""
     if idx_shape is not None and list(idx_shape) != shape_of(out_value):
         lin = linearize(b, idx, list(idx_shape))
         idx = delinearize(b, lin, shape_of(out_value)) if lin is not None else [None] * len(shape_of(out_value))
@@ -52,6 +54,59 @@ def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):
     offs = b.broadcast(offs, em.shape) if offs is not None else b.const(0, em.shape, b.i32)
     want = ir.RankedTensorType(out_buf.type).element_type
     b.store(out_buf, offs, b.convert(val, want), b.broadcast(mask, em.shape))
+    return val
+
+
+def _store_outputs(b, em, args, idx, mask, idx_shape=None):
+    """Stores every output of the kernel (`args["outs"]`: (value, buffer) pairs in result
+    order) at the lanes `idx` over `idx_shape`. In a multi-output kernel (fuse's multi-output
+    rule) a later output reads an earlier one at its own index, or through unit-step Slices:
+    then it covers a window of the earlier one's index space and is stored where the lanes
+    fall inside it. Either way each lane reads what it computed, so an output's tile is
+    reused, not recomputed."""
+    outs = args["outs"]
+    for i, (value, buf) in enumerate(outs):
+        window = _window(value, [v for v, _ in outs[:i]]) if i else None
+        if window is None:
+            val = _out_mask_and_store(b, em, value, buf, idx, mask, idx_shape)
+        else:
+            base, starts = window
+            base_idx = idx
+            if idx_shape is not None and list(idx_shape) != shape_of(base):
+                lin = linearize(b, idx, list(idx_shape))
+                base_idx = delinearize(b, lin, shape_of(base)) if lin is not None else [None] * len(shape_of(base))
+            own, inside = [], []
+            for j, (t, s0, n) in enumerate(zip(base_idx, starts, shape_of(value))):
+                if s0 == 0 and n == shape_of(base)[j]:
+                    own.append(t)
+                    continue
+                own.append(b.binary("sub", t, s0))
+                inside += [b.cmp("ge", t, s0), b.cmp("lt", t, s0 + n)]
+            val = _out_mask_and_store(b, em, value, buf, own, b.and_(mask, *inside) if inside else mask)
+        if len(outs) > 1:
+            em.known[value] = val
+
+
+def _window(value: ir.Value, earlier: list[ir.Value]) -> tuple[ir.Value, list[int]] | None:
+    """(the earlier output, the offsets of `value`'s index space in it) when `value` reads
+    an earlier output of its kernel through unit-step Slices; None when it reads it at its
+    own index."""
+    stack, seen = [value], set()
+    while stack:
+        v = stack.pop()
+        op = producer(v)
+        if op is None or any(v == e for e in earlier) or any(v == x for x in seen):
+            continue
+        seen.add(v)
+        if op.name == "tnx.slice":
+            starts, w = [0] * len(shape_of(v)), v
+            while producer(w) is not None and producer(w).name == "tnx.slice":
+                starts = [a + c for a, c in zip(starts, attrs_of(producer(w))["starts"])]
+                w = producer(w).operands[0]
+            if any(w == e for e in earlier):
+                return w, starts
+        stack.extend(op.operands)
+    return None
 
 
 def _pointwise(b, kernel, args, out_value, cfg):
@@ -61,7 +116,7 @@ def _pointwise(b, kernel, args, out_value, cfg):
     mask = b.cmp("lt", offs, math.prod(dims))
     em = Emitter(b, args, [block])
     idx = delinearize(b, offs, dims)
-    _out_mask_and_store(b, em, out_value, args["out"], idx, mask)
+    _store_outputs(b, em, args, idx, mask, dims)
 
 
 def _block_start(b, axis: int, size: int, n: int) -> ir.Value:
@@ -176,7 +231,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
                 acc = b.binary("add", acc, ct if beta == 1.0 else b.binary("mul", ct, beta))
     em.known[anchor.results[0]] = known_tile(b, acc, anchor.results[0])
     idx = [None if d == 1 else i for i, d in zip(idx, shape_of(anchor.results[0]))]
-    _out_mask_and_store(b, em, out_value, args["out"], idx, out_mask, shape_of(anchor.results[0]))
+    _store_outputs(b, em, args, idx, out_mask, shape_of(anchor.results[0]))
 
 
 def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
@@ -243,7 +298,7 @@ def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
         result = b.binary("div", loop.results[0], b.binary("max", loop.results[1], 1.0))
     em = Emitter(b, args, [bp])
     em.known[anchor.results[0]] = known_tile(b, result, anchor.results[0])
-    _out_mask_and_store(b, em, out_value, args["out"], idx1, p_ok, out_dims)
+    _store_outputs(b, em, args, idx1, p_ok, out_dims)
 
 
 def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
@@ -277,7 +332,7 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
         if a["reverse"] and n > 1:
             idx[axis] = b.binary("sub", b.full_like(j, n - 1), j)
         em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
-        _out_mask_and_store(b, em, out_value, args["out"], idx, mask, dims)
+        _store_outputs(b, em, args, idx, mask, dims)
         return
     x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), LOWEST_F32)
     mx = b.expand(b.reduce(x, 1, "max"), 1)
@@ -292,7 +347,7 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
     else:
         y = b.binary("div", e, s)
     em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
-    _out_mask_and_store(b, em, out_value, args["out"], idx, mask, dims)
+    _store_outputs(b, em, args, idx, mask, dims)
 
 
 def _extreme(b, et, largest: bool):
@@ -386,7 +441,7 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     out_dims = shape_of(anchor.results[0])
     em = Emitter(b, args, [bp])
     em.known[anchor.results[0]] = known_tile(b, result, anchor.results[0])
-    _out_mask_and_store(b, em, out_value, args["out"], delinearize(b, p, out_dims), p_ok, out_dims)
+    _store_outputs(b, em, args, delinearize(b, p, out_dims), p_ok, out_dims)
 
 
 def _norm_kernel(b, kernel, args, out_value, cfg, anchor):
@@ -427,7 +482,7 @@ def _norm_kernel(b, kernel, args, out_value, cfg, anchor):
 
     def write(it, v, valid, idx, em):
         em.known[anchor.results[0]] = known_tile(b, b.binary("mul", b.binary("sub", v, mean), rstd), anchor.results[0])
-        _out_mask_and_store(b, em, out_value, args["out"], idx, valid, dims)
+        _store_outputs(b, em, args, idx, valid, dims)
         return [it[0]]
     loop([zero], write)
 
@@ -530,7 +585,7 @@ def _attention_kernel(b, kernel, args, out_value, cfg, anchor):
     em.known[m2.results[0]] = known_tile(b, out, m2.results[0])
     out_dims = shape_of(m2.results[0])
     idx = [None if n == 1 else i for i, n in zip(batch + [rm, dcol], out_dims)]
-    _out_mask_and_store(b, em, out_value, args["out"], idx, b.and_(m_ok, b.cmp("lt", dcol, dv)), out_dims)
+    _store_outputs(b, em, args, idx, b.and_(m_ok, b.cmp("lt", dcol, dv)), out_dims)
 
 
 TEMPLATES = {"conv": _dot_kernel, "conv_transpose": _dot_kernel, "gemm": _dot_kernel, "mat_mul": _dot_kernel,
@@ -547,7 +602,8 @@ def lower_kernel(kernel: ir.Operation) -> None:
     old_block = kernel.regions[0].blocks[0]
     ftype = ir.FunctionType(ir.TypeAttr(kernel.attributes["function_type"]).value)
     ret = ops(old_block)[-1]
-    out_value = ret.operands[0]
+    outputs = list(ret.operands)
+    out_value = outputs[-1]
     anchor = anchor_of(kernel)
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
     with ir.InsertionPoint(kernel), kernel.location:
@@ -555,9 +611,12 @@ def lower_kernel(kernel: ir.Operation) -> None:
         for name in kernel.attributes:
             if name.startswith("tnx."):
                 new.operation.attributes[name] = kernel.attributes[name]
+        if len(outputs) > 1:  # a multi-output kernel: its last arguments are its outputs
+            new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outputs))
         block = new.add_entry_block()
     args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}
-    args["out"] = block.arguments[len(ftype.inputs)]
+    args["outs"] = list(zip(outputs, list(block.arguments)[len(ftype.inputs):]))
+    args["out"] = args["outs"][-1][1]
     b = TileBuilder()
     with ir.InsertionPoint(block), kernel.location:
         if math.prod(shape_of(out_value)) == 0:
@@ -598,11 +657,12 @@ def run(module: ir.Operation, pass_=None) -> None:
             if op.name != "func.call":
                 continue
             with ir.InsertionPoint(op), op.location:
-                out = op.results[0]
-                empty = ir.Operation.create("bufferization.alloc_tensor", results=[out.type]).results[0]
-                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + [empty])
+                empty = [ir.Operation.create("bufferization.alloc_tensor", results=[r.type]).results[0]
+                         for r in op.results]
+                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + empty)
                 for name in ("tnx.nodes", "tnx.notes"):
                     if name in op.attributes:
                         call.operation.attributes[name] = op.attributes[name]
-            out.replace_all_uses_with(empty)
+            for r, e in zip(op.results, empty):
+                r.replace_all_uses_with(e)
             op.erase()

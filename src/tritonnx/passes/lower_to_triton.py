@@ -160,8 +160,10 @@ def print_kernel(kernel: ir.Operation, name: str) -> str:
     """The Triton source of one tile-level kernel, as function `name`."""
     p = _Printer()
     block = kernel.regions[0].blocks[0]
-    n_in = len(block.arguments) - 1
-    params = [p.fresh(arg, f"in{i}_") if i < n_in else p.fresh(arg, "out") for i, arg in enumerate(block.arguments)]
+    n_out = ir.IntegerAttr(kernel.attributes["tnx.num_outputs"]).value if "tnx.num_outputs" in kernel.attributes else 1
+    n_in = len(block.arguments) - n_out
+    params = [p.fresh(arg, f"in{i}_") if i < n_in else p.fresh(arg, "out" if n_out == 1 else f"out{i - n_in}_")
+              for i, arg in enumerate(block.arguments)]
     p.block(block, 1)
     if p.symbols:  # sizes of dynamic dimensions, after the buffers
         params += sorted(p.symbols)

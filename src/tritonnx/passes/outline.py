@@ -1,5 +1,6 @@
 """outline: turns each fusion group into `func.func private @kernel_N` and replaces it in
-@main by a `func.call`. View ops a kernel reads through are cloned into the kernel (they
+@main by a `func.call` at the group's last op. The kernel returns the group's values read
+outside it: one, or several for a multi-output group. View ops a kernel reads through are cloned into the kernel (they
 are index maps, not buffers). The kernel's `tnx.kind` says which template lowers it
 (conv, gemm, mat_mul, pool, softmax, attention, pointwise); `tnx.nodes` lists the ONNX nodes it
 covers. Kernels with identical bodies are emitted once and called from every site."""
@@ -88,13 +89,16 @@ def run(module: ir.Operation, pass_=None) -> None:
                     visit_value(v)
                 body.append(m)
                 body_set.add(m)
-            out = members[-1].results[0]
+            # the group's outputs: its values read outside it (one, or several for a
+            # multi-output group formed by the fuse pass), in block order
+            outs = [r for m in members for r in m.results
+                    if any(u.owner.operation not in member_set for u in r.uses)] or [members[-1].results[0]]
             if any("tnx.attention" in m.attributes for m in members):
                 kind = "attention"
             else:
                 kind = next((KIND[m.name] for m in members if m.name in KIND), "pointwise")
             with ir.InsertionPoint(module_body):
-                kfn = func.FuncOp(symbol, ([v.type for v in inputs], [out.type]), visibility="private")
+                kfn = func.FuncOp(symbol, ([v.type for v in inputs], [v.type for v in outs]), visibility="private")
                 kblock = kfn.add_entry_block()
             mapping = {}
             with ir.InsertionPoint(kblock):
@@ -103,7 +107,7 @@ def run(module: ir.Operation, pass_=None) -> None:
                 for op in body:
                     new = _clone(op, [mapping[v] for v in op.operands])
                     mapping[op.results[0]] = new.results[0]
-                func.ReturnOp([mapping[out]])
+                func.ReturnOp([mapping[v] for v in outs])
             kop = kfn.operation
             kop.attributes["tnx.kind"] = ir.StringAttr.get(kind)
             nodes = ir.ArrayAttr.get([ir.StringAttr.get(node_name(m)) for m in members])
@@ -118,13 +122,14 @@ def run(module: ir.Operation, pass_=None) -> None:
                 seen[text] = symbol
             loc = ir.Location.fused([m.location for m in members])
             with ir.InsertionPoint(members[-1]), loc:
-                call = func.CallOp([out.type], ir.FlatSymbolRefAttr.get(symbol), inputs)
+                call = func.CallOp([v.type for v in outs], ir.FlatSymbolRefAttr.get(symbol), inputs)
                 call.operation.attributes["tnx.nodes"] = nodes  # per call site: kernels are shared
                 notes = [f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.fusion']).value}" for m in members
                          if "tnx.fusion" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.fusion"]).value]
                 if notes:  # fusions that nearly happened, for `tritonnx report`
                     call.operation.attributes["tnx.notes"] = ir.ArrayAttr.get([ir.StringAttr.get(n) for n in notes])
-            out.replace_all_uses_with(call.results[0])
+            for v, r in zip(outs, call.results):
+                v.replace_all_uses_with(r)
             for m in reversed(members):
                 m.erase()
         # views read only by kernels, and sizes computed in them, are now dead

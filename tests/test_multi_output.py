@@ -1,0 +1,80 @@
+"""Multi-output kernels (the fuse pass's second outputs) end to end against onnxruntime,
+and the memory planner's rule for them."""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+import tritonnx
+from models import ort_run
+from tritonnx.compiler.memory_plan import plan_memory
+
+
+def _branches_model(seed: int = 0) -> onnx.ModelProto:
+    """Inception-like: three 1x1 Convs of one input (merged into one by horizontal fusion),
+    two of them followed by a per-channel Mul, Add and Relu that are graph outputs, the
+    third by a MaxPool; and a 3x3 Conv read by a GlobalAveragePool and by a Sigmoid gate
+    (times a per-channel constant) that is a graph output."""
+    rng = np.random.default_rng(seed)
+    inits, nodes = [], []
+
+    def const(name, shape, scale=1.0):
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name))
+        return name
+
+    def conv(name, cout, k):
+        nodes.append(helper.make_node("Conv", ["x", const(f"{name}_w", (cout, 8, k, k), 0.3), const(f"{name}_b", (cout,))],
+                                      [name], name=name, kernel_shape=[k, k], pads=[k // 2] * 4))
+        return name
+
+    outputs = []
+    for name, cout in (("b1", 4), ("b2", 6)):
+        conv(name, cout, 1)
+        nodes.append(helper.make_node("Mul", [name, const(f"{name}_s", (1, cout, 1, 1))], [f"{name}_m"]))
+        nodes.append(helper.make_node("Add", [f"{name}_m", const(f"{name}_t", (1, cout, 1, 1))], [f"{name}_a"]))
+        nodes.append(helper.make_node("Relu", [f"{name}_a"], [f"{name}_out"]))
+        outputs.append((f"{name}_out", [1, cout, 10, 10]))
+    conv("b3", 5, 1)
+    nodes.append(helper.make_node("MaxPool", ["b3"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]))
+    outputs.append(("pooled", [1, 5, 5, 5]))
+    conv("d", 3, 3)
+    nodes.append(helper.make_node("GlobalAveragePool", ["d"], ["gap"]))
+    nodes.append(helper.make_node("Sigmoid", ["d"], ["d_sig"]))
+    nodes.append(helper.make_node("Mul", ["d_sig", const("g", (1, 3, 1, 1))], ["gate"]))
+    outputs += [("gap", [1, 3, 1, 1]), ("gate", [1, 3, 10, 10])]
+    graph = helper.make_graph(nodes, "branches", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+
+
+def test_second_outputs_match_onnxruntime(tmp_path):
+    proto = _branches_model()
+    model = tritonnx.compile(proto, tmp_path / "art")
+    x = np.random.default_rng(1).standard_normal((1, 8, 10, 10)).astype(np.float32)
+    got = model.run({"x": x})
+    for (name, ref) in zip([o.name for o in proto.graph.output], ort_run(proto, {"x": x})):
+        np.testing.assert_allclose(got[name], ref, rtol=1e-5, atol=1e-5, err_msg=name)
+    # the merged 1x1 Conv stores its result and both branches' (over their channel windows),
+    # the 3x3 Conv its result and the gate: 4 launches, not 7
+    outs = [launch["roles"].count("out") for launch in model.launches]
+    assert len(model.launches) == 4
+    assert sorted(outs) == [1, 1, 2, 3]
+
+
+def test_memory_plan_multi_output_in_place_only_last():
+    """A multi-output launch may store its last output over an input that dies with it
+    (every load precedes that store), never an earlier one; and only over an input of the
+    same shape."""
+    f32 = "float32"
+    plan = {"buffers": [{"name": "x", "kind": "input", "shape": [8], "dtype": f32},
+                        {"name": "t", "kind": "intermediate", "shape": [8], "dtype": f32},
+                        {"name": "u", "kind": "intermediate", "shape": [8], "dtype": f32},
+                        {"name": "v", "kind": "intermediate", "shape": [8], "dtype": f32},
+                        {"name": "w", "kind": "intermediate", "shape": [2, 4], "dtype": f32},
+                        {"name": "y", "kind": "output", "shape": [8], "dtype": f32}],
+            "launches": [{"buffers": ["x", "t"], "roles": ["", "out"]},
+                         {"buffers": ["t", "u", "v"], "roles": ["e", "out", "out"]},
+                         {"buffers": ["u", "v", "w"], "roles": ["e", "e", "out"]},
+                         {"buffers": ["w", "y"], "roles": ["", "out"]}]}
+    mem = plan_memory(plan)
+    assert ["v", "t"] in mem["in_place"]  # the last output over the dying input
+    assert not any(out in ("u", "w") for out, _ in mem["in_place"])  # not first; not another shape
