@@ -5,7 +5,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import tritonnx
-from models import ort_run
+from models import light_model_path, ort_run
 from tritonnx.compiler.memory_plan import plan_memory
 
 
@@ -22,8 +22,8 @@ def _branches_model(seed: int = 0) -> onnx.ModelProto:
         return name
 
     def conv(name, cout, k):
-        nodes.append(helper.make_node("Conv", ["x", const(f"{name}_w", (cout, 8, k, k), 0.3), const(f"{name}_b", (cout,))],
-                                      [name], name=name, kernel_shape=[k, k], pads=[k // 2] * 4))
+        w, b = const(f"{name}_w", (cout, 8, k, k), 0.3), const(f"{name}_b", (cout,))
+        nodes.append(helper.make_node("Conv", ["x", w, b], [name], name=name, kernel_shape=[k, k], pads=[k // 2] * 4))
         return name
 
     outputs = []
@@ -41,7 +41,8 @@ def _branches_model(seed: int = 0) -> onnx.ModelProto:
     nodes.append(helper.make_node("Sigmoid", ["d"], ["d_sig"]))
     nodes.append(helper.make_node("Mul", ["d_sig", const("g", (1, 3, 1, 1))], ["gate"]))
     outputs += [("gap", [1, 3, 1, 1]), ("gate", [1, 3, 10, 10])]
-    graph = helper.make_graph(nodes, "branches", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
+    graph = helper.make_graph(nodes, "branches",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
                               [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 
@@ -78,3 +79,32 @@ def test_memory_plan_multi_output_in_place_only_last():
     mem = plan_memory(plan)
     assert ["v", "t"] in mem["in_place"]  # the last output over the dying input
     assert not any(out in ("u", "w") for out, _ in mem["in_place"])  # not first; not another shape
+
+
+def test_inception_v2_branches_are_second_outputs(tmp_path):
+    """Inception v2's seven branches that scale, shift and Relu a Slice of a merged 1x1 Conv
+    and feed a Concat are second outputs of that Conv's kernel: 66 launches, not 73 (the
+    arithmetic of such kernels is test_second_outputs_match_onnxruntime's)."""
+    model = tritonnx.compile(light_model_path("inception_v2"), tmp_path / "art")
+    multi = [launch for launch in model.launches if launch["roles"].count("out") > 1]
+    assert len(model.launches) == 66
+    assert len(multi) == 7 and all(launch["kind"] == "conv" for launch in multi)
+
+
+def test_pointwise_kernel_with_a_window_output(tmp_path):
+    """A pointwise kernel's second output over a window (rows 1..3 of a Slice): the kernel
+    walks the first output's index space and stores the second where lanes fall inside."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Slice", ["a", "s", "e"], ["sl"]),
+             helper.make_node("Sigmoid", ["sl"], ["b"])]
+    inits = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("s", [1, 2]), ("e", [4, 6]))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 6])],
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 6]),
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    model = tritonnx.compile(proto, tmp_path / "art")
+    x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
+    got = model.run({"x": x})
+    for name, ref in zip(("a", "b"), ort_run(proto, {"x": x})):
+        np.testing.assert_allclose(got[name], ref, rtol=1e-6, atol=1e-6, err_msg=name)
+    assert [launch["roles"].count("out") for launch in model.launches] == [2]

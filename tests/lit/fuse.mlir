@@ -228,16 +228,22 @@ func.func @second_output_window(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x2x2xf32>
 }
 
 // Not second outputs: a Relu that reads the Conv's result through a Transpose (the kernel
-// holds it at another index), and a value a group reads twice, which no other kernel reads.
+// holds it at another index), and a Sigmoid of a Slice of a pointwise result that nothing
+// else reads (the kernel would store a value nobody needs).
 // CHECK-LABEL: func.func @no_second_output
 // CHECK: "tnx.conv"{{.*}}tnx.group = 0
 // CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 1
 // CHECK: "tnx.max_pool"{{.*}}tnx.group = 2
-func.func @no_second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>) {
+// CHECK: "tnx.neg"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 3
+// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 4
+func.func @no_second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32>) {
   %w = "tnx.constant"() {value = dense<0.5> : tensor<2x2x1x1xf32>} : () -> tensor<2x2x1x1xf32>
   %c = "tnx.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
   %t = "tnx.transpose"(%c) {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
   %r = "tnx.relu"(%t) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
   %p = "tnx.max_pool"(%c) {dilations = array<i64: 1, 1>, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32>
-  return %p, %r : tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>
+  %n = "tnx.neg"(%x) : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %s = "tnx.slice"(%n) {operandSegmentSizes = array<i32: 1, 0, 0, 0, 0>, starts = array<i64: 0, 1, 0, 0>, steps = array<i64: 1, 1, 1, 1>} : (tensor<1x2x4x4xf32>) -> tensor<1x1x4x4xf32>
+  %g = "tnx.sigmoid"(%s) : (tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  return %p, %r, %g : tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32>
 }

@@ -22,6 +22,9 @@ Then, in topological order:
   of every kernel that reads them. A Reshape of a group's result that is only a graph
   output joins the group (a reshape keeps element order, so the kernel stores in place);
   any other view that is a graph output gets a copy kernel.
+Last, multi-output fusion: a pointwise group still standing alone, because the value it
+reads feeds other kernels too, joins the group producing that value as a second output
+(read directly or through Slices: Inception's branch of a merged Conv), and moves up to it.
 Each op gets `tnx.group` (the group id) and `tnx.fusion` (why it is in that group).
 """
 from __future__ import annotations
@@ -510,8 +513,8 @@ def _second_outputs(block: ir.Block, members: dict, tail: dict, pointwise_groups
                 base, chain = _through_slices(x)
                 h = _group(producer(base))
                 if h is not None and h != p:
-                    if (base not in outputs[h] or all(_group(u.owner.operation) == p for u in base.uses) or shape_of(x) != shape_of(m.results[0]) or shape_of(x) != shape_of(out)
-                            or tail[h].name in NO_EPILOGUE):
+                    if (base not in outputs[h] or not _read_elsewhere(base, p) or tail[h].name in NO_EPILOGUE
+                            or shape_of(x) != shape_of(m.results[0]) or shape_of(x) != shape_of(out)):
                         ok = False
                     hosts.add(h)
                     windows.add(tuple(str(attrs_of(s_)["starts"]) for s_ in chain))
@@ -547,6 +550,19 @@ def _second_outputs(block: ir.Block, members: dict, tail: dict, pointwise_groups
         outputs[host].append(out)
         tail[host] = tail.pop(p)
         pointwise_groups.discard(p)
+
+
+def _read_elsewhere(value: ir.Value, group: int) -> bool:
+    """Whether something besides `group` reads `value`: another group, the graph's return,
+    directly or through ungrouped views."""
+    for use in value.uses:
+        user = use.owner.operation
+        if user.name in VIEWS and _group(user) is None:
+            if _read_elsewhere(user.results[0], group):
+                return True
+        elif _group(user) != group:
+            return True
+    return False
 
 
 def _through_slices(value: ir.Value) -> tuple[ir.Value, list[ir.Operation]]:

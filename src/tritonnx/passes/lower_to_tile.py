@@ -603,7 +603,7 @@ def lower_kernel(kernel: ir.Operation) -> None:
     ftype = ir.FunctionType(ir.TypeAttr(kernel.attributes["function_type"]).value)
     ret = ops(old_block)[-1]
     outputs = list(ret.operands)
-    out_value = outputs[-1]
+    out_value = outputs[0]  # the index space: later outputs share it or are windows of it
     anchor = anchor_of(kernel)
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
     with ir.InsertionPoint(kernel), kernel.location:

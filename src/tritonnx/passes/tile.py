@@ -226,7 +226,7 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
     """FLOPs of one launch of `kernel` and the role of each input in its memory traffic.
 
     FLOPs: 2*M*N*K per group for a dot anchor, a few per input element for other anchors
-    (ANCHOR_FLOPS_PER_INPUT), plus one per output element for every elementwise op.
+    (ANCHOR_FLOPS_PER_INPUT), plus one per element every elementwise op computes.
     Roles, one per kernel input: "a" (the dot's or reduction's data operand, tiles of it are
     re-read by every column of output blocks), "b" (the dot's weights, re-read by every row of
     output blocks), "e" (read only by elementwise ops at the output's own index, so the
@@ -236,8 +236,8 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
     block = kernel.regions[0].blocks[0]
     body = ops(block)
     args = list(block.arguments)
-    elementwise = sum(1 for op in body if op.name in POINTWISE)
-    flops = elementwise * math.prod(out_shape)
+    # one FLOP per element an elementwise op computes (an output's window, a prologue's input)
+    flops = sum(math.prod(shape_of(op.results[0])) for op in body if op.name in POINTWISE)
     a_args = b_args = set()
     if anchor is not None:
         in_elems = math.prod(shape_of(anchor.operands[0]))
