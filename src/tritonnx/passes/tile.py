@@ -99,7 +99,9 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
         window = max(hint(window), 1)
         p = math.prod(out_shape)
         br = min(pow2(window), 64 if gpu else 256)
-        bp = (128 if gpu else 4096 * 16 // br) if hint(p) > 1 else 1
+        # GPU: at most 2048 lanes (16 a thread): a wide window (a global pool's 7x7 = 49 taps
+        # in 64 lanes) takes fewer outputs a program, which also gives more programs to SMs
+        bp = (min(128, 2048 // br) if gpu else 4096 * 16 // br) if hint(p) > 1 else 1
         bp = min(bp, pow2(hint(p)))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
