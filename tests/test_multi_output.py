@@ -92,19 +92,22 @@ def test_inception_v2_branches_are_second_outputs(tmp_path):
 
 
 def test_pointwise_kernel_with_a_window_output(tmp_path):
-    """A pointwise kernel's second output over a window (rows 1..3 of a Slice): the kernel
-    walks the first output's index space and stores the second where lanes fall inside."""
+    """A pointwise kernel's second output over a window (rows 1..3, columns 2..5 of a
+    Slice): the kernel walks the first output's index space and stores the second where
+    lanes fall inside; a third output that reads the second lies in the same window."""
     nodes = [helper.make_node("Relu", ["x"], ["a"]),
              helper.make_node("Slice", ["a", "s", "e"], ["sl"]),
-             helper.make_node("Sigmoid", ["sl"], ["b"])]
+             helper.make_node("Sigmoid", ["sl"], ["b"]),
+             helper.make_node("Neg", ["b"], ["c"])]
     inits = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("s", [1, 2]), ("e", [4, 6]))]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 6])],
                               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 6]),
-                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4])], inits)
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4]),
+                               helper.make_tensor_value_info("c", TensorProto.FLOAT, [3, 4])], inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
     model = tritonnx.compile(proto, tmp_path / "art")
     x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
     got = model.run({"x": x})
-    for name, ref in zip(("a", "b"), ort_run(proto, {"x": x})):
+    for name, ref in zip(("a", "b", "c"), ort_run(proto, {"x": x})):
         np.testing.assert_allclose(got[name], ref, rtol=1e-6, atol=1e-6, err_msg=name)
-    assert [launch["roles"].count("out") for launch in model.launches] == [2]
+    assert [launch["roles"].count("out") for launch in model.launches] == [3]

@@ -65,8 +65,10 @@ def _store_outputs(b, em, args, idx, mask, idx_shape=None):
     fall inside it. Either way each lane reads what it computed, so an output's tile is
     reused, not recomputed."""
     outs = args["outs"]
+    windows: dict = {}  # output position -> (the output whose index space it is in, offsets)
     for i, (value, buf) in enumerate(outs):
-        window = _window(value, [v for v, _ in outs[:i]]) if i else None
+        window = _window(value, [v for v, _ in outs[:i]], windows) if i else None
+        windows[i] = window
         if window is None:
             val = _out_mask_and_store(b, em, value, buf, idx, mask, idx_shape)
         else:
@@ -87,24 +89,37 @@ def _store_outputs(b, em, args, idx, mask, idx_shape=None):
             em.known[value] = val
 
 
-def _window(value: ir.Value, earlier: list[ir.Value]) -> tuple[ir.Value, list[int]] | None:
-    """(the earlier output, the offsets of `value`'s index space in it) when `value` reads
-    an earlier output of its kernel through unit-step Slices; None when it reads it at its
-    own index."""
+def _window(value: ir.Value, earlier: list[ir.Value], windows: dict) -> tuple[ir.Value, list[int]] | None:
+    """(the output whose index space `value`'s is in, the offsets of `value`'s in it) when
+    `value` reads an earlier output of its kernel through unit-step Slices, or reads one
+    that is itself a window (`windows`: by position in `earlier`); None when it reads them
+    at its own index."""
+    def found(w, starts):
+        j = next(k for k, e in enumerate(earlier) if w == e)
+        if windows.get(j) is None:
+            return (w, starts) if any(starts) or shape_of(w) != shape_of(value) else None
+        base, offsets = windows[j]
+        return base, [a + c for a, c in zip(starts, offsets)]
+
     stack, seen = [value], set()
     while stack:
         v = stack.pop()
         op = producer(v)
-        if op is None or any(v == e for e in earlier) or any(v == x for x in seen):
+        if any(v == e for e in earlier):
+            window = found(v, [0] * len(shape_of(v)))
+            if window is not None:
+                return window
+            continue
+        if op is None or any(v == x for x in seen):
             continue
         seen.add(v)
         if op.name == "tnx.slice":
             starts, w = [0] * len(shape_of(v)), v
-            while producer(w) is not None and producer(w).name == "tnx.slice":
+            while producer(w) is not None and producer(w).name == "tnx.slice" and all(w != e for e in earlier):
                 starts = [a + c for a, c in zip(starts, attrs_of(producer(w))["starts"])]
                 w = producer(w).operands[0]
             if any(w == e for e in earlier):
-                return w, starts
+                return found(w, starts)
         stack.extend(op.operands)
     return None
 
