@@ -91,10 +91,9 @@ def test_inception_v2_branches_are_second_outputs(tmp_path):
     assert len(multi) == 7 and all(launch["kind"] == "conv" for launch in multi)
 
 
-def test_pointwise_kernel_with_a_window_output(tmp_path):
-    """A pointwise kernel's second output over a window (rows 1..3, columns 2..5 of a
-    Slice): the kernel walks the first output's index space and stores the second where
-    lanes fall inside; a third output that reads the second lies in the same window."""
+def _window_model() -> onnx.ModelProto:
+    """Relu(x) [4, 6], Sigmoid of its Slice rows 1..3, columns 2..5, and Neg of that: all
+    three graph outputs."""
     nodes = [helper.make_node("Relu", ["x"], ["a"]),
              helper.make_node("Slice", ["a", "s", "e"], ["sl"]),
              helper.make_node("Sigmoid", ["sl"], ["b"]),
@@ -104,10 +103,31 @@ def test_pointwise_kernel_with_a_window_output(tmp_path):
                               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 6]),
                                helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4]),
                                helper.make_tensor_value_info("c", TensorProto.FLOAT, [3, 4])], inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+
+
+def test_pointwise_kernel_with_a_window_output(tmp_path):
+    """A pointwise kernel's second output over a window: the kernel walks the first
+    output's index space and stores the second where lanes fall inside; a third output
+    that reads the second lies in the same window."""
+    proto = _window_model()
     model = tritonnx.compile(proto, tmp_path / "art")
     x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
     got = model.run({"x": x})
     for name, ref in zip(("a", "b", "c"), ort_run(proto, {"x": x})):
         np.testing.assert_allclose(got[name], ref, rtol=1e-6, atol=1e-6, err_msg=name)
     assert [launch["roles"].count("out") for launch in model.launches] == [3]
+
+
+def test_multi_output_kernels_compile_to_cubin(tmp_path):
+    """The multi-output kernels (a Conv with two window outputs, a pointwise kernel with
+    three outputs) compile ahead of time to sm_90 cubin."""
+    for i, proto in enumerate((_branches_model(), _window_model())):
+        out = tmp_path / f"art{i}"
+        model = tritonnx.compile(proto, out, targets=("sm_90",))
+        multi = [launch for launch in model.launches if launch["roles"].count("out") > 1]
+        assert multi
+        for launch in multi:
+            assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
+            source = (out / "kernels" / f"{launch['kernel']}.py").read_text()
+            assert source.count("tl.store(") == launch["roles"].count("out")
