@@ -42,13 +42,20 @@ def dot_inputs(kernel):
     return (lambda b, x: b.convert(x, b.f32)), ("tf32" if precision == "tf32" else "ieee")
 
 
+def _reindex(b, idx, idx_shape, shape):
+    """`idx` (indices over `idx_shape`, or None: over `shape` already) as indices over
+    `shape`, a reshape of it: the same linear positions."""
+    if idx_shape is None or list(idx_shape) == list(shape):
+        return idx
+    lin = linearize(b, idx, list(idx_shape))
+    return delinearize(b, lin, list(shape)) if lin is not None else [None] * len(shape)
+
+
 def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):
     """Evaluates one output of the kernel at `idx` (indices over `idx_shape`, the anchor's
     result shape, when reshapes lie between the anchor and the output) and stores it.
     Returns the stored tile, in the compute type."""
-    if idx_shape is not None and list(idx_shape) != shape_of(out_value):
-        lin = linearize(b, idx, list(idx_shape))
-        idx = delinearize(b, lin, shape_of(out_value)) if lin is not None else [None] * len(shape_of(out_value))
+    idx = _reindex(b, idx, idx_shape, shape_of(out_value))
     val = em(out_value, idx, mask)
     offs = linearize(b, idx, shape_of(out_value))
     offs = b.broadcast(offs, em.shape) if offs is not None else b.const(0, em.shape, b.i32)
@@ -73,10 +80,7 @@ def _store_outputs(b, em, args, idx, mask, idx_shape=None):
             val = _out_mask_and_store(b, em, value, buf, idx, mask, idx_shape)
         else:
             base, starts = window
-            base_idx = idx
-            if idx_shape is not None and list(idx_shape) != shape_of(base):
-                lin = linearize(b, idx, list(idx_shape))
-                base_idx = delinearize(b, lin, shape_of(base)) if lin is not None else [None] * len(shape_of(base))
+            base_idx = _reindex(b, idx, idx_shape, shape_of(base))
             own, inside = [], []
             for j, (t, s0, n) in enumerate(zip(base_idx, starts, shape_of(value))):
                 if s0 == 0 and n == shape_of(base)[j]:

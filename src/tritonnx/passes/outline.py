@@ -1,9 +1,10 @@
 """outline: turns each fusion group into `func.func private @kernel_N` and replaces it in
 @main by a `func.call` at the group's last op. The kernel returns the group's values read
-outside it: one, or several for a multi-output group. View ops a kernel reads through are cloned into the kernel (they
-are index maps, not buffers). The kernel's `tnx.kind` says which template lowers it
-(conv, gemm, mat_mul, pool, softmax, attention, pointwise); `tnx.nodes` lists the ONNX nodes it
-covers. Kernels with identical bodies are emitted once and called from every site."""
+outside it: one, or several for a multi-output group. View ops a kernel reads through
+are cloned into the kernel (they are index maps, not buffers). The kernel's `tnx.kind`
+says which template lowers it (conv, gemm, mat_mul, pool, softmax, attention, pointwise);
+`tnx.nodes` lists the ONNX nodes it covers. Kernels with identical bodies are emitted once
+and called from every site."""
 from __future__ import annotations
 
 import math
