@@ -131,3 +131,10 @@ def test_multi_output_kernels_compile_to_cubin(tmp_path):
             assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
             source = (out / "kernels" / f"{launch['kernel']}.py").read_text()
             assert source.count("tl.store(") == launch["roles"].count("out")
+
+
+def test_cost_counts_each_elementwise_op_at_its_own_size(tmp_path):
+    """FLOPs of a multi-output launch, by hand: the window model's kernel applies Relu to
+    4 x 6 elements and Sigmoid and Neg to the 3 x 4 window: 24 + 12 + 12."""
+    model = tritonnx.compile(_window_model(), tmp_path / "art")
+    assert [launch["flops"] for launch in model.launches] == [24 + 12 + 12]
