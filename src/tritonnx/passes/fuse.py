@@ -504,7 +504,6 @@ def _second_outputs(block: ir.Block, members: dict, tail: dict, pointwise_groups
         inside = {r for m in p_ops for r in m.results}
         if any(r != out and any(_group(u.owner.operation) != p for u in r.uses) for r in inside):
             continue
-        pos = {op: i for i, op in enumerate(ops(block))}
         hosts, windows, external, slices, ok = set(), set(), [], [], True
         for m in p_ops:
             for x in m.operands:
@@ -525,6 +524,7 @@ def _second_outputs(block: ir.Block, members: dict, tail: dict, pointwise_groups
         if not ok or len(hosts) != 1 or len(windows) != 1:
             continue
         host = hosts.pop()
+        pos = {op: i for i, op in enumerate(ops(block))}  # ops moved by earlier merges
         at = pos[tail[host]]
         movable = [s_ for s_ in slices if pos[s_] > at]  # move up with the group, in order
         for x in external:
