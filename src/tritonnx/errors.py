@@ -21,3 +21,18 @@ class UnsupportedModelError(TritonnxError, ValueError):
 
 class CompileError(TritonnxError):
     """A pass could not process the model."""
+
+
+class InputError(TritonnxError, ValueError):
+    """A run-time input (or an option naming one) is wrong: the message names the input and
+    what was expected."""
+
+
+class ArtifactError(TritonnxError, ValueError):
+    """An artifact directory is not one tritonnx can load: no plan.json, an unknown format
+    version, a plan that does not validate, or a file whose SHA-256 does not match the plan."""
+
+
+class OutputPathError(TritonnxError, ValueError):
+    """An output path holds something tritonnx did not create (a file, or a non-empty
+    directory that is not a tritonnx artifact); it is left untouched."""

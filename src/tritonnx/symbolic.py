@@ -237,13 +237,6 @@ def to_python(e) -> str:
     raise ValueError(f"size expression {e} cannot be evaluated at run time")
 
 
-def evaluate(text, values: dict) -> int:
-    """An expression written by `to_python` (or an int) at the given symbol values."""
-    if isinstance(text, int):
-        return text
-    return int(eval(text, {"__builtins__": {}}, values))  # noqa: S307 -- our own integer expressions
-
-
 def emit(b, e: sympy.Expr, leaf) -> object:
     """An i32 scalar computing `e` in tile IR with builder `b`; `leaf(name)` gives the value
     of a symbol. Sizes are non-negative, so floor division is arith's signed division."""

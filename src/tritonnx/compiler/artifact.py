@@ -1,7 +1,8 @@
-"""Writes an artifact directory from the lowered module:
+"""Writes an artifact directory from the lowered module (the format: `tritonnx.runtime.format`):
 
-  plan.json          inputs, outputs, buffers and `launches` (kernel, grid, buffers,
-                     scalars, num_warps, num_stages, ONNX nodes) in launch order
+  plan.json          the format marker and version, the SHA-256 of every other file
+                     (`files`), inputs, outputs, buffers and `launches` (kernel, grid,
+                     buffers, scalars, num_warps, num_stages, ONNX nodes) in launch order
   kernels/*.py       one @triton.jit kernel per distinct fusion group
   kernels/*.<target>.cubin   ahead-of-time GPU binaries, when targets were given
   weights.safetensors
@@ -22,9 +23,9 @@ from tritonnx.compiler.aot import compile_kernels
 from tritonnx.compiler.memory_plan import plan_memory
 from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
+from tritonnx.runtime import format as artifact_format
 from tritonnx.symbolic import is_symbolic, module_samples, recognize_shape, to_python
 
-PLAN_VERSION = 1
 DOT_KINDS = ("conv", "conv_transpose", "gemm", "mat_mul", "attention")
 
 
@@ -112,7 +113,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     for b in buffers:
         if b["kind"] == "intermediate" and any(o["buffer"] == b["name"] for o in outputs):
             b["kind"] = "output"
-    plan = {"version": PLAN_VERSION,
+    plan = {"format": artifact_format.FORMAT, "version": artifact_format.VERSION,
             "inputs": [{"name": b["onnx_name"], "buffer": b["name"], "shape": b["shape"], "dtype": b["dtype"]}
                        for b in buffers if b["kind"] == "input"],
             "outputs": outputs, "buffers": buffers, "launches": launches}
@@ -209,5 +210,7 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
         plan["memory"] = plan_memory(plan)
     if bounds is not None:
         plan["bounds"] = bounds
+    plan["files"] = artifact_format.manifest(path)
+    artifact_format.validate(plan, str(path / "plan.json"))  # what the runtime will check
     (path / "plan.json").write_text(json.dumps(plan, indent=1))
     return plan

@@ -23,7 +23,8 @@ from tritonnx.passes.tile import anchor_of, attention_ops, gemm_dims
 
 NAME = "lower-to-tile"
 NEG_INF = float("-inf")
-LOWEST_F32 = -3.4028234663852886e38  # masked softmax lanes: finite, so empty rows make no NaN
+LOWEST_F32 = -3.4028234663852886e38  # the online softmax's initial row maximum: finite, so it makes no NaN
+NEG_INF = float("-inf")
 
 
 def dot_inputs(kernel):
@@ -353,7 +354,10 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
         em.known[anchor.results[0]] = known_tile(b, y, anchor.results[0])
         _store_outputs(b, em, args, idx, mask, dims)
         return
-    x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), LOWEST_F32)
+    # masked lanes are -inf, so the row maximum is that of the row's own values: a row that
+    # is all -inf has maximum -inf and gives NaN (-inf - -inf), as onnxruntime, torch and the
+    # ONNX reference do, whatever the row's length against the block (Softmax-13)
+    x = b.select(mask, b.convert(em(anchor.operands[0], idx, mask), b.f32), NEG_INF)
     mx = b.expand(b.reduce(x, 1, "max"), 1)
     e = b.select(mask, b.unary("math.exp", b.binary("sub", x, mx)), 0.0)
     s = b.expand(b.binary("max", b.reduce(e, 1, "sum"), 1.0), 1)  # a live row sums to >= 1

@@ -7,14 +7,24 @@ before the kernels are imported, because `triton.jit` reads it when it decorates
 """
 from __future__ import annotations
 
-import importlib.util
-import json
+import contextlib
+import linecache
 import math
 import os
 import sys
+import threading
+import types
 from pathlib import Path
 
 import numpy as np
+
+from tritonnx.errors import ArtifactError, InputError
+from tritonnx.runtime import format as artifact_format
+
+# Triton's interpreter runs a launch by patching `triton.language` process-wide: one launch
+# at a time in the whole process, whichever model it belongs to
+_INTERPRETER_LOCK = threading.Lock()
+_NO_LOCK = contextlib.nullcontext()
 
 
 def to_torch(value):
@@ -59,16 +69,24 @@ class CompiledModel:
 
     `run({name: array}) -> {name: array}` and `model(*arrays)` take numpy arrays or torch
     tensors of the model's input shapes and dtypes; numpy in gives numpy out.
-    Raises ValueError naming the input when a name, shape or dtype is wrong.
+    Raises InputError (a ValueError) naming the input when a name, shape or dtype is wrong.
+
+    Loading checks the artifact (`tritonnx.runtime.format`): its format version, the plan's
+    structure, and the SHA-256 of each kernel source, cubin and the weights before that file
+    is imported or loaded; ArtifactError says what failed. An artifact is code: its kernels
+    are Python that runs when loaded, so load artifacts only from a trusted source.
+
+    Threads: `run` may be called from many threads on one model; the runs take turns (a
+    lock per model, since all runs share one arena of intermediates, and one lock for the
+    whole process around Triton's CPU interpreter, which is not re-entrant) and each gives
+    exactly the result it would give alone. Outputs are fresh tensors, never arena views.
     """
 
     def __init__(self, path: str | os.PathLike, cached: bool = False):
         self.path = Path(path)
         self.cached = cached  # True when `tritonnx.compile` served it from the compile cache
-        plan_file = self.path / "plan.json"
-        if not plan_file.is_file():
-            raise ValueError(f"{self.path} is not a tritonnx artifact (no plan.json).")
-        self.plan = json.loads(plan_file.read_text())
+        self.plan = artifact_format.load_plan(self.path)
+        self._lock = threading.RLock()
         self.device = _device()
         if self.device == "cpu" and "triton.language" not in sys.modules:
             _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
@@ -112,12 +130,12 @@ class CompiledModel:
         """(the plan at these input shapes, its key): the plan itself for a static model;
         for a dynamic one, the plan with the symbols bound from `shapes` (see
         `tritonnx.runtime.dynamic`; no compilation, computed once per set of sizes).
-        Raises ValueError naming the input whose shape disagrees."""
+        Raises InputError naming the input whose shape disagrees."""
         if not self.dynamic:
             for spec in self.plan["inputs"]:
                 got = list(shapes[spec["name"]])
                 if got != spec["shape"]:
-                    raise ValueError(f"input '{spec['name']}' has shape {got} and dtype {spec['dtype']}; "
+                    raise InputError(f"input '{spec['name']}' has shape {got} and dtype {spec['dtype']}; "
                                      f"expected shape {spec['shape']} and dtype {spec['dtype']}.")
             return self.plan, ()
         from tritonnx.runtime import dynamic
@@ -139,62 +157,97 @@ class CompiledModel:
     def launches(self) -> list[dict]:
         return self.plan["launches"]
 
+    def _kernel_function(self, name: str):
+        """The @triton.jit function `name` of kernels/NAME.py, executed from the bytes whose
+        SHA-256 matched the plan (so what runs is what was checked). triton.jit reads the
+        source through `inspect`, which finds it in linecache under the file's path."""
+        rel = f"kernels/{name}.py"
+        source = artifact_format.read_verified(self.path, self.plan, rel).decode()
+        filename = str((self.path / rel).resolve())
+        # mtime None: a fixed entry that linecache.checkcache leaves alone
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        module = types.ModuleType(f"tritonnx_kernel_{name}")
+        module.__file__ = filename
+        exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 -- verified kernel source
+        fn = module.__dict__.get(name)
+        if fn is None:
+            raise ArtifactError(f"{self.path}: {rel} defines no kernel {name}.")
+        return fn
+
     def _kernel(self, launch: dict):
         name = launch["kernel"]
         if name not in self._kernels and self.device == "cuda":
             from tritonnx.runtime import cubin
             target = cubin.current_target()
             if target in launch.get("cubins", {}):
-                self._kernels[name] = (cubin.load(self.path / "kernels", name, target, launch["signature"]), True)
+                for suffix in ("cubin", "json"):
+                    artifact_format.verify_file(self.path, self.plan, f"kernels/{name}.{target}.{suffix}")
+                self._kernels[name] = (cubin.load(self._kernel_function(name), self.path / "kernels", name, target,
+                                                  launch["signature"]), True)
         if name not in self._kernels:
             if self.device == "cpu":
                 _use_interpreter()
-            spec = importlib.util.spec_from_file_location(f"tritonnx_kernel_{name}", self.path / "kernels" / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            self._kernels[name] = (getattr(module, name), False)
+            self._kernels[name] = (self._kernel_function(name), False)
         return self._kernels[name]
 
     def _load_weights(self):
         if self._weights is None:
-            from safetensors.torch import load_file
-            self._weights = load_file(str(self.path / "weights.safetensors"), device=self.device)
+            from safetensors.torch import load
+            data = artifact_format.read_verified(self.path, self.plan, "weights.safetensors")
+            self._weights = {k: v.to(self.device) for k, v in load(data).items()}
         return self._weights
 
     def _check(self, feeds: dict):
-        """(the plan at the inputs' sizes, its key, {buffer: tensor}); raises ValueError
-        naming a wrong, missing or unknown input."""
+        """(the plan at the inputs' sizes, its key, {buffer: tensor}); raises InputError
+        naming a wrong, missing or unknown input, or one that is not an array."""
         import torch
         expected = {i["name"]: i for i in self.plan["inputs"]}
+        if not isinstance(feeds, dict):
+            raise InputError(f"inputs must be a dict {{name: array}}; got {type(feeds).__name__}. The model takes "
+                             + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items()) + ".")
         unknown = [n for n in feeds if n not in expected]
         missing = [n for n in expected if n not in feeds]
         if unknown or missing:
-            raise ValueError(f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
+            raise InputError(f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
                              + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items()) + ".")
-        given = {name: value if isinstance(value, torch.Tensor) else to_torch(value) for name, value in feeds.items()}
+        given = {}
+        for name, value in feeds.items():
+            if not isinstance(value, torch.Tensor):
+                array = np.asarray(value) if value is not None else None
+                if array is None or array.dtype == object or array.dtype.kind not in "biufcV":
+                    raise InputError(f"input '{name}' is {type(value).__name__}, not an array; expected a numpy "
+                                     f"array or torch tensor of dtype {expected[name]['dtype']} and shape "
+                                     f"{expected[name]['shape']}.")
+                value = to_torch(array)
+            given[name] = value
         for name, t in given.items():
             dtype = str(t.dtype).replace("torch.", "")
             if dtype != expected[name]["dtype"]:
-                raise ValueError(f"input '{name}' has dtype {dtype}; expected {expected[name]['dtype']} "
+                raise InputError(f"input '{name}' has dtype {dtype}; expected {expected[name]['dtype']} "
                                  f"(shape {expected[name]['shape']}).")
         plan, key = self.plan_for({name: list(t.shape) for name, t in given.items()})
         tensors = {expected[name]["buffer"]: t.to(self.device).contiguous() for name, t in given.items()}
         return plan, key, tensors
 
     def run(self, feeds: dict) -> dict:
+        """Runs the model on `feeds` ({input name: numpy array or torch tensor}); returns
+        {output name: array} (numpy in, numpy out). Safe to call from many threads: calls
+        take turns (see the class docstring). Raises InputError for a wrong input."""
         import torch
-        as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values())
-        plan, key, tensors = self._check(feeds)
-        env = dict(self._load_weights())
-        env.update(self._intermediates(plan, key))
-        env.update(tensors)
-        specs = {b["name"]: b for b in plan["buffers"]}
-        # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
-        with np.errstate(all="ignore"):
-            self._launch_all(plan, env, specs)
-        # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
-        out = {o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
-               for o in plan["outputs"]}
+        as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values()) if isinstance(feeds, dict) else True
+        interpreter = _INTERPRETER_LOCK if self.device == "cpu" else _NO_LOCK
+        with self._lock, interpreter:
+            plan, key, tensors = self._check(feeds)
+            env = dict(self._load_weights())
+            env.update(self._intermediates(plan, key))
+            env.update(tensors)
+            specs = {b["name"]: b for b in plan["buffers"]}
+            # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
+            with np.errstate(all="ignore"):
+                self._launch_all(plan, env, specs)
+            # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
+            out = {o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
+                   for o in plan["outputs"]}
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
     def use_candidate(self, kernel: str, index: int | None) -> None:
@@ -206,7 +259,7 @@ class CompiledModel:
             return
         launch = next(l for l in self.plan["launches"] if l["kernel"] == kernel)
         if not 0 <= index < len(launch.get("candidates", [])):
-            raise ValueError(f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}.")
+            raise InputError(f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}.")
         self._choices[kernel] = index
 
     def autotune(self, feeds: dict, reps: int = 20) -> dict:
@@ -272,7 +325,7 @@ class CompiledModel:
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):
-            raise ValueError(f"the model takes {len(self.plan['inputs'])} inputs "
+            raise InputError(f"the model takes {len(self.plan['inputs'])} inputs "
                              f"({', '.join(self.input_names)}); got {len(arrays)}.")
         out = self.run(dict(zip(self.input_names, arrays)))
         values = [out[n] for n in self.output_names]

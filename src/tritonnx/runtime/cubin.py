@@ -6,19 +6,16 @@ launches the binary. Used only on a GPU whose compute capability matches the tar
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 
-def load(kernel_dir: Path, name: str, target: str, signature: list[str]):
-    """A launchable `CompiledKernel` for `kernels/<name>.<target>.cubin`."""
+def load(fn, kernel_dir: Path, name: str, target: str, signature: list[str]):
+    """A launchable `CompiledKernel` for `kernels/<name>.<target>.cubin`; `fn` is the kernel's
+    @triton.jit function (for the launcher's argument list). The caller has checked the
+    files' SHA-256 (`tritonnx.runtime.format`)."""
     from triton.compiler import ASTSource
     from triton.compiler.compiler import CompiledKernel
 
-    spec = importlib.util.spec_from_file_location(f"tritonnx_cubin_{name}", kernel_dir / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    fn = getattr(module, name)
     src = ASTSource(fn, dict(zip(fn.arg_names, signature)), {})
     group = {f"{name}.json": str(kernel_dir / f"{name}.{target}.json"),
              f"{name}.cubin": str(kernel_dir / f"{name}.{target}.cubin")}

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 
 from tritonnx.compiler.memory_plan import plan_memory
-from tritonnx.symbolic import evaluate
+from tritonnx.errors import InputError
+from tritonnx.runtime.format import evaluate
 
 
 def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
     """{symbol: value} from the shapes of the inputs ({input name: shape}). Raises
-    ValueError naming the input when a rank, a static size or a symbol's value disagrees."""
+    InputError naming the input when a rank, a static size or a symbol's value disagrees."""
     symbols = plan.get("symbols", {})
     values: dict[str, int] = {}
     source: dict[str, str] = {}
@@ -25,7 +26,7 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
         got = list(shapes[spec["name"]])
         want = spec["shape"]
         if len(got) != len(want):
-            raise ValueError(f"input '{spec['name']}' has shape {got}; expected rank {len(want)} "
+            raise InputError(f"input '{spec['name']}' has shape {got}; expected rank {len(want)} "
                              f"(shape {_show(want)}).")
         for d, (n, w) in enumerate(zip(got, want)):
             if isinstance(w, str) and w in symbols and w not in values:
@@ -35,24 +36,24 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
         for d, (n, w) in enumerate(zip(got, spec["shape"])):
             if isinstance(w, int):
                 if n != w:
-                    raise ValueError(f"input '{spec['name']}' has size {n} in dimension {d}; the model's "
+                    raise InputError(f"input '{spec['name']}' has size {n} in dimension {d}; the model's "
                                      f"size there is {w} (expected shape {_show(spec['shape'])}).")
                 continue
             try:
                 expected = evaluate(w, values)
             except NameError:
-                raise ValueError(f"input '{spec['name']}' dimension {d} is {w}, which no input gives "
+                raise InputError(f"input '{spec['name']}' dimension {d} is {w}, which no input gives "
                                  "alone.") from None
             if n != expected:
                 where = ", ".join(f"{s}={values[s]} (from input '{source[s]}')" for s in values)
-                raise ValueError(f"input '{spec['name']}' has size {n} in dimension {d}; expected "
+                raise InputError(f"input '{spec['name']}' has size {n} in dimension {d}; expected "
                                  f"{w} = {expected} with {where}.")
     for name, value in values.items():
         if value < 1:
-            raise ValueError(f"size {name} = {value} (from input '{source[name]}'): dynamic sizes must be at least 1.")
+            raise InputError(f"size {name} = {value} (from input '{source[name]}'): dynamic sizes must be at least 1.")
     for condition, reason in plan.get("guards", []):
         if not evaluate(condition, values):
-            raise ValueError(f"sizes {values} break the compiled plan's condition {condition} ({reason}); "
+            raise InputError(f"sizes {values} break the compiled plan's condition {condition} ({reason}); "
                              "compile for these shapes with `shapes=` (CLI --shape).")
     return values
 
