@@ -29,6 +29,8 @@ import contextvars
 
 import sympy
 
+from tritonnx.errors import CompileError
+
 HINT = 128  # the size tile heuristics assume for every symbol
 # sample primes, in the order tried; two disjoint sets for the two compiles of a dynamic model
 PRIMES = (13, 113, 17, 109, 19, 107, 23, 103, 29, 101, 31, 97, 37, 89, 41, 83, 43, 79, 47, 73, 53, 71, 59, 67, 61)
@@ -193,7 +195,7 @@ def pick_samples(names: list[str], static_sizes: set[int], count: int = 2) -> li
     free = [p for p in PRIMES if not any(s % p == 0 for s in static_sizes if s > 1)]
     need = len(names) * count
     if len(free) < need:
-        raise ValueError("no sample sizes left for the dynamic dimensions: every candidate prime "
+        raise CompileError("no sample sizes left for the dynamic dimensions: every candidate prime "
                          "divides a static size of the model")
     return [dict(zip(names, free[i * len(names):(i + 1) * len(names)])) for i in range(count)]
 

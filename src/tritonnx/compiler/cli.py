@@ -1,9 +1,14 @@
-"""The `tritonnx` command line: `compile`, `run`, `report`."""
+"""The `tritonnx` command line: `compile`, `run`, `report`, `cache`.
+
+User and environment errors (a bad model, a wrong input, an output path tritonnx may not
+replace, a full disk) print one `error:` line and exit 1; "internal error" (exit 2) is kept
+for tritonnx's own bugs."""
 from __future__ import annotations
 
 import argparse
 import sys
 import traceback
+import zipfile
 
 import numpy as np
 
@@ -13,7 +18,8 @@ def _compile(args) -> int:
     model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
                              override_initializers=tuple(args.override_initializer or ()),
                              progress=sys.stderr.isatty(), cache=not args.no_cache,
-                             precision=args.precision, shapes=_shapes(args.shape or ()), dynamic=args.dynamic)
+                             precision=args.precision, shapes=_shapes(args.shape or ()), dynamic=args.dynamic,
+                             check_indices=not args.no_index_check)
     plan = model.plan
     print(f"compiled {args.model} -> {args.output}" + (" (from the compile cache)" if model.cached else "")
           + f": {len(plan['launches'])} launches of "
@@ -26,16 +32,17 @@ def _compile(args) -> int:
 
 
 def _shapes(specs) -> dict:
-    """{'name': [d1, d2]} from ['name=d1,d2', ...]."""
+    """{'name': [d1, d2]} from ['name=d1,d2', ...]. Raises InputError for a malformed spec."""
+    from tritonnx.errors import InputError
     out = {}
     for spec in specs:
         name, _, dims = spec.rpartition("=")
         try:
             out[name] = [int(d) for d in dims.split(",")]
         except ValueError:
-            raise ValueError(f"--shape {spec!r}: expected NAME=D1,D2,... with integer sizes") from None
+            raise InputError(f"--shape {spec!r}: expected NAME=D1,D2,... with integer sizes") from None
         if not name:
-            raise ValueError(f"--shape {spec!r}: expected NAME=D1,D2,...")
+            raise InputError(f"--shape {spec!r}: expected NAME=D1,D2,...")
     return out
 
 
@@ -47,15 +54,38 @@ def _report(args) -> int:
     return 0
 
 
+def _read_inputs(path: str, model) -> dict:
+    """{input name: array} from an .npz file (one array per input, by name) or, for a
+    model with one input, an .npy file. Raises InputError saying what is wrong."""
+    from tritonnx.errors import InputError
+    names = [i["name"] for i in model.plan["inputs"]]
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"--inputs {path}: no such file.") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # not an .npy/.npz, truncated
+        raise InputError(f"--inputs {path} is not a readable .npz or .npy file ({type(e).__name__}: {e}).") from None
+    if isinstance(data, np.ndarray):
+        if len(names) != 1:
+            raise InputError(f"--inputs {path} holds one array, but the model takes {len(names)} inputs "
+                             f"({', '.join(names)}): give an .npz file with one array per input name.")
+        return {names[0]: data}
+    try:
+        with data:
+            return {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"--inputs {path}: cannot read its arrays ({type(e).__name__}: {e}).") from None
+
+
 def _run(args) -> int:
     from tritonnx.runtime import CompiledModel
     model = CompiledModel(args.artifact)
     if args.inputs:
-        with np.load(args.inputs) as data:
-            feeds = {k: data[k] for k in data.files}
+        feeds = _read_inputs(args.inputs, model)
     else:
         if model.dynamic:
-            raise ValueError("the artifact has dynamic sizes (" + ", ".join(model.plan["symbols"])
+            from tritonnx.errors import InputError
+            raise InputError("the artifact has dynamic sizes (" + ", ".join(model.plan["symbols"])
                              + "): give the inputs with --inputs FILE.npz")
         rng = np.random.default_rng(0)
         feeds = {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in model.plan["inputs"]}
@@ -63,8 +93,9 @@ def _run(args) -> int:
     for name, value in outputs.items():
         print(f"{name}: shape {list(value.shape)} {value.dtype}, mean {float(value.mean()):.6g}, "
               f"max {float(value.max()):.6g}")
-    if args.output:
-        np.savez(args.output, **outputs)
+    if args.output:  # to exactly the path given (np.savez would append .npz to a name without it)
+        with open(args.output, "wb") as f:
+            np.savez(f, **outputs)
     if args.check:
         import onnxruntime as ort
         sess = ort.InferenceSession(str(model.path / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -78,6 +109,18 @@ def _run(args) -> int:
         if worst > args.rtol:
             print(f"error: relative error {worst:.3g} exceeds {args.rtol:g}", file=sys.stderr)
             return 1
+    return 0
+
+
+def _cache(args) -> int:
+    from tritonnx.compiler import cache
+    if args.action == "clear":
+        n = cache.clear()
+        print(f"removed {n} compile cache entries from {cache.cache_dir()}")
+        return 0
+    i = cache.info()
+    print(f"compile cache: {i['path']}\nentries: {i['entries']} (at most {i['max_entries']} are kept)\n"
+          f"size: {i['bytes'] / 1e6:.1f} MB")
     return 0
 
 
@@ -100,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"], default="fp32",
                    help="compute precision (default fp32); fp16/bf16 store tensors in half, accumulate in fp32")
     c.add_argument("--no-cache", action="store_true", help="compile even when the compile cache has this model")
+    c.add_argument("--no-index-check", action="store_true",
+                   help="no run-time check of Gather indices from data (loads stay masked; bad indices give "
+                        "unspecified values instead of an error)")
     c.add_argument("--report", action="store_true", help="print the cost report (see `tritonnx report`)")
     c.set_defaults(fn=_compile)
     rp = sub.add_parser("report", help="per-kernel FLOPs, modeled DRAM bytes, roofline time; totals against bounds")
@@ -114,6 +160,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
     r.add_argument("--rtol", type=float, default=1e-4, help="relative error --check accepts (default 1e-4)")
     r.set_defaults(fn=_run)
+    ca = sub.add_parser("cache", help="show or clear the compile cache ($TRITONNX_CACHE_DIR, else the "
+                                      "platform's cache directory)")
+    ca.add_argument("action", choices=["info", "clear"], help="info: where it is and its size; clear: remove "
+                                                               "its entries")
+    ca.set_defaults(fn=_cache)
     return p
 
 
@@ -122,8 +173,15 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (TritonnxError, ValueError, FileNotFoundError) as e:
+    except TritonnxError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory.", file=sys.stderr)
+        return 1
+    except OSError as e:  # the environment: a full disk, a missing or unwritable path
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}.", file=sys.stderr)
         return 1
     except Exception as e:  # a bug in tritonnx: say so, keep the details short
         last = traceback.extract_tb(e.__traceback__)[-1]

@@ -7,8 +7,8 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,12 @@ from mlir.passmanager import PassManager
 from onnx import numpy_helper
 
 from tritonnx import symbolic
-from tritonnx.compiler import aot, artifact
+from tritonnx.compiler import aot, artifact, paths
 from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.cost import bounds
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
-from tritonnx.errors import CompileError, TritonnxError, UnsupportedModelError
+from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxError, UnsupportedModelError
 from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
 
@@ -59,34 +59,53 @@ class _Progress:
             self.bar.stop()
 
 
-def _replace(work: Path, final: Path) -> None:
-    """Moves the finished artifact `work` to `final`, replacing what was there."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        final.rename(old)
-        work.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        work.rename(final)
+def _refuse_unloaded_external_data(model) -> None:
+    """Raises ModelLoadError for a ModelProto (or bytes) whose tensors refer to external
+    data files: without the model's path there is no directory to resolve them against
+    (onnx would read them relative to the current directory), and the cache key would cover
+    only their names. A path is fine: onnx.load reads the data beside the model."""
+    if isinstance(model, bytes):
+        try:
+            model = onnx.load_from_string(model)
+        except Exception:  # load() reports it
+            return
+    if not isinstance(model, onnx.ModelProto):
+        return
+    for t in _tensors(model.graph):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            location = next((e.value for e in t.external_data if e.key == "location"), "?")
+            raise ModelLoadError(f"tensor '{t.name}' of the model keeps its data in external file '{location}', "
+                                 "which was not loaded: pass the model's path instead, or load the data first "
+                                 "(onnx.load(path) or onnx.external_data_helper.load_external_data_for_model).")
+
+
+def _tensors(graph: onnx.GraphProto):
+    """Every TensorProto of a graph: initializers and tensor attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for a in node.attribute:
+            yield from ([a.t] if a.HasField("t") else []) + list(a.tensors)
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _tensors(g)
 
 
 def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
     """A copy of `proto` whose graph inputs named in `shapes` have those static shapes (a
-    symbolic dimension takes the given size; a static one must agree). Raises ValueError
+    symbolic dimension takes the given size; a static one must agree). Raises InputError
     naming the input for an unknown name, a wrong rank or a contradicted static size."""
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     inputs = {i.name: i for i in out.graph.input}
     for name, dims in shapes.items():
         if name not in inputs:
-            raise ValueError(f"shapes names '{name}', which is not a graph input of the model "
+            raise InputError(f"shapes names '{name}', which is not a graph input of the model "
                              f"(inputs: {', '.join(inputs)}).")
         shape = inputs[name].type.tensor_type.shape
         if len(shape.dim) != len(dims):
-            raise ValueError(f"input '{name}' has rank {len(shape.dim)}; shapes gives {list(dims)}.")
+            raise InputError(f"input '{name}' has rank {len(shape.dim)}; shapes gives {list(dims)}.")
         for i, (d, n) in enumerate(zip(shape.dim, dims)):
             if d.HasField("dim_value") and d.dim_value != n:
-                raise ValueError(f"input '{name}' has static size {d.dim_value} in dimension {i}; "
+                raise InputError(f"input '{name}' has static size {d.dim_value} in dimension {i}; "
                                  f"shapes gives {n}.")
             d.Clear()
             d.dim_value = int(n)
@@ -146,13 +165,13 @@ def _static_sizes(proto: onnx.ModelProto) -> set[int]:
 
 def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     """A copy of `proto` in which the named graph inputs are initializers with the given
-    values. Raises ValueError for a name that is not a graph input."""
+    values. Raises InputError for a name that is not a graph input."""
     out = onnx.ModelProto()
     out.CopyFrom(proto)
     names = {i.name for i in out.graph.input}
     unknown = sorted(set(constants) - names)
     if unknown:
-        raise ValueError(f"constants names {unknown}, which are not graph inputs of the model.")
+        raise InputError(f"constants names {unknown}, which are not graph inputs of the model.")
     kept = [i for i in out.graph.input if i.name not in constants]
     del out.graph.input[:]
     out.graph.input.extend(kept)
@@ -225,11 +244,15 @@ def _same(a: dict, b: dict, samples: list[dict]) -> None:
 def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
             dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
             constants: dict | None = None, progress: bool = False, cache: bool = True,
-            precision: str = "fp32", shapes: dict | None = None, dynamic: bool = False):
+            precision: str = "fp32", shapes: dict | None = None, dynamic: bool = False,
+            check_indices: bool = True):
     """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
 
-    output_dir: where the artifact goes (a temporary directory when None). It is written
-        beside its final place and renamed into it, so a failed compile leaves nothing.
+    output_dir: where the artifact goes. It may be absent, an empty directory or a previous
+        tritonnx artifact (which it replaces); anything else raises OutputPathError and is
+        left untouched (`tritonnx.compiler.paths`). The artifact is written beside its place
+        and renamed into it, so a failed compile leaves nothing. None: a temporary
+        directory, removed when the CompiledModel is garbage collected or the process exits.
     targets: GPU targets ("sm_90", "sm_80") to compile every kernel to cubin ahead of time;
         block sizes are then chosen for the GPU. Without targets, for the CPU interpreter.
     dump_ir: a directory for one numbered `.mlir` file per pass plus the Triton sources.
@@ -247,17 +270,20 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     progress: show a progress bar once the compile has run for a second.
     precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
         (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
+    check_indices: Gather/GatherElements indices that come from data raise IndexError at run
+        time when out of range (`tritonnx.runtime.checks`); False drops the check (loads stay
+        masked, so memory is safe; the result for a bad index is then unspecified).
     cache: serve a compile done before with the same model, options and tritonnx version
         from the compile cache (`tritonnx.compiler.cache`), and store new ones there. A
         compile with `dump_ir` always runs the passes.
-    Returns a `tritonnx.runtime.CompiledModel`. Raises ModelLoadError, UnsupportedModelError
-    or CompileError with a one-paragraph message.
+    Returns a `tritonnx.runtime.CompiledModel`. Raises ModelLoadError, UnsupportedModelError,
+    CompileError, InputError (a wrong `shapes` or `constants` entry) or OutputPathError (an
+    `output_dir` tritonnx may not replace) with a one-paragraph message.
     """
-    from tritonnx.runtime import CompiledModel
-
     for t in targets:
         if t not in TARGETS:
             raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
+    _refuse_unloaded_external_data(model)
     proto = load(model)
     if shapes:
         proto = fix_shapes(proto, shapes)
@@ -265,26 +291,31 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         proto = specialize(proto, constants)
     dims = dynamic_dims(proto) if dynamic else {}
     samples = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else [None]
-    final = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tritonnx-"))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    if output_dir is not None:
+        final = Path(os.path.abspath(output_dir))
+        paths.check_output(final)  # refused before any work; checked again when it is replaced
+        paths.reclaim(final)
+    else:
+        final = paths.temporary_output()
+    work = paths.work_dir(final)
     dumps = Path(dump_ir) if dump_ir else None
     cache_key = None
     if cache and dumps is None:
         cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers),
-                                                "precision": precision, "dynamic": sorted(dims)})
+                                                "precision": precision, "dynamic": sorted(dims),
+                                                "check_indices": check_indices})
         hit = compile_cache.lookup(cache_key)
         if hit is not None:
             try:
-                compile_cache.copy_artifact(hit, work)
-                _replace(work, final)
-            except BaseException:
-                shutil.rmtree(work, ignore_errors=True)
-                raise
-            return CompiledModel(final, cached=True)
+                compile_cache.copy_out(*hit, work)
+            except OSError:  # evicted by another process meanwhile: compile
+                paths.remove_tree(work)
+                work = paths.work_dir(final)
+            else:
+                return _finish(work, final, output_dir, cached=True)
     session = Session()
     token = use_session(session)
-    pipeline = stages("gpu" if targets else "interpreter", precision)
+    pipeline = stages("gpu" if targets else "interpreter", precision, check_indices)
     bar = _Progress(len(pipeline) * (2 if dims else 1) + 2, progress)
     overrides = tuple(override_initializers)
     # cubin compilers start now: they import Triton while the passes run
@@ -323,15 +354,32 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                 shutil.copy(f, dumps / f.name)
         if cache_key is not None:
             compile_cache.store(cache_key, work)
-        _replace(work, final)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        paths.remove_tree(work)
         if output_dir is None:
-            shutil.rmtree(final, ignore_errors=True)
+            paths.remove_tree(final)
         raise
     finally:
         bar.close()
         _session.reset(token)
         if workers is not None:
             workers.close()
-    return CompiledModel(final)
+    return _finish(work, final, output_dir)
+
+
+def _finish(work: Path, final: Path, output_dir, cached: bool = False):
+    """Renames the finished artifact `work` into `final` (`paths.replace`) and opens it. An
+    artifact nobody asked to keep (no `output_dir`) is removed when its CompiledModel is
+    garbage collected or the process exits."""
+    from tritonnx.runtime import CompiledModel
+    try:
+        paths.replace(work, final)
+    except BaseException:
+        paths.remove_tree(work)
+        if output_dir is None:
+            paths.remove_tree(final)
+        raise
+    model = CompiledModel(final, cached=cached)
+    if output_dir is None:
+        weakref.finalize(model, paths.remove_tree, final)
+    return model

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 from tritonnx.compiler.cost import GPUS, summarize
+from tritonnx.errors import InputError
 
 
 def load_plan(artifact: str | Path) -> dict:
-    """The plan.json of an artifact directory. Raises ValueError when there is none."""
-    path = Path(artifact) / "plan.json"
-    if not path.is_file():
-        raise ValueError(f"{artifact} is not a tritonnx artifact (no plan.json).")
-    return json.loads(path.read_text())
+    """The validated plan.json of an artifact directory. Raises ArtifactError when there is
+    none or it is damaged (`tritonnx.runtime.format.load_plan`)."""
+    from tritonnx.runtime.format import load_plan as load
+    return load(Path(artifact))
 
 
 def _si(x: float, unit: str) -> str:
@@ -78,7 +78,7 @@ def render(summary: dict, plan: dict, console=None) -> None:
 def report(artifact: str | Path, fmt: str = "table", gpu: str = "H100") -> str | None:
     """The report of an artifact: a JSON string for fmt="json", else printed as tables."""
     if gpu not in GPUS:
-        raise ValueError(f"unknown GPU {gpu!r}; choose from {', '.join(GPUS)}.")
+        raise InputError(f"unknown GPU {gpu!r}; choose from {', '.join(GPUS)}.")
     plan = load_plan(artifact)
     summary = summarize(plan, gpu)
     if fmt == "json":

@@ -37,6 +37,8 @@ def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
             proto = onnx.load_from_string(model)
         else:
             where = str(model)
+            if Path(model).is_dir():
+                raise ModelLoadError(f"{where} is a directory; give the path of an .onnx file.")
             if not Path(model).is_file():
                 raise ModelLoadError(f"{where}: no such file.")
             proto = onnx.load(str(model))
