@@ -31,8 +31,10 @@ def test_cubin_loads_as_triton_kernel(tmp_path):
     tritonnx.compile(make_resnet(), out, targets=("sm_90", "sm_80"))
     plan = json.loads((out / "plan.json").read_text())
     launch = plan["launches"][0]
-    code = ("import sys; from pathlib import Path; from tritonnx.runtime import cubin; "
-            f"k = cubin.load(Path({str(out / 'kernels')!r}), {launch['kernel']!r}, 'sm_80', {launch['signature']!r}); "
+    code = ("import sys; from pathlib import Path; from tritonnx.runtime import CompiledModel, cubin; "
+            f"m = CompiledModel({str(out)!r}); "  # the kernel source as the runtime verifies and runs it
+            f"k = cubin.load(m._kernel_function({launch['kernel']!r}), Path({str(out / 'kernels')!r}), "
+            f"{launch['kernel']!r}, 'sm_80', {launch['signature']!r}); "
             "assert k.kernel[:4] == b'\\x7fELF', k.kernel[:4]; "
             f"assert k.metadata.target.arch == 80 and k.metadata.num_warps == {launch['num_warps']}; print('ok')")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
