@@ -246,7 +246,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
             constants: dict | None = None, progress: bool = False, cache: bool = True,
             precision: str = "fp32", shapes: dict | None = None, dynamic: bool = False,
             check_indices: bool = True):
-    """Compiles an ONNX model (path, bytes or ModelProto, opsets 9-21) to an artifact.
+    """Compiles an ONNX model (path, bytes or ModelProto; ai.onnx opsets 1 to the newest
+    the installed onnx defines, 28 with onnx 1.23) to an artifact.
 
     output_dir: where the artifact goes. It may be absent, an empty directory or a previous
         tritonnx artifact (which it replaces); anything else raises OutputPathError and is
