@@ -36,3 +36,8 @@ class ArtifactError(TritonnxError, ValueError):
 class OutputPathError(TritonnxError, ValueError):
     """An output path holds something tritonnx did not create (a file, or a non-empty
     directory that is not a tritonnx artifact); it is left untouched."""
+
+
+class IndexOutOfRangeError(TritonnxError, IndexError):
+    """An index from the data (a Gather's token ids) is outside its axis at run time: the
+    message names the node, its op type, the index and the valid range [-n, n-1]."""

@@ -65,7 +65,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
     block = main.regions[0].blocks[0]
     names: dict = {}
-    buffers, weights, launches = [], {}, []
+    buffers, weights, launches, checks = [], {}, [], []
     input_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.inputs"])]
     output_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.outputs"])]
     for arg, name in zip(block.arguments, input_names):
@@ -77,11 +77,17 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             names[op.results[0]] = buf
             weights[buf] = np.asarray(session.weights.array(op.attributes["value"]), order="C")
             buffers.append({"name": buf, "kind": "weight", **_tensor(op.results[0].type)})
+        elif op.name == "bufferization.alloc_tensor" and "tnx.check" in op.attributes:
+            buf = f"c{len(checks)}"
+            names[op.results[0]] = buf
+            buffers.append({"name": buf, "kind": "check", **_tensor(op.results[0].type)})
+            checks.append({"buffer": buf, **_check(ir.DictAttr(op.attributes["tnx.check"]))})
         elif op.name == "bufferization.alloc_tensor":
             buf = f"t{len(buffers)}"
             names[op.results[0]] = buf
             buffers.append({"name": buf, "kind": "intermediate", **_tensor(op.results[0].type)})
         elif op.name == "func.call":
+            check_names = {c["buffer"] for c in checks}
             sym = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
             k = kernels[sym]
             block_cfg = ir.DictAttr(k.attributes["tnx.block"])
@@ -106,7 +112,7 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value  # of its dot products
                               if "tnx.precision" in k.attributes
                               and ir.StringAttr(k.attributes["tnx.kind"]).value in DOT_KINDS else "fp32"),
-                "roles": _roles(cost, len(op.operands)),
+                "roles": _roles(cost, [names[v] in check_names for v in op.operands]),
             })
         elif op.name == "func.return":
             outputs = [{"name": n, "buffer": names[v], **_tensor(v.type)} for n, v in zip(output_names, op.operands)]
@@ -117,6 +123,8 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             "inputs": [{"name": b["onnx_name"], "buffer": b["name"], "shape": b["shape"], "dtype": b["dtype"]}
                        for b in buffers if b["kind"] == "input"],
             "outputs": outputs, "buffers": buffers, "launches": launches}
+    if checks:  # index checks: buffers the runtime zeroes before a run and reads after it (runtime.checks)
+        plan["checks"] = checks
     samples = module_samples(module.operation)
     if samples:  # dynamic sizes: their names, the samples compiled at, and what the plan needs of them
         plan["symbols"] = samples
@@ -125,11 +133,19 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     return plan, weights
 
 
-def _roles(cost: ir.DictAttr, n_buffers: int) -> list[str]:
-    """A launch's buffer roles: its inputs' (see `tile.cost_attrs`), then "out" for each
-    output (a multi-output kernel has several)."""
+def _roles(cost: ir.DictAttr, is_check: list[bool]) -> list[str]:
+    """A launch's buffer roles: its inputs' (see `tile.cost_attrs`), "check" for each check
+    buffer (they follow the inputs), then "out" for each output (a multi-output kernel has
+    several)."""
     roles = [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])]
-    return roles + ["out"] * (n_buffers - len(roles))
+    return [r if i < len(roles) else "check" if chk else "out" for i, (r, chk) in
+            enumerate(zip(roles + [""] * len(is_check), is_check))]
+
+
+def _check(attr: ir.DictAttr) -> dict:
+    """A check buffer's entry in plan["checks"] (see `lower_to_tile._check_attr`)."""
+    return {"node": ir.StringAttr(attr["node"]).value, "op_type": ir.StringAttr(attr["op_type"]).value,
+            "axis": ir.IntegerAttr(attr["axis"]).value, "size": _size(recognize_shape([ir.IntegerAttr(attr["size"]).value])[0])}
 
 
 def _config(kernel: ir.Operation) -> dict:

@@ -54,7 +54,7 @@ def launch_cost(launch: dict, buffers: dict[str, dict], gpu: str = "H100") -> di
     roles = launch.get("roles") or [""] * (len(launch["buffers"]) - 1) + ["out"]
     seen = set()
     for name, role in zip(launch["buffers"], roles):
-        if name in seen:
+        if name in seen or role == "check":  # an index check's 16 bytes: written only for a bad index
             continue
         seen.add(name)
         size = nbytes(buffers[name])

@@ -7,13 +7,13 @@ import functools
 from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile
 
 
-def stages(target: str = "interpreter", precision: str = "fp32") -> list[tuple[str, object]]:
+def stages(target: str = "interpreter", precision: str = "fp32", check_indices: bool = True) -> list[tuple[str, object]]:
     """[(name, pass)] in order; a pass is a Python callable or an upstream pipeline string."""
     return [
         (canonicalize.NAME, canonicalize.run),   # Identity/Dropout away, fold shape subgraphs and BN
         (autocast.NAME, functools.partial(autocast.run, precision=precision)),  # fp32 / tf32 / fp16 / bf16
         (fuse.NAME, functools.partial(fuse.run, target=target)),  # fusion groups: anchors + epilogues; views as index maps
-        (outline.NAME, outline.run),             # one private func per group, @main calls them
+        (outline.NAME, functools.partial(outline.run, check_indices=check_indices)),  # one private func per group, @main calls them; data-index checks marked
         (tile.NAME, functools.partial(tile.run, target=target)),  # block sizes, grid, warps, stages
         (lower_to_tile.NAME, lower_to_tile.run),  # kernel bodies in tile + arith + scf
         ("canonicalize,cse", "canonicalize,cse"),  # upstream cleanups on the arith index math

@@ -241,24 +241,54 @@ def _pad(em: Emitter, op, idx, mask):
 
 
 def _gather(em: Emitter, op, idx, mask):
-    b = em.b
     data, indices = op.operands
     axis = attrs_of(op)["axis"]
     d_shape, i_shape = shape_of(data), shape_of(indices)
     r = len(i_shape)
     k = em(indices, [None if n == 1 else i for i, n in zip(idx[axis:axis + r], i_shape)], mask)
-    k = b.convert(k, b.i32)
-    k = b.select(b.cmp("lt", k, 0), b.binary("add", k, d_shape[axis]), k)
+    k, mask = checked_index(em, op, k, d_shape[axis], mask)
     return em(data, idx[:axis] + [k] + idx[axis + r:], mask)
 
 
 def _gather_elements(em: Emitter, op, idx, mask):
-    b = em.b
     data, indices = op.operands
     axis = attrs_of(op)["axis"]
-    k = b.convert(em(indices, [None if n == 1 else i for i, n in zip(idx, shape_of(indices))], mask), b.i32)
-    k = b.select(b.cmp("lt", k, 0), b.binary("add", k, shape_of(data)[axis]), k)
+    k = em(indices, [None if n == 1 else i for i, n in zip(idx, shape_of(indices))], mask)
+    k, mask = checked_index(em, op, k, shape_of(data)[axis], mask)
     return em(data, idx[:axis] + [k] + idx[axis + 1:], mask)
+
+
+def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value, ir.Value | None]:
+    """(the index tile `k` into an axis of size `n`, negatives wrapped, as i32; the mask of
+    the load it addresses) for Gather and GatherElements.
+
+    Indices from constants (no `tnx.index_check`, set by outline) were verified at compile
+    time. Indices from data are checked in their own width, before narrowing: valid =
+    (k + n >= 0) & (k < n); a lane that is not valid loads nothing (its mask is off) and
+    addresses row 0, so no value of the data reaches outside the table. With "check", the
+    kernel also stores, where mask & ~valid, 1 into word 0 of the op's check buffer (an
+    int64[2] kernel argument, `buffers["checks"]`) and the index into word 1; the runtime
+    zeroes the buffer before the run and raises IndexError when word 0 is set after it
+    (`tritonnx.runtime.checks`). With "mask" (check_indices=False) the result for an
+    out-of-range index is unspecified (zero today) but memory stays safe.
+
+    Cost per gathered element: two compares, an and, a select; with "check" also an xor
+    and two stores that are predicated off unless an index is bad (no memory traffic)."""
+    b = em.b
+    mode = ir.StringAttr(op.attributes["tnx.index_check"]).value if "tnx.index_check" in op.attributes else None
+    if mode is None:
+        k = b.convert(k, b.i32)
+        return b.select(b.cmp("lt", k, 0), b.binary("add", k, n), k), mask
+    wrapped = b.binary("add", k, n)  # k + n wraps only when k >= n: invalid either way
+    valid = b.and_(b.cmp("ge", wrapped, 0), b.cmp("lt", k, n))
+    buf = em.buffers.get("checks", {}).get(op.results[0]) if mode == "check" else None
+    if buf is not None:
+        bad = b.broadcast(b.and_(mask, b.binary("xor", valid, True)), em.shape)
+        i64 = ir.RankedTensorType(buf.type).element_type
+        b.store(buf, b.const(0, em.shape, b.i32), b.const(1, em.shape, i64), bad)
+        b.store(buf, b.const(1, em.shape, b.i32), b.broadcast(b.convert(k, i64), em.shape), bad)
+    k = b.select(valid, b.select(b.cmp("lt", k, 0), wrapped, k), b.full_like(k, 0))
+    return b.convert(k, b.i32), b.and_(mask, valid)
 
 
 def _resize(em: Emitter, op, idx, mask):
@@ -455,6 +485,8 @@ def _reverse_sequence(em: Emitter, op, idx, mask):
     x, lens = op.operands
     bt, tt = a["batch_axis"], a["time_axis"]
     n = b.convert(em(lens, [idx[bt]], mask), b.i32)
+    # a length outside [0, T] (from data) is clamped into it: memory stays safe, the result unspecified
+    n = b.binary("min", b.binary("max", n, 0), shape_of(x)[tt])
     t = idx[tt] if idx[tt] is not None else em.index(0)
     src = idx[:]
     src[tt] = b.select(b.cmp("lt", t, n), b.binary("sub", b.binary("sub", n, 1), t), t)

@@ -7,6 +7,9 @@ of indices: views are index maps on loads, elementwise ops apply to tiles. Kerne
 destination-passing: `@kernel_N(inputs..., outputs...)` (a multi-output kernel, formed by
 the fuse pass, stores several; `tnx.num_outputs` counts them); in @main each call gets its
 outputs from `bufferization.alloc_tensor` (allocations, so cse keeps them apart).
+A kernel with checked data indices (`tnx.index_check`, set by outline) also takes one
+int64[2] check buffer per checked op, between its inputs and outputs (`tnx.checks`
+describes them); each call gets them as allocations tagged `tnx.check`.
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ import math
 from mlir import ir
 from mlir.dialects import func, scf
 
-from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
+from tritonnx.dialects import onnx_op_type
+from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of, to_attr
 from tritonnx.dialects.tile import TileBuilder, delinearize, is_float, linearize, shape
 from tritonnx.passes import elementwise, functions, ops
+from tritonnx.passes.fuse import node_name
 from tritonnx.passes.index_maps import Emitter, compute_type, known_tile
 from tritonnx.passes.tile import anchor_of, attention_ops, gemm_dims
 
@@ -629,16 +634,24 @@ def lower_kernel(kernel: ir.Operation) -> None:
     out_value = outputs[0]  # the index space: later outputs share it or are windows of it
     anchor = anchor_of(kernel)
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
+    checked = [op for op in ops(old_block) if "tnx.index_check" in op.attributes
+               and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"]
+    check_type = ir.RankedTensorType.get([2], ir.IntegerType.get_signless(64))
     with ir.InsertionPoint(kernel), kernel.location:
-        new = func.FuncOp(sym, (list(ftype.inputs) + list(ftype.results), []), visibility="private")
+        new = func.FuncOp(sym, (list(ftype.inputs) + [check_type] * len(checked) + list(ftype.results), []),
+                          visibility="private")
         for name in kernel.attributes:
             if name.startswith("tnx."):
                 new.operation.attributes[name] = kernel.attributes[name]
+        if checked:  # check buffers (index_maps.checked_index): after the inputs, before the outputs
+            new.operation.attributes["tnx.checks"] = ir.ArrayAttr.get([_check_attr(op) for op in checked])
         if len(outputs) > 1:  # a multi-output kernel: its last arguments are its outputs
             new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outputs))
         block = new.add_entry_block()
     args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}
-    args["outs"] = list(zip(outputs, list(block.arguments)[len(ftype.inputs):]))
+    n_in = len(ftype.inputs)
+    args["checks"] = {op.results[0]: arg for op, arg in zip(checked, list(block.arguments)[n_in:])}
+    args["outs"] = list(zip(outputs, list(block.arguments)[n_in + len(checked):]))
     args["out"] = args["outs"][-1][1]
     b = TileBuilder()
     with ir.InsertionPoint(block), kernel.location:
@@ -650,6 +663,15 @@ def lower_kernel(kernel: ir.Operation) -> None:
             TEMPLATES[kind](b, kernel, args, out_value, cfg, anchor)
         func.ReturnOp([])
     kernel.erase()
+
+
+def _check_attr(op: ir.Operation) -> ir.Attribute:
+    """What the plan says of a check buffer: the node (of the kernel's first call site), op
+    type, axis and the axis's size."""
+    data = op.operands[0]
+    axis = attrs_of(op)["axis"]
+    return ir.DictAttr.get({"node": ir.StringAttr.get(node_name(op)), "op_type": ir.StringAttr.get(onnx_op_type(op.name)),
+                            "axis": to_attr(axis), "size": to_attr(int(shape_of(data)[axis]))})
 
 
 def _candidate_clones(kernel: ir.Operation) -> None:
@@ -673,6 +695,7 @@ def run(module: ir.Operation, pass_=None) -> None:
     kernels = [f for f in functions(module) if "tnx.kind" in f.attributes]
     for k in kernels:
         lower_kernel(k)
+    by_symbol = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module)}
     for fn in functions(module):
         if "tnx.kind" in fn.attributes:
             continue
@@ -680,12 +703,31 @@ def run(module: ir.Operation, pass_=None) -> None:
             if op.name != "func.call":
                 continue
             with ir.InsertionPoint(op), op.location:
+                checks = _check_buffers(op, by_symbol[ir.FlatSymbolRefAttr(op.attributes["callee"]).value])
                 empty = [ir.Operation.create("bufferization.alloc_tensor", results=[r.type]).results[0]
                          for r in op.results]
-                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + empty)
+                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + checks + empty)
                 for name in ("tnx.nodes", "tnx.notes"):
                     if name in op.attributes:
                         call.operation.attributes[name] = op.attributes[name]
             for r, e in zip(op.results, empty):
                 r.replace_all_uses_with(e)
             op.erase()
+
+
+def _check_buffers(call: ir.Operation, kernel: ir.Operation) -> list[ir.Value]:
+    """One int64[2] `bufferization.alloc_tensor` per check of `kernel` at this call site,
+    tagged `tnx.check` with the node of this site (`tnx.check_nodes`, set by outline)."""
+    if "tnx.checks" not in kernel.attributes:
+        return []
+    sites = list(ir.ArrayAttr(call.attributes["tnx.check_nodes"])) if "tnx.check_nodes" in call.attributes else []
+    out = []
+    for i, check in enumerate(ir.ArrayAttr(kernel.attributes["tnx.checks"])):
+        entry = {a.name: a.attr for a in ir.DictAttr(check)}
+        if i < len(sites):
+            entry["node"] = sites[i]
+        alloc = ir.Operation.create("bufferization.alloc_tensor",
+                                    results=[ir.RankedTensorType.get([2], ir.IntegerType.get_signless(64))],
+                                    attributes={"tnx.check": ir.DictAttr.get(entry)})
+        out.append(alloc.results[0])
+    return out

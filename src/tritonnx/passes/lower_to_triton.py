@@ -161,8 +161,10 @@ def print_kernel(kernel: ir.Operation, name: str) -> str:
     p = _Printer()
     block = kernel.regions[0].blocks[0]
     n_out = ir.IntegerAttr(kernel.attributes["tnx.num_outputs"]).value if "tnx.num_outputs" in kernel.attributes else 1
-    n_in = len(block.arguments) - n_out
-    params = [p.fresh(arg, f"in{i}_") if i < n_in else p.fresh(arg, "out" if n_out == 1 else f"out{i - n_in}_")
+    n_chk = len(ir.ArrayAttr(kernel.attributes["tnx.checks"])) if "tnx.checks" in kernel.attributes else 0
+    n_in = len(block.arguments) - n_out - n_chk  # inputs, check buffers (index checks), outputs
+    params = [p.fresh(arg, f"in{i}_") if i < n_in else p.fresh(arg, f"check{i - n_in}_") if i < n_in + n_chk
+              else p.fresh(arg, "out" if n_out == 1 else f"out{i - n_in - n_chk}_")
               for i, arg in enumerate(block.arguments)]
     p.block(block, 1)
     if p.symbols:  # sizes of dynamic dimensions, after the buffers

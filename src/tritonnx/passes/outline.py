@@ -4,7 +4,13 @@ outside it: one, or several for a multi-output group. View ops a kernel reads th
 are cloned into the kernel (they are index maps, not buffers). The kernel's `tnx.kind`
 says which template lowers it (conv, gemm, mat_mul, pool, softmax, attention, pointwise);
 `tnx.nodes` lists the ONNX nodes it covers. Kernels with identical bodies are emitted once
-and called from every site."""
+and called from every site.
+
+Index checks: a Gather or GatherElements whose indices come from data (not only from
+constants, which the importer verifies) gets `tnx.index_check`: "check" (lower-to-tile
+masks its loads and reports an out-of-range index through a check buffer, see
+`index_maps.checked_index`) or "mask" with `check_indices=False` (masked loads only). Each
+call lists the checked nodes of its site in `tnx.check_nodes`, in kernel order."""
 from __future__ import annotations
 
 import math
@@ -42,14 +48,30 @@ def is_size_constant(op: ir.Operation) -> bool:
     return is_symbolic(recognize(int(attr.get_splat_value().value)))
 
 
+CHECKED = ("tnx.gather", "tnx.gather_elements")  # ops whose indices operand addresses memory
+
+
+def _mark_index_checks(block: ir.Block, check_indices: bool) -> None:
+    """Marks the gathers of `block` whose indices depend on data: on a graph input or on an
+    op with no operands that is not a tnx.constant (a random generator)."""
+    data = {arg for arg in block.arguments}
+    for op in ops(block):
+        if op.name in CHECKED and op.operands[1] in data:
+            op.attributes["tnx.index_check"] = ir.StringAttr.get("check" if check_indices else "mask")
+        if any(x in data for x in op.operands) or (not len(op.operands) and op.name != "tnx.constant"):
+            data.update(op.results)
+
+
 def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
     attrs = {n: op.attributes[n] for n in op.attributes if n not in ("tnx.group", "tnx.fusion")}
     return ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
                                attributes=attrs, loc=op.location)
 
 
-def run(module: ir.Operation, pass_=None) -> None:
+def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
     mains = [f for f in functions(module) if "sym_visibility" not in f.attributes]
+    for fn in mains:
+        _mark_index_checks(fn.regions[0].blocks[0], check_indices)
     module_body = module.regions[0].blocks[0]
     seen: dict[str, str] = {}  # kernel body text -> kernel symbol
     counter = 0
@@ -127,6 +149,10 @@ def run(module: ir.Operation, pass_=None) -> None:
                 call.operation.attributes["tnx.nodes"] = nodes  # per call site: kernels are shared
                 notes = [f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.fusion']).value}" for m in members
                          if "tnx.fusion" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.fusion"]).value]
+                checked = [ir.StringAttr.get(node_name(op)) for op in body if "tnx.index_check" in op.attributes
+                           and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"]
+                if checked:  # the nodes behind the kernel's check buffers, at this site
+                    call.operation.attributes["tnx.check_nodes"] = ir.ArrayAttr.get(checked)
                 if notes:  # fusions that nearly happened, for `tritonnx report`
                     call.operation.attributes["tnx.notes"] = ir.ArrayAttr.get([ir.StringAttr.get(n) for n in notes])
             for v, r in zip(outs, call.results):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tritonnx.errors import ArtifactError, InputError
+from tritonnx.runtime import checks
 from tritonnx.runtime import format as artifact_format
 
 # Triton's interpreter runs a launch by patching `triton.language` process-wide: one launch
@@ -241,10 +242,12 @@ class CompiledModel:
             env = dict(self._load_weights())
             env.update(self._intermediates(plan, key))
             env.update(tensors)
+            env.update(checks.buffers(plan, self.device))  # index checks: zeroed before the launches
             specs = {b["name"]: b for b in plan["buffers"]}
             # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
             with np.errstate(all="ignore"):
                 self._launch_all(plan, env, specs)
+            checks.verify(plan, env)  # IndexError naming the node of an out-of-range index
             # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
             out = {o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
                    for o in plan["outputs"]}

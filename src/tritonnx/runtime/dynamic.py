@@ -69,6 +69,8 @@ def concretize(plan: dict, values: dict[str, int]) -> dict:
     for group in ("inputs", "outputs", "buffers"):
         for t in out[group]:
             t["shape"] = [evaluate(d, values) for d in t["shape"]]
+    for check in out.get("checks", []):  # the size of the axis an index check guards
+        check["size"] = evaluate(check["size"], values)
     for launch in out["launches"]:
         launch["grid"] = [evaluate(g, values) for g in launch["grid"]]
         for cand in launch.get("candidates", []):
