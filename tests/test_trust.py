@@ -312,6 +312,8 @@ def test_kernel_name_outside_the_artifact_is_refused(tmp_path):
     (lambda p: p["buffers"][0].update(dtype="complex64"), "dtype 'complex64'"),
     (lambda p: p["buffers"][0].update(shape=["__import__('os')"]), "not integer size arithmetic"),
     (lambda p: p["files"].update({"../evil.py": "0" * 64}), "not an artifact path"),
+    (lambda p: p.update(checks=[{"buffer": "w0", "node": "n", "op_type": "Gather", "axis": 0, "size": 4}]),
+     "names no check buffer"),
 ])
 def test_plan_is_validated(tmp_path, edit, message):
     out = _artifact(tmp_path)

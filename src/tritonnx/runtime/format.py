@@ -175,6 +175,14 @@ def validate(plan: dict, where: str = "plan.json") -> None:
             fail(f"memory plan places {name!r}, which is not an intermediate buffer")
         if isinstance(off, bool) or not isinstance(off, int) or off < 0:
             fail(f"memory plan places {name} at offset {off!r}")
+    for check in plan.get("checks") or []:
+        if not isinstance(check, dict) or buffers.get(check.get("buffer"), {}).get("kind") != "check":
+            fail(f"index check {check!r} names no check buffer of the plan")
+        if buffers[check["buffer"]]["shape"] != [2] or buffers[check["buffer"]]["dtype"] != "int64":
+            fail(f"index check buffer {check['buffer']} is not int64[2]")
+        if not isinstance(check.get("node"), str) or not isinstance(check.get("op_type"), str):
+            fail(f"index check {check['buffer']} names no node")
+        size(check.get("size"), f"index check {check['buffer']}")
     for guard in plan.get("guards") or []:
         if not (isinstance(guard, list) and len(guard) == 2 and all(isinstance(g, str) for g in guard)):
             fail(f"guard {guard!r} is not [condition, reason]")
