@@ -103,6 +103,18 @@ def test_previous_artifact_and_empty_dir_are_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_dump_dir_of_the_users_is_refused(tmp_path, capsys):
+    src = _save(_mlp(), tmp_path / "m.onnx")
+    ir = tmp_path / "ir"
+    assert cli.main(["compile", src, "-o", str(tmp_path / "a"), "--dump-ir", str(ir)]) == 0
+    assert cli.main(["compile", src, "-o", str(tmp_path / "a"), "--dump-ir", str(ir)]) == 0  # over its own dump
+    (ir / "notes.txt").write_text("mine")
+    assert cli.main(["compile", src, "-o", str(tmp_path / "b"), "--dump-ir", str(ir)]) == 1
+    assert "holds files that are not pass dumps (notes.txt)" in capsys.readouterr().err
+    assert (ir / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "ir", "m.onnx"]  # no work dir left
+
+
 def test_concurrent_compiles_into_one_output(tmp_path):
     """Two processes compiling into one -o at once: both succeed, one whole artifact stays."""
     src = _save(make_resnet(), tmp_path / "r.onnx")

@@ -292,6 +292,9 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         proto = specialize(proto, constants)
     dims = dynamic_dims(proto) if dynamic else {}
     samples = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else [None]
+    dumps = Path(dump_ir) if dump_ir else None
+    if dumps is not None:
+        paths.check_dump_dir(dumps)
     if output_dir is not None:
         final = Path(os.path.abspath(output_dir))
         paths.check_output(final)  # refused before any work; checked again when it is replaced
@@ -299,7 +302,6 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     else:
         final = paths.temporary_output()
     work = paths.work_dir(final)
-    dumps = Path(dump_ir) if dump_ir else None
     cache_key = None
     if cache and dumps is None:
         cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers),

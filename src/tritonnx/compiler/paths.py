@@ -121,6 +121,24 @@ def check_output(final: Path) -> None:
                               "Choose a new or empty directory; nothing in it was touched.")
 
 
+_DUMP_FILE = re.compile(r"\d\d-[\w.,-]+\.mlir|[A-Za-z_]\w*\.py", re.ASCII)
+
+
+def check_dump_dir(path: Path) -> None:
+    """Raises OutputPathError unless `path` (`--dump-ir`) is absent, an empty directory or
+    holds only files named as a dump's are (`NN-pass.mlir`, kernel sources): a dump
+    overwrites the files of a previous dump, never anything else."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise OutputPathError(f"--dump-ir {path} is an existing file or link; give a directory for the dumps.")
+    if not path.is_dir():
+        return
+    foreign = [p.name for p in path.iterdir() if not (p.is_file() and _DUMP_FILE.fullmatch(p.name))]
+    if foreign:
+        raise OutputPathError(f"--dump-ir {path} holds files that are not pass dumps ({', '.join(sorted(foreign)[:3])}"
+                              f"{', ...' if len(foreign) > 3 else ''}); tritonnx writes dumps only into a new or empty "
+                              "directory or over a previous dump. Choose another directory.")
+
+
 def work_dir(final: Path) -> Path:
     """A new work directory beside `final`, named for this process (see `reclaim`)."""
     final.parent.mkdir(parents=True, exist_ok=True)
