@@ -49,9 +49,9 @@ def run_seed(seed: int) -> dict:
     try:
         case = fuzz.generate(seed)
         r = fuzz.check(case, _OUT)
-        row = dict(seed=seed, status=r.status, ops=r.ops, opset=r.opset, special=r.special, detail=r.detail[:2000])
+        row = {"seed": seed, "status": r.status, "ops": r.ops, "opset": r.opset, "special": r.special, "detail": r.detail[:2000]}
     except TimeoutError:
-        row = dict(seed=seed, status="timeout", ops=[], opset=0, special=False, detail=f"over {_TIMEOUT} s")
+        row = {"seed": seed, "status": "timeout", "ops": [], "opset": 0, "special": False, "detail": f"over {_TIMEOUT} s"}
     finally:
         signal.alarm(0)
     row["seconds"] = round(time.perf_counter() - t0, 4)
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
     seeds = range(args.start, args.start + args.count)
     rows, t0 = [], time.perf_counter()
-    log = open(out / "results.jsonl", "w") if out else None
+    log = open(out / "results.jsonl", "w") if out else None  # noqa: SIM115 - written row by row
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(args.jobs, initializer=_init, initargs=(str(out) if out else None, args.timeout),
                   maxtasksperchild=200) as pool:

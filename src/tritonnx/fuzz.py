@@ -232,7 +232,7 @@ class _Graph:
     def _infer(self) -> dict:
         try:
             inferred = shape_inference.infer_shapes(self.model([]), check_type=True, strict_mode=True, data_prop=True)
-        except Exception as e:  # onnx raises InferenceError, ValidationError and others
+        except Exception as e:  # noqa: BLE001  # onnx raises InferenceError, ValidationError and others
             raise Reject(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
         out = {}
         for vi in inferred.graph.value_info:
@@ -316,11 +316,11 @@ def gen_activation(op):
         if op == "LeakyRelu":
             attrs["alpha"] = float(g.choice([0.01, 0.1, 0.5, 2.0]))
         elif op == "HardSigmoid":
-            attrs = dict(alpha=float(g.choice([0.2, 0.5])), beta=float(g.choice([0.5, 0.1])))
+            attrs = {"alpha": float(g.choice([0.2, 0.5])), "beta": float(g.choice([0.5, 0.1]))}
         elif op == "ThresholdedRelu":
             attrs["alpha"] = float(g.choice([0.0, 0.5, 1.0]))
         elif op == "Shrink":
-            attrs = dict(lambd=float(g.choice([0.5, 1.0])), bias=float(g.choice([0.0, 0.5])))
+            attrs = {"lambd": float(g.choice([0.5, 1.0])), "bias": float(g.choice([0.0, 0.5]))}
         elif op == "Gelu":
             if g.opset < 20:
                 raise Reject("Gelu needs opset 20")
@@ -421,7 +421,7 @@ def gen_where(g: _Graph):
 def gen_isnan_isinf(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and (v.exact or op == "IsNaN"), lambda: g.shape())
-        attrs = dict(detect_negative=g.integer(0, 1), detect_positive=g.integer(0, 1)) if op == "IsInf" and g.chance(0.5) else {}
+        attrs = {"detect_negative": g.integer(0, 1), "detect_positive": g.integer(0, 1)} if op == "IsInf" and g.chance(0.5) else {}
         g.emit(op, [x.name], exact=True, **attrs)
     return gen
 
@@ -480,7 +480,7 @@ def gen_gemm(g: _Graph):
     ins = [x.name, b.name]
     if g.chance(0.7):
         ins.append(g.weight(g.choice([[n], [1, n], [m, 1], [m, n], []])).name)
-    attrs = dict(transA=ta, transB=tb)
+    attrs = {"transA": ta, "transB": tb}
     if g.chance(0.4):
         attrs.update(alpha=float(g.choice([0.5, 2.0, -1.0])), beta=float(g.choice([0.0, 0.5, 1.0, 3.0])))
     g.emit("Gemm", ins, special=True, **attrs)
@@ -502,7 +502,7 @@ def _window(g: _Graph, sizes, pools=False):
     """kernel, strides, dilations, pads per spatial dim with an output of size >= 1."""
     ks, ss, ds, pb, pe = [], [], [], [], []
     for s in sizes:
-        k = g.integer(1, min(3, s) if not pools else min(3, s))
+        k = g.integer(1, min(3, s))
         d = g.integer(1, 2) if g.chance(0.3) and (k - 1) * 2 + 1 <= s else 1
         ext = (k - 1) * d + 1
         ks.append(k), ds.append(d), ss.append(g.integer(1, 2) if g.chance(0.4) else 1)
@@ -518,7 +518,7 @@ def gen_conv(g: _Graph):
     group = g.choice(groups) if g.chance(0.3) else 1
     m = group * g.integer(1, max(1, 8 // group))
     ks, ss, ds, pads = _window(g, sp)
-    attrs = dict(kernel_shape=ks)
+    attrs = {"kernel_shape": ks}
     if g.chance(0.15):
         attrs["auto_pad"] = g.choice(["SAME_UPPER", "SAME_LOWER", "VALID"])
     elif any(pads):
@@ -543,7 +543,7 @@ def gen_conv_transpose(g: _Graph):
     group = g.choice([d for d in range(1, c + 1) if c % d == 0]) if g.chance(0.3) else 1
     mg = g.integer(1, 4)
     ks, ss, ds, pads = _window(g, sp)
-    attrs = dict(kernel_shape=ks)
+    attrs = {"kernel_shape": ks}
     if any(pads):
         attrs["pads"] = pads
     if any(s > 1 for s in ss):
@@ -584,7 +584,7 @@ def gen_pool(op):
             g.emit(op, [x.name], exact=x.exact and op == "GlobalMaxPool", special=x.special)
             return
         ks, ss, ds, pads = _window(g, x.shape[2:], pools=True)
-        attrs = dict(kernel_shape=ks)
+        attrs = {"kernel_shape": ks}
         if any(pads):
             attrs["pads"] = pads
         if any(s > 1 for s in ss):
@@ -632,7 +632,7 @@ def gen_reduce(op):
 def gen_arg(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _numeric(v) and v.rank >= 1 and v.exact and not v.special, g.shape)
-        attrs = dict(axis=g.integer(-x.rank, x.rank - 1))
+        attrs = {"axis": g.integer(-x.rank, x.rank - 1)}
         if g.chance(0.4):
             attrs["keepdims"] = 0
         if g.chance(0.3):
@@ -644,7 +644,7 @@ def gen_arg(op):
 def gen_softmax(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and v.rank >= 1 and (op != "Hardmax" or v.exact and not v.special), g.shape)
-        attrs = dict(axis=g.integer(-x.rank, x.rank - 1)) if g.chance(0.6) else {}
+        attrs = {"axis": g.integer(-x.rank, x.rank - 1)} if g.chance(0.6) else {}
         g.emit(op, [x.name], exact=op == "Hardmax", special=x.special or op == "LogSoftmax",
                nonneg=op != "LogSoftmax", **attrs)
     return gen
@@ -659,7 +659,7 @@ def gen_layer_norm(g: _Graph):
     ins = [x.name, g.weight(norm).name]
     if g.chance(0.6):
         ins.append(g.weight(norm).name)
-    attrs = dict(axis=axis)
+    attrs = {"axis": axis}
     if g.chance(0.3):
         attrs["epsilon"] = float(g.choice([1e-3, 1e-6]))
     g.emit("LayerNormalization", ins, special=x.special, **attrs)
@@ -709,7 +709,7 @@ def _like(x: Val, **kw):
 
 def gen_transpose(g: _Graph):
     x = g.source(lambda v: v.rank >= 2, g.shape)
-    attrs = {} if g.chance(0.2) else dict(perm=g.rng.permutation(x.rank).tolist())
+    attrs = {} if g.chance(0.2) else {"perm": g.rng.permutation(x.rank).tolist()}
     g.emit("Transpose", [x.name], **_like(x, **attrs))
 
 
@@ -806,7 +806,7 @@ def gen_split(g: _Graph):
     axis = g.choice([i for i, d in enumerate(x.shape) if d >= 2])
     d = x.shape[axis]
     n = g.integer(2, min(3, d))
-    ins, attrs = [x.name], dict(axis=axis)
+    ins, attrs = [x.name], {"axis": axis}
     if g.chance(0.5):
         cuts = sorted(g.rng.choice(np.arange(1, d), size=n - 1, replace=False).tolist())
         ins.append(g.ints(np.diff([0] + cuts + [d]).tolist()))
@@ -883,8 +883,8 @@ def gen_resize(g: _Graph):
                  lambda: (g.integer(1, 2), g.integer(1, 4), g.integer(1, 8), g.integer(1, 8)))
     mode = g.choice(["nearest", "linear"])
     modes = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"]
-    attrs = dict(mode=mode, coordinate_transformation_mode=g.choice(modes + (["half_pixel_symmetric"]
-                                                                             if g.opset >= 19 else [])))
+    attrs = {"mode": mode, "coordinate_transformation_mode": g.choice(modes + (["half_pixel_symmetric"]
+                                                                             if g.opset >= 19 else []))}
     if mode == "nearest":
         attrs["nearest_mode"] = g.choice(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])
     if g.chance(0.6):
@@ -902,11 +902,11 @@ def gen_depth_space(op):
         if op == "DepthToSpace":
             x = g.source(lambda v: v.rank == 4 and v.shape[1] % (b * b) == 0,
                          lambda: (1, b * b * g.integer(1, 2), g.integer(1, 5), g.integer(1, 5)))
-            attrs = dict(blocksize=b, mode=g.choice(["DCR", "CRD"]))
+            attrs = {"blocksize": b, "mode": g.choice(["DCR", "CRD"])}
         else:
             x = g.source(lambda v: v.rank == 4 and v.shape[2] % b == 0 and v.shape[3] % b == 0,
                          lambda: (1, g.integer(1, 3), b * g.integer(1, 4), b * g.integer(1, 4)))
-            attrs = dict(blocksize=b)
+            attrs = {"blocksize": b}
         g.emit(op, [x.name], **_like(x, **attrs))
     return gen
 
@@ -923,7 +923,7 @@ def gen_topk(g: _Graph):
     x = g.source(lambda v: _numeric(v) and v.rank >= 1 and not v.special, lambda: g.shape())
     axis = g.integer(-x.rank, x.rank - 1)
     k = g.integer(1, x.shape[axis])
-    attrs = dict(axis=axis)
+    attrs = {"axis": axis}
     if g.chance(0.4):
         attrs["largest"] = 0
     values, indices = g.emit("TopK", [x.name, g.ints([k])], n_out=2, exact=x.exact, **attrs)
@@ -1014,7 +1014,7 @@ def generate(seed: int, max_nodes: int = 12) -> Case:
     try:
         onnx.checker.check_model(model, full_check=True)
         shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001
         case.invalid = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return case
 
@@ -1092,7 +1092,7 @@ def reference_run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray] | Non
     try:
         with np.errstate(all="ignore"):
             return [np.asarray(a) for a in ReferenceEvaluator(model).run(None, dict(feeds))]
-    except Exception:
+    except Exception:  # noqa: BLE001 - the reference cannot run every model
         return None
 
 
@@ -1107,16 +1107,10 @@ def _differences(names, got, want) -> list[str]:
     return out
 
 
-def _clean_temp(before: set[str]) -> None:
-    """Removes artifact folders this process's compiles left in the temp directory."""
-    tmp = Path(tempfile.gettempdir())
-    for p in tmp.glob("tritonnx-*"):
-        if p.name not in before and p.is_dir() and not p.name.startswith("tritonnx-test-cache"):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _temp_names() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("tritonnx-*")}
+def _own_temp() -> set[Path]:
+    """Artifact folders of this process in the temp directory (tritonnx names them
+    `tritonnx-PID-*`); other processes' folders are never touched."""
+    return set(Path(tempfile.gettempdir()).glob(f"tritonnx-{os.getpid()}-*"))
 
 
 def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
@@ -1133,11 +1127,11 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
         return res
     try:
         want = ort_run(case.model, case.feeds)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - whatever onnxruntime refuses is skipped
         res.status, res.detail = "ort_refused", str(e).splitlines()[0] if str(e) else type(e).__name__
         res.seconds = time.perf_counter() - t0
         return res
-    before = _temp_names()
+    before = _own_temp()
     compiled = None
     try:
         compiled = tritonnx.compile(case.model, cache=False)
@@ -1159,15 +1153,16 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
                 traceback.format_exception(cause, limit=-6))
         else:
             res.status, res.detail = "refused", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any other exception is a bug, reported
         res.status = "internal"
         res.detail = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
     finally:
         path = getattr(compiled, "path", None)
         del compiled
-        if path is not None:
+        if path is not None and path.name.startswith(f"tritonnx-{os.getpid()}-"):
             shutil.rmtree(path, ignore_errors=True)
-        _clean_temp(before)
+        for leftover in _own_temp() - before:  # compile() without out_dir must leak nothing; until it does
+            shutil.rmtree(leftover, ignore_errors=True)
     res.seconds = time.perf_counter() - t0
     if save_dir is not None and res.status in ("mismatch", "internal", "ort_differs"):
         save(case, res, save_dir)
