@@ -19,6 +19,13 @@ class UnsupportedModelError(TritonnxError, ValueError):
         self.nodes = nodes or []
 
 
+class InvalidModelError(TritonnxError, ValueError):
+    """The model breaks the ONNX spec (operand shapes, dtypes or attributes of a node that do
+    not fit together: a Reshape whose element count changes, a Conv whose channels do not
+    match its weight, an out-of-range constant index), as onnxruntime would refuse it. The
+    message names the node, its op type and opset."""
+
+
 class CompileError(TritonnxError):
     """A pass could not process the model."""
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 
-from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile
+from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile, verify
 
 
 def stages(target: str = "interpreter", precision: str = "fp32", check_indices: bool = True) -> list[tuple[str, object]]:
     """[(name, pass)] in order; a pass is a Python callable or an upstream pipeline string."""
     return [
+        (verify.NAME, verify.run),               # operand shapes, dtypes, attributes per the ONNX spec
         (canonicalize.NAME, canonicalize.run),   # Identity/Dropout away, fold shape subgraphs and BN
         (autocast.NAME, functools.partial(autocast.run, precision=precision)),  # fp32 / tf32 / fp16 / bf16
         (fuse.NAME, functools.partial(fuse.run, target=target)),  # fusion groups: anchors + epilogues; views as index maps

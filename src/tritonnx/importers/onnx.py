@@ -9,6 +9,7 @@ N-ary Concat, Sum, Max, Min and Mean become chains of binary ops (Mean then divi
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from onnx import numpy_helper, shape_inference, version_converter
 
 from tritonnx.dialects.builders import WeightStore, create, np_dtype, tensor_type
 from tritonnx.dialects.ops import OPS, snake
-from tritonnx.errors import ModelLoadError, UnsupportedModelError
+from tritonnx.dialects.verify import inlined_name, label, user_node
+from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
 from tritonnx.symbolic import active, is_symbolic, recognize_shape
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
@@ -78,16 +80,83 @@ def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
 
 
+SOURCE_OPSET = "tritonnx.source_opset"  # model metadata: the opset the user's model imports
+
+
 def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     """Inlines model-local functions and every op tritonnx does not implement itself but
     ONNX defines as a function of other ops (NegativeLogLikelihoodLoss, Swish, Attention,
-    RMSNormalization, ...), with onnx's own inliner."""
+    RMSNormalization, ...), with onnx's own inliner.
+
+    onnx's inliner leaves the nodes it generates unnamed; each is named here after the node
+    it came from (`drop1 (Bernoulli): RandomUniformLike_0`, see
+    `tritonnx.dialects.verify.inlined_name`), so that errors and dumps name the user's node.
+    The result records the model's own opset in its metadata (SOURCE_OPSET)."""
     from onnx import inliner
     try:
-        return inliner.inline_selected_functions(model, [("", op) for op in OPS], exclude=True,
-                                                 inline_schema_functions=True)
+        out = inliner.inline_selected_functions(model, [("", op) for op in OPS], exclude=True,
+                                                inline_schema_functions=True)
     except Exception:  # an op the inliner cannot expand: check_supported will name it
         return model
+    _name_inlined(list(model.graph.node), out.graph.node)
+    if not any(p.key == SOURCE_OPSET for p in out.metadata_props):
+        try:
+            out.metadata_props.add(key=SOURCE_OPSET, value=str(_opset(model)))
+        except UnsupportedModelError:  # no ai.onnx opset: check_supported says so
+            pass
+    return out
+
+
+def _name_inlined(original: list[onnx.NodeProto], expanded) -> None:
+    """Names the nodes of `expanded` that onnx's inliner generated after the node of
+    `original` each replaces. The inliner keeps the other nodes as they are and in order, and
+    puts each call's expansion where the call was; a call's expansion ends once it has
+    produced the call's outputs (the next expansion then begins)."""
+    def key(n):
+        return n.domain, n.op_type, tuple(n.input), tuple(n.output)
+
+    kept = {key(n) for n in expanded}
+    calls = [i for i, n in enumerate(original) if key(n) not in kept]
+    if not calls:
+        return
+    position = {key(n): i for i, n in enumerate(original)}
+    at, pending, produced, counts = 0, None, set(), {}
+    for node in expanded:
+        if key(node) in position:  # a node of the user's (a call is never kept)
+            at = position[key(node)] + 1
+            pending = None
+            continue
+        if pending is not None:
+            outs = {o for o in original[pending].output if o}
+            if outs and outs <= produced:  # that call is complete: this node starts the next
+                at, pending = pending + 1, None
+        if pending is None:
+            pending = next((c for c in calls if c >= at), calls[-1])
+            produced = set()
+        produced.update(node.output)
+        call = original[pending]
+        j = counts[pending] = counts.get(pending, -1) + 1
+        node.name = inlined_name(_node_name(call, pending), call.op_type, node.name or f"{node.op_type}_{j}")
+
+
+def _source_opset(model: onnx.ModelProto) -> int:
+    for p in model.metadata_props:
+        if p.key == SOURCE_OPSET and p.value.isdigit():
+            return int(p.value)
+    return _opset(model)
+
+
+_INFERENCE_ERROR = re.compile(r"\(op_type:([\w.]+), node name: ([^\n]*?)\): \[(?:ShapeInference|TypeInference)Error\] (.*)")
+
+
+def invalid_model_error(e: Exception, model: onnx.ModelProto) -> InvalidModelError | None:
+    """onnx shape inference's error for an inconsistent node, as an InvalidModelError naming
+    the user's node; None for any other error."""
+    m = _INFERENCE_ERROR.search(str(e))
+    if not m:
+        return None
+    op, name, why = m.group(1), m.group(2) or "(unnamed)", m.group(3).strip().rstrip(".")
+    return InvalidModelError(f"{label(name, op, _source_opset(model))}: {why} (onnx shape inference).")
 
 
 FOLD_LIMIT = 1 << 16  # elements: shape arithmetic is small; big constants fold later, in tnx-canonicalize
@@ -168,12 +237,16 @@ def check_supported(model: onnx.ModelProto) -> None:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UnsupportedModelError(f"the model uses opset {opset}; tritonnx supports opsets "
                                     f"{MIN_OPSET} to {MAX_OPSET}.")
-    bad = []
+    bad, listed = [], []
     for i, node in enumerate(model.graph.node):
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS:
-            bad.append((_node_name(node, i), f"{node.domain + '.' if node.domain else ''}{node.op_type}", opset))
+            op_type = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
+            user, user_op = user_node(_node_name(node, i), op_type)
+            if (user, user_op, opset) not in bad:
+                bad.append((user, user_op, opset))
+                listed.append(label(_node_name(node, i), op_type, opset).removeprefix("node "))
     if bad:
-        listed = "; ".join(f"{n} ({t}, opset {o})" for n, t, o in bad)
+        listed = "; ".join(listed)
         types = sorted({t for _, t, _ in bad})
         raise UnsupportedModelError(
             f"the model has {len(bad)} node(s) with op types tritonnx does not support yet "
@@ -310,6 +383,9 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
         proto = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
         proto = resolve_shapes(_put_weights_back(proto, aside))
     except Exception as e:
+        invalid = invalid_model_error(e, proto)
+        if invalid is not None:
+            raise invalid from None
         raise UnsupportedModelError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
     return proto
@@ -317,7 +393,8 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
 
 def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightStore,
                  input_overrides: tuple[str, ...] = (), prepared: bool = False) -> ir.Module:
-    """Imports an ONNX model (opsets 9-21) as a tnx module with one `func.func @main`.
+    """Imports an ONNX model (ai.onnx opsets MIN_OPSET to MAX_OPSET, 1 to 28 with onnx 1.23;
+    older than OPSET are converted up to it) as a tnx module with one `func.func @main`.
 
     Must run inside an `ir.Context` from `tritonnx.dialects.make_context()`.
     Graph inputs that have an initializer are weights unless named in `input_overrides`.
@@ -354,6 +431,8 @@ class _Importer:
     def build(self) -> ir.Module:
         module = ir.Module.create()
         module.operation.attributes["tnx.opset"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), _opset(self.proto))
+        module.operation.attributes["tnx.source_opset"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64),
+                                                                             _source_opset(self.proto))
         with ir.InsertionPoint(module.body):
             arg_types = [self.ttype(i.name, "graph input") for i in self.inputs]
             out_types = [self.ttype(o.name, "graph output") for o in self.graph.output]
@@ -392,26 +471,26 @@ class _Importer:
             attrs["axis"] = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
             for j, out in enumerate(node.output):
                 if out and (out in self.used or j == 0):
-                    self.values[out] = create("tnx.top_k", ins, [self.ttype(out, f"output of node {name} (TopK)")],
+                    self.values[out] = create("tnx.top_k", ins, [self.ttype(out, f"output of {label(name, op)}")],
                                               {**attrs, "output": j}).result
             return
         if op == "LayerNormalization" and len(outs) > 1 and any(o in self.used for o in outs[1:]):
             self.layer_norm_with_statistics(node, name, ins, attrs)
             return
         if len(outs) > 1 and any(o in self.used for o in outs[1:]):
-            raise UnsupportedModelError(f"node {name} ({op}): only the first output is supported "
+            raise UnsupportedModelError(f"{label(name, op)}: only the first output is supported "
                                         f"(outputs {list(outs[1:])} are used).",
                                         [(name, op, _opset(self.proto))])
         out_name = outs[0]
         if op == "Constant":
             (key, value), = attrs.items()
             if key in ("sparse_value",):
-                raise UnsupportedModelError(f"node {name} (Constant): sparse_value is not supported.")
+                raise UnsupportedModelError(f"{label(name, op)}: sparse_value is not supported.")
             array = np.asarray(value, dtype=np.float32 if key.startswith("value_float") else
                                np.int64 if key.startswith("value_int") else None)
             self.values[out_name] = self.constant(array, out_name)
             return
-        rtype = self.ttype(out_name, f"output of node {name} ({op})")
+        rtype = self.ttype(out_name, f"output of {label(name, op)}")
         if op in ("Conv", "MaxPool", "AveragePool", "LpPool"):
             x_shape = list(ir.RankedTensorType(ins[0].type).shape)
             w_shape = list(ir.RankedTensorType(ins[1].type).shape) if op == "Conv" else None
@@ -439,7 +518,7 @@ class _Importer:
         axis = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
         start = 0
         for out in node.output:
-            rtype = self.ttype(out, f"output of node {name} (Split)")
+            rtype = self.ttype(out, f"output of {label(name, node.op_type)}")
             size = rtype.shape[axis]
             if out:  # canonical Slice form: full-rank starts and steps
                 starts = [0] * rank

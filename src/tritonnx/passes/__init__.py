@@ -51,6 +51,6 @@ def ops(block: ir.Block) -> list[ir.Operation]:
 
 def registry() -> dict:
     """`{pass name: (run function, one-line description)}` for every tritonnx pass."""
-    from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile
+    from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile, verify
     return {m.NAME: (m.run, m.__doc__.strip().splitlines()[0])
-            for m in (canonicalize, autocast, fuse, outline, tile, lower_to_tile, lower_to_triton)}
+            for m in (verify, canonicalize, autocast, fuse, outline, tile, lower_to_tile, lower_to_triton)}
