@@ -240,11 +240,12 @@ def to_python(e) -> str:
 
 
 def emit(b, e: sympy.Expr, leaf) -> object:
-    """An i32 scalar computing `e` in tile IR with builder `b`; `leaf(name)` gives the value
-    of a symbol. Sizes are non-negative, so floor division is arith's signed division."""
+    """A scalar of the index type `b.idx` computing `e` in tile IR with builder `b`;
+    `leaf(name)` gives the value of a symbol. Sizes are non-negative, so floor division is
+    arith's signed division."""
     def go(e):
         if e.is_Integer:
-            return b.const(int(e), [], b.i32)
+            return b.const(int(e), [], b.idx)
         if e.is_Symbol:
             return leaf(e.name)
         if isinstance(e, (sympy.floor, sympy.ceiling)):
@@ -253,10 +254,10 @@ def emit(b, e: sympy.Expr, leaf) -> object:
             if q == 1:
                 return v
             if isinstance(e, sympy.ceiling):
-                v = b.op("arith.addi", [v, b.const(q - 1, [], b.i32)], b.i32)
-            return b.op("arith.divsi", [v, b.const(q, [], b.i32)], b.i32)
+                v = b.op("arith.addi", [v, b.const(q - 1, [], b.idx)], b.idx)
+            return b.op("arith.divsi", [v, b.const(q, [], b.idx)], b.idx)
         if isinstance(e, sympy.Mod):
-            return b.op("arith.remsi", [go(e.args[0]), go(e.args[1])], b.i32)
+            return b.op("arith.remsi", [go(e.args[0]), go(e.args[1])], b.idx)
         if e.is_Add or e.is_Mul:
             if e.is_Mul:
                 p, q = _split_rational(e)
@@ -268,13 +269,13 @@ def emit(b, e: sympy.Expr, leaf) -> object:
             terms = [go(a) for a in e.args]
             out = terms[0]
             for t in terms[1:]:
-                out = b.op(name, [out, t], b.i32)
+                out = b.op(name, [out, t], b.idx)
             return out
         if e.is_Pow and e.exp.is_Integer and e.exp > 0:
             base = go(e.base)
             out = base
             for _ in range(int(e.exp) - 1):
-                out = b.op("arith.muli", [out, base], b.i32)
+                out = b.op("arith.muli", [out, base], b.idx)
             return out
         raise ValueError(f"size expression {e} cannot be computed in a kernel")
     return go(sympy.sympify(e))

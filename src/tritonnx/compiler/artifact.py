@@ -97,6 +97,8 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "grid": _grid(k),
                 "buffers": [names[v] for v in op.operands],
                 "symbols": _symbol_args(k),
+                "index_bits": (ir.IntegerAttr(k.attributes["tnx.index_bits"]).value  # of its index math
+                               if "tnx.index_bits" in k.attributes else 32),
                 "scalars": {},
                 "num_warps": ir.IntegerAttr(k.attributes["tnx.num_warps"]).value,
                 "num_stages": ir.IntegerAttr(k.attributes["tnx.num_stages"]).value,
@@ -159,12 +161,13 @@ def _config(kernel: ir.Operation) -> dict:
 
 
 def _signature(launch: dict, plan: dict) -> list[str]:
-    """Triton's pointer types of a launch's buffers, in argument order."""
+    """Triton's types of a launch's arguments, in order: its buffers' pointer types, then
+    its symbols, scalars of the kernel's index width (`launch["index_bits"]`)."""
     by_name = {b["name"]: b for b in plan["buffers"]}
     codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
              "int16": "*i16", "int8": "*i8", "bool": "*i1", "uint8": "*u8", "uint16": "*u16", "uint32": "*u32",
              "uint64": "*u64"}
-    return [codes[by_name[b]["dtype"]] for b in launch["buffers"]] + ["i32"] * len(launch.get("symbols", []))
+    return [codes[by_name[b]["dtype"]] for b in launch["buffers"]] + [f"i{launch.get('index_bits', 32)}"] * len(launch.get("symbols", []))
 
 
 def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, workers=None) -> dict:

@@ -3,17 +3,17 @@
 // use `scf.for`. A kernel is a `func.func` whose arguments are whole buffers
 // (inputs first, then outputs); `load` and `store` address them by element offset.
 irdl.dialect @tile {
-  // The program's index along grid axis `axis` (an i32 scalar).
+  // The program's index along grid axis `axis` (an i32 or i64 scalar: the kernel's index type).
   irdl.operation @program_id {
     %r = irdl.any
     irdl.results(id: %r)
   }
-  // The run-time value of the model's symbolic size `symbol` (an i32 scalar kernel argument).
+  // The run-time value of the model's symbolic size `symbol` (a scalar kernel argument of the index type).
   irdl.operation @symbol {
     %r = irdl.any
     irdl.results(value: %r)
   }
-  // [start, end) as a 1-D i32 tile; end - start is a power of two.
+  // [start, end) as a 1-D tile of the index type (i32 or i64); end - start is a power of two.
   irdl.operation @range {
     %r = irdl.any
     irdl.results(result: %r)

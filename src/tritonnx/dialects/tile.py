@@ -1,8 +1,12 @@
 """Builders for tile-level IR: `tile` ops plus upstream `arith`, `math` and `scf` on tensors.
 
-Every value is a ranked tensor of a static block shape (or an i32 / index scalar for
-program ids and loop counters). Binary helpers broadcast their operands NumPy-style with
+Every value is a ranked tensor of a static block shape (or a scalar for program ids,
+sizes and loop counters). Binary helpers broadcast their operands NumPy-style with
 explicit `tile.expand_dims` / `tile.broadcast`, so each arith op sees equal shapes.
+
+Index arithmetic (program ids, ranges, offsets, sizes of dynamic dimensions) is in the
+builder's index type `idx`: i32, or i64 in a kernel some of whose tensors reach 2^31
+elements (`TileBuilder(index_bits=64)`, chosen by lower-to-tile's `index_bits`).
 """
 from __future__ import annotations
 
@@ -49,9 +53,14 @@ def _ttype(shp: list[int], et: ir.Type) -> ir.Type:
 
 
 class TileBuilder:
-    """Creates tile IR at the current insertion point."""
+    """Creates tile IR at the current insertion point. `index_bits` (32 or 64) is the width
+    of index arithmetic: `idx`, the type of program ids, ranges, symbols and offsets."""
 
-    def __init__(self):
+    def __init__(self, index_bits: int = 32):
+        if index_bits not in (32, 64):
+            raise ValueError(f"index_bits must be 32 or 64, not {index_bits}")
+        self.index_bits = index_bits
+        self.idx = ir.IntegerType.get_signless(index_bits)
         self.i32 = ir.IntegerType.get_signless(32)
         self.i1 = ir.IntegerType.get_signless(1)
         self.f32 = ir.F32Type.get()
@@ -68,7 +77,7 @@ class TileBuilder:
             v = symbolic.emit(self, value.expr, self.symbol)
             if isinstance(et, ir.IndexType):
                 v = self.op("arith.index_cast", [v], et)
-            elif et != self.i32:
+            elif et != self.idx:
                 v = self.convert(v, et)
             return self.splat(v, shp) if shp else v
         if is_float(et):
@@ -83,13 +92,13 @@ class TileBuilder:
 
     def symbol(self, name: str) -> ir.Value:
         """The run-time value of symbolic size `name` (a kernel argument)."""
-        return self.op("tile.symbol", [], self.i32, symbol=name)
+        return self.op("tile.symbol", [], self.idx, symbol=name)
 
     def program_id(self, axis: int) -> ir.Value:
-        return self.op("tile.program_id", [], self.i32, axis=axis)
+        return self.op("tile.program_id", [], self.idx, axis=axis)
 
     def arange(self, n: int) -> ir.Value:
-        return self.op("tile.range", [], ir.RankedTensorType.get([n], self.i32), start=0, end=n)
+        return self.op("tile.range", [], ir.RankedTensorType.get([n], self.idx), start=0, end=n)
 
     def splat(self, scalar: ir.Value, shp: list[int]) -> ir.Value:
         return self.op("tile.splat", [scalar], ir.RankedTensorType.get(shp, scalar.type))
@@ -194,8 +203,9 @@ class TileBuilder:
         lb, ub, st = (self.const(v, [], self.index) for v in (start, stop, step))
         return scf.ForOp(lb, ub, st, inits)
 
-    def index_to_i32(self, iv: ir.Value) -> ir.Value:
-        return self.op("arith.index_cast", [iv], self.i32)
+    def loop_index(self, iv: ir.Value) -> ir.Value:
+        """A loop's induction variable (`index`) as an index value (`idx`)."""
+        return self.op("arith.index_cast", [iv], self.idx)
 
 
 def delinearize(b: TileBuilder, linear: ir.Value, dims: list[int]) -> list[ir.Value | None]:

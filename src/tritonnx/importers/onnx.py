@@ -169,6 +169,42 @@ def _static(vi: onnx.ValueInfoProto) -> list[int] | None:
     return [d.dim_value for d in tt.shape.dim]
 
 
+DATA_PROP_LIMIT = 1 << 12  # elements: a 1-D tensor longer than this is data, never a shape
+
+
+def _long_vector(model: onnx.ModelProto) -> bool:
+    """Whether some 1-D tensor of `model` (input, initializer or inferred value) has more than
+    DATA_PROP_LIMIT elements."""
+    graph = model.graph
+    infos = list(graph.value_info) + list(graph.input) + list(graph.output)
+    if any(len(t.dims) == 1 and t.dims[0] > DATA_PROP_LIMIT for t in graph.initializer):
+        return True
+    return any((s := _static(vi)) is not None and len(s) == 1 and s[0] > DATA_PROP_LIMIT for vi in infos)
+
+
+def _all_static(model: onnx.ModelProto) -> bool:
+    """Whether every value a node of `model` produces has a static shape."""
+    graph = model.graph
+    shapes = {vi.name: _static(vi) for vi in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    return all(shapes.get(o) is not None for n in graph.node for o in n.output if o)
+
+
+def infer_shapes(model: onnx.ModelProto, data_prop: bool = True) -> onnx.ModelProto:
+    """onnx shape inference (type-checked, strict), with data propagation where it can help.
+
+    Plain inference runs first; its result is returned when every value's shape is static
+    (data propagation has nothing to add), when `data_prop` is False, or when some 1-D
+    tensor is longer than DATA_PROP_LIMIT: onnx's data propagation holds the values of
+    every 1-D tensor that reaches Cast, Slice, Concat, Gather, Unsqueeze, ... as a
+    TensorShapeProto, some 80 bytes an element (onnx 1.23: 5.5 GB for a 64M-element
+    input). Shapes that then stay unknown are left to `resolve_shapes`, which folds shape
+    subgraphs itself. Raises onnx's errors (InferenceError) for an inconsistent model."""
+    plain = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=False)
+    if not data_prop or _all_static(plain) or _long_vector(plain):
+        return plain
+    return shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+
+
 def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
     """Evaluates small constant subgraphs (Shape, Range, Concat of constants, ...) with
     onnx.reference and re-runs shape inference, until every tensor has a static shape or
@@ -176,11 +212,10 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
     from tritonnx.importers.reference import evaluator as reference_evaluator
 
     for _ in range(rounds):
+        if _all_static(model):
+            return model
         graph = model.graph
         shapes = {vi.name: _static(vi) for vi in list(graph.value_info) + list(graph.input) + list(graph.output)}
-        produced = [o for n in graph.node for o in n.output if o]
-        if all(shapes.get(o) is not None for o in produced):
-            return model
         known = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         opset = _opset(model)
         kept, folded = [], {}
@@ -227,7 +262,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
             graph.value_info.remove(vi)
         # data propagation treats small int tensors as shapes; the index tensors a dynamic
         # compile keeps (Range over a dynamic size) are data, so it stays off then
-        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=not active())
+        model = infer_shapes(model, data_prop=not active())
     return model
 
 
@@ -380,7 +415,7 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
     try:
         if _opset(proto) < OPSET:
             proto = version_converter.convert_version(proto, OPSET)
-        proto = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+        proto = infer_shapes(proto)
         proto = resolve_shapes(_put_weights_back(proto, aside))
     except Exception as e:
         invalid = invalid_model_error(e, proto)

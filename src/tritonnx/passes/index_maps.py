@@ -37,7 +37,7 @@ class Emitter:
             return self.known[v]
         if v in self.buffers:
             offs = linearize(b, idx, shape_of(v))
-            offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.i32)
+            offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.idx)
             m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
             tile = b.load(self.buffers[v], offs, m)
             return b.convert(tile, compute_type(elem(tile)))
@@ -59,7 +59,7 @@ class Emitter:
             axis = attrs_of(op)["axis"]
             head, tail = op.operands
             n0 = shape_of(head)[axis]
-            i = idx[axis] if idx[axis] is not None else b.const(0, [1] * len(self.shape), b.i32)
+            i = idx[axis] if idx[axis] is not None else b.const(0, [1] * len(self.shape), b.idx)
             in_head = b.cmp("lt", i, n0)
             in_tail = b.cmp("ge", i, n0)
             h = self(head, idx[:axis] + [i] + idx[axis + 1:], b.and_(mask, in_head))
@@ -102,7 +102,7 @@ class Emitter:
 
     def index(self, value: int) -> ir.Value:
         """A constant index, shaped to broadcast against the kernel's tile."""
-        return self.b.const(value, [1] * len(self.shape), self.b.i32)
+        return self.b.const(value, [1] * len(self.shape), self.b.idx)
 
     def trilu(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
         b, a = self.b, attrs_of(op)
@@ -119,7 +119,7 @@ class Emitter:
         axis, depth = a["axis"], a["depth"]
         indices, values = op.operands[0], op.operands[-1]
         i_dims = shape_of(indices)
-        k = b.convert(self(indices, [None if n == 1 else i for i, n in zip(idx[:axis] + idx[axis + 1:], i_dims)], mask), b.i32)
+        k = b.convert(self(indices, [None if n == 1 else i for i, n in zip(idx[:axis] + idx[axis + 1:], i_dims)], mask), b.idx)
         k = b.select(b.cmp("lt", k, 0), b.binary("add", k, depth), k)
         j = idx[axis] if idx[axis] is not None else self.index(0)
         off, on = self(values, [self.index(0)], mask), self(values, [self.index(1)], mask)
@@ -259,8 +259,8 @@ def _gather_elements(em: Emitter, op, idx, mask):
 
 
 def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value, ir.Value | None]:
-    """(the index tile `k` into an axis of size `n`, negatives wrapped, as i32; the mask of
-    the load it addresses) for Gather and GatherElements.
+    """(the index tile `k` into an axis of size `n`, negatives wrapped, in the index type
+    `b.idx`; the mask of the load it addresses) for Gather and GatherElements.
 
     Indices from constants (no `tnx.index_check`, set by outline) were verified at compile
     time. Indices from data are checked in their own width, before narrowing: valid =
@@ -277,7 +277,7 @@ def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value,
     b = em.b
     mode = ir.StringAttr(op.attributes["tnx.index_check"]).value if "tnx.index_check" in op.attributes else None
     if mode is None:
-        k = b.convert(k, b.i32)
+        k = b.convert(k, b.idx)
         return b.select(b.cmp("lt", k, 0), b.binary("add", k, n), k), mask
     wrapped = b.binary("add", k, n)  # k + n wraps only when k >= n: invalid either way
     valid = b.and_(b.cmp("ge", wrapped, 0), b.cmp("lt", k, n))
@@ -285,10 +285,10 @@ def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value,
     if buf is not None:
         bad = b.broadcast(b.and_(mask, b.binary("xor", valid, True)), em.shape)
         i64 = ir.RankedTensorType(buf.type).element_type
-        b.store(buf, b.const(0, em.shape, b.i32), b.const(1, em.shape, i64), bad)
-        b.store(buf, b.const(1, em.shape, b.i32), b.broadcast(b.convert(k, i64), em.shape), bad)
+        b.store(buf, b.const(0, em.shape, b.idx), b.const(1, em.shape, i64), bad)
+        b.store(buf, b.const(1, em.shape, b.idx), b.broadcast(b.convert(k, i64), em.shape), bad)
     k = b.select(valid, b.select(b.cmp("lt", k, 0), wrapped, k), b.full_like(k, 0))
-    return b.convert(k, b.i32), b.and_(mask, valid)
+    return b.convert(k, b.idx), b.and_(mask, valid)
 
 
 def _resize(em: Emitter, op, idx, mask):
@@ -346,7 +346,7 @@ def _resize(em: Emitter, op, idx, mask):
                 r = b.unary("math.floor", b.binary("add", v, 0.5))
             else:  # round_prefer_floor
                 r = b.unary("math.ceil", b.binary("sub", v, 0.5))
-            src.append(clamp(b.convert(r, b.i32), n) if n > 1 else None)
+            src.append(clamp(b.convert(r, b.idx), n) if n > 1 else None)
         value = em(op.operands[0], src, mask)
     elif mode == "cubic":  # Keys' cubic convolution: 4 taps per resized dimension
         A = a.get("cubic_coeff_a", -0.75)
@@ -356,7 +356,7 @@ def _resize(em: Emitter, op, idx, mask):
                 continue
             fl = b.unary("math.floor", v)
             t_ = b.binary("sub", v, fl)
-            base = b.convert(fl, b.i32)
+            base = b.convert(fl, b.idx)
             ws = []
             for off in (-1, 0, 1, 2):
                 s_ = b.unary("math.absf", b.binary("sub", t_, float(off)))  # distance to the tap
@@ -394,7 +394,7 @@ def _resize(em: Emitter, op, idx, mask):
                 weights.append(None)
                 continue
             fl = b.unary("math.floor", v)
-            lows.append(b.convert(fl, b.i32))
+            lows.append(b.convert(fl, b.idx))
             weights.append(b.binary("sub", v, fl))
         value = None
         dims = [d for d, w in enumerate(weights) if w is not None]
@@ -463,10 +463,10 @@ def _grid_sample(em: Emitter, op, idx, mask):
         return b.select(b.broadcast(ok, em.shape), v, b.full_like(v, 0.0))
 
     if mode == "nearest":
-        return sample([b.convert(elementwise.OPS["tnx.round"](b, [c], {}), b.i32) for c in coords])
+        return sample([b.convert(elementwise.OPS["tnx.round"](b, [c], {}), b.idx) for c in coords])
     lows = [b.unary("math.floor", c) for c in coords]
     fracs = [b.binary("sub", c, lo) for c, lo in zip(coords, lows)]
-    lows = [b.convert(lo, b.i32) for lo in lows]
+    lows = [b.convert(lo, b.idx) for lo in lows]
     value = None
     for corner in range(1 << spatial):
         bits = [(corner >> d) & 1 for d in range(spatial)]
@@ -484,7 +484,7 @@ def _reverse_sequence(em: Emitter, op, idx, mask):
     b, a = em.b, attrs_of(op)
     x, lens = op.operands
     bt, tt = a["batch_axis"], a["time_axis"]
-    n = b.convert(em(lens, [idx[bt]], mask), b.i32)
+    n = b.convert(em(lens, [idx[bt]], mask), b.idx)
     # a length outside [0, T] (from data) is clamped into it: memory stays safe, the result unspecified
     n = b.binary("min", b.binary("max", n, 0), shape_of(x)[tt])
     t = idx[tt] if idx[tt] is not None else em.index(0)

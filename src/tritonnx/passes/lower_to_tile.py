@@ -10,6 +10,8 @@ outputs from `bufferization.alloc_tensor` (allocations, so cse keeps them apart)
 A kernel with checked data indices (`tnx.index_check`, set by outline) also takes one
 int64[2] check buffer per checked op, between its inputs and outputs (`tnx.checks`
 describes them); each call gets them as allocations tagged `tnx.check`.
+Index arithmetic is int32, or int64 in a kernel with a tensor of 2^31 elements or more
+(`index_bits`, recorded as `tnx.index_bits`; dynamic sizes get run-time guards).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import math
 from mlir import ir
 from mlir.dialects import func, scf
 
+from tritonnx import symbolic
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of, to_attr
 from tritonnx.dialects.tile import TileBuilder, delinearize, is_float, linearize, shape
@@ -64,7 +67,7 @@ def _out_mask_and_store(b, em, out_value, out_buf, idx, mask, idx_shape=None):
     idx = _reindex(b, idx, idx_shape, shape_of(out_value))
     val = em(out_value, idx, mask)
     offs = linearize(b, idx, shape_of(out_value))
-    offs = b.broadcast(offs, em.shape) if offs is not None else b.const(0, em.shape, b.i32)
+    offs = b.broadcast(offs, em.shape) if offs is not None else b.const(0, em.shape, b.idx)
     want = ir.RankedTensorType(out_buf.type).element_type
     b.store(out_buf, offs, b.convert(val, want), b.broadcast(mask, em.shape))
     return val
@@ -137,7 +140,7 @@ def _window(value: ir.Value, earlier: list[ir.Value], windows: dict) -> tuple[ir
 def _pointwise(b, kernel, args, out_value, cfg):
     block = cfg["BLOCK"]
     dims = shape_of(out_value)
-    offs = b.binary("add", b.splat(b.binary("mul", b.program_id(0), b.const(block, [], b.i32)), [block]), b.arange(block))
+    offs = b.binary("add", b.splat(b.binary("mul", b.program_id(0), b.const(block, [], b.idx)), [block]), b.arange(block))
     mask = b.cmp("lt", offs, math.prod(dims))
     em = Emitter(b, args, [block])
     idx = delinearize(b, offs, dims)
@@ -145,8 +148,8 @@ def _pointwise(b, kernel, args, out_value, cfg):
 
 
 def _block_start(b, axis: int, size: int, n: int) -> ir.Value:
-    """pid(axis) * size + arange(size), as a [n]-shaped i32 tile."""
-    base = b.binary("mul", b.program_id(axis), b.const(size, [], b.i32))
+    """pid(axis) * size + arange(size), as a [n]-shaped tile of the index type."""
+    base = b.binary("mul", b.program_id(axis), b.const(size, [], b.idx))
     return b.binary("add", b.splat(base, [n]), b.arange(n))
 
 
@@ -169,7 +172,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
         cg = (c_in if kind == "conv" else w_dims[0]) // groups  # input channels per group
         g = b.program_id(2)
         m_idx = delinearize(b, rm, [out_dims[0]] + out_dims[2:])  # nb, o_1..o_d: [BM, 1] each
-        nb, outs = m_idx[0], [o if o is not None else b.const(0, [bm, 1], b.i32) for o in m_idx[1:]]
+        nb, outs = m_idx[0], [o if o is not None else b.const(0, [bm, 1], b.idx) for o in m_idx[1:]]
         co = b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)) if groups > 1 else rn
     batch, a_batch, b_batch = [], [], []
     if kind == "mat_mul":  # batch dims broadcast NumPy-style; program_id(2) walks the output's
@@ -184,7 +187,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
     acc0 = b.const(0.0, [bm, bn], b.f32)
     loop = b.for_range(0, k_size, bk, [acc0])
     with ir.InsertionPoint(loop.body):
-        k0 = b.splat(b.index_to_i32(loop.induction_variable), [bk])
+        k0 = b.splat(b.loop_index(loop.induction_variable), [bk])
         rk = b.binary("add", k0, b.arange(bk))
         ka, kb = b.expand(rk, 0), b.expand(rk, 1)  # [1, BK], [BK, 1]
         a_mask = b.and_(m_ok, b.cmp("lt", ka, k_size))
@@ -192,8 +195,8 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
         ea, eb = Emitter(b, args, [bm, bk]), Emitter(b, args, [bk, bn])
         if kind in ("conv", "conv_transpose"):
             k_idx = delinearize(b, ka, [cg] + ks)  # ci, k_1..k_d: [1, BK] each
-            ci = k_idx[0] if k_idx[0] is not None else b.const(0, [1, bk], b.i32)
-            taps = [k if k is not None else b.const(0, [1, bk], b.i32) for k in k_idx[1:]]
+            ci = k_idx[0] if k_idx[0] is not None else b.const(0, [1, bk], b.idx)
+            taps = [k if k is not None else b.const(0, [1, bk], b.idx) for k in k_idx[1:]]
             src, inside = [], []
             for o, k, s, d, pad, n in zip(outs, taps, strides, dils, pads, x_dims[2:]):
                 if kind == "conv":  # input position o * stride - pad + k * dilation
@@ -213,7 +216,7 @@ def _dot_kernel(b, kernel, args, out_value, cfg, anchor):
             if kind == "conv":
                 w_idx = [co] + kb_idx
             else:  # W is [C_in, C_out / group, k...]
-                ci_b = kb_idx[0] if kb_idx[0] is not None else b.const(0, [bk, 1], b.i32)
+                ci_b = kb_idx[0] if kb_idx[0] is not None else b.const(0, [bk, 1], b.idx)
                 if groups > 1:
                     ci_b = b.binary("add", ci_b, b.binary("mul", b.splat(g, [bk, 1]), cg))
                 w_idx = [ci_b, rn] + kb_idx[1:]
@@ -284,14 +287,14 @@ def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
     p_ok = b.cmp("lt", p, total)
     idx1 = delinearize(b, p, out_dims)  # n, c, o_1..o_d as [BP]
     idx2 = [b.expand(i, 1) if i is not None else None for i in idx1]
-    outs = [o if o is not None else b.const(0, [bp, 1], b.i32) for o in idx2[2:]]
+    outs = [o if o is not None else b.const(0, [bp, 1], b.idx) for o in idx2[2:]]
     p_ok2 = b.expand(p_ok, 1)
     acc0 = b.const(NEG_INF if kind == "max" else 0.0, [bp], b.f32)
     inits = [acc0] if kind != "avg" else [acc0, b.const(0.0, [bp], b.f32)]
     loop = b.for_range(0, window, br, inits)
     with ir.InsertionPoint(loop.body):
-        r = b.expand(b.binary("add", b.splat(b.index_to_i32(loop.induction_variable), [br]), b.arange(br)), 0)
-        taps = [k if k is not None else b.const(0, [1, br], b.i32) for k in delinearize(b, r, list(ks))]
+        r = b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0)
+        taps = [k if k is not None else b.const(0, [1, br], b.idx) for k in delinearize(b, r, list(ks))]
         in_window = b.and_(p_ok2, b.cmp("lt", r, window))
         src, inside, padded = [], [], []
         for d, (o, k) in enumerate(zip(outs, taps)):
@@ -413,7 +416,7 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
             return inits
         loop = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(loop.body):
-            r = b.expand(b.binary("add", b.splat(b.index_to_i32(loop.induction_variable), [br]), b.arange(br)), 0)
+            r = b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0)
             ridx = delinearize(b, r, rdims)
             idx, ki, ri = [], iter(kidx), iter(ridx)
             for d in range(len(dims)):
@@ -441,7 +444,7 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
             pred = ("ge" if last else "gt") if largest else ("le" if last else "lt")
             better = b.cmp(pred, cm, best)
             return [b.select(better, cm, best), b.select(better, ci, where_)]
-        _, result = chunks([b.const(_extreme(b, et, not largest), [bp], et), b.const(0, [bp], b.i32)], step)
+        _, result = chunks([b.const(_extreme(b, et, not largest), [bp], et), b.const(0, [bp], b.idx)], step)
     elif kind == "reduce_log_sum_exp":
         (m,) = chunks([b.const(NEG_INF, [bp], et)], lambda it, v, valid, r: [
             b.binary("max", it[0], b.reduce(filled(v, valid, NEG_INF), 1, "max"))])
@@ -490,7 +493,7 @@ def _norm_kernel(b, kernel, args, out_value, cfg, anchor):
     def loop(inits, body):
         f = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(f.body):
-            r = b.expand(b.binary("add", b.splat(b.index_to_i32(f.induction_variable), [br]), b.arange(br)), 0)
+            r = b.expand(b.binary("add", b.splat(b.loop_index(f.induction_variable), [br]), b.arange(br)), 0)
             ridx, ki, ri = delinearize(b, r, rdims), iter(kidx), None
             ri = iter(ridx)
             idx = [next(ri) if d in axes else next(ki) for d in range(len(dims))]
@@ -543,14 +546,14 @@ def _top_k_kernel(b, kernel, args, out_value, cfg, anchor):
         cur = loop.inner_iter_args[0]
         best = b.expand(b.reduce(cur, 1, "max"), 1)
         first = b.expand(b.reduce(b.select(b.and_(mask, b.cmp("eq", cur, best)), jj, b.full_like(jj, br)), 1, "min"), 1)
-        i = b.splat(b.index_to_i32(loop.induction_variable), [bp, 1])
+        i = b.splat(b.loop_index(loop.induction_variable), [bp, 1])
         if a["output"] == 0:
             value = best if a["largest"] else b.unary("arith.negf", best)
         else:
             value = first
         idx = head + [i if out_dims[axis] > 1 else None] + tail
         offs = linearize(b, [None if d == 1 else t for t, d in zip(idx, out_dims)], out_dims)
-        offs = offs if offs is not None else b.const(0, [bp, 1], b.i32)
+        offs = offs if offs is not None else b.const(0, [bp, 1], b.idx)
         want = ir.RankedTensorType(args["out"].type).element_type
         b.store(args["out"], b.broadcast(offs, [bp, 1]), b.convert(value, want), row_ok)
         scf.YieldOp([b.select(b.cmp("eq", jj, first), b.full_like(cur, NEG_INF), cur)])
@@ -584,7 +587,7 @@ def _attention_kernel(b, kernel, args, out_value, cfg, anchor):
     loop = b.for_range(0, sk, bn, inits)
     with ir.InsertionPoint(loop.body):
         m_i, l_i, acc = loop.inner_iter_args
-        start = b.splat(b.index_to_i32(loop.induction_variable), [bn])
+        start = b.splat(b.loop_index(loop.induction_variable), [bn])
         keys = b.binary("add", start, b.arange(bn))
         kn_row, kn_col = b.expand(keys, 0), b.expand(keys, 1)  # [1, BN], [BN, 1]
         k_mask = b.and_(b.cmp("lt", drow, d), b.cmp("lt", kn_row, sk))
@@ -653,7 +656,9 @@ def lower_kernel(kernel: ir.Operation) -> None:
     args["checks"] = {op.results[0]: arg for op, arg in zip(checked, list(block.arguments)[n_in:])}
     args["outs"] = list(zip(outputs, list(block.arguments)[n_in + len(checked):]))
     args["out"] = args["outs"][-1][1]
-    b = TileBuilder()
+    bits = index_bits(kernel)
+    new.operation.attributes["tnx.index_bits"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), bits)
+    b = TileBuilder(index_bits=bits)
     with ir.InsertionPoint(block), kernel.location:
         if math.prod(shape_of(out_value)) == 0:
             pass  # an empty output: nothing to compute (the tile pass gave it an empty grid)
@@ -663,6 +668,46 @@ def lower_kernel(kernel: ir.Operation) -> None:
             TEMPLATES[kind](b, kernel, args, out_value, cfg, anchor)
         func.ReturnOp([])
     kernel.erase()
+
+
+INDEX_LIMIT = 2**31 - 1  # the largest int32
+BLOCK_MARGIN = 1 << 16  # more lanes than any block: a block's last lanes run past its tensor's end
+
+
+def index_bits(kernel: ir.Operation) -> int:
+    """The width of `kernel`'s index arithmetic: 64 when some tensor of its body (an
+    argument, a result, any intermediate value) has more than INDEX_LIMIT - BLOCK_MARGIN
+    elements, else 32. Every index and offset a lane that is not masked off computes is below
+    the element count of a tensor of the kernel, and a masked-off lane's iteration index
+    (program_id * BLOCK + arange) runs less than a block past it, so int32 cannot wrap.
+
+    A tensor whose size is symbolic (a dynamic compile) and over the limit already with every
+    symbol at 1 makes the kernel int64 too. Any other symbolic size cannot be bounded at
+    compile time: if the kernel stays int32 it records guards (`symbolic.guard`,
+    plan["guards"]) that the runtime checks for every new set of sizes before launching
+    anything, refusing sizes that reach the limit with an error that says to compile for
+    those shapes (which gives int64 kernels where they are needed). The margin makes the
+    choice independent of the block sizes, so every autotune candidate of a kernel has the
+    same width."""
+    block = kernel.regions[0].blocks[0]
+    types = [a.type for a in block.arguments]
+    for op in ops(block):
+        types += [r.type for r in op.results]
+    limit = INDEX_LIMIT - BLOCK_MARGIN
+    symbolic_sizes = []
+    for t in types:
+        if not isinstance(t, ir.RankedTensorType):
+            continue
+        n = math.prod(symbolic.recognize_shape(ir.RankedTensorType(t).shape))
+        if symbolic.is_symbolic(n):
+            symbolic_sizes.append(n.expr)
+            n = int(n.expr.subs({s: 1 for s in n.expr.free_symbols}))
+        if n > limit:
+            return 64
+    for e in symbolic_sizes:
+        symbolic.guard(f"{symbolic.to_python(e)} <= {limit}",
+                       "int32 index arithmetic: every tensor of a kernel has fewer than 2**31 elements")
+    return 32
 
 
 def _check_attr(op: ir.Operation) -> ir.Attribute:
@@ -693,8 +738,14 @@ def run(module: ir.Operation, pass_=None) -> None:
     for k in [f for f in functions(module) if "tnx.candidates" in f.attributes]:
         _candidate_clones(k)
     kernels = [f for f in functions(module) if "tnx.kind" in f.attributes]
-    for k in kernels:
-        lower_kernel(k)
+    with symbolic.collect_guards() as guards:  # index_bits: bounds on dynamic sizes of int32 kernels
+        for k in kernels:
+            lower_kernel(k)
+    if guards:  # beside the tile pass's, in the order found
+        old = list(ir.ArrayAttr(module.attributes["tnx.guards"])) if "tnx.guards" in module.attributes else []
+        have = {ir.StringAttr(g).value for g in old}
+        new = [ir.StringAttr.get(t) for t in dict.fromkeys(f"{c}: {r}" for c, r in guards) if t not in have]
+        module.attributes["tnx.guards"] = ir.ArrayAttr.get(old + new)
     by_symbol = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module)}
     for fn in functions(module):
         if "tnx.kind" in fn.attributes:

@@ -106,15 +106,17 @@ class _Printer:
         elif name in ("arith.sitofp", "arith.uitofp", "arith.fptosi", "arith.extf",
                       "arith.extsi", "arith.trunci", "tile.cast"):
             text = f"{args[0]}.to({TL_TYPES[str(elem(op.results[0]))]})"
-        elif name == "arith.index_cast":
-            text = args[0]
+        elif name == "arith.index_cast":  # a loop counter: a Python int in the interpreter
+            text = f"tl.cast({args[0]}, tl.int64)" if _wide(op) else args[0]
         elif name == "tile.symbol":
-            text = ir.StringAttr(a["symbol"]).value
-            self.symbols.add(text)
+            sym = ir.StringAttr(a["symbol"]).value
+            self.symbols.add(sym)
+            text = f"tl.cast({sym}, tl.int64)" if _wide(op) else sym
         elif name == "tile.program_id":
-            text = f"tl.program_id({ir.IntegerAttr(a['axis']).value})"
+            text = f"tl.program_id({ir.IntegerAttr(a['axis']).value})" + (".to(tl.int64)" if _wide(op) else "")
         elif name == "tile.range":
-            text = f"tl.arange({ir.IntegerAttr(a['start']).value}, {ir.IntegerAttr(a['end']).value})"
+            text = (f"tl.arange({ir.IntegerAttr(a['start']).value}, {ir.IntegerAttr(a['end']).value})"
+                    + (".to(tl.int64)" if _wide(op) else ""))
         elif name == "tile.splat":
             et = TL_TYPES[str(elem(op.results[0]))]
             text = f"tl.full({shape(op.results[0])}, 0, {et}) + {args[0]}"
@@ -147,6 +149,12 @@ class _Printer:
         else:
             raise NotImplementedError(f"lower-to-triton has no printer for {name}")
         self.emit(depth, f"{out} = {text}")
+
+
+def _wide(op: ir.Operation) -> bool:
+    """Whether an index op's result is i64 (a kernel with 64-bit index arithmetic): Triton's
+    program ids, ranges, loop counters and small int arguments are int32, so it is cast."""
+    return str(elem(op.results[0])) == "i64"
 
 
 def _literal(attr: ir.Attribute) -> str:
