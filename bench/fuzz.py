@@ -52,6 +52,9 @@ def run_seed(seed: int) -> dict:
         row = {"seed": seed, "status": r.status, "ops": r.ops, "opset": r.opset, "special": r.special, "detail": r.detail[:2000]}
     except TimeoutError:
         row = {"seed": seed, "status": "timeout", "ops": [], "opset": 0, "special": False, "detail": f"over {_TIMEOUT} s"}
+    except Exception as e:  # noqa: BLE001 - a fuzzer bug must not end a long run
+        row = {"seed": seed, "status": "invalid", "ops": [], "opset": 0, "special": False,
+               "detail": f"fuzzer error: {type(e).__name__}: {e}"}
     finally:
         signal.alarm(0)
     row["seconds"] = round(time.perf_counter() - t0, 4)

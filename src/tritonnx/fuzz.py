@@ -446,7 +446,7 @@ def gen_cast(g: _Graph):
 
 
 def gen_matmul(g: _Graph):
-    x = g.source(_float, lambda: g.shape(g.integer(1, 3), hi=12))
+    x = g.source(lambda v: _float(v) and v.rank >= 1, lambda: g.shape(g.integer(1, 3), hi=12))
     k = x.shape[-1]
     n = g.integer(1, 16)
     if x.rank == 1 or g.chance(0.6):
@@ -992,11 +992,14 @@ def generate(seed: int, max_nodes: int = 12) -> Case:
     while done < steps and tries < 20 * steps:
         tries += 1
         snap = g.snapshot()
+        op = g.choice(OP_TYPES)
         try:
-            GENERATORS[g.choice(OP_TYPES)](g)
+            GENERATORS[op](g)
             done += 1
         except Reject:
             g.restore(snap)
+        except Exception as e:  # noqa: BLE001 - a generator bug: the case is skipped as invalid
+            return Case(seed, None, {}, [], g.opset, invalid=f"generator error in {op}: {type(e).__name__}: {e}")
     produced = {o for n in g.nodes if n.op_type != "Constant" for o in n.output}
     read = {i for n in g.nodes for i in n.input}
     outputs = [v for v in g.vals if v.name in produced and v.checked and (v.name not in read or g.chance(0.15))]
