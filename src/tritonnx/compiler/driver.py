@@ -358,9 +358,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         if cache_key is not None:
             compile_cache.store(cache_key, work)
     except BaseException:
-        paths.remove_tree(work)
-        if output_dir is None:
-            paths.remove_tree(final)
+        _discard(work, final, output_dir)
         raise
     finally:
         bar.close()
@@ -377,12 +375,18 @@ def _finish(work: Path, final: Path, output_dir, cached: bool = False):
     from tritonnx.runtime import CompiledModel
     try:
         paths.replace(work, final)
+        model = CompiledModel(final, cached=cached)
     except BaseException:
-        paths.remove_tree(work)
-        if output_dir is None:
-            paths.remove_tree(final)
+        _discard(work, final, output_dir)
         raise
-    model = CompiledModel(final, cached=cached)
     if output_dir is None:
         weakref.finalize(model, paths.remove_tree, final)
     return model
+
+
+def _discard(work: Path, final: Path, output_dir) -> None:
+    """After a failure: removes the work directory, and the temporary output of a compile
+    without `output_dir` (a user's output path is never removed)."""
+    paths.remove_tree(work)
+    if output_dir is None:
+        paths.remove_tree(final)

@@ -228,22 +228,35 @@ def _spatial_attrs(n: Node, spatial: int, kernel: list | None):
             n.fail(f"pads {pads} must not be negative")
 
 
-@verifier("Conv")
-def conv(n: Node):
+def _conv_operands(n: Node, out_channels_axis: int | None):
+    """(X shape, W shape, group) of a Conv or ConvTranspose after the checks they share (rank,
+    group dividing the channels); None when a shape is unknown. `out_channels_axis`: W's
+    axis of output channels that group must divide (Conv: 0), None for none."""
     x = n.rank_at_least("X", 3, "N x C x D1 x ...")
     w = n.shape("W")
     if x is None or w is None:
-        return
+        return None
     if len(w) != len(x):
         n.fail(f"W has rank {len(w)} (shape {fmt(w)}) but X has rank {len(x)} (shape {fmt(x)})")
     group = int(n.attrs.get("group", 1))
     if group < 1:
         n.fail(f"group {group} must be 1 or more")
-    c, m = x[1], w[0]
+    c = x[1]
     if c is not None and c % group:
         n.fail(f"group {group} does not divide the {c} input channels of X (shape {fmt(x)})")
+    m = w[out_channels_axis] if out_channels_axis is not None else None
     if m is not None and m % group:
         n.fail(f"group {group} does not divide the {m} output channels of W (shape {fmt(w)})")
+    return x, w, group
+
+
+@verifier("Conv")
+def conv(n: Node):
+    found = _conv_operands(n, 0)
+    if found is None:
+        return
+    x, w, group = found
+    c, m = x[1], w[0]
     if _known(c, w[1]) and c != w[1] * group:
         n.fail(f"input X has {c} channels but W expects {w[1] * group} (W shape {fmt(w)}, group {group})")
     _spatial_attrs(n, len(x) - 2, w[2:])
@@ -253,18 +266,11 @@ def conv(n: Node):
 
 @verifier("ConvTranspose")
 def conv_transpose(n: Node):
-    x = n.rank_at_least("X", 3, "N x C x D1 x ...")
-    w = n.shape("W")
-    if x is None or w is None:
+    found = _conv_operands(n, None)
+    if found is None:
         return
-    if len(w) != len(x):
-        n.fail(f"W has rank {len(w)} (shape {fmt(w)}) but X has rank {len(x)} (shape {fmt(x)})")
-    group = int(n.attrs.get("group", 1))
-    if group < 1:
-        n.fail(f"group {group} must be 1 or more")
+    x, w, group = found
     c = x[1]
-    if c is not None and c % group:
-        n.fail(f"group {group} does not divide the {c} input channels of X (shape {fmt(x)})")
     if _known(c, w[0]) and c != w[0]:
         n.fail(f"input X has {c} channels but W expects {w[0]} (W shape {fmt(w)}, group {group})")
     _spatial_attrs(n, len(x) - 2, w[2:])
