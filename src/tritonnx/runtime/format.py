@@ -186,7 +186,7 @@ def validate(plan: dict, where: str = "plan.json") -> None:
     for guard in plan.get("guards") or []:
         if not (isinstance(guard, list) and len(guard) == 2 and all(isinstance(g, str) for g in guard)):
             fail(f"guard {guard!r} is not [condition, reason]")
-        _parse(guard[0], set(symbols), lambda msg: fail(f"guard {guard[0]!r}: {msg}"))
+        _parse(guard[0], set(symbols), lambda msg, text=guard[0]: fail(f"guard {text!r}: {msg}"))
 
 
 def _list(plan: dict, key: str, fail) -> list:
