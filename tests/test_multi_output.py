@@ -119,6 +119,28 @@ def test_pointwise_kernel_with_a_window_output(tmp_path):
     assert [launch["roles"].count("out") for launch in model.launches] == [3]
 
 
+def test_second_output_of_several_ops_keeps_block_order(tmp_path):
+    """Fuzz seed 1178: Split's second result is a graph output and is read by a Shrink and
+    a Round whose product is a graph output. The Mul joins the Round as its epilogue and
+    the Shrink merges in after them; the three move up to the Split's kernel as its second
+    output in block order (the Shrink first), not in the order they joined the group, which
+    put the Mul before the Shrink it reads ("operand #1 does not dominate this use")."""
+    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=0),
+             helper.make_node("Shrink", ["b"], ["s"], bias=0.5, lambd=0.5),
+             helper.make_node("Round", ["b"], ["r"]),
+             helper.make_node("Mul", ["r", "s"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 7])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 7]) for n in "aby"],
+                              [numpy_helper.from_array(np.array([1, 1], np.int64), "sizes")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    model = tritonnx.compile(proto, tmp_path / "art")
+    x = (np.random.default_rng(3).standard_normal((2, 7)) * 3).astype(np.float32)
+    got = model.run({"x": x})
+    for name, ref in zip("aby", ort_run(proto, {"x": x})):
+        np.testing.assert_allclose(got[name], ref, rtol=1e-6, atol=1e-6, err_msg=name)
+    assert any(launch["roles"].count("out") > 1 for launch in model.launches)
+
+
 def test_multi_output_kernels_compile_to_cubin(tmp_path):
     """The multi-output kernels (a Conv with two window outputs, a pointwise kernel with
     three outputs) compile ahead of time to sm_90 cubin."""

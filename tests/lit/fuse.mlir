@@ -227,6 +227,24 @@ func.func @second_output_window(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x2x2xf32>
   return %p, %r : tensor<1x4x2x2xf32>, tensor<1x2x4x4xf32>
 }
 
+// A second output made of several ops moves up to its host's kernel in block order. The
+// Round is the Mul's producer, so the Mul joins it as an epilogue; the Shrink, whose only
+// reader is the Mul, merges into that group after them, but it comes first in the block:
+// moved up in the order the ops joined, the Mul would read the Shrink before it is
+// defined (fuzz seed 1178: Split -> Shrink, Round -> Mul).
+// CHECK-LABEL: func.func @second_output_block_order
+// CHECK: "tnx.relu"{{.*}}tnx.group = [[G:[0-9]+]]
+// CHECK-NEXT: "tnx.shrink"{{.*}}tnx.fusion = "second output of {{.*}}", tnx.group = [[G]]
+// CHECK-NEXT: "tnx.round"{{.*}}tnx.group = [[G]]
+// CHECK-NEXT: "tnx.mul"{{.*}}tnx.group = [[G]]
+func.func @second_output_block_order(%x: tensor<1x7xf32>) -> (tensor<1x7xf32>, tensor<1x7xf32>) {
+  %a = "tnx.relu"(%x) : (tensor<1x7xf32>) -> tensor<1x7xf32>
+  %s = "tnx.shrink"(%a) {bias = 5.000000e-01 : f32, lambd = 5.000000e-01 : f32} : (tensor<1x7xf32>) -> tensor<1x7xf32>
+  %r = "tnx.round"(%a) : (tensor<1x7xf32>) -> tensor<1x7xf32>
+  %m = "tnx.mul"(%r, %s) : (tensor<1x7xf32>, tensor<1x7xf32>) -> tensor<1x7xf32>
+  return %a, %m : tensor<1x7xf32>, tensor<1x7xf32>
+}
+
 // Not second outputs: a Relu that reads the Conv's result through a Transpose (the kernel
 // holds it at another index), and a Sigmoid of a Slice of a pointwise result that nothing
 // else reads (the kernel would store a value nobody needs).

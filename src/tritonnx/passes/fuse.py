@@ -541,7 +541,9 @@ def _second_outputs(block: ir.Block, members: dict, tail: dict, pointwise_groups
         reason = (f"second output of {node_name(tail[host])}'s kernel: reads its result{how} at the same index, "
                   "which other kernels read too (multi-output kernel: one launch and one read fewer)")
         last = tail[host]
-        for op in movable + p_ops:
+        # members lists a group's ops in the order they joined, not in block order: a branch
+        # merged into the group (_partition) is listed after the op that reads it
+        for op in movable + sorted(p_ops, key=lambda m: pos[m]):
             op.move_after(last)
             last = op
         for m in members.pop(p):
