@@ -16,15 +16,9 @@ SEEDS = range(300)
 KNOWN = {
     38: "Resize linear next to an infinite input: onnxruntime and the spec's weighted sum give NaN "
         "(inf * 0), tritonnx returns the finite neighbour",
-    45: "TopK of a constant: tnx-canonicalize's folding crashes (AttributeError: property 'output' "
-        "has no setter)",
     50: "Round(-0.3) returns +0.0 instead of -0.0 (Reciprocal then gives +inf instead of -inf)",
     117: "ReduceLogSumExp over a row holding +inf returns NaN; the spec (log(sum(exp(x)))) and "
          "onnxruntime give +inf",
-    183: "TopK of a constant: tnx-canonicalize crashes (as seed 45)",
-    207: "TopK of a constant: tnx-canonicalize crashes (as seed 45)",
-    283: "LayerNormalization of a constant X with epsilon=1e-3: the folded normalization uses another "
-         "epsilon (rows of small variance differ by up to 1.5)",
 }
 OK = ("match", "ort_differs", "refused")  # refused: tritonnx said why it cannot compile the graph
 

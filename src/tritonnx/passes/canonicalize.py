@@ -21,28 +21,63 @@ NAME = "tnx-canonicalize"
 VIEWS = ("tnx.flatten", "tnx.squeeze", "tnx.unsqueeze", "tnx.reshape")
 
 
-def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray:
+def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | None:
     """Evaluates one tnx op on constant inputs with ONNX's reference implementation
-    (`onnx.reference`), at the model's opset. None marks an absent optional input."""
-    from onnx import helper, numpy_helper
+    (`onnx.reference`), at the model's opset. None marks an absent optional input.
 
+    A tnx op is its ONNX node plus tritonnx's extensions (TopK's `output`, the canonical
+    forms' attributes, MeanVarianceNormalization's `epsilon`): those are turned back into
+    the ONNX node that computes the same, or the op is not evaluated (returns None) when
+    that node would drop an attribute, lack an input or the evaluator is known wrong."""
+    from onnx import defs, helper, numpy_helper
+
+    from tritonnx.dialects.ops import OPS
     from tritonnx.importers.reference import evaluator
 
-    names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
-    attrs = {}
-    for key, value in attrs_of(op).items():
-        if not key.startswith("tnx."):
-            attrs[key] = value
+    op_type, opset = onnx_op_type(op.name), _opset(op)
+    attrs = {k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")}
+    if op.name == "tnx.mean_variance_normalization":  # ONNX's has no epsilon: the formula itself
+        x = inputs[0].astype(np.float64)
+        axes = tuple(attrs.get("axes", (0, 2, 3)))
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        return (x - mean) / np.sqrt(var + attrs.get("epsilon", 1e-9))
+    try:
+        schema = defs.get_schema(op_type, opset, "")
+    except defs.SchemaError:
+        return None  # no ONNX op of this name and opset: nothing to evaluate it with
+    inputs = list(inputs)
+    output = attrs.pop("output", 0) if op.name == "tnx.top_k" else 0
+    if op.name == "tnx.top_k" and "k" in attrs:  # canonical form: K back as an input
+        inputs = [inputs[0], np.array([attrs.pop("k")], dtype=np.int64)]
+    if op.name in ("tnx.arg_max", "tnx.arg_min") and "axes" in attrs:
+        attrs["axis"] = attrs.pop("axes")[0]
+    formal = [i.name for i in schema.inputs]
+    if "axes" in attrs and "axes" in formal and "axes" not in schema.attributes:  # a canonical reduction
+        inputs = inputs[:1] + [np.array(attrs.pop("axes"), dtype=np.int64)]
+    defaults = OPS[op_type].attrs if op_type in OPS else {}
+    for key in list(attrs):
+        if key not in schema.attributes:
+            if key in defaults and attrs[key] == defaults[key]:
+                del attrs[key]  # an importer default this opset's op predates
+            else:
+                return None  # a tritonnx attribute the ONNX node would silently drop
+    for i, f in enumerate(schema.inputs):
+        if f.option == defs.OpSchema.FormalParameterOption.Single and (i >= len(inputs) or inputs[i] is None):
+            return None  # a canonical form without a required input
+    while inputs and inputs[-1] is None:
+        inputs.pop()  # absent trailing optional inputs are left out, not named ""
     if "value" in op.attributes:
         attrs["value"] = numpy_helper.from_array(current_weights().array(op.attributes["value"]))
-    node = helper.make_node(onnx_op_type(op.name), names, ["out"], **attrs)
-    opset = _opset(op)
+    names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
+    outs = [f"out{j}" for j in range(max(output + 1, 1))]
+    node = helper.make_node(op_type, names, outs, **attrs)
     feeds = {n: x for n, x in zip(names, inputs) if n}
     graph = helper.make_graph([node], "fold", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
                                                for n, x in feeds.items()],
-                              [helper.make_tensor_value_info("out", 0, None)])
+                              [helper.make_tensor_value_info(o, 0, None) for o in outs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return np.asarray(evaluator(model).run(None, feeds)[0])
+    return np.asarray(evaluator(model).run(None, feeds)[output])
 
 
 def _opset(op: ir.Operation) -> int:
@@ -92,7 +127,12 @@ def _fold(op: ir.Operation) -> bool:
         array = constant_array(op.operands[0])[np.ix_(*index)] if shape else constant_array(op.operands[0])
     elif op.operands and all(is_constant(v) for v in op.operands):
         inputs = [None if v is None else constant_array(v) for v in _positional(op)]
-        array = evaluate(op, inputs)
+        try:
+            array = evaluate(op, inputs)
+        except Exception:  # noqa: BLE001 - what the reference evaluator cannot compute runs as a kernel
+            return False
+        if array is None or np.size(array) != math.prod(shape):
+            return False
     else:
         return False
     with ir.InsertionPoint(op), op.location:
