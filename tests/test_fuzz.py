@@ -14,11 +14,6 @@ from tritonnx import fuzz
 SEEDS = range(300)
 # seed -> the bug it hits (each one reported; remove the entry when the bug is fixed)
 KNOWN = {
-    38: "Resize linear next to an infinite input: onnxruntime and the spec's weighted sum give NaN "
-        "(inf * 0), tritonnx returns the finite neighbour",
-    50: "Round(-0.3) returns +0.0 instead of -0.0 (Reciprocal then gives +inf instead of -inf)",
-    117: "ReduceLogSumExp over a row holding +inf returns NaN; the spec (log(sum(exp(x)))) and "
-         "onnxruntime give +inf",
 }
 OK = ("match", "ort_differs", "refused")  # refused: tritonnx said why it cannot compile the graph
 

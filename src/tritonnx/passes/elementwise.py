@@ -73,10 +73,15 @@ def _floor(b, x):
 
 
 def _round_even(b, x):
-    r = _floor(b, b.binary("add", x, 0.5))
-    tie = b.cmp("eq", b.binary("sub", r, x), 0.5)
+    """Round half to even from floor(x) and the exact fraction x - floor(x) (x + 0.5 would
+    round away 0.49999997 and odd integers past 2^23). A zero result keeps x's sign
+    (Round(-0.3) is -0.0): x * 0.0 is a zero of x's sign."""
+    r = _floor(b, x)
+    frac = b.binary("sub", x, r)  # NaN for +-inf: neither test below holds, r stays
     odd = b.cmp("ne", b.binary("sub", r, b.binary("mul", _floor(b, b.binary("mul", r, 0.5)), 2.0)), 0.0)
-    return _where(b, b.and_(tie, odd), b.binary("sub", r, 1.0), r)
+    up = b.binary("or", b.cmp("gt", frac, 0.5), b.and_(b.cmp("eq", frac, 0.5), odd))
+    r = _where(b, up, b.binary("add", r, 1.0), r)
+    return _where(b, b.cmp("eq", r, 0.0), b.binary("mul", x, 0.0), r)
 
 
 def _trunc(b, x):

@@ -291,6 +291,18 @@ def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value,
     return b.convert(k, b.idx), b.and_(mask, valid)
 
 
+def _linear_axes(scales: list[float]) -> set[int]:
+    """The axes onnxruntime's linear Resize blends even where their scale is 1 (inputs of
+    rank 2 and 3 all; rank 4 H, W of NCHW, or of NHWC where N and C keep their size; rank 5
+    D, H, W): a blended axis of scale 1 still weighs its next element by 0."""
+    rank = len(scales)
+    if rank <= 3:
+        return set(range(rank))
+    if rank == 4:
+        return {2, 3} if scales[0] == scales[1] == 1 else {1, 2} if scales[0] == scales[3] == 1 else set()
+    return {2, 3, 4} if rank == 5 and scales[0] == scales[1] == 1 else set()
+
+
 def _resize(em: Emitter, op, idx, mask):
     """Resize-19: each output index maps to a fractional input coordinate (per
     coordinate_transformation_mode); nearest rounds it, linear blends the two neighbours in
@@ -300,12 +312,16 @@ def _resize(em: Emitter, op, idx, mask):
     rank = len(in_shape)
     mode, ctm = a["mode"], a["coordinate_transformation_mode"]
     coords, extra_masks = [], []
+    identity = in_shape == out_shape and all(s == 1.0 for s in a["scales"])  # onnxruntime copies
+    blended = _linear_axes(a["scales"]) if mode == "linear" and not identity else set()
     for d, (i, n_in, n_out, s) in enumerate(zip(idx, in_shape, out_shape, a["scales"])):
-        if n_in == n_out and s == 1.0 and ctm != "tf_crop_and_resize":
+        if n_in == n_out and s == 1.0 and ctm != "tf_crop_and_resize" and (d not in blended or n_in == 1):
             coords.append(("same", i))
             continue
         x = b.convert(i if i is not None else em.index(0), b.f32)
         length = n_in * s  # "length_resized" of the spec: fractional when scales are given
+        if abs(length - n_out) <= 1e-5 * n_out:  # sizes given: the scale n_out / n_in in f32
+            length = n_out
         if ctm == "asymmetric":
             xo = b.binary("div", x, s)
         elif ctm == "align_corners":
@@ -384,31 +400,43 @@ def _resize(em: Emitter, op, idx, mask):
                 pos, w = taps[dims.index(d)][(combo // 4 ** dims.index(d)) % 4]
                 src.append(clamp(pos, in_shape[d]) if in_shape[d] > 1 else None)
                 weight = w if weight is None else b.binary("mul", weight, w)
-            term = b.binary("mul", b.convert(em(op.operands[0], src, mask), b.f32), weight)
+            x = b.convert(em(op.operands[0], src, mask), b.f32)
+            term = x if weight is None else b.binary("mul", x, weight)  # None: no axis is resized
             value = term if value is None else b.binary("add", value, term)
     else:  # linear: blend 2^k corners of the resized dimensions
-        lows, weights = [], []
+        # as onnxruntime: the coordinate is clamped to [0, n - 1] first, so an edge output
+        # blends x[0] with weight 1 and x[1] with weight 0 (inf * 0: NaN next to an infinite
+        # x[1], as the spec's weighted sum gives), and where both corners are x[n - 1] each
+        # weighs 0.5 (inf stays inf); an input dimension of 1 is read once
+        los, his, weights = [], [], []
         for (kind, v), n in zip(coords, in_shape):
-            if kind == "same":
-                lows.append(None)
+            if kind == "same" or n == 1:
+                los.append(None)
+                his.append(None)
                 weights.append(None)
                 continue
-            fl = b.unary("math.floor", v)
-            lows.append(b.convert(fl, b.idx))
-            weights.append(b.binary("sub", v, fl))
+            v = b.binary("min", b.binary("max", v, 0.0), float(n - 1))
+            lo = b.unary("math.floor", v)
+            hi = b.binary("min", b.binary("add", lo, 1.0), float(n - 1))
+            edge = b.cmp("eq", lo, hi)
+            half = b.full_like(v, 0.5)
+            los.append(b.convert(lo, b.idx))
+            his.append(b.convert(hi, b.idx))
+            weights.append((b.select(edge, half, b.binary("sub", hi, v)), b.select(edge, half, b.binary("sub", v, lo))))
         value = None
         dims = [d for d, w in enumerate(weights) if w is not None]
         for corner in range(1 << len(dims)):
             src, weight = [], None
             for d, (kind, v) in enumerate(coords):
                 if weights[d] is None:
-                    src.append(v)
+                    src.append(v if kind == "same" else None)
                     continue
                 bit = (corner >> dims.index(d)) & 1
-                src.append(clamp(b.binary("add", lows[d], bit), in_shape[d]) if in_shape[d] > 1 else None)
-                w = weights[d] if bit else b.binary("sub", b.full_like(weights[d], 1.0), weights[d])
+                src.append(his[d] if bit else los[d])
+                w = weights[d][bit]
                 weight = w if weight is None else b.binary("mul", weight, w)
-            term = b.binary("mul", b.convert(em(op.operands[0], src, mask), b.f32), weight)
+            x = b.convert(em(op.operands[0], src, mask), b.f32)
+            term = x if weight is None else b.binary("mul", x, weight)
             value = term if value is None else b.binary("add", value, term)
     inside = b.and_(*extra_masks)
     if inside is not None:

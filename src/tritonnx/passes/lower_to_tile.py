@@ -23,7 +23,7 @@ from mlir.dialects import func, scf
 from tritonnx import symbolic
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of, to_attr
-from tritonnx.dialects.tile import TileBuilder, delinearize, is_float, linearize, shape
+from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize, shape
 from tritonnx.passes import elementwise, functions, ops
 from tritonnx.passes.fuse import node_name
 from tritonnx.passes.index_maps import Emitter, compute_type, known_tile
@@ -306,8 +306,8 @@ def _pool_kernel(b, kernel, args, out_value, cfg, anchor):
         em = Emitter(b, args, [bp, br])
         tile = b.convert(em(x, idx2[:2] + src, valid), b.f32)
         if kind == "max":
-            red = b.reduce(b.select(valid, tile, NEG_INF), 1, "max")
-            scf.YieldOp([b.binary("max", loop.inner_iter_args[0], red)])
+            red = _reduce_extreme(b, b.select(valid, tile, NEG_INF), 1, "max")
+            scf.YieldOp([b.binary("max", loop.inner_iter_args[0], red)])  # maximumf: keeps a NaN
         elif kind == "lp":
             powed = b.unary("math.exp", b.binary("mul", b.unary("math.log", b.unary("math.absf", tile)), p_norm))
             red = b.reduce(b.select(valid, powed, 0.0), 1, "sum")
@@ -381,6 +381,17 @@ def _softmax_kernel(b, kernel, args, out_value, cfg, anchor):
     _store_outputs(b, em, args, idx, mask, dims)
 
 
+def _reduce_extreme(b, v, axis: int, kind: str):
+    """The max or min of `v` along `axis`, NaN where a NaN is among the values, as ONNX's
+    reference and torch give for ReduceMax/ReduceMin and the max pools (tl.max and tl.min
+    skip NaN: maxnumf). The sum of the NaN lanes (0 elsewhere) is NaN exactly then."""
+    m = b.reduce(v, axis, kind)
+    if not is_float(elem(v)):
+        return m
+    nans = b.reduce(b.select(b.cmp("ne", v, v), v, b.full_like(v, 0.0)), axis, "sum")
+    return b.select(b.cmp("ne", nans, nans), nans, m)
+
+
 def _extreme(b, et, largest: bool):
     """+inf / -inf, or the integer type's bounds."""
     if is_float(et):
@@ -448,7 +459,9 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     elif kind == "reduce_log_sum_exp":
         (m,) = chunks([b.const(NEG_INF, [bp], et)], lambda it, v, valid, r: [
             b.binary("max", it[0], b.reduce(filled(v, valid, NEG_INF), 1, "max"))])
-        safe_m = b.select(b.cmp("eq", m, NEG_INF), b.full_like(m, 0.0), m)
+        # shift by the row maximum unless it is infinite: -inf (an all -inf or empty row) gives
+        # log(0) = -inf, +inf gives log(inf) = +inf; shifting by it would make inf - inf = NaN
+        safe_m = b.select(b.cmp("eq", b.unary("math.absf", m), float("inf")), b.full_like(m, 0.0), m)
         mb = b.expand(safe_m, 1)
         (s,) = chunks([b.const(0.0, [bp], et)], lambda it, v, valid, r: [
             b.binary("add", it[0], b.reduce(filled(b.unary("math.exp", b.binary("sub", v, mb)), valid, 0.0), 1, "sum"))])
@@ -460,8 +473,12 @@ def _reduce_kernel(b, kernel, args, out_value, cfg, anchor):
         combine, neutral = {"reduce_max": ("max", _extreme(b, et, False)), "reduce_min": ("min", _extreme(b, et, True)),
                             "reduce_prod": ("prod", 1)}.get(kind, ("sum", 0))
         merge = {"max": "max", "min": "min", "prod": "mul", "sum": "add"}[combine]
+        def reduce_chunk(v):
+            if combine in ("max", "min"):  # NaN wins, and maximumf / minimumf carry it on
+                return _reduce_extreme(b, v, 1, combine)
+            return b.reduce(v, 1, combine)
         (acc,) = chunks([b.const(neutral, [bp], et)], lambda it, v, valid, r: [
-            b.binary(merge, it[0], b.reduce(filled(prologue(v), valid, neutral), 1, combine))])
+            b.binary(merge, it[0], reduce_chunk(filled(prologue(v), valid, neutral)))])
         result = acc
         if kind == "reduce_mean":
             result = b.binary("div", acc, n_red)
