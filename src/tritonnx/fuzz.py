@@ -19,16 +19,32 @@ each value records whether every correct implementation computes it bit for bit
 specials: results that turn a one-ulp difference into a different answer (comparisons,
 Floor, Round, Cast to int or bool, ArgMax, TopK indices, Hardmax) only read exact values;
 order-based ops (TopK, ArgMax, MaxPool, ReduceMax/Min) only values without specials (with a
-NaN, onnxruntime's answer depends on where it is); ceil_mode pools avoid a last window that
+NaN, onnxruntime's answer depends on where it is), and so do MeanVarianceNormalization,
+GroupNormalization and LayerNormalization (onnxruntime's variance E[x^2] - E[x]^2 cancels or
+overflows on huge values); ceil_mode pools avoid a last window that
 starts in the padding (onnx's shape inference and onnxruntime disagree on it).
 
 `check` classifies a case: "match"; "mismatch" (a wrong number: a bug); "ort_differs"
-(tritonnx and onnxruntime differ, but tritonnx agrees with onnx's reference evaluator);
+(tritonnx and onnxruntime differ, but the evidence says onnxruntime is off the spec: see
+below);
 "refused" (tritonnx raised a TritonnxError of its own: an unsupported op or attribute,
 with its message); "ort_refused" (onnxruntime could not run the model: skipped);
 "internal" (any other exception in tritonnx, or a CompileError wrapping one: a bug);
 "invalid" (the generator made a model onnx rejects: a generator bug, skipped).
 `bench/fuzz.py` runs many seeds; `tests/test_fuzz.py` a bounded range.
+
+The tie-break (`tie_break`), when tritonnx's outputs depart from onnxruntime's: a case is
+"ort_differs" only when both hold:
+  1. wherever tritonnx departs from onnxruntime (element by element), it agrees with the spec:
+     onnx's reference evaluator on the whole graph or, where that crashes, `reference_by_node`:
+     the graph evaluated node by node by the reference, each node fed the reference's own
+     earlier values, and a node the reference cannot evaluate (an exception, or an output whose
+     type or shape is not the inferred one) run by onnxruntime on those same values;
+  2. onnxruntime departs from the spec on some node (`ort_departures`): every intermediate
+     value comes from onnxruntime (a copy of the model that outputs them all), and each node,
+     evaluated by the reference on onnxruntime's values of its inputs, gives something else
+     than onnxruntime's output (nodes the reference cannot evaluate are no evidence).
+The detail names the nodes where onnxruntime departs.
 """
 from __future__ import annotations
 
@@ -189,13 +205,17 @@ class _Graph:
             return cands[-1]
         return self.choice(cands)
 
-    def source(self, pred, make_shape, dtype=F32) -> Val:
-        """A value satisfying pred, or a new graph input of shape make_shape()."""
+    def source(self, pred, make_shape, dtype=F32, clean=False) -> Val:
+        """A value satisfying pred, or a new graph input of shape make_shape(); `clean`:
+        one without specials (a value with specials is picked again among the others, so
+        that graphs whose op reads none draw the same numbers)."""
         v = self.pick(pred) if self.chance(0.85) else None
+        if v is not None and clean and v.special:
+            v = self.pick(lambda u: pred(u) and not u.special)
         if v is not None:
             return v
         v = self.input(make_shape(), dtype)
-        if v.special and not pred(v):  # e.g. TopK: a NaN's place in the order is not defined
+        if v.special and (clean or not pred(v)):  # e.g. TopK: a NaN's place in the order is not defined
             a = self.feeds[v.name]  # clear the specials in place: the random stream stays the same
             a[~(np.isfinite(a) & (np.abs(a) < 1e3))] = 1.0
             v.special = False
@@ -661,7 +681,7 @@ def gen_softmax(op):
 
 
 def gen_layer_norm(g: _Graph):
-    x = g.source(lambda v: _float(v) and v.rank >= 1, g.shape)
+    x = g.source(lambda v: _float(v) and v.rank >= 1, g.shape, clean=True)
     axis = g.integer(-x.rank, x.rank - 1) if g.chance(0.5) else -1
     norm = list(x.shape[axis:])
     if g.chance(0.2):  # a scale that broadcasts over the normalized dims
@@ -693,7 +713,7 @@ def gen_instance_norm(g: _Graph):
 def gen_group_norm(g: _Graph):
     if g.opset < 21:
         raise Reject("GroupNormalization-21 (per-channel scale) needs opset 21")
-    x = g.source(lambda v: _float(v) and v.rank >= 3, lambda: g.shape(g.integer(3, 4)))
+    x = g.source(lambda v: _float(v) and v.rank >= 3, lambda: g.shape(g.integer(3, 4)), clean=True)
     c = x.shape[1]
     groups = g.choice([d for d in range(1, c + 1) if c % d == 0])
     g.emit("GroupNormalization", [x.name, g.weight([c]).name, g.weight([c]).name], num_groups=groups,
@@ -706,7 +726,7 @@ def gen_lp_norm(g: _Graph):
 
 
 def gen_mvn(g: _Graph):
-    x = g.source(lambda v: _float(v) and v.rank >= 1, g.shape)
+    x = g.source(lambda v: _float(v) and v.rank >= 1, g.shape, clean=True)
     axes = sorted(g.rng.choice(x.rank, size=g.integer(1, x.rank), replace=False).tolist())
     if math.prod(x.shape[a] for a in axes) < 2:  # a variance of 0: onnxruntime gives NaN, the spec 0
         raise Reject("MeanVarianceNormalization over one element")
@@ -1083,7 +1103,7 @@ def compare(got: np.ndarray, want: np.ndarray, rtol=1e-3, atol=1e-4) -> str | No
         return _compare_floats(got, want, g64, w64, rtol, atol)
 
 
-def _compare_floats(got, want, g64, w64, rtol, atol):
+def _bad_floats(g64, w64, rtol, atol):
     finite = np.isfinite(w64)
     scale = max(1.0, float(np.abs(w64[finite]).max())) if finite.any() else 1.0
     bad = np.isnan(g64) != np.isnan(w64)
@@ -1091,6 +1111,24 @@ def _compare_floats(got, want, g64, w64, rtol, atol):
     bad |= inf & ~np.isnan(w64) & (g64 != w64)
     close = np.abs(g64 - w64) <= atol * scale + rtol * np.abs(w64)
     bad |= finite & np.isfinite(g64) & ~close
+    return bad, finite, scale
+
+
+def differing(got, want) -> np.ndarray | None:
+    """The mask of the elements where got departs from want (`compare`'s rule), or None
+    when their shapes or dtypes differ."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return None
+    if want.dtype.kind != "f":
+        return got != want
+    rtol, atol = (1e-2, 1e-3) if want.dtype == np.float16 else (1e-3, 1e-4)
+    with np.errstate(invalid="ignore"):
+        return _bad_floats(got.astype(np.float64), want.astype(np.float64), rtol, atol)[0]
+
+
+def _compare_floats(got, want, g64, w64, rtol, atol):
+    bad, finite, scale = _bad_floats(g64, w64, rtol, atol)
     if bad.any():
         i = tuple(np.argwhere(bad)[0])
         err = np.abs(g64 - w64)[finite & np.isfinite(g64)]
@@ -1109,6 +1147,99 @@ def reference_run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray] | Non
         return None
 
 
+def _one_node(model: onnx.ModelProto, node, values: dict) -> onnx.ModelProto:
+    """A model of `node` alone whose inputs (graph inputs, initializers or values of
+    earlier nodes) are graph inputs typed after their arrays in `values`."""
+    ins = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(values[i].dtype), list(values[i].shape))
+           for i in dict.fromkeys(node.input) if i]
+    graph = helper.make_graph([node], "node", ins, [onnx.ValueInfoProto(name=o) for o in node.output if o])
+    return helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+
+
+def _types(model: onnx.ModelProto) -> dict:
+    """{value name: (numpy dtype, shape)} as onnx's shape inference gives them."""
+    out = {}
+    try:
+        inferred = shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001
+        return out
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        t = vi.type.tensor_type
+        if t.elem_type and t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+            out[vi.name] = (helper.tensor_dtype_to_np_dtype(t.elem_type), tuple(d.dim_value for d in t.shape.dim))
+    return out
+
+
+def _run_node(model, node, values, engine, types=None) -> list[np.ndarray] | None:
+    """`node` evaluated on `values` by "reference" or "ort", or None when that fails (or,
+    for the reference, gives an output whose type or shape is not the inferred one)."""
+    one = _one_node(model, node, values)
+    feeds = {i: values[i] for i in node.input if i}
+    try:
+        if engine == "ort":
+            return [np.asarray(a) for a in ort_run(one, feeds)]
+        from onnx.reference import ReferenceEvaluator
+        with np.errstate(all="ignore"):
+            outs = [np.asarray(a) for a in ReferenceEvaluator(one).run(None, feeds)]
+    except Exception:  # noqa: BLE001 - either may fail on a node
+        return None
+    for o, a in zip(node.output, outs):
+        if o in (types or {}) and (a.dtype, a.shape) != types[o]:
+            return None  # e.g. its GlobalMaxPool of a rank-3 tensor drops an axis
+    return outs
+
+
+def ort_values(model: onnx.ModelProto, feeds: dict) -> dict:
+    """onnxruntime's value of every graph input, initializer and node output: the model
+    is run once more with every node output made a graph output."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    outs = [o for n in m.graph.node for o in n.output if o]
+    del m.graph.output[:]
+    m.graph.output.extend(onnx.ValueInfoProto(name=o) for o in outs)
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update(feeds)
+    values.update(zip(outs, ort_run(m, feeds)))
+    return values
+
+
+def reference_by_node(model: onnx.ModelProto, feeds: dict) -> tuple[list[np.ndarray] | None, list[str]]:
+    """The graph run node by node by onnx's reference evaluator, each node fed the values
+    of this run; a node the reference cannot evaluate is run by onnxruntime on the same
+    values (and named in the second result). None when neither can run some node."""
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update(feeds)
+    fallback, types = [], _types(model)
+    for node in model.graph.node:
+        outs = _run_node(model, node, values, "reference", types)
+        if outs is None:
+            fallback.append(f"{node.name} ({node.op_type})")
+            outs = _run_node(model, node, values, "ort")
+            if outs is None:
+                return None, fallback
+        values.update((o, a) for o, a in zip(node.output, outs) if o)
+    return [values[o.name] for o in model.graph.output], fallback
+
+
+def ort_departures(model: onnx.ModelProto, feeds: dict) -> list[str]:
+    """Nodes where onnxruntime's output departs from the reference evaluator's on the same
+    inputs (onnxruntime's own values of them): the evidence that onnxruntime is off the
+    spec. Nodes the reference cannot evaluate are no evidence."""
+    try:
+        values = ort_values(model, feeds)
+    except Exception:  # noqa: BLE001
+        return []
+    out, types = [], _types(model)
+    for node in model.graph.node:
+        ref = _run_node(model, node, values, "reference", types)
+        if ref is None:
+            continue
+        for o, r in zip(node.output, ref):
+            if o and (why := compare(values[o], r)):
+                out.append(f"{node.name} ({node.op_type}) {o}: onnxruntime {why.replace('vs', 'vs reference')}")
+    return out
+
+
 def _differences(names, got, want) -> list[str]:
     """What differs between got ({name: array} or a list in names' order) and want (a list)."""
     out = []
@@ -1118,6 +1249,42 @@ def _differences(names, got, want) -> list[str]:
         if why:
             out.append(f"{name}: {why}")
     return out
+
+
+def _agrees_where_ort_differs(names, got, want, ref) -> bool:
+    """tritonnx's outputs (got) agree with ref at every element where they depart from
+    onnxruntime's (want); where tritonnx and onnxruntime agree, ref is not consulted."""
+    for i, (name, w, r) in enumerate(zip(names, want, ref)):
+        g = got.get(name) if isinstance(got, dict) else got[i]
+        if g is None:
+            return False
+        off_ort = differing(g, w)
+        off_ref = differing(g, r)
+        if off_ort is None or off_ref is None:
+            return False
+        if (off_ort & off_ref).any():
+            return False
+    return True
+
+
+def tie_break(case: Case, names, got, want) -> str | None:
+    """Why onnxruntime, not tritonnx, is off the spec, or None when that is not shown:
+    wherever tritonnx's outputs depart from onnxruntime's, they agree with onnx's reference
+    evaluator's (the whole graph, or `reference_by_node` where the whole-graph run fails),
+    and onnxruntime departs from the reference on some node given its own inputs
+    (`ort_departures`)."""
+    ref, how = reference_run(case.model, case.feeds), "onnx's reference evaluator"
+    if ref is None:
+        ref, fallback = reference_by_node(case.model, case.feeds)
+        how = "onnx's reference evaluator node by node" + (
+            f" (onnxruntime for {', '.join(fallback)})" if fallback else "")
+    if ref is None or not _agrees_where_ort_differs(names, got, want, ref):
+        return None
+    departures = ort_departures(case.model, case.feeds)
+    if not departures:
+        return None
+    return (f"tritonnx agrees with {how}, onnxruntime does not: " + "; ".join(_differences(names, got, want))
+            + "; onnxruntime departs from the reference at " + "; ".join(departures[:3]))
 
 
 def _own_temp() -> set[Path]:
@@ -1153,11 +1320,9 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
         problems = _differences(names, got, want)
         if problems:
             res.status, res.detail = "mismatch", "; ".join(problems)
-            ref = reference_run(case.model, case.feeds)
-            if ref is not None and not _differences(names, got, ref):
-                res.status = "ort_differs"
-                res.detail = ("tritonnx agrees with onnx's reference evaluator, onnxruntime does not: "
-                              + "; ".join(_differences(names, ref, want)))
+            verdict = tie_break(case, names, got, want)
+            if verdict is not None:
+                res.status, res.detail = "ort_differs", verdict
     except TritonnxError as e:
         cause = e.__cause__
         if cause is not None and not isinstance(cause, TritonnxError):  # a pass crashed: a bug, not a refusal
