@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type, operand_specs
@@ -303,6 +305,66 @@ def _linear_axes(scales: list[float]) -> set[int]:
     return {2, 3, 4} if rank == 5 and scales[0] == scales[1] == 1 else set()
 
 
+def _f32(v) -> float:
+    """`v` rounded to float32 (as a Python float)."""
+    return float(np.float32(v))
+
+
+def _div_f32(b: TileBuilder, num: ir.Value, den: float) -> ir.Value:
+    """The float32 quotient num / den rounded as IEEE division rounds it, on every backend:
+    divided in float64 and rounded to float32 (double rounding is harmless for a quotient of
+    float32 values: 53 >= 2 * 24 + 2); Triton's float32 division on the GPU is approximate."""
+    f64 = ir.F64Type.get()
+    return b.convert(b.binary("div", b.convert(num, f64), _f32(den)), b.f32)
+
+
+def _nearest_coord(b: TileBuilder, ctm: str, x: ir.Value, n_in: int, n_out: int, s: float, roi) -> ir.Value:
+    """The float32 source coordinate of output index `x` (float32) as onnxruntime computes it
+    for nearest Resize, operation by operation in float32: `s` is the float32 scale (the given
+    one, or f32(n_out) / f32(n_in) when sizes are given) and the resized length is n_out."""
+    s = _f32(s)
+    if ctm == "asymmetric":
+        return _div_f32(b, x, s)
+    if ctm == "align_corners":
+        return b.full_like(x, 0.0) if n_out == 1 else _div_f32(b, b.binary("mul", x, float(n_in - 1)), n_out - 1)
+    if ctm == "pytorch_half_pixel" and n_out == 1:
+        return b.full_like(x, 0.0)
+    if ctm in ("half_pixel", "pytorch_half_pixel"):
+        return b.binary("sub", _div_f32(b, b.binary("add", x, 0.5), s), 0.5)
+    if ctm == "half_pixel_symmetric":  # offset in float32, the rest in float64, then rounded
+        f = np.float32
+        offset = float(f(f(n_in) / f(2)) * (f(1) - f(n_out) / (f(s) * f(n_in))))
+        f64 = ir.F64Type.get()
+        t = b.binary("div", b.binary("add", b.convert(x, f64), 0.5), s)
+        return b.convert(b.binary("sub", b.binary("add", t, offset), 0.5), b.f32)
+    start, end = roi  # tf_crop_and_resize
+    if n_out == 1:
+        return b.full_like(x, _f32(0.5 * _f32(_f32(start) + _f32(end)) * (n_in - 1)))
+    t = b.binary("mul", b.binary("mul", x, _f32(_f32(end) - _f32(start))), float(n_in - 1))
+    return b.binary("add", _div_f32(b, t, n_out - 1), _f32(_f32(start) * (n_in - 1)))
+
+
+def _nearest_index(b: TileBuilder, nm: str, v: ir.Value) -> ir.Value:
+    """The nearest_mode rounding of coordinate `v` (float32), as onnxruntime: floor and ceil
+    exact; the round modes take a coordinate within 1e-6 of a half as the half (so a
+    3.4999998 that stands for 3.5 rounds up with round_prefer_ceil, an 8.500001 down with
+    round_prefer_floor), and round other values to the nearest integer. Negative results are
+    clamped to 0 by the caller."""
+    if nm == "ceil":
+        return b.unary("math.ceil", v)
+    fl = b.unary("math.floor", v)
+    if nm == "floor":
+        return fl
+    d = b.binary("sub", b.binary("sub", v, fl), 0.5)  # exact: v - floor(v) and the half
+    tie = b.cmp("le", b.unary("math.absf", d), 1e-6)
+    up = b.cmp("gt", d, 0.0)
+    if nm == "round_prefer_ceil":
+        up = b.binary("or", up, tie)
+    else:  # round_prefer_floor
+        up = b.and_(up, b.binary("xor", tie, True))
+    return b.select(up, b.binary("add", fl, 1.0), fl)
+
+
 def _resize(em: Emitter, op, idx, mask):
     """Resize-19: each output index maps to a fractional input coordinate (per
     coordinate_transformation_mode); nearest rounds it, linear blends the two neighbours in
@@ -315,6 +377,16 @@ def _resize(em: Emitter, op, idx, mask):
     identity = in_shape == out_shape and all(s == 1.0 for s in a["scales"])  # onnxruntime copies
     blended = _linear_axes(a["scales"]) if mode == "linear" and not identity else set()
     for d, (i, n_in, n_out, s) in enumerate(zip(idx, in_shape, out_shape, a["scales"])):
+        if mode == "nearest":  # as onnxruntime: a copy where no dimension changes, and an axis of f32 scale 1 (rank > 1)
+            if in_shape == out_shape or (_f32(s) == 1.0 and rank > 1):
+                coords.append(("same", i))
+                continue
+            xo = _nearest_coord(b, ctm, b.convert(i if i is not None else em.index(0), b.f32), n_in, n_out, s,
+                                (a["roi"][d], a["roi"][rank + d]))
+            if ctm == "tf_crop_and_resize":
+                extra_masks.append(b.and_(b.cmp("ge", xo, 0.0), b.cmp("le", xo, float(n_in - 1))))
+            coords.append(("scaled", xo))
+            continue
         if n_in == n_out and s == 1.0 and ctm != "tf_crop_and_resize" and (d not in blended or n_in == 1):
             coords.append(("same", i))
             continue
@@ -352,16 +424,7 @@ def _resize(em: Emitter, op, idx, mask):
             if kind == "same":
                 src.append(v)
                 continue
-            nm = a["nearest_mode"]
-            fl = b.unary("math.floor", v)
-            if nm == "floor":
-                r = fl
-            elif nm == "ceil":
-                r = b.unary("math.ceil", v)
-            elif nm == "round_prefer_ceil":
-                r = b.unary("math.floor", b.binary("add", v, 0.5))
-            else:  # round_prefer_floor
-                r = b.unary("math.ceil", b.binary("sub", v, 0.5))
+            r = _nearest_index(b, a["nearest_mode"], v)
             src.append(clamp(b.convert(r, b.idx), n) if n > 1 else None)
         value = em(op.operands[0], src, mask)
     elif mode == "cubic":  # Keys' cubic convolution: 4 taps per resized dimension
