@@ -95,3 +95,9 @@ def test_fold_passes_attributes(tmp_path, node, consts, opset):
     """Every attribute of a folded op reaches the evaluator (a dropped one gives its default
     silently: the worst outcome)."""
     check_fold(tmp_path, node, consts, opset=opset)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_lp_normalization_of_constant_keeps_signs(tmp_path, p):
+    """onnx's reference sums x**p, not |x|**p: with p=1 it divided by the plain sum (fuzz seed 7834)."""
+    check_fold(tmp_path, helper.make_node("LpNormalization", ["x"], ["y"], axis=1, p=p), {"x": _w(7, 4, 7)})

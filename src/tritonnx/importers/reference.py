@@ -14,6 +14,10 @@ replaced by a max over every spatial axis.
 
 Softsign: onnx 1.23 writes into `np.abs(X) + 1`, which for a 0-d X is a NumPy scalar
 and cannot be written into; replaced by X / (1 + |X|).
+
+LpNormalization: onnx 1.23 sums x**p, not |x|**p, so p=1 divides by the plain sum (signs
+flip, fuzz seed 7834); replaced by x / (sum |x|**p)**(1/p) (LpNormalization-1; 0 where the
+norm is 0).
 """
 from __future__ import annotations
 
@@ -116,7 +120,17 @@ class Softsign(OpRun):
         return (np.asarray(x / (1 + np.abs(x))).astype(x.dtype),)
 
 
+class LpNormalization(OpRun):
+    op_domain = ""
+
+    def _run(self, x, axis=-1, p=2):
+        norm = np.power(np.power(np.abs(x.astype(np.float64)), p).sum(axis=axis, keepdims=True), 1.0 / p)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(norm == 0, 0.0, x / norm)
+        return (out.astype(x.dtype),)
+
+
 def evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
     """A ReferenceEvaluator of `model` with tritonnx's fixes."""
     return ReferenceEvaluator(model, new_ops=[GatherElements, MaxPool, AveragePool, LpPool, GlobalMaxPool,
-                                              Softsign])
+                                              Softsign, LpNormalization])
