@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -1287,12 +1285,6 @@ def tie_break(case: Case, names, got, want) -> str | None:
             + "; onnxruntime departs from the reference at " + "; ".join(departures[:3]))
 
 
-def _own_temp() -> set[Path]:
-    """Artifact folders of this process in the temp directory (tritonnx names them
-    `tritonnx-PID-*`); other processes' folders are never touched."""
-    return set(Path(tempfile.gettempdir()).glob(f"tritonnx-{os.getpid()}-*"))
-
-
 def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
     """Compiles and runs `case` with tritonnx and compares every output with onnxruntime.
     A mismatch or internal error is saved under save_dir (`seed-N.onnx`, `seed-N.npz` of
@@ -1311,7 +1303,6 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
         res.status, res.detail = "ort_refused", str(e).splitlines()[0] if str(e) else type(e).__name__
         res.seconds = time.perf_counter() - t0
         return res
-    before = _own_temp()
     compiled = None
     try:
         compiled = tritonnx.compile(case.model, cache=False)
@@ -1335,12 +1326,7 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
         res.status = "internal"
         res.detail = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}"
     finally:
-        path = getattr(compiled, "path", None)
-        del compiled
-        if path is not None and path.name.startswith(f"tritonnx-{os.getpid()}-"):
-            shutil.rmtree(path, ignore_errors=True)
-        for leftover in _own_temp() - before:  # compile() without out_dir must leak nothing; until it does
-            shutil.rmtree(leftover, ignore_errors=True)
+        del compiled  # its temporary artifact goes with it (compile() without out_dir)
     res.seconds = time.perf_counter() - t0
     if save_dir is not None and res.status in ("mismatch", "internal", "ort_differs"):
         save(case, res, save_dir)
