@@ -5,7 +5,8 @@ stdin): `triton.jit` decides between compiling and interpreting when a function 
 decorated, so a process that runs kernels through the CPU interpreter (TRITON_INTERPRET=1)
 cannot also compile them. Each kernel and target gets `<kernel>.<target>.cubin` and
 Triton's metadata for it, `<kernel>.<target>.json`, which `tritonnx.runtime.cubin` needs to launch the binary.
-Each job is {"file", "kernel", "signature", "num_warps", "num_stages", "targets"}.
+Each job is {"file", "kernel", "signature", "constexprs", "num_warps", "num_stages", "targets"}:
+the binary is of the launch's block sizes (its constexpr parameters).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _compile_job(job: dict) -> None:
     fn = getattr(module, job["kernel"])
     signature = dict(zip(fn.arg_names, job["signature"]))
     for target in job["targets"]:
-        compiled = triton.compile(ASTSource(fn, signature, {}),
+        compiled = triton.compile(ASTSource(fn, signature, job.get("constexprs", {})),
                                   target=GPUTarget("cuda", int(target.split("_")[1]), 32),
                                   options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
         path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])

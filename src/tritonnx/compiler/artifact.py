@@ -58,10 +58,6 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     """The launch plan of @main and the weights it needs, by buffer name."""
     kernels = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module.operation)
                if "tnx.kind" in f.attributes}
-    tuning: dict[str, list] = {}  # kernel symbol -> its autotune candidates
-    for sym, f in kernels.items():
-        if "tnx.candidate_of" in f.attributes:
-            tuning.setdefault(ir.StringAttr(f.attributes["tnx.candidate_of"]).value, []).append(f)
     main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
     block = main.regions[0].blocks[0]
     names: dict = {}
@@ -105,7 +101,8 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 "kind": ir.StringAttr(k.attributes["tnx.kind"]).value,
                 "block": {n: ir.IntegerAttr(block_cfg[n]).value for n in
                           ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D") if n in block_cfg},
-                "candidates": [_config(c) for c in tuning.get(sym, [])],
+                "constexprs": _constexprs(k, block_cfg),
+                "candidates": _configs(k),
                 "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(
                     op.attributes["tnx.nodes"] if "tnx.nodes" in op.attributes else k.attributes["tnx.nodes"])],
                 "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
@@ -150,14 +147,29 @@ def _check(attr: ir.DictAttr) -> dict:
             "axis": ir.IntegerAttr(attr["axis"]).value, "size": _size(recognize_shape([ir.IntegerAttr(attr["size"]).value])[0])}
 
 
-def _config(kernel: ir.Operation) -> dict:
-    """The source and tiling of an autotune candidate kernel."""
-    block = ir.DictAttr(kernel.attributes["tnx.block"])
-    return {"kernel": Path(ir.StringAttr(kernel.attributes["tnx.source"]).value).stem,
-            "grid": _grid(kernel),
-            "block": {n: ir.IntegerAttr(block[n]).value for n in ("BLOCK_M", "BLOCK_N", "BLOCK_K") if n in block},
-            "num_warps": ir.IntegerAttr(kernel.attributes["tnx.num_warps"]).value,
-            "num_stages": ir.IntegerAttr(kernel.attributes["tnx.num_stages"]).value}
+def _constexprs(kernel: ir.Operation, block: ir.DictAttr) -> dict[str, int]:
+    """{constexpr parameter: value} of a kernel's launch: the block sizes its source takes."""
+    names = [ir.StringAttr(n).value for n in ir.ArrayAttr(kernel.attributes["tnx.constexprs"])] \
+        if "tnx.constexprs" in kernel.attributes else []
+    return {n: ir.IntegerAttr(block[n]).value for n in names}
+
+
+def _configs(kernel: ir.Operation) -> list[dict]:
+    """The autotune candidates of a kernel (`tnx.configs`, set by lower-to-triton): other
+    block sizes, grids, warps and stages for the same source."""
+    if "tnx.configs" not in kernel.attributes:
+        return []
+    name = Path(ir.StringAttr(kernel.attributes["tnx.source"]).value).stem
+    out = []
+    for c in ir.ArrayAttr(kernel.attributes["tnx.configs"]):
+        c = ir.DictAttr(c)
+        block = ir.DictAttr(c["block"])
+        out.append({"kernel": name, "grid": [_size_text(ir.StringAttr(g).value) for g in ir.ArrayAttr(c["grid"])],
+                    "block": {a.name: ir.IntegerAttr(a.attr).value for a in block},
+                    "constexprs": _constexprs(kernel, block),
+                    "num_warps": ir.IntegerAttr(c["num_warps"]).value,
+                    "num_stages": ir.IntegerAttr(c["num_stages"]).value})
+    return out
 
 
 def _signature(launch: dict, plan: dict) -> list[str]:
@@ -167,7 +179,8 @@ def _signature(launch: dict, plan: dict) -> list[str]:
     codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
              "int16": "*i16", "int8": "*i8", "bool": "*i1", "uint8": "*u8", "uint16": "*u16", "uint32": "*u32",
              "uint64": "*u64"}
-    return [codes[by_name[b]["dtype"]] for b in launch["buffers"]] + [f"i{launch.get('index_bits', 32)}"] * len(launch.get("symbols", []))
+    return ([codes[by_name[b]["dtype"]] for b in launch["buffers"]] + [f"i{launch.get('index_bits', 32)}"] * len(launch.get("symbols", []))
+            + ["constexpr"] * len(launch.get("constexprs", {})))
 
 
 def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, workers=None) -> dict:
@@ -179,7 +192,7 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, worker
             continue
         seen.add(launch["kernel"])
         jobs.append({"file": str(kernel_dir / f"{launch['kernel']}.py"), "kernel": launch["kernel"],
-                     "signature": launch["signature"],
+                     "signature": launch["signature"], "constexprs": launch.get("constexprs", {}),
                      "num_warps": launch["num_warps"], "num_stages": launch["num_stages"],
                      "targets": list(targets)})
     compile_kernels(jobs, workers=workers, on_kernel=on_kernel)

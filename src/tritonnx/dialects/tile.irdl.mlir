@@ -14,11 +14,24 @@ irdl.dialect @tile {
     irdl.results(value: %r)
   }
   // [start, end) as a 1-D tile of the index type (i32 or i64); end - start is a power of two.
+  // `block` names the constexpr block size `end` is, when it is one (tl.arange(0, BLOCK_M)).
   irdl.operation @range {
     %r = irdl.any
     irdl.results(result: %r)
   }
-  // A scalar repeated over a tile.
+  // A block size: the kernel's `tl.constexpr` parameter `name` (BLOCK_M, ...), whose value
+  // in this lowering is `value`; an i32/i64 scalar or an index (a loop step).
+  irdl.operation @constexpr {
+    %r = irdl.any
+    irdl.results(result: %r)
+  }
+  // A tile of shape `dims` (block names or sizes) filled with `value`: an accumulator's or a
+  // running maximum's initial value (Triton's tl.zeros / tl.full).
+  irdl.operation @full {
+    %r = irdl.any
+    irdl.results(result: %r)
+  }
+  // A scalar repeated over a tile of shape `dims` (block names or sizes).
   irdl.operation @splat {
     %0 = irdl.any
     %r = irdl.any
@@ -32,7 +45,7 @@ irdl.dialect @tile {
     irdl.operands(src: %0)
     irdl.results(result: %r)
   }
-  // Broadcasts unit dimensions to the result shape.
+  // Broadcasts unit dimensions to the result shape, `dims` (block names or sizes).
   irdl.operation @broadcast {
     %0 = irdl.any
     %r = irdl.any

@@ -4,6 +4,14 @@ Every value is a ranked tensor of a static block shape (or a scalar for program 
 sizes and loop counters). Binary helpers broadcast their operands NumPy-style with
 explicit `tile.expand_dims` / `tile.broadcast`, so each arith op sees equal shapes.
 
+Block sizes are `Block`s: ints that remember the name of the kernel's `tl.constexpr`
+parameter they are (BLOCK_M, ...). The builder records the names in the IR (`tile.range`'s
+`block`, `tile.constexpr`, the `dims` of `tile.full`, `tile.splat` and `tile.broadcast`), so
+the printer writes `tl.arange(0, BLOCK_M)` and `[BLOCK_M, BLOCK_N]`, and a kernel's source
+holds for any block sizes: its autotune candidates are configs of one kernel. `name(v, n)`
+gives a value the name it has in the printed kernel (a NameLoc: `%offs_m` in the dump,
+`offs_m` in the source).
+
 Index arithmetic (program ids, ranges, offsets, sizes of dynamic dimensions) is in the
 builder's index type `idx`: i32, or i64 in a kernel some of whose tensors reach 2^31
 elements (`TileBuilder(index_bits=64)`, chosen by lower-to-tile's `index_bits`).
@@ -28,6 +36,30 @@ INT_OPS = {"add": "arith.addi", "sub": "arith.subi", "mul": "arith.muli", "div":
            "max": "arith.maxsi", "min": "arith.minsi"}
 FLOAT_OPS = {"add": "arith.addf", "sub": "arith.subf", "mul": "arith.mulf", "div": "arith.divf",
              "max": "arith.maximumf", "min": "arith.minimumf", "mod": "arith.remf"}
+
+
+class Block(int):
+    """A block size: an int that remembers its constexpr parameter's name. Arithmetic on it
+    gives plain ints (a derived size is not a parameter)."""
+
+    name: str
+
+    def __new__(cls, value: int, name: str):
+        obj = int.__new__(cls, value)
+        obj.name = name
+        return obj
+
+    def __repr__(self) -> str:
+        return f"{self.name}={int(self)}"
+
+
+def dim_text(d) -> str:
+    """How a dimension is written in the IR's `dims` and in the source: a block's name or the size."""
+    return d.name if isinstance(d, Block) else str(int(d))
+
+
+def dims_attr(dims) -> ir.ArrayAttr:
+    return ir.ArrayAttr.get([ir.StringAttr.get(dim_text(d)) for d in dims])
 
 
 def shape(v: ir.Value) -> list[int]:
@@ -65,6 +97,37 @@ class TileBuilder:
         self.i1 = ir.IntegerType.get_signless(1)
         self.f32 = ir.F32Type.get()
         self.index = ir.IndexType.get()
+        self.dims: dict = {}  # value -> its shape with Blocks where a dimension is a block size
+
+    def dims_of(self, v: ir.Value) -> list:
+        """`v`'s shape, with a `Block` for each dimension known to be a block size."""
+        named = self.dims.get(v)
+        return list(named) if named is not None else shape(v)
+
+    def _merge(self, *values) -> list:
+        """The broadcast shape of `values` (NumPy rules), keeping block names."""
+        out = list(np.broadcast_shapes(*(tuple(shape(v)) for v in values)))
+        for v in values:
+            for i, d in enumerate(self.dims_of(v)[::-1]):
+                j = len(out) - 1 - i
+                if isinstance(d, Block) and d == out[j] and not isinstance(out[j], Block):
+                    out[j] = d
+        return out
+
+    def _record(self, v: ir.Value, dims) -> ir.Value:
+        if any(isinstance(d, Block) for d in dims):
+            self.dims[v] = list(dims)
+        return v
+
+    def name(self, v: ir.Value, name: str) -> ir.Value:
+        """Names `v` (the printed kernel's variable, the dump's `%name`): its defining op's
+        location becomes NameLoc(name, the old location). Returns `v`."""
+        owner = v.owner
+        if isinstance(owner, ir.Block):
+            return v
+        op = owner.operation if hasattr(owner, "operation") else owner
+        op.location = ir.Location.name(name, childLoc=op.location)
+        return v
 
     def op(self, name: str, operands: list[ir.Value], result: ir.Type | None, **attrs) -> ir.Value | None:
         o = ir.Operation.create(name, results=[result] if result is not None else [], operands=operands,
@@ -73,6 +136,11 @@ class TileBuilder:
 
     # -- constants and indices -------------------------------------------------------
     def const(self, value, shp: list[int], et: ir.Type) -> ir.Value:
+        """`value` over a tile of shape `shp` (a scalar for []). A shape with block sizes
+        gives `tile.full` (a tile in its own right: an accumulator's start); otherwise an
+        `arith.constant`, which the printer writes as a literal where Triton broadcasts it."""
+        if isinstance(value, Block) and not shp:
+            return self.constexpr(value, et)
         if isinstance(value, SymInt):  # a size of a dynamic dimension: computed from tile.symbol
             v = symbolic.emit(self, value.expr, self.symbol)
             if isinstance(et, ir.IndexType):
@@ -86,6 +154,10 @@ class TileBuilder:
             scalar = ir.IntegerAttr.get(et, int(value))
         else:
             scalar = ir.IntegerAttr.get(et, int(value))
+        if any(isinstance(d, Block) for d in shp):
+            full = self.op("tile.full", [], ir.RankedTensorType.get(list(shp), et), value=scalar)
+            full.owner.attributes["dims"] = dims_attr(shp)
+            return self._record(full, shp)
         attr = ir.DenseElementsAttr.get_splat(ir.RankedTensorType.get(shp, et), scalar) if shp else scalar
         return ir.Operation.create("arith.constant", results=[_ttype(shp, et)],
                                    attributes={"value": attr}).results[0]
@@ -94,26 +166,45 @@ class TileBuilder:
         """The run-time value of symbolic size `name` (a kernel argument)."""
         return self.op("tile.symbol", [], self.idx, symbol=name)
 
+    def constexpr(self, block: Block, et: ir.Type | None = None) -> ir.Value:
+        """The block size `block` as a scalar (of the index type unless `et`): the kernel's
+        constexpr parameter."""
+        out = self.op("tile.constexpr", [], et or self.idx, value=int(block))
+        out.owner.attributes["name"] = ir.StringAttr.get(block.name)
+        return out
+
     def program_id(self, axis: int) -> ir.Value:
         return self.op("tile.program_id", [], self.idx, axis=axis)
 
     def arange(self, n: int) -> ir.Value:
-        return self.op("tile.range", [], ir.RankedTensorType.get([n], self.idx), start=0, end=n)
+        extra = {"block": n.name} if isinstance(n, Block) else {}
+        v = self.op("tile.range", [], ir.RankedTensorType.get([n], self.idx), start=0, end=int(n), **extra)
+        return self._record(v, [n])
+
+    def _shaped(self, name: str, v: ir.Value, shp: list) -> ir.Value:
+        out = self.op(name, [v], ir.RankedTensorType.get([int(d) for d in shp], elem(v)))
+        out.owner.attributes["dims"] = dims_attr(shp)
+        return self._record(out, shp)
 
     def splat(self, scalar: ir.Value, shp: list[int]) -> ir.Value:
-        return self.op("tile.splat", [scalar], ir.RankedTensorType.get(shp, scalar.type))
+        return self._shaped("tile.splat", scalar, shp)
 
     def expand(self, v: ir.Value, axis: int) -> ir.Value:
         s = shape(v)
         s.insert(axis, 1)
-        return self.op("tile.expand_dims", [v], ir.RankedTensorType.get(s, elem(v)), axis=axis)
+        named = self.dims_of(v)
+        named.insert(axis, 1)
+        return self._record(self.op("tile.expand_dims", [v], ir.RankedTensorType.get(s, elem(v)), axis=axis), named)
 
     def broadcast(self, v: ir.Value, shp: list[int]) -> ir.Value:
         if shape(v) == list(shp):
             return v
         if not shape(v):
             return self.splat(v, shp)
-        return self.op("tile.broadcast", [v], ir.RankedTensorType.get(list(shp), elem(v)))
+        own = self.dims_of(v)
+        named = [d if isinstance(d, Block) or own[i] != d or not isinstance(own[i], Block) else own[i]
+                 for i, d in enumerate(shp)]
+        return self._shaped("tile.broadcast", v, named)
 
     # -- elementwise -------------------------------------------------------------------
     def _pair(self, a, b):
@@ -122,9 +213,13 @@ class TileBuilder:
             swapped = True
         else:
             swapped = False
-        if not isinstance(b, ir.Value):
+        if isinstance(b, Block):  # a block size: the constexpr, over a's shape
+            b = self.constexpr(b, elem(a))
+            if shape(a):
+                b = self.splat(b, self.dims_of(a))
+        elif not isinstance(b, ir.Value):
             b = self.const(b, shape(a), elem(a))
-        out = list(np.broadcast_shapes(tuple(shape(a)), tuple(shape(b))))
+        out = self._merge(a, b)
         a, b = self.broadcast(a, out), self.broadcast(b, out)
         return (b, a) if swapped else (a, b)
 
@@ -132,13 +227,15 @@ class TileBuilder:
         a, b = self._pair(a, b)
         et = elem(a)
         name = (FLOAT_OPS if is_float(et) else INT_OPS)[kind]
-        return self.op(name, [a, b], a.type)
+        return self._record(self.op(name, [a, b], a.type), self._merge(a, b))
 
     def cmp(self, pred: str, a, b) -> ir.Value:
         a, b = self._pair(a, b)
         if is_float(elem(a)):
-            return self.op("arith.cmpf", [a, b], _ttype(shape(a), self.i1), predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPF[pred]))
-        return self.op("arith.cmpi", [a, b], _ttype(shape(a), self.i1), predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPI[pred]))
+            out = self.op("arith.cmpf", [a, b], _ttype(shape(a), self.i1), predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPF[pred]))
+        else:
+            out = self.op("arith.cmpi", [a, b], _ttype(shape(a), self.i1), predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPI[pred]))
+        return self._record(out, self._merge(a, b))
 
     def and_(self, *masks) -> ir.Value | None:
         out = None
@@ -152,15 +249,20 @@ class TileBuilder:
             a = self.const(a, shape(cond), elem(b))
         if not isinstance(b, ir.Value):
             b = self.const(b, shape(cond), elem(a))
-        out = list(np.broadcast_shapes(tuple(shape(cond)), tuple(shape(a)), tuple(shape(b))))
+        out = self._merge(cond, a, b)
         cond, a, b = self.broadcast(cond, out), self.broadcast(a, out), self.broadcast(b, out)
-        return self.op("arith.select", [cond, a, b], a.type)
+        return self._record(self.op("arith.select", [cond, a, b], a.type), out)
 
     def unary(self, name: str, x: ir.Value) -> ir.Value:
-        return self.op(name, [x], x.type)
+        return self._record(self.op(name, [x], x.type), self.dims_of(x))
 
     def full_like(self, x: ir.Value, value) -> ir.Value:
+        """`value` in `x`'s shape and type: a literal where Triton broadcasts it."""
         return self.const(value, shape(x), elem(x))
+
+    def zeros_like(self, x: ir.Value, value=0) -> ir.Value:
+        """A tile of `x`'s shape (block names kept) filled with `value`: a tile in its own right."""
+        return self.const(value, self.dims_of(x), elem(x))
 
     def convert(self, x: ir.Value, et: ir.Type) -> ir.Value:
         src = elem(x)
@@ -176,32 +278,41 @@ class TileBuilder:
             name = "arith.fptosi"
         else:
             name = "arith.extsi" if ir.IntegerType(src).width < ir.IntegerType(et).width else "arith.trunci"
-        return self.op(name, [x], _ttype(shape(x), et))
+        return self._record(self.op(name, [x], _ttype(shape(x), et)), self.dims_of(x))
 
     # -- memory and compute --------------------------------------------------------------
     def load(self, buffer: ir.Value, offsets: ir.Value, mask: ir.Value, other: float = 0.0) -> ir.Value:
         et = ir.RankedTensorType(buffer.type).element_type
-        return self.op("tile.load", [buffer, offsets, mask], ir.RankedTensorType.get(shape(offsets), et),
-                       other=float(other))
+        return self._record(self.op("tile.load", [buffer, offsets, mask], ir.RankedTensorType.get(shape(offsets), et),
+                                    other=float(other)), self.dims_of(offsets))
 
     def store(self, buffer: ir.Value, offsets: ir.Value, value: ir.Value, mask: ir.Value) -> None:
         self.op("tile.store", [buffer, offsets, value, mask], None)
 
     def dot(self, a: ir.Value, b: ir.Value, acc: ir.Value, precision: str = "ieee") -> ir.Value:
         """a @ b + acc; `precision` is Triton's input_precision for fp32 inputs (ieee, tf32)."""
-        return self.op("tile.dot", [a, b, acc], acc.type, input_precision=precision)
+        return self._record(self.op("tile.dot", [a, b, acc], acc.type, input_precision=precision),
+                            [self.dims_of(a)[0], self.dims_of(b)[1]])
 
     def reduce(self, x: ir.Value, axis: int, kind: str) -> ir.Value:
         s = shape(x)
         del s[axis]
-        return self.op("tile.reduce", [x], ir.RankedTensorType.get(s, elem(x)), axis=axis, kind=kind)
+        named = self.dims_of(x)
+        del named[axis]
+        return self._record(self.op("tile.reduce", [x], ir.RankedTensorType.get(s, elem(x)), axis=axis, kind=kind), named)
 
     def scan(self, x: ir.Value, axis: int, kind: str) -> ir.Value:
-        return self.op("tile.scan", [x], x.type, axis=axis, kind=kind)
+        return self._record(self.op("tile.scan", [x], x.type, axis=axis, kind=kind), self.dims_of(x))
 
     def for_range(self, start: int, stop: int, step: int, inits: list[ir.Value]) -> scf.ForOp:
+        """scf.for over [start, stop) by `step` (a Block: the constexpr) carrying `inits`;
+        its region arguments and results keep the inits' block names."""
         lb, ub, st = (self.const(v, [], self.index) for v in (start, stop, step))
-        return scf.ForOp(lb, ub, st, inits)
+        loop = scf.ForOp(lb, ub, st, inits)
+        for init, arg, res in zip(inits, loop.inner_iter_args, loop.results):
+            self._record(arg, self.dims_of(init))
+            self._record(res, self.dims_of(init))
+        return loop
 
     def loop_index(self, iv: ir.Value) -> ir.Value:
         """A loop's induction variable (`index`) as an index value (`idx`)."""

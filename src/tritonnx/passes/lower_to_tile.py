@@ -23,7 +23,7 @@ from mlir.dialects import func, scf
 from tritonnx import symbolic
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of, to_attr
-from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize, shape
+from tritonnx.dialects.tile import Block, TileBuilder, delinearize, elem, is_float, linearize, shape
 from tritonnx.passes import elementwise, functions, ops
 from tritonnx.passes.fuse import node_name
 from tritonnx.passes.index_maps import Emitter, compute_type, known_tile
@@ -644,7 +644,7 @@ TEMPLATES = {"conv": _dot_kernel, "conv_transpose": _dot_kernel, "gemm": _dot_ke
 def lower_kernel(kernel: ir.Operation) -> None:
     """Replaces the tnx-level kernel `kernel` by its tile-level form, in place."""
     kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
-    cfg = {k: ir.IntegerAttr(kernel.attributes["tnx.block"][k]).value
+    cfg = {k: Block(ir.IntegerAttr(kernel.attributes["tnx.block"][k]).value, k)
            for k in ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D")
            if k in ir.DictAttr(kernel.attributes["tnx.block"])}
     old_block = kernel.regions[0].blocks[0]

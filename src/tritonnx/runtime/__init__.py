@@ -91,7 +91,8 @@ class CompiledModel:
         self.device = _device()
         if self.device == "cpu" and "triton.language" not in sys.modules:
             _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
-        self._kernels: dict = {}
+        self._kernels: dict = {}  # kernel -> (its launchable form for the plan's block sizes, is it a cubin)
+        self._jit: dict = {}  # kernel -> its @triton.jit function
         self._weights = None
         self._arena = None  # one byte buffer for all intermediates, grown to the largest plan run
         self._views: dict = {}  # sizes -> {buffer name: its view into the arena}
@@ -176,7 +177,17 @@ class CompiledModel:
         return fn
 
     def _kernel(self, launch: dict):
+        """(the launchable kernel of `launch`, whether it is an ahead-of-time binary): the
+        cubin of the launch's own block sizes where the artifact has one for this GPU, else
+        the @triton.jit function (an autotune candidate's other block sizes are compiled
+        by Triton when first launched)."""
         name = launch["kernel"]
+        if "cubins" not in launch:  # no binaries, or a candidate: no binary of its block sizes
+            if name not in self._jit:
+                if self.device == "cpu":
+                    _use_interpreter()
+                self._jit[name] = self._kernel_function(name)
+            return self._jit[name], False
         if name not in self._kernels and self.device == "cuda":
             from tritonnx.runtime import cubin
             target = cubin.current_target()
@@ -184,7 +195,7 @@ class CompiledModel:
                 for suffix in ("cubin", "json"):
                     artifact_format.verify_file(self.path, self.plan, f"kernels/{name}.{target}.{suffix}")
                 self._kernels[name] = (cubin.load(self._kernel_function(name), self.path / "kernels", name, target,
-                                                  launch["signature"]), True)
+                                                  launch["signature"], launch.get("constexprs")), True)
         if name not in self._kernels:
             if self.device == "cpu":
                 _use_interpreter()
@@ -282,10 +293,11 @@ class CompiledModel:
 
     def _launch(self, cfg: dict, args: list) -> None:
         kernel, aot = self._kernel(cfg)
-        if aot:  # a CompiledKernel: warps and stages are baked into the binary
-            kernel[tuple(cfg["grid"]) + (1,) * (3 - len(cfg["grid"]))](*args)
+        constexprs = cfg.get("constexprs", {})
+        if aot:  # a CompiledKernel: block sizes, warps and stages are baked into the binary
+            kernel[tuple(cfg["grid"]) + (1,) * (3 - len(cfg["grid"]))](*args, *constexprs.values())
         else:
-            kernel[tuple(cfg["grid"])](*args, num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+            kernel[tuple(cfg["grid"])](*args, **constexprs, num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
 
     def _time(self, cfg: dict, args: list) -> float:
         import statistics

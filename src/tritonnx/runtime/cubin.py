@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load(fn, kernel_dir: Path, name: str, target: str, signature: list[str]):
+def load(fn, kernel_dir: Path, name: str, target: str, signature: list[str], constexprs: dict | None = None):
     """A launchable `CompiledKernel` for `kernels/<name>.<target>.cubin`; `fn` is the kernel's
-    @triton.jit function (for the launcher's argument list). The caller has checked the
-    files' SHA-256 (`tritonnx.runtime.format`)."""
+    @triton.jit function (for the launcher's argument list), `constexprs` the block sizes
+    the binary was compiled for. The caller has checked the files' SHA-256
+    (`tritonnx.runtime.format`)."""
     from triton.compiler import ASTSource
     from triton.compiler.compiler import CompiledKernel
 
-    src = ASTSource(fn, dict(zip(fn.arg_names, signature)), {})
+    src = ASTSource(fn, dict(zip(fn.arg_names, signature)), constexprs or {})
     group = {f"{name}.json": str(kernel_dir / f"{name}.{target}.json"),
              f"{name}.cubin": str(kernel_dir / f"{name}.{target}.cubin")}
     return CompiledKernel(src, group, f"{name}-{target}")
