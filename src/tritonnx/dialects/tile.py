@@ -98,6 +98,7 @@ class TileBuilder:
         self.f32 = ir.F32Type.get()
         self.index = ir.IndexType.get()
         self.dims: dict = {}  # value -> its shape with Blocks where a dimension is a block size
+        self.origins: dict = {}  # index -> (linear index, dims, position): made by `delinearize`
 
     def dims_of(self, v: ir.Value) -> list:
         """`v`'s shape, with a `Block` for each dimension known to be a block size."""
@@ -321,7 +322,8 @@ class TileBuilder:
 
 def delinearize(b: TileBuilder, linear: ir.Value, dims: list[int]) -> list[ir.Value | None]:
     """Per-dimension indices of a row-major `linear` index over `dims` (None where the
-    dimension has size 1, i.e. the index is always 0)."""
+    dimension has size 1, i.e. the index is always 0). The builder remembers where each
+    came from, so `linearize` of them over the same dimensions gives `linear` back."""
     if 0 in dims:  # an empty tensor: nothing is read from it (its loads are masked off)
         return [None] * len(dims)
     out: list[ir.Value | None] = []
@@ -334,19 +336,52 @@ def delinearize(b: TileBuilder, linear: ir.Value, dims: list[int]) -> list[ir.Va
         q = linear if stride == 1 else b.binary("div", linear, stride)
         outer = math.prod(dims[:i])
         out.append(q if outer == 1 else b.binary("mod", q, d))
+        b.origins.setdefault(out[-1], (linear, tuple(dims), i))
     return out
 
 
+def _run(b: TileBuilder, idx: list, dims: list[int], i: int) -> tuple[ir.Value, int] | None:
+    """(linear, n) when idx[i:i+n] are the indices `delinearize` made of `linear` over
+    exactly dims[i:i+n]: together they are `linear` (for every lane whose indices are in
+    range, i.e. every lane a mask lets through; the others are out of range either way)."""
+    first = next((v for v in idx[i:] if v is not None), None)
+    origin = b.origins.get(first) if first is not None else None
+    if origin is None:
+        return None
+    linear, sub, _ = origin
+    n = len(sub)
+    if tuple(dims[i:i + n]) != sub:
+        return None
+    for j in range(n):
+        v = idx[i + j]
+        if sub[j] == 1:
+            if v is not None:
+                return None
+        elif v is None or b.origins.get(v) != (linear, sub, j):
+            return None
+    return linear, n
+
+
 def linearize(b: TileBuilder, idx: list[ir.Value | None], dims: list[int]) -> ir.Value | None:
-    """The row-major offset of `idx` over `dims`; None when every index is 0."""
+    """The row-major offset of `idx` over `dims`; None when every index is 0. Indices that
+    `delinearize` made over the same dimensions fold back into the index they came from
+    (no `k // 9 * 9 + k // 3 % 3 * 3 + k % 3` for `k`)."""
     if 0 in dims:  # an empty tensor: nothing is read from it (its loads are masked off)
         return None
     total = None
-    stride = math.prod(dims)
-    for i, d in zip(idx, dims):
-        stride //= d
-        if i is None or d == 1:
+    i = 0
+    while i < len(dims):
+        run = _run(b, idx, dims, i) if idx[i] is not None or dims[i] == 1 else None
+        if run is not None and run[1] > 1:
+            term, n = run
+        else:
+            term, n = idx[i], 1
+            if dims[i] == 1:
+                term = None
+        stride = math.prod(dims[i + n:])
+        i += n
+        if term is None:
             continue
-        term = i if stride == 1 else b.binary("mul", i, stride)
+        term = term if stride == 1 else b.binary("mul", term, stride)
         total = term if total is None else b.binary("add", total, term)
     return total

@@ -667,7 +667,8 @@ def lower_kernel(kernel: ir.Operation) -> None:
             new.operation.attributes["tnx.checks"] = ir.ArrayAttr.get([_check_attr(op) for op in checked])
         if len(outputs) > 1:  # a multi-output kernel: its last arguments are its outputs
             new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outputs))
-        block = new.add_entry_block()
+        names = argument_names(old_block, anchor, len(checked), len(outputs))
+        block = new.add_entry_block(arg_locs=[ir.Location.name(n, childLoc=kernel.location) for n in names])
     args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}
     n_in = len(ftype.inputs)
     args["checks"] = {op.results[0]: arg for op, arg in zip(checked, list(block.arguments)[n_in:])}
@@ -685,6 +686,40 @@ def lower_kernel(kernel: ir.Operation) -> None:
             TEMPLATES[kind](b, kernel, args, out_value, cfg, anchor)
         func.ReturnOp([])
     kernel.erase()
+
+
+ROLES = {"X": "x", "W": "w", "B": "bias", "A": "a", "C": "c"}  # an anchor's operands (Conv's B is its bias)
+
+
+def argument_names(block: ir.Block, anchor: ir.Operation | None, n_checks: int, n_outputs: int) -> list[str]:
+    """Names of a kernel's arguments, for its printed source (`x_ptr`): an input the anchor
+    reads is named by the anchor's operand (`x`, `w`, `bias`; Gemm's `a`, `b`, `c`), another
+    by the op that reads it first and its operand (`add_b`, `gather_indices`); then
+    `check0`... for check buffers and `y` (`y0`, `y1`... for several) for the outputs."""
+    from tritonnx.dialects import operand_specs
+    names = []
+    for arg in block.arguments:
+        user, pos = None, 0
+        for op in ops(block):
+            hits = [i for i, v in enumerate(op.operands) if v == arg]
+            if hits and (user is None or op == anchor):
+                user, pos = op, hits[0]
+                if op == anchor or anchor is None:
+                    break
+        if user is None:
+            names.append("in_ptr")
+            continue
+        spec = operand_specs().get(user.name, ())
+        operand_name = spec[pos][0] if pos < len(spec) else f"in{pos}"
+        if user == anchor:
+            role = "b" if operand_name.upper() == "B" and user.name in ("tnx.gemm", "tnx.mat_mul") else \
+                ROLES.get(operand_name.upper(), operand_name.lower())
+        else:
+            role = f"{user.name[4:]}_{operand_name.lower()}"
+        names.append(f"{role}_ptr")
+    names += [f"check{i}_ptr" for i in range(n_checks)]
+    names += ["y_ptr"] if n_outputs == 1 else [f"y{i}_ptr" for i in range(n_outputs)]
+    return names
 
 
 INDEX_LIMIT = 2**31 - 1  # the largest int32

@@ -259,6 +259,8 @@ class _Printer:
                              f"{self.arg(val).text}{self.mask_text(mask)})")
             return
         r = op.results[0]
+        if name in EXPRESSIONS and not list(r.uses):
+            return  # a pure expression nothing reads
         out = shape(r)
         operands = list(op.operands)
         self.dims[r] = self.merge_dims(operands, out) if operands else [str(d) for d in out]

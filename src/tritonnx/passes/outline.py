@@ -1,10 +1,11 @@
-"""outline: turns each fusion group into `func.func private @kernel_N` and replaces it in
+"""outline: turns each fusion group into `func.func private @NAME` and replaces it in
 @main by a `func.call` at the group's last op. The kernel returns the group's values read
 outside it: one, or several for a multi-output group. View ops a kernel reads through
 are cloned into the kernel (they are index maps, not buffers). The kernel's `tnx.kind`
 says which template lowers it (conv, gemm, mat_mul, pool, softmax, attention, pointwise);
-`tnx.nodes` lists the ONNX nodes it covers. Kernels with identical bodies are emitted once
-and called from every site.
+`tnx.nodes` and `tnx.op_types` list the ONNX nodes it covers. Kernels with identical
+bodies are emitted once and called from every site. NAME says what the kernel computes
+and ends in a digest of its body (`passes.naming`: `conv2d_relu_3x3_s1_f32_0021835f`).
 
 Index checks: a Gather or GatherElements whose indices come from data (not only from
 constants, which the importer verifies) gets `tnx.index_check`: "check" (lower-to-tile
@@ -21,7 +22,9 @@ from mlir.dialects import func
 
 from tritonnx.dialects.builders import producer, shape_of
 from tritonnx.passes import functions, ops
+from tritonnx.dialects import onnx_op_type
 from tritonnx.passes.fuse import VIEWS, node_name
+from tritonnx.passes.naming import kernel_name
 from tritonnx.symbolic import active, is_symbolic, recognize
 
 NAME = "outline"
@@ -137,11 +140,15 @@ def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
             # the body, not which nodes it came from nor the notes on how it was formed
             text = NOTES.sub("", str(kop).replace(f"@{symbol}(", "@K(", 1))
             kop.attributes["tnx.nodes"] = nodes
+            kop.attributes["tnx.op_types"] = ir.ArrayAttr.get([ir.StringAttr.get(onnx_op_type(m.name)) for m in members])
             if text in seen:
                 kop.erase()
                 counter -= 1
                 symbol = seen[text]
             else:
+                anchor = next((m for m in members if m.name in KIND), None)
+                symbol = kernel_name(kind, members, anchor, outs[0], text)
+                kop.attributes["sym_name"] = ir.StringAttr.get(symbol)
                 seen[text] = symbol
             loc = ir.Location.fused([m.location for m in members])
             with ir.InsertionPoint(members[-1]), loc:
