@@ -79,8 +79,9 @@ def test_bert_dynamic_kernels_compile_to_cubin(bert):
     path, d = bert
     model = tritonnx.compile(path, d / "gpu", dynamic=True, targets=("sm_90",), cache=False)
     for launch in model.launches:  # the sizes a kernel reads are i32 arguments after its buffers
-        n = len(launch["symbols"])
-        assert launch["signature"][len(launch["buffers"]):] == ["i32"] * n
+        n, first = len(launch["symbols"]), len(launch["buffers"])
+        assert launch["signature"][first:first + n] == ["i32"] * n
+        assert launch["signature"][first + n:] == ["constexpr"] * len(launch["constexprs"])
     assert {s for launch in model.launches for s in launch["symbols"]} == {"batch", "seq"}
     assert all((model.path / "kernels" / f"{k}.sm_90.cubin").stat().st_size > 0
                for k in {launch["kernel"] for launch in model.launches})

@@ -142,7 +142,7 @@ def _roles(cost: ir.DictAttr, is_check: list[bool]) -> list[str]:
 
 
 def _check(attr: ir.DictAttr) -> dict:
-    """A check buffer's entry in plan["checks"] (see `lower_to_tile._check_attr`)."""
+    """A check buffer's entry in plan["checks"] (see `lower_to_tile.destination.check_attr`)."""
     return {"node": ir.StringAttr(attr["node"]).value, "op_type": ir.StringAttr(attr["op_type"]).value,
             "axis": ir.IntegerAttr(attr["axis"]).value, "size": _size(recognize_shape([ir.IntegerAttr(attr["size"]).value])[0])}
 

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from mlir import ir
 
+from tritonnx import symbolic
 from tritonnx.dialects.tile import elem, shape
 from tritonnx.passes import current_session, functions, ops
 
@@ -451,8 +452,10 @@ def _blocks(kernel: ir.Operation) -> dict[str, int]:
 
 
 def _tensor_text(t: ir.Type) -> str:
+    """`f32[1, 64, 13, 13]`; a dynamic compile's sizes as their expressions (`f32[batch, 64]`)."""
     rt = ir.RankedTensorType(t)
-    dims = ", ".join("?" if d == ir.ShapedType.get_dynamic_size() else str(d) for d in rt.shape)
+    dims = ", ".join(symbolic.to_python(d.expr) if symbolic.is_symbolic(d) else str(d)
+                     for d in symbolic.recognize_shape(rt.shape))
     return f"{rt.element_type}[{dims}]"
 
 

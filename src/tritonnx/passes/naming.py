@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, shape_of
 from tritonnx.dialects.ops import KIND as OP_KINDS
+from tritonnx import symbolic
 
 MAX_FUSED = 3  # fused op types named; more are summarized as `_etc`
 SHORT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16", "f64": "f64", "i64": "i64", "i32": "i32",
@@ -37,7 +39,25 @@ def snake(op_type: str) -> str:
 
 
 def _sizes(values) -> str:
-    return "x".join(str(v) for v in values)
+    return "x".join(_size(v) for v in values)
+
+
+def _size(v) -> str:
+    """A size in a name: the number, or the symbol of a dynamic one (`batch`; an expression
+    of several is written `dyn`)."""
+    r = v if symbolic.is_symbolic(v) else symbolic.recognize(int(v))
+    if not symbolic.is_symbolic(r):
+        return str(v)
+    text = symbolic.to_python(r.expr)
+    return text if text.isidentifier() else "dyn"
+
+
+def _stable(text: str) -> str:
+    """`text` with the sizes of a dynamic compile written as their expressions, so that the
+    digest does not depend on the sample sizes the passes ran at."""
+    if not symbolic.active():
+        return text
+    return re.sub(r"(?<![A-Za-wyz0-9_.%#@^+-])\d+(?=x|[^\w.]|$)", lambda m: _size(int(m.group())), text)
 
 
 def _anchor_part(kind: str, anchor: ir.Operation) -> tuple[str, str]:
@@ -57,7 +77,7 @@ def _anchor_part(kind: str, anchor: ir.Operation) -> tuple[str, str]:
         x = shape_of(anchor.operands[0])
         k = x[0] if a.get("transA", 0) else x[-1]
         batch = math.prod(out[:-2]) if len(out) > 2 else 1
-        return op, (f"b{batch}_" if batch > 1 else "") + _sizes([out[-2], out[-1], k])
+        return op, (f"b{_size(batch)}_" if batch > 1 else "") + _sizes([out[-2], out[-1], k])
     if kind == "pool" and not anchor.name.startswith("tnx.global"):
         strides = a.get("strides") or []
         detail = _sizes(a.get("kernel_shape") or [])
@@ -92,5 +112,5 @@ def kernel_name(kind: str, members: list[ir.Operation], anchor: ir.Operation | N
         fused = fused[:MAX_FUSED] + ["etc"]
     et = str(ir.RankedTensorType(out.type).element_type)
     parts = [head] + fused + ([detail] if detail else []) + [SHORT_TYPES.get(et, et)]
-    digest = hashlib.sha256(body.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(_stable(body).encode()).hexdigest()[:8]
     return "_".join(p for p in parts if p) + "_" + digest

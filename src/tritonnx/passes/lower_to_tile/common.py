@@ -1,0 +1,67 @@
+"""Helpers the templates share: dot operand types, a block's iteration indices, a
+NaN-propagating max / min, and the row tiles of softmax and scan."""
+from __future__ import annotations
+
+import math
+
+from mlir import ir
+
+from tritonnx.dialects.builders import attrs_of, shape_of
+from tritonnx.dialects.tile import delinearize, elem, is_float
+from tritonnx.passes.index_maps import Emitter
+
+NEG_INF = float("-inf")
+
+
+def dot_inputs(kernel):
+    """(convert, input_precision) for the dot products of `kernel`: `convert(b, tile)` gives
+    a dot operand in the type the precision asks for (f32 by default and for tf32, where
+    Triton's input_precision is "tf32"; the half type for fp16/bf16: tensor cores, fp32
+    accumulation). Triton 3.9's interpreter multiplies bf16 tiles wrongly, so on the CPU a
+    bf16 operand is rounded to bf16 and multiplied in fp32, which gives the same products."""
+    precision = ir.StringAttr(kernel.attributes["tnx.precision"]).value if "tnx.precision" in kernel.attributes else "fp32"
+    interpreter = "tnx.target" in kernel.attributes and ir.StringAttr(kernel.attributes["tnx.target"]).value == "interpreter"
+    if precision in ("fp16", "bf16"):
+        half = ir.F16Type.get() if precision == "fp16" else ir.BF16Type.get()
+        if precision == "bf16" and interpreter:
+            return (lambda b, x: b.convert(b.convert(x, half), b.f32)), "ieee"
+        return (lambda b, x: b.convert(x, half)), "ieee"
+    return (lambda b, x: b.convert(x, b.f32)), ("tf32" if precision == "tf32" else "ieee")
+
+
+def block_start(b, axis: int, size: int, n: int) -> ir.Value:
+    """pid(axis) * size + arange(size), as a [n]-shaped tile of the index type."""
+    base = b.binary("mul", b.program_id(axis), b.const(size, [], b.idx))
+    return b.binary("add", b.splat(base, [n]), b.arange(n))
+
+
+def reduce_extreme(b, v, axis: int, kind: str):
+    """The max or min of `v` along `axis`, NaN where a NaN is among the values, as ONNX's
+    reference and torch give for ReduceMax/ReduceMin and the max pools (tl.max and tl.min
+    skip NaN: maxnumf). The sum of the NaN lanes (0 elsewhere) is NaN exactly then."""
+    m = b.reduce(v, axis, kind)
+    if not is_float(elem(v)):
+        return m
+    nans = b.reduce(b.select(b.cmp("ne", v, v), v, b.full_like(v, 0.0)), axis, "sum")
+    return b.select(b.cmp("ne", nans, nans), nans, m)
+
+
+def row_tiles(b, args, cfg, anchor):
+    """The tiles of a row template (softmax, scan): a 1-D grid of BLOCK_P rows of `anchor`'s
+    result along its `axis`, each row held whole in BLOCK_R lanes. Returns (j, idx, mask, em):
+    the [1, BLOCK_R] positions in the row, the indices of the result's dimensions, the
+    [BLOCK_P, BLOCK_R] live lanes, and an Emitter on [BLOCK_P, BLOCK_R]."""
+    bp, br = cfg["BLOCK_P"], cfg["BLOCK_R"]
+    dims = shape_of(anchor.results[0])
+    axis = attrs_of(anchor)["axis"]
+    n = dims[axis]
+    inner = math.prod(dims[axis + 1:])
+    rows = math.prod(dims) // n
+    p = b.expand(block_start(b, 0, bp, bp), 1)  # [BP, 1]
+    j = b.expand(b.arange(br), 0)  # [1, BR]
+    outer_i = b.binary("div", p, inner) if inner > 1 else p
+    inner_i = b.binary("mod", p, inner) if inner > 1 else None
+    idx = (delinearize(b, outer_i, dims[:axis]) + [j if n > 1 else None]
+           + (delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])))
+    mask = b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br])
+    return j, idx, mask, Emitter(b, args, [bp, br])
