@@ -31,7 +31,7 @@ from tritonnx.passes import functions, ops
 from tritonnx.passes.lower_to_tile.arguments import argument_names
 from tritonnx.passes.lower_to_tile.attention import attention_kernel
 from tritonnx.passes.lower_to_tile.destination import check_attr, rewrite_calls
-from tritonnx.passes.lower_to_tile.dot import dot_kernel
+from tritonnx.passes.lower_to_tile.dot import dot_kernel, gemm_view
 from tritonnx.passes.lower_to_tile.index_width import index_bits
 from tritonnx.passes.lower_to_tile.norm import norm_kernel
 from tritonnx.passes.lower_to_tile.pointwise import pointwise_kernel
@@ -78,6 +78,8 @@ def lower_kernel(kernel: ir.Operation) -> None:
             new.operation.attributes["tnx.checks"] = ir.ArrayAttr.get([check_attr(op) for op in checked])
         if len(outputs) > 1:  # a multi-output kernel: its last arguments are its outputs
             new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outputs))
+        if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
+            new.operation.attributes["tnx.gemm_view"] = ir.StringAttr.get(gemm_view(kind, anchor))
         names = argument_names(old_block, anchor, len(checked), len(outputs))
         block = new.add_entry_block(arg_locs=[ir.Location.name(n, childLoc=kernel.location) for n in names])
     args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}

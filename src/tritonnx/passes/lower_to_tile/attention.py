@@ -32,38 +32,39 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
         lead = len(batch) - len(dims)
         return [None if n == 1 else batch[lead + j] for j, n in enumerate(dims)]
 
-    rm = b.expand(block_start(b, 0, bm, bm), 1)  # [BM, 1] query rows
-    dcol = b.expand(b.arange(bd), 0)  # [1, BD]
-    drow = b.expand(b.arange(bd), 1)  # [BD, 1]
-    m_ok = b.cmp("lt", rm, sq)
-    q_mask = b.and_(m_ok, b.cmp("lt", dcol, d))
+    rm = b.name(b.expand(block_start(b, 0, bm, bm), 1), "offs_m")  # [BM, 1] query rows
+    dcol = b.name(b.expand(b.arange(bd), 0), "offs_d")  # [1, BD]
+    drow = b.name(b.expand(b.arange(bd), 1), "offs_dt")  # [BD, 1]
+    m_ok = b.name(b.cmp("lt", rm, sq), "mask_m")
+    q_mask = b.name(b.and_(m_ok, b.cmp("lt", dcol, d)), "mask_q")
     q = b.convert(Emitter(b, args, [bm, bd])(m1.operands[0], batch_of(m1.operands[0]) + [rm, dcol], q_mask), b.f32)
-    q = b.select(b.broadcast(q_mask, [bm, bd]), b.broadcast(q, [bm, bd]), 0.0)
-    inits = [b.const(LOWEST_F32, [bm], b.f32), b.const(0.0, [bm], b.f32), b.const(0.0, [bm, bd], b.f32)]
+    q = b.name(b.select(b.broadcast(q_mask, [bm, bd]), b.broadcast(q, [bm, bd]), 0.0), "q")
+    inits = [b.name(b.const(LOWEST_F32, [bm], b.f32), "m_i"), b.name(b.const(0.0, [bm], b.f32), "l_i"),
+             b.name(b.const(0.0, [bm, bd], b.f32), "acc")]
     loop = b.for_range(0, sk, bn, inits)
     with ir.InsertionPoint(loop.body):
         m_i, l_i, acc = loop.inner_iter_args
         start = b.splat(b.loop_index(loop.induction_variable), [bn])
-        keys = b.binary("add", start, b.arange(bn))
+        keys = b.name(b.binary("add", start, b.arange(bn)), "offs_n")
         kn_row, kn_col = b.expand(keys, 0), b.expand(keys, 1)  # [1, BN], [BN, 1]
-        k_mask = b.and_(b.cmp("lt", drow, d), b.cmp("lt", kn_row, sk))
+        k_mask = b.name(b.and_(b.cmp("lt", drow, d), b.cmp("lt", kn_row, sk)), "mask_k")
         kt = b.convert(Emitter(b, args, [bd, bn])(m1.operands[1], batch_of(m1.operands[1]) + [drow, kn_row], k_mask), b.f32)
-        kt = b.select(b.broadcast(k_mask, [bd, bn]), b.broadcast(kt, [bd, bn]), 0.0)
+        kt = b.name(b.select(b.broadcast(k_mask, [bd, bn]), b.broadcast(kt, [bd, bn]), 0.0), "k_t")
         dt, prec = dot_inputs(kernel)
-        s = b.dot(dt(b, q), dt(b, kt), b.const(0.0, [bm, bn], b.f32), prec)
-        valid = b.broadcast(b.and_(m_ok, b.cmp("lt", kn_row, sk)), [bm, bn])
+        s = b.name(b.dot(dt(b, q), dt(b, kt), b.const(0.0, [bm, bn], b.f32), prec), "qk")
+        valid = b.name(b.broadcast(b.and_(m_ok, b.cmp("lt", kn_row, sk)), [bm, bn]), "mask_s")
         em = Emitter(b, args, [bm, bn])
         em.known[m1.results[0]] = known_tile(b, s, m1.results[0])
         idx = batch + [rm, kn_row]
         idx = [None if n == 1 else i for i, n in zip(idx, scores)]
-        x = b.select(valid, b.convert(em(anchor.operands[0], idx, valid), b.f32), LOWEST_F32)
-        m_new = b.binary("max", m_i, b.reduce(x, 1, "max"))
-        p = b.select(valid, b.unary("math.exp", b.binary("sub", x, b.expand(m_new, 1))), 0.0)
-        alpha = b.unary("math.exp", b.binary("sub", m_i, m_new))
+        x = b.name(b.select(valid, b.convert(em(anchor.operands[0], idx, valid), b.f32), LOWEST_F32), "scores")
+        m_new = b.name(b.binary("max", m_i, b.reduce(x, 1, "max")), "m_new")
+        p = b.name(b.select(valid, b.unary("math.exp", b.binary("sub", x, b.expand(m_new, 1))), 0.0), "p")
+        alpha = b.name(b.unary("math.exp", b.binary("sub", m_i, m_new)), "alpha")
         l_new = b.binary("add", b.binary("mul", l_i, alpha), b.reduce(p, 1, "sum"))
-        v_mask = b.and_(b.cmp("lt", kn_col, sk), b.cmp("lt", dcol, dv))
+        v_mask = b.name(b.and_(b.cmp("lt", kn_col, sk), b.cmp("lt", dcol, dv)), "mask_v")
         v = b.convert(Emitter(b, args, [bn, bd])(m2.operands[1], batch_of(m2.operands[1]) + [kn_col, dcol], v_mask), b.f32)
-        v = b.select(b.broadcast(v_mask, [bn, bd]), b.broadcast(v, [bn, bd]), 0.0)
+        v = b.name(b.select(b.broadcast(v_mask, [bn, bd]), b.broadcast(v, [bn, bd]), 0.0), "v")
         acc = b.dot(dt(b, p), dt(b, v), b.binary("mul", acc, b.expand(alpha, 1)), prec)
         scf.YieldOp([m_new, l_new, acc])
     m_i, l_i, acc = loop.results

@@ -3,6 +3,8 @@ BLOCK_N output tile (program_id(2): the group or the batch), a loop over K in BL
 accumulating tl.dot, then the bias or C and the epilogue."""
 from __future__ import annotations
 
+import math
+
 from mlir import ir
 from mlir.dialects import scf
 
@@ -14,13 +16,34 @@ from tritonnx.passes.lower_to_tile.outputs import store_outputs
 from tritonnx.passes.tile import gemm_dims
 
 
+def _spatial(n: int) -> list[str]:
+    """Letters of n spatial dimensions in names: w; h, w; d, h, w; then 1, 2, ..."""
+    return ["d", "h", "w"][3 - n:] if n <= 3 else [str(i) for i in range(n)]
+
+
+def gemm_view(kind: str, anchor: ir.Operation) -> str:
+    """The GEMM a dot kernel computes, for its header: `implicit GEMM: M = 169 output
+    pixels, N = 256 output channels, K = 576 = 64 channels x 3 x 3 taps`."""
+    m, n, k, groups = gemm_dims(kind, anchor)
+    if kind in ("conv", "conv_transpose"):
+        out = shape_of(anchor.results[0])
+        ks = attrs_of(anchor)["kernel_shape"]
+        per_group = f" per group ({groups} groups)" if groups > 1 else ""
+        return (f"implicit GEMM: M = {m} output pixels, N = {n} output channels{per_group}, "
+                f"K = {k} = {k // max(1, math.prod(ks))} channels x {' x '.join(map(str, ks))} taps"
+                f" (output {'x'.join(map(str, out))})")
+    if kind == "mat_mul" and groups > 1:
+        return f"batched GEMM: {groups} x (M = {m}, N = {n}, K = {k})"
+    return f"GEMM: M = {m}, N = {n}, K = {k}"
+
+
 def dot_kernel(b, kernel, args, out_value, cfg, anchor):
     kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
     bm, bn, bk = cfg["BLOCK_M"], cfg["BLOCK_N"], cfg["BLOCK_K"]
     m_size, n_size, k_size, groups = gemm_dims(kind, anchor)
-    rm = b.expand(block_start(b, 0, bm, bm), 1)  # [BM, 1]
-    rn = b.expand(block_start(b, 1, bn, bn), 0)  # [1, BN]
-    m_ok, n_ok = b.cmp("lt", rm, m_size), b.cmp("lt", rn, n_size)
+    rm = b.name(b.expand(block_start(b, 0, bm, bm), 1), "offs_m")  # [BM, 1]
+    rn = b.name(b.expand(block_start(b, 1, bn, bn), 0), "offs_n")  # [1, BN]
+    m_ok, n_ok = b.name(b.cmp("lt", rm, m_size), "mask_m"), b.name(b.cmp("lt", rn, n_size), "mask_n")
     a_attrs = attrs_of(anchor)
     x, w = anchor.operands[0], anchor.operands[1]
     if kind in ("conv", "conv_transpose"):  # any number of spatial dimensions
@@ -31,10 +54,14 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
         pads = a_attrs["pads"][:spatial]
         c_in = x_dims[1]
         cg = (c_in if kind == "conv" else w_dims[0]) // groups  # input channels per group
-        g = b.program_id(2)
+        g = b.name(b.program_id(2), "group") if groups > 1 else None
         m_idx = delinearize(b, rm, [out_dims[0]] + out_dims[2:])  # nb, o_1..o_d: [BM, 1] each
+        letters = _spatial(spatial)
+        for i, name in zip(m_idx, ["nb"] + [f"o{c}" for c in letters]):
+            if i is not None:
+                b.name(i, name)
         nb, outs = m_idx[0], [o if o is not None else b.const(0, [bm, 1], b.idx) for o in m_idx[1:]]
-        co = b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)) if groups > 1 else rn
+        co = b.name(b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)), "co") if groups > 1 else rn
     batch, a_batch, b_batch = [], [], []
     if kind == "mat_mul":  # batch dims broadcast NumPy-style; program_id(2) walks the output's
         out_dims = shape_of(anchor.results[0])
@@ -45,21 +72,24 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
             lead = len(batch) - len(dims)
             return [None if d == 1 else batch[lead + j] for j, d in enumerate(dims)]
         a_batch, b_batch = batch_of(x), batch_of(w)
-    acc0 = b.const(0.0, [bm, bn], b.f32)
+    acc0 = b.name(b.const(0.0, [bm, bn], b.f32), "acc")
     loop = b.for_range(0, k_size, bk, [acc0])
     with ir.InsertionPoint(loop.body):
         k0 = b.splat(b.loop_index(loop.induction_variable), [bk])
-        rk = b.binary("add", k0, b.arange(bk))
-        ka, kb = b.expand(rk, 0), b.expand(rk, 1)  # [1, BK], [BK, 1]
-        a_mask = b.and_(m_ok, b.cmp("lt", ka, k_size))
-        b_mask = b.and_(b.cmp("lt", kb, k_size), n_ok)
+        rk = b.name(b.binary("add", k0, b.arange(bk)), "offs_k")
+        ka, kb = b.name(b.expand(rk, 0), "k_a"), b.name(b.expand(rk, 1), "k_b")  # [1, BK], [BK, 1]
+        a_mask = b.name(b.and_(m_ok, b.cmp("lt", ka, k_size)), "mask_a")
+        b_mask = b.name(b.and_(b.cmp("lt", kb, k_size), n_ok), "mask_b")
         ea, eb = Emitter(b, args, [bm, bk]), Emitter(b, args, [bk, bn])
         if kind in ("conv", "conv_transpose"):
             k_idx = delinearize(b, ka, [cg] + ks)  # ci, k_1..k_d: [1, BK] each
+            for i, name in zip(k_idx, ["ci"] + [f"k{c}" for c in letters]):
+                if i is not None:
+                    b.name(i, name)
             ci = k_idx[0] if k_idx[0] is not None else b.const(0, [1, bk], b.idx)
             taps = [k if k is not None else b.const(0, [1, bk], b.idx) for k in k_idx[1:]]
             src, inside = [], []
-            for o, k, s, d, pad, n in zip(outs, taps, strides, dils, pads, x_dims[2:]):
+            for o, k, s, d, pad, n, c in zip(outs, taps, strides, dils, pads, x_dims[2:], letters):
                 if kind == "conv":  # input position o * stride - pad + k * dilation
                     i = b.binary("add", b.binary("sub", b.binary("mul", o, s), pad), b.binary("mul", k, d))
                     inside += [b.cmp("ge", i, 0), b.cmp("lt", i, n)]
@@ -68,10 +98,10 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
                     t0 = b.binary("max", t_, 0)
                     i = b.binary("div", t0, s)
                     inside += [b.cmp("ge", t_, 0), b.cmp("eq", b.binary("mod", t0, s), 0), b.cmp("lt", i, n)]
-                src.append(i if n > 1 else None)
+                src.append(b.name(i, f"i{c}") if n > 1 else None)
             if groups > 1:
                 ci = b.binary("add", ci, b.binary("mul", b.splat(g, [1, bk]), cg))
-            a_valid = b.and_(a_mask, *inside)
+            a_valid = b.name(b.and_(a_mask, *inside), "mask_x") if inside else a_mask
             a_tile = ea(x, [nb, ci if c_in > 1 else None] + src, a_valid)
             kb_idx = delinearize(b, kb, [cg] + ks)  # [BK, 1] each
             if kind == "conv":
@@ -98,7 +128,7 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
         acc = b.dot(dt(b, a_tile), dt(b, b_tile), loop.inner_iter_args[0], prec)
         scf.YieldOp([acc])
     acc = loop.results[0]
-    out_mask = b.and_(m_ok, n_ok)
+    out_mask = b.name(b.and_(m_ok, n_ok), "mask")
     em = Emitter(b, args, [bm, bn])
     if kind in ("conv", "conv_transpose"):
         idx = [nb, co] + m_idx[1:]

@@ -25,14 +25,15 @@ def norm_kernel(b, kernel, args, out_value, cfg, anchor):
     kept = [d for d in range(len(dims)) if d not in axes]
     kdims, rdims = [dims[d] for d in kept], [dims[d] for d in axes]
     n_out, n_red = math.prod(kdims), math.prod(rdims)
-    p = block_start(b, 0, bp, bp)
+    p = b.name(block_start(b, 0, bp, bp), "offs_p")  # [BP] rows
     p_ok2 = b.expand(b.cmp("lt", p, n_out), 1)
     kidx = [b.expand(i, 1) if i is not None else None for i in delinearize(b, p, kdims)]
 
     def loop(inits, body):
         f = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(f.body):
-            r = b.expand(b.binary("add", b.splat(b.loop_index(f.induction_variable), [br]), b.arange(br)), 0)
+            r = b.name(b.expand(b.binary("add", b.splat(b.loop_index(f.induction_variable), [br]), b.arange(br)), 0),
+                       "offs_r")
             ridx, ki, ri = delinearize(b, r, rdims), iter(kidx), None
             ri = iter(ridx)
             idx = [next(ri) if d in axes else next(ki) for d in range(len(dims))]

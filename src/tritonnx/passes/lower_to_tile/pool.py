@@ -35,17 +35,17 @@ def pool_kernel(b, kernel, args, out_value, cfg, anchor):
         include_pad = bool(a.get("count_include_pad", 0))
     p_norm = float(a.get("p", 2))
     total, window = math.prod(out_dims), math.prod(ks)
-    p = block_start(b, 0, bp, bp)  # [BP]
+    p = b.name(block_start(b, 0, bp, bp), "offs_p")  # [BP] output positions
     p_ok = b.cmp("lt", p, total)
     idx1 = delinearize(b, p, out_dims)  # n, c, o_1..o_d as [BP]
     idx2 = [b.expand(i, 1) if i is not None else None for i in idx1]
     outs = [o if o is not None else b.const(0, [bp, 1], b.idx) for o in idx2[2:]]
     p_ok2 = b.expand(p_ok, 1)
-    acc0 = b.const(NEG_INF if kind == "max" else 0.0, [bp], b.f32)
-    inits = [acc0] if kind != "avg" else [acc0, b.const(0.0, [bp], b.f32)]
+    acc0 = b.name(b.const(NEG_INF if kind == "max" else 0.0, [bp], b.f32), "acc")
+    inits = [acc0] if kind != "avg" else [acc0, b.name(b.const(0.0, [bp], b.f32), "count")]
     loop = b.for_range(0, window, br, inits)
     with ir.InsertionPoint(loop.body):
-        r = b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0)
+        r = b.name(b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0), "offs_r")
         taps = [k if k is not None else b.const(0, [1, br], b.idx) for k in delinearize(b, r, list(ks))]
         in_window = b.and_(p_ok2, b.cmp("lt", r, window))
         src, inside, padded = [], [], []

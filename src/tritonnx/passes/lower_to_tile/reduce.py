@@ -40,7 +40,7 @@ def reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     et = compute_type(ir.RankedTensorType(x.type).element_type)
     if isinstance(et, ir.IntegerType) and et.width == 1:
         et = b.i32  # bools reduce as 0 / 1
-    p = block_start(b, 0, bp, bp)
+    p = b.name(block_start(b, 0, bp, bp), "offs_p")  # [BP] output positions
     p_ok = b.cmp("lt", p, n_out)
     kidx = [b.expand(i, 1) if i is not None else None for i in delinearize(b, p, kdims)]
     p_ok2 = b.expand(p_ok, 1)
@@ -50,7 +50,8 @@ def reduce_kernel(b, kernel, args, out_value, cfg, anchor):
             return inits
         loop = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(loop.body):
-            r = b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0)
+            r = b.name(b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0),
+                       "offs_r")
             ridx = delinearize(b, r, rdims)
             idx, ki, ri = [], iter(kidx), iter(ridx)
             for d in range(len(dims)):

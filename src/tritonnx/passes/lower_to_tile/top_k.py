@@ -23,13 +23,13 @@ def top_k_kernel(b, kernel, args, out_value, cfg, anchor):
     axis, k = a["axis"], a["k"]
     n, inner = dims[axis], math.prod(dims[axis + 1:])
     rows = math.prod(dims) // n
-    p = b.expand(block_start(b, 0, bp, bp), 1)
-    j = b.expand(b.arange(br), 0)
+    p = b.name(b.expand(block_start(b, 0, bp, bp), 1), "offs_p")  # [BP, 1] rows
+    j = b.name(b.expand(b.arange(br), 0), "offs_r")  # [1, BR] positions in the row
     outer_i = b.binary("div", p, inner) if inner > 1 else p
     inner_i = b.binary("mod", p, inner) if inner > 1 else None
     head = delinearize(b, outer_i, dims[:axis])
     tail = delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])
-    mask = b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br])
+    mask = b.name(b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br]), "mask")
     v = b.convert(Emitter(b, args, [bp, br])(x, head + [j if n > 1 else None] + tail, mask), b.f32)
     if not a["largest"]:
         v = b.unary("arith.negf", v)
