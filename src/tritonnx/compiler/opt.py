@@ -3,6 +3,7 @@ pipeline of tritonnx passes and upstream MLIR passes, prints the result.
 
     tritonnx-opt input.mlir --pass-pipeline=tnx-canonicalize,fuse
     tritonnx-opt input.mlir --pass-pipeline='tile{target=gpu},lower-to-tile'
+    tritonnx-opt 04-fuse.mlir --pass-pipeline=outline --mlir-print-debuginfo  # = 05-outline.mlir
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mlir import ir
 from mlir.passmanager import PassManager
 
 from tritonnx import symbolic
+from tritonnx.compiler.driver import dump_text
 from tritonnx.dialects import make_context
 from tritonnx.passes import registry
 
@@ -57,6 +59,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="tritonnx-opt", description=__doc__.splitlines()[0])
     p.add_argument("input", nargs="?", default="-", help="input .mlir file (default: stdin)")
     p.add_argument("--pass-pipeline", default="", help="comma-separated passes, e.g. tnx-canonicalize,fuse")
+    p.add_argument("--mlir-print-debuginfo", action="store_true",
+                   help="print source locations (`loc(\"n51\")`), as the compiler's dumps do")
     p.add_argument("--list-passes", action="store_true", help="list tritonnx passes and exit")
     args = p.parse_args(argv)
     if args.list_passes:
@@ -73,7 +77,7 @@ def main(argv=None) -> int:
         except Exception as e:
             print(f"tritonnx-opt: {e}", file=sys.stderr)
             return 1
-        print(module.operation.get_asm(large_elements_limit=16, large_resource_limit=64))
+        print(dump_text(module, debug_info=args.mlir_print_debuginfo), end="")
     return 0
 
 

@@ -474,13 +474,14 @@ class _Importer:
             fn = func.FuncOp("main", (arg_types, out_types))
             fn.attributes["tnx.inputs"] = ir.ArrayAttr.get([ir.StringAttr.get(i.name) for i in self.inputs])
             fn.attributes["tnx.outputs"] = ir.ArrayAttr.get([ir.StringAttr.get(o.name) for o in self.graph.output])
-            block = fn.add_entry_block()
+            block = fn.add_entry_block([ir.Location.name(i.name) for i in self.inputs])
         for inp, arg in zip(self.inputs, block.arguments):
             self.values[inp.name] = arg
         with ir.InsertionPoint(block):
             for name, init in self.inits.items():
                 if name not in self.values:
-                    self.values[name] = self.constant(numpy_helper.to_array(init), name)
+                    with ir.Location.name(name):
+                        self.values[name] = self.constant(numpy_helper.to_array(init), name)
             for i, node in enumerate(self.graph.node):
                 with ir.Location.name(_node_name(node, i)):
                     self.node(node, i)
