@@ -15,6 +15,7 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import operand_specs
+from tritonnx.dialects.ops import defaults
 from tritonnx.symbolic import active, recognize_shape
 
 _NP_TO_MLIR = {
@@ -95,10 +96,22 @@ def from_attr(attr: ir.Attribute):
 
 
 def attrs_of(op: ir.Operation) -> dict:
-    """The op's attributes as Python values, without structural ones."""
+    """The op's attributes as Python values, without structural ones, the defaults the IR
+    leaves out filled in (`tritonnx.dialects.ops.defaults`), by name."""
     op = op.operation
-    return {name: from_attr(op.attributes[name]) for name in op.attributes
-            if name not in ("operandSegmentSizes", "value")}
+    present = {name: from_attr(op.attributes[name]) for name in op.attributes
+               if name not in ("operandSegmentSizes", "value")}
+    merged = {**defaults(op.name, present), **present}
+    return {k: merged[k] for k in sorted(merged)}
+
+
+def _is_default(op_name: str, key: str, value, default: dict) -> bool:
+    if key not in default:
+        return False
+    try:
+        return to_attr(value) == to_attr(default[key])
+    except TypeError:
+        return False
 
 
 def _resource_name(attr: ir.Attribute) -> str:
@@ -161,9 +174,13 @@ class WeightStore:
 def create(name: str, operands: Sequence[ir.Value | None], result_types: Sequence[ir.Type],
            attrs: dict | None = None, regions: int = 0) -> ir.Operation:
     """Creates op `name` at the current insertion point. `operands` follow the op's IRDL
-    operand list; None stands for an absent optional operand."""
+    operand list; None stands for an absent optional operand. Attributes of a tnx op that
+    equal their default (`tritonnx.dialects.ops.defaults`) are left out."""
     specs = operand_specs().get(name)
-    attributes = {k: to_attr(v) for k, v in (attrs or {}).items()}
+    attrs = attrs or {}
+    default = defaults(name, {k: from_attr(v) if isinstance(v, ir.Attribute) else v for k, v in attrs.items()}
+                       ) if name.startswith("tnx.") else {}
+    attributes = {k: to_attr(v) for k, v in attrs.items() if not _is_default(name, k, v, default)}
     present = [v for v in operands if v is not None]
     if specs and any(opt for _, opt in specs):
         sizes = [0 if v is None else 1 for v in operands] + [0] * (len(specs) - len(operands))
