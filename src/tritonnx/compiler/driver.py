@@ -31,7 +31,7 @@ TARGETS = {"sm_90": 90, "sm_80": 80}
 
 
 DUMP_ELEMENTS_LIMIT = 16  # elements: larger dense constants print as `dense<"0x...">`, elided
-DUMP_RESOURCE_LIMIT = 64  # bytes: larger dense_resource blobs (weights) are left out of dumps
+DUMP_RESOURCE_LIMIT = 64  # hex characters (about 27 bytes): larger dense_resource blobs (weights) are left out
 
 
 def dump_text(module: ir.Module | ir.Operation, debug_info: bool = True) -> str:

@@ -18,7 +18,7 @@ from mlir.passmanager import PassManager
 from tritonnx import symbolic
 from tritonnx.compiler.driver import dump_text
 from tritonnx.dialects import make_context
-from tritonnx.passes import registry
+from tritonnx.passes import Session, _session, registry, use_session
 
 
 def _split(pipeline: str) -> list[str]:
@@ -68,6 +68,9 @@ def main(argv=None) -> int:
             print(f"{name}: {doc}")
         return 0
     text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+    session = Session()  # this run's weights: the blobs the input kept
+    session.weights.adopt(text)
+    token = use_session(session)
     with make_context(), ir.Location.unknown():
         try:
             module = ir.Module.parse(text)
@@ -77,6 +80,8 @@ def main(argv=None) -> int:
         except Exception as e:
             print(f"tritonnx-opt: {e}", file=sys.stderr)
             return 1
+        finally:
+            _session.reset(token)
         print(dump_text(module, debug_info=args.mlir_print_debuginfo), end="")
     return 0
 

@@ -7,7 +7,7 @@ attributes; `WeightStore` keeps the numpy arrays behind the resources alive and 
 """
 from __future__ import annotations
 
-import itertools
+import re
 from collections.abc import Sequence
 
 import ml_dtypes
@@ -128,7 +128,18 @@ class WeightStore:
 
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
-        self._counter = itertools.count()
+        self.blobs: dict[str, bytes] = {}  # parsed from a dump, read on first use
+        self.taken: set[str] = set()  # resource names of a parsed module, with or without data
+
+    def adopt(self, text: str) -> None:
+        """Takes in the resources of a module parsed from `text` (a dump): every
+        `dense_resource` name it uses is taken, and the blobs its `{-# dialect_resources #-}`
+        trailer kept become readable through `array` (a dump leaves out blobs larger than
+        its limit: reading one raises KeyError)."""
+        self.taken |= set(re.findall(r"dense_resource<([\w.$-]+)>", text))
+        at = text.rfind("{-#")
+        for name, hexdata in re.findall(r'^\s*([\w.$-]+): "0x([0-9A-Fa-f]*)"', text[at:] if at >= 0 else "", re.M):
+            self.blobs[name] = bytes.fromhex(hexdata)[4:]  # after the 4-byte alignment
 
     def attr(self, array: np.ndarray, hint: str = "w") -> ir.Attribute:
         """A constant attribute for `array`: dense for scalars and small integer tensors,
@@ -145,9 +156,9 @@ class WeightStore:
             literal = str(array.tolist()).replace("True", "true").replace("False", "false")
             return ir.Attribute.parse(f"dense<{literal}> : {ttype}")
         base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "w"
-        name = base
-        while name in self.arrays:
-            name = f"{base}_{next(self._counter)}"
+        name, i = base, 0
+        while name in self.arrays or name in self.taken:  # the first free name: the same in tritonnx-opt
+            name, i = f"{base}_{i}", i + 1
         raw = array.view(np.uint16) if array.dtype.name == "bfloat16" else array  # buffers know no bfloat16
         attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(raw), name, ttype)
         # MLIR renames a blob whose name is taken in this context: key by the final name
@@ -166,8 +177,14 @@ class WeightStore:
                 return np.array([bool(x) for x in attr]).reshape(ttype.shape)
             return np.array(dense).astype(dtype).reshape(ttype.shape)
         name = _resource_name(attr)
+        if name not in self.arrays and name in self.blobs:
+            ttype = ir.RankedTensorType(attr.type)
+            dtype = np_dtype(ttype.element_type)
+            raw = np.uint16 if dtype.name == "bfloat16" else dtype
+            self.arrays[name] = np.frombuffer(self.blobs.pop(name), raw).view(dtype).reshape(ttype.shape).copy()
         if name not in self.arrays:
-            raise KeyError(f"dense_resource<{name}> has no data in this compilation")
+            raise KeyError(f"dense_resource<{name}> has no data in this compilation"
+                           + (" (the dump elided it)" if name in self.taken else ""))
         return self.arrays[name]
 
 
