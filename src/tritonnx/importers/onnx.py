@@ -1,8 +1,10 @@
 """ONNX -> tnx dialect.
 
-The importer is generic: one tnx op per ONNX node, the spec's attributes carried through
-with their defaults filled in (`tritonnx.dialects.ops`, per the operator pages,
-https://onnx.ai/onnx/operators/), initializers as `dense_resource` constants. Meaning lives
+The importer is generic: one tnx op per ONNX node, located at the node (`loc("n51")`; an
+unnamed node is named `<OpType>_<index>`), the spec's attributes carried through; those
+equal to their default (`tritonnx.dialects.ops`, per the operator pages,
+https://onnx.ai/onnx/operators/) are left out of the IR and `attrs_of` reads them back.
+Initializers become `dense_resource` constants located at their names. Meaning lives
 in the passes. One normalization happens here because the dialect's ops have fixed arity:
 N-ary Concat, Sum, Max, Min and Mean become chains of binary ops (Mean then divides).
 """
