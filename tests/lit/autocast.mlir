@@ -6,13 +6,13 @@
 // output is cast back: the function keeps its fp32 signature. The int64 path is untouched.
 // FP16: module attributes {tnx.precision = "fp16"}
 // FP16: func.func @main(%arg0: tensor<2x4xf32>, %arg1: tensor<2xi64>) -> (tensor<2x3xf32>, tensor<2xi64>)
-// FP16: "tnx.cast"(%arg0) {saturate = 1 : i64, to = 10 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf16>
+// FP16: "tnx.cast"(%arg0) {to = 10 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf16>
 // FP16: "tnx.constant"() {{.*}} -> tensor<4x3xf16>
 // FP16: "tnx.mat_mul"{{.*}} : (tensor<2x4xf16>, tensor<4x3xf16>) -> tensor<2x3xf16>
 // FP16: "tnx.relu"{{.*}} -> tensor<2x3xf16>
 // FP16: "tnx.add"{{.*}} -> tensor<2xi64>
 // FP16: "tnx.cast"{{.*}}to = 1 : i64{{.*}} : (tensor<2x3xf16>) -> tensor<2x3xf32>
-// BF16: "tnx.cast"(%arg0) {saturate = 1 : i64, to = 16 : i64} : (tensor<2x4xf32>) -> tensor<2x4xbf16>
+// BF16: "tnx.cast"(%arg0) {to = 16 : i64} : (tensor<2x4xf32>) -> tensor<2x4xbf16>
 // BF16: "tnx.mat_mul"{{.*}} -> tensor<2x3xbf16>
 // TF32: module attributes {tnx.precision = "tf32"}
 // TF32: "tnx.mat_mul"{{.*}} -> tensor<2x3xf32>

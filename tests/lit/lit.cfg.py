@@ -7,3 +7,5 @@ config.test_format = lit.formats.ShTest()
 config.suffixes = [".mlir"]
 config.test_source_root = os.path.dirname(__file__)
 config.environment["PATH"] = os.environ["PATH"]
+if "PYTHONPATH" in os.environ:  # a checkout's src/ first, not the package the venv installed
+    config.environment["PYTHONPATH"] = os.environ["PYTHONPATH"]

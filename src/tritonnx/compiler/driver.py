@@ -30,9 +30,31 @@ from tritonnx.passes import Session, _session, use_session
 TARGETS = {"sm_90": 90, "sm_80": 80}
 
 
-def dump_text(module: ir.Module) -> str:
-    """The module as a person reads it: weights elided, small constants shown."""
-    return module.operation.get_asm(large_elements_limit=16, large_resource_limit=64)
+DUMP_ELEMENTS_LIMIT = 16  # elements: larger dense constants print as `dense<"0x...">`, elided
+DUMP_RESOURCE_LIMIT = 64  # hex characters (about 27 bytes): larger dense_resource blobs (weights) are left out
+
+
+def dump_text(module: ir.Module | ir.Operation, debug_info: bool = True) -> str:
+    """The module as a person reads it and `tritonnx-opt` parses it back: with `debug_info`
+    each op's source location inline (`loc("n51")`, the ONNX node), weights above
+    DUMP_RESOURCE_LIMIT bytes elided, small constants shown; the `{-# dialect_resources #-}`
+    trailer holds the blobs that are kept and is left out when it would be empty (MLIR
+    prints an empty one when every blob is elided).
+
+    MLIR's local-scope printing writes locations inline but drops the resource trailer,
+    so the body and the trailer come from two printings of the same module."""
+    op = module.operation
+    full = op.get_asm(large_elements_limit=DUMP_ELEMENTS_LIMIT, large_resource_limit=DUMP_RESOURCE_LIMIT)
+    body = op.get_asm(large_elements_limit=DUMP_ELEMENTS_LIMIT, large_resource_limit=DUMP_RESOURCE_LIMIT,
+                      enable_debug_info=True, use_local_scope=True) if debug_info else full
+    if not debug_info and "\n{-#" in full:
+        body = full[:full.rfind("\n{-#")]
+    at = full.rfind("\n{-#")
+    trailer = full[at:].strip() if at >= 0 else ""
+    body = body.rstrip("\n") + "\n"
+    if trailer.removeprefix("{-#").removesuffix("#-}").strip():
+        return body + "\n" + trailer + "\n"
+    return body
 
 
 class _Progress:

@@ -3,6 +3,7 @@ pipeline of tritonnx passes and upstream MLIR passes, prints the result.
 
     tritonnx-opt input.mlir --pass-pipeline=tnx-canonicalize,fuse
     tritonnx-opt input.mlir --pass-pipeline='tile{target=gpu},lower-to-tile'
+    tritonnx-opt 04-fuse.mlir --pass-pipeline=outline --mlir-print-debuginfo  # = 05-outline.mlir
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from mlir import ir
 from mlir.passmanager import PassManager
 
 from tritonnx import symbolic
+from tritonnx.compiler.driver import dump_text
 from tritonnx.dialects import make_context
-from tritonnx.passes import registry
+from tritonnx.passes import Session, _session, registry, use_session
 
 
 def _split(pipeline: str) -> list[str]:
@@ -57,6 +59,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="tritonnx-opt", description=__doc__.splitlines()[0])
     p.add_argument("input", nargs="?", default="-", help="input .mlir file (default: stdin)")
     p.add_argument("--pass-pipeline", default="", help="comma-separated passes, e.g. tnx-canonicalize,fuse")
+    p.add_argument("--mlir-print-debuginfo", action="store_true",
+                   help="print source locations (`loc(\"n51\")`), as the compiler's dumps do")
     p.add_argument("--list-passes", action="store_true", help="list tritonnx passes and exit")
     args = p.parse_args(argv)
     if args.list_passes:
@@ -64,6 +68,9 @@ def main(argv=None) -> int:
             print(f"{name}: {doc}")
         return 0
     text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+    session = Session()  # this run's weights: the blobs the input kept
+    session.weights.adopt(text)
+    token = use_session(session)
     with make_context(), ir.Location.unknown():
         try:
             module = ir.Module.parse(text)
@@ -73,7 +80,9 @@ def main(argv=None) -> int:
         except Exception as e:
             print(f"tritonnx-opt: {e}", file=sys.stderr)
             return 1
-        print(module.operation.get_asm(large_elements_limit=16, large_resource_limit=64))
+        finally:
+            _session.reset(token)
+        print(dump_text(module, debug_info=args.mlir_print_debuginfo), end="")
     return 0
 
 

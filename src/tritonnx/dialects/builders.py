@@ -7,7 +7,7 @@ attributes; `WeightStore` keeps the numpy arrays behind the resources alive and 
 """
 from __future__ import annotations
 
-import itertools
+import re
 from collections.abc import Sequence
 
 import ml_dtypes
@@ -15,6 +15,7 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import operand_specs
+from tritonnx.dialects.ops import defaults
 from tritonnx.symbolic import active, recognize_shape
 
 _NP_TO_MLIR = {
@@ -95,10 +96,22 @@ def from_attr(attr: ir.Attribute):
 
 
 def attrs_of(op: ir.Operation) -> dict:
-    """The op's attributes as Python values, without structural ones."""
+    """The op's attributes as Python values, without structural ones, the defaults the IR
+    leaves out filled in (`tritonnx.dialects.ops.defaults`), by name."""
     op = op.operation
-    return {name: from_attr(op.attributes[name]) for name in op.attributes
-            if name not in ("operandSegmentSizes", "value")}
+    present = {name: from_attr(op.attributes[name]) for name in op.attributes
+               if name not in ("operandSegmentSizes", "value")}
+    merged = {**defaults(op.name, present), **present}
+    return {k: merged[k] for k in sorted(merged)}
+
+
+def _is_default(op_name: str, key: str, value, default: dict) -> bool:
+    if key not in default:
+        return False
+    try:
+        return to_attr(value) == to_attr(default[key])
+    except TypeError:
+        return False
 
 
 def _resource_name(attr: ir.Attribute) -> str:
@@ -115,7 +128,18 @@ class WeightStore:
 
     def __init__(self):
         self.arrays: dict[str, np.ndarray] = {}
-        self._counter = itertools.count()
+        self.blobs: dict[str, bytes] = {}  # parsed from a dump, read on first use
+        self.taken: set[str] = set()  # resource names of a parsed module, with or without data
+
+    def adopt(self, text: str) -> None:
+        """Takes in the resources of a module parsed from `text` (a dump): every
+        `dense_resource` name it uses is taken, and the blobs its `{-# dialect_resources #-}`
+        trailer kept become readable through `array` (a dump leaves out blobs larger than
+        its limit: reading one raises KeyError)."""
+        self.taken |= set(re.findall(r"dense_resource<([\w.$-]+)>", text))
+        at = text.rfind("{-#")
+        for name, hexdata in re.findall(r'^\s*([\w.$-]+): "0x([0-9A-Fa-f]*)"', text[at:] if at >= 0 else "", re.M):
+            self.blobs[name] = bytes.fromhex(hexdata)[4:]  # after the 4-byte alignment
 
     def attr(self, array: np.ndarray, hint: str = "w") -> ir.Attribute:
         """A constant attribute for `array`: dense for scalars and small integer tensors,
@@ -132,9 +156,9 @@ class WeightStore:
             literal = str(array.tolist()).replace("True", "true").replace("False", "false")
             return ir.Attribute.parse(f"dense<{literal}> : {ttype}")
         base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "w"
-        name = base
-        while name in self.arrays:
-            name = f"{base}_{next(self._counter)}"
+        name, i = base, 0
+        while name in self.arrays or name in self.taken:  # the first free name: the same in tritonnx-opt
+            name, i = f"{base}_{i}", i + 1
         raw = array.view(np.uint16) if array.dtype.name == "bfloat16" else array  # buffers know no bfloat16
         attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(raw), name, ttype)
         # MLIR renames a blob whose name is taken in this context: key by the final name
@@ -153,17 +177,27 @@ class WeightStore:
                 return np.array([bool(x) for x in attr]).reshape(ttype.shape)
             return np.array(dense).astype(dtype).reshape(ttype.shape)
         name = _resource_name(attr)
+        if name not in self.arrays and name in self.blobs:
+            ttype = ir.RankedTensorType(attr.type)
+            dtype = np_dtype(ttype.element_type)
+            raw = np.uint16 if dtype.name == "bfloat16" else dtype
+            self.arrays[name] = np.frombuffer(self.blobs.pop(name), raw).view(dtype).reshape(ttype.shape).copy()
         if name not in self.arrays:
-            raise KeyError(f"dense_resource<{name}> has no data in this compilation")
+            raise KeyError(f"dense_resource<{name}> has no data in this compilation"
+                           + (" (the dump elided it)" if name in self.taken else ""))
         return self.arrays[name]
 
 
 def create(name: str, operands: Sequence[ir.Value | None], result_types: Sequence[ir.Type],
            attrs: dict | None = None, regions: int = 0) -> ir.Operation:
     """Creates op `name` at the current insertion point. `operands` follow the op's IRDL
-    operand list; None stands for an absent optional operand."""
+    operand list; None stands for an absent optional operand. Attributes of a tnx op that
+    equal their default (`tritonnx.dialects.ops.defaults`) are left out."""
     specs = operand_specs().get(name)
-    attributes = {k: to_attr(v) for k, v in (attrs or {}).items()}
+    attrs = attrs or {}
+    default = defaults(name, {k: from_attr(v) if isinstance(v, ir.Attribute) else v for k, v in attrs.items()}
+                       ) if name.startswith("tnx.") else {}
+    attributes = {k: to_attr(v) for k, v in attrs.items() if not _is_default(name, k, v, default)}
     present = [v for v in operands if v is not None]
     if specs and any(opt for _, opt in specs):
         sizes = [0 if v is None else 1 for v in operands] + [0] * (len(specs) - len(operands))

@@ -204,6 +204,24 @@ def snake(op_type: str) -> str:
 
 
 KIND = {f"tnx.{snake(name)}": d.kind for name, d in OPS.items()}
+# {tnx op name: {attribute: default}}: the spec's defaults, which the IR leaves out
+# (`tritonnx.dialects.builders.create` drops them, `attrs_of` fills them back in)
+DEFAULTS = {f"tnx.{snake(name)}": {k: v for k, v in d.attrs.items() if v is not None} for name, d in OPS.items()}
+SPATIAL = ("tnx.conv", "tnx.conv_transpose", "tnx.max_pool", "tnx.average_pool", "tnx.lp_pool")
+
+
+def defaults(op_name: str, attrs: dict) -> dict:
+    """The default attributes of tnx op `op_name` given its present `attrs` (a copy): the
+    op table's, plus, for Conv, ConvTranspose and the pools (whose kernel_shape the importer
+    always fills in), the derived ones: strides and dilations of 1, zero pads and output
+    padding, one per spatial axis."""
+    out = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.get(op_name, {}).items()}
+    if op_name in SPATIAL and "kernel_shape" in attrs:
+        n = len(attrs["kernel_shape"])
+        out.update(strides=[1] * n, dilations=[1] * n, pads=[0] * (2 * n))
+        if op_name == "tnx.conv_transpose":
+            out["output_padding"] = [0] * n
+    return out
 ONNX_NAME = {f"tnx.{snake(name)}": name for name in OPS}
 
 

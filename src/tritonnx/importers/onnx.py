@@ -1,8 +1,10 @@
 """ONNX -> tnx dialect.
 
-The importer is generic: one tnx op per ONNX node, the spec's attributes carried through
-with their defaults filled in (`tritonnx.dialects.ops`, per the operator pages,
-https://onnx.ai/onnx/operators/), initializers as `dense_resource` constants. Meaning lives
+The importer is generic: one tnx op per ONNX node, located at the node (`loc("n51")`; an
+unnamed node is named `<OpType>_<index>`), the spec's attributes carried through; those
+equal to their default (`tritonnx.dialects.ops`, per the operator pages,
+https://onnx.ai/onnx/operators/) are left out of the IR and `attrs_of` reads them back.
+Initializers become `dense_resource` constants located at their names. Meaning lives
 in the passes. One normalization happens here because the dialect's ops have fixed arity:
 N-ary Concat, Sum, Max, Min and Mean become chains of binary ops (Mean then divides).
 """
@@ -474,13 +476,14 @@ class _Importer:
             fn = func.FuncOp("main", (arg_types, out_types))
             fn.attributes["tnx.inputs"] = ir.ArrayAttr.get([ir.StringAttr.get(i.name) for i in self.inputs])
             fn.attributes["tnx.outputs"] = ir.ArrayAttr.get([ir.StringAttr.get(o.name) for o in self.graph.output])
-            block = fn.add_entry_block()
+            block = fn.add_entry_block([ir.Location.name(i.name) for i in self.inputs])
         for inp, arg in zip(self.inputs, block.arguments):
             self.values[inp.name] = arg
         with ir.InsertionPoint(block):
             for name, init in self.inits.items():
                 if name not in self.values:
-                    self.values[name] = self.constant(numpy_helper.to_array(init), name)
+                    with ir.Location.name(name):
+                        self.values[name] = self.constant(numpy_helper.to_array(init), name)
             for i, node in enumerate(self.graph.node):
                 with ir.Location.name(_node_name(node, i)):
                     self.node(node, i)

@@ -123,7 +123,7 @@ def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
                 kind = "attention"
             else:
                 kind = next((KIND[m.name] for m in members if m.name in KIND), "pointwise")
-            with ir.InsertionPoint(module_body):
+            with ir.InsertionPoint(module_body), ir.Location.fused([m.location for m in members]):
                 kfn = func.FuncOp(symbol, ([v.type for v in inputs], [v.type for v in outs]), visibility="private")
                 kblock = kfn.add_entry_block()
             mapping = {}
