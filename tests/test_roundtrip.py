@@ -108,4 +108,5 @@ def test_dump_locations_and_short_lines(tmp_path):
         assert not re.search(r"\{-#\s*#-\}", text), f.name  # no empty resource trailer
     lowered = next((tmp_path / "ir").glob("*-lower-to-tile.mlir")).read_text()
     program_id = next(line for line in lowered.splitlines() if '"tile.program_id"' in line)
-    assert re.search(r'loc\((fused\[)?"conv1"', program_id)  # tile-level IR keeps the nodes
+    assert re.search(r'fused<"tile">\[(fused\[)?"conv1"', program_id)  # tile-level IR keeps the nodes
+    assert re.search(r'loc\("offs_m"\(', lowered)  # and names values as the printed kernel does

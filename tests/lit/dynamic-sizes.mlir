@@ -9,8 +9,8 @@
 // weight, so the kernel is the same at every sample (and takes seq at run time).
 // OUTLINE-LABEL: func.func @main
 // OUTLINE-NOT: dense<113>
-// OUTLINE: call @kernel_0(%{{.*}}, %{{.*}}, %arg0)
-// OUTLINE-LABEL: func.func private @kernel_0
+// OUTLINE: call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%{{.*}}, %{{.*}}, %arg0)
+// OUTLINE-LABEL: func.func private @{{[a-z0-9_]+_[0-9a-f]+}}
 // OUTLINE: "tnx.range"
 // OUTLINE: "tnx.constant"() {value = dense<113> : tensor<1xi64>}
 module attributes {tnx.symbols = {seq = 113 : i64}} {

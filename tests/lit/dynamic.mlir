@@ -9,11 +9,11 @@
 // TILE-SAME: tnx.grid_sizes = ["(-(-(batch) // 128))", "1", "1"], tnx.kind = "gemm"
 // TILE: tnx.grid_sizes = ["(-(-(batch) // 128))"], tnx.kind = "softmax"
 // Row masks compare with the kernel's `batch` argument (tile.symbol), not with 13.
-// LOWER-LABEL: func.func private @kernel_0
+// LOWER-LABEL: func.func private @{{[a-z0-9_]+_[0-9a-f]+}}
 // LOWER: %[[B:.*]] = "tile.symbol"() {symbol = "batch"} : () -> i32
-// LOWER-NEXT: %[[BS:.*]] = "tile.splat"(%[[B]]) : (i32) -> tensor<128x1xi32>
+// LOWER-NEXT: %[[BS:.*]] = "tile.splat"(%[[B]]) {dims = ["BLOCK_M", "1"]} : (i32) -> tensor<128x1xi32>
 // LOWER-NEXT: arith.cmpi slt, %{{.*}}, %[[BS]] : tensor<128x1xi32>
-// LOWER-LABEL: func.func private @kernel_1
+// LOWER-LABEL: func.func private @{{[a-z0-9_]+_[0-9a-f]+}}
 // LOWER: "tile.symbol"() {symbol = "batch"}
 // The printer makes `batch` a scalar argument of the Triton kernel, after the buffers.
 // TRITON: tnx.symbol_args = ["batch"]

@@ -3,16 +3,16 @@
 // Index width per kernel: a kernel that reads a tensor of 2^31 elements or more (here an
 // int8 [2, 2^30+32] input, sliced) indexes in i64, from the program id and range on; the
 // same slice of a small tensor stays i32. The width is recorded as tnx.index_bits.
-// CHECK-LABEL: func.func private @kernel_0(%{{.*}}: tensor<2x1073741856xi8>
+// CHECK-LABEL: func.func private @{{[a-z0-9_]+_[0-9a-f]+}}(%{{.*}}: tensor<2x1073741856xi8>
 // CHECK-SAME: tnx.index_bits = 64
 // CHECK: "tile.program_id"() {axis = 0 : i64} : () -> i64
-// CHECK: "tile.range"() {end = 64 : i64, start = 0 : i64} : () -> tensor<64xi64>
+// CHECK: "tile.range"() {block = "BLOCK", end = 64 : i64, start = 0 : i64} : () -> tensor<64xi64>
 // CHECK: arith.constant dense<1073741856> : tensor<64xi64>
 // CHECK: "tile.load"(%{{.*}}, %{{.*}}, %{{.*}}) {{.*}} : (tensor<2x1073741856xi8>, tensor<64xi64>, tensor<64xi1>)
-// CHECK-LABEL: func.func private @kernel_1(%{{.*}}: tensor<2x64xi8>
+// CHECK-LABEL: func.func private @{{[a-z0-9_]+_[0-9a-f]+}}(%{{.*}}: tensor<2x64xi8>
 // CHECK-SAME: tnx.index_bits = 32
 // CHECK: "tile.program_id"() {axis = 0 : i64} : () -> i32
-// CHECK: "tile.range"() {end = 64 : i64, start = 0 : i64} : () -> tensor<64xi32>
+// CHECK: "tile.range"() {block = "BLOCK", end = 64 : i64, start = 0 : i64} : () -> tensor<64xi32>
 // CHECK: "tile.load"(%{{.*}}, %{{.*}}, %{{.*}}) {{.*}} : (tensor<2x64xi8>, tensor<64xi32>, tensor<64xi1>)
 func.func @main(%x: tensor<2x1073741856xi8>, %s: tensor<2x64xi8>) -> (tensor<2x32xi8>, tensor<2x32xi8>) {
   %starts = "tnx.constant"() {value = dense<[0, 1073741824]> : tensor<2xi64>} : () -> tensor<2xi64>

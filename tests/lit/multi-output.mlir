@@ -7,10 +7,10 @@
 // CHECK-LABEL: func.func @main
 // CHECK: %[[C:.*]] = bufferization.alloc_tensor() : tensor<1x6x4x4xf32>
 // CHECK: %[[R:.*]] = bufferization.alloc_tensor() : tensor<1x2x4x4xf32>
-// CHECK: call @kernel_0(%arg0, %{{.*}}, %{{.*}}, %[[C]], %[[R]]) {tnx.nodes = ["tnx.conv", "tnx.mul", "tnx.relu"]}
-// CHECK: call @kernel_1(%[[C]], %{{.*}})
+// CHECK: call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%arg0, %{{.*}}, %{{.*}}, %[[C]], %[[R]]) {tnx.nodes = ["tnx.conv", "tnx.mul", "tnx.relu"]}
+// CHECK: call @[[K1:[a-z0-9_]+_[0-9a-f]+]](%[[C]], %{{.*}})
 // CHECK: return %{{.*}}, %[[R]]
-// CHECK: func.func private @kernel_0({{.*}}, %[[OUT0:.*]]: tensor<1x6x4x4xf32>, %[[OUT1:.*]]: tensor<1x2x4x4xf32>)
+// CHECK: func.func private @[[K0]]({{.*}}, %[[OUT0:.*]]: tensor<1x6x4x4xf32>, %[[OUT1:.*]]: tensor<1x2x4x4xf32>)
 // CHECK-SAME: tnx.num_outputs = 2
 // CHECK: "tile.dot"
 // CHECK: "tile.store"(%[[OUT0]], %{{.*}}, %[[TILE:[0-9]+]], %{{.*}})
@@ -21,7 +21,7 @@
 // CHECK: arith.mulf %[[TILE]], %{{.*}}
 // CHECK: arith.maximumf
 // CHECK: "tile.store"(%[[OUT1]]
-// CHECK: func.func private @kernel_1
+// CHECK: func.func private @[[K1]]
 func.func @main(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x2x2xf32>, tensor<1x2x4x4xf32>) {
   %w = "tnx.constant"() {value = dense<0.5> : tensor<6x4x1x1xf32>} : () -> tensor<6x4x1x1xf32>
   %c = "tnx.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x4x4x4xf32>, tensor<6x4x1x1xf32>) -> tensor<1x6x4x4xf32>

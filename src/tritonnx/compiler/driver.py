@@ -36,7 +36,8 @@ DUMP_RESOURCE_LIMIT = 64  # hex characters (about 27 bytes): larger dense_resour
 
 def dump_text(module: ir.Module | ir.Operation, debug_info: bool = True) -> str:
     """The module as a person reads it and `tritonnx-opt` parses it back: with `debug_info`
-    each op's source location inline (`loc("n51")`, the ONNX node), weights above
+    each op's source location inline (`loc("n51")`, the ONNX node; in a kernel's tile IR
+    `loc("offs_m"(...))` names the value as the printed kernel does), weights above
     DUMP_RESOURCE_LIMIT bytes elided, small constants shown; the `{-# dialect_resources #-}`
     trailer holds the blobs that are kept and is left out when it would be empty (MLIR
     prints an empty one when every blob is elided).

@@ -218,6 +218,8 @@ class TileBuilder:
             b = self.constexpr(b, elem(a))
             if shape(a):
                 b = self.splat(b, self.dims_of(a))
+        elif isinstance(b, SymInt):  # a dynamic size: tile.symbol splat over a's (named) shape
+            b = self.const(b, self.dims_of(a), elem(a))
         elif not isinstance(b, ir.Value):
             b = self.const(b, shape(a), elem(a))
         out = self._merge(a, b)

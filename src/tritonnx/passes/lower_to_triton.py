@@ -63,15 +63,10 @@ class Expr(NamedTuple):
 
 
 def _loc_name(loc: ir.Location) -> str | None:
-    """The name of a NameLoc (the outermost one of a fused location), else None."""
-    if loc.is_a_name():
-        return loc.name_str
-    if loc.is_a_fused():
-        for inner in loc.locations:
-            n = _loc_name(inner)
-            if n is not None:
-                return n
-    return None
+    """The variable name a location gives (a NameLoc outermost: `TileBuilder.name`, the
+    kernel's argument names), else None. Tile ops are built under a fused location
+    (lower-to-tile), so the ONNX node names inside it are never taken for variables."""
+    return loc.name_str if loc.is_a_name() else None
 
 
 def _owner(v: ir.Value) -> ir.Operation | None:

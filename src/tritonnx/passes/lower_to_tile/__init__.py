@@ -90,7 +90,9 @@ def lower_kernel(kernel: ir.Operation) -> None:
     bits = index_bits(kernel)
     new.operation.attributes["tnx.index_bits"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), bits)
     b = TileBuilder(index_bits=bits)
-    with ir.InsertionPoint(block), kernel.location:
+    # the body's ops: at the kernel's nodes, fused (so no node name reads as a variable name)
+    body_loc = ir.Location.fused([kernel.location], metadata=ir.StringAttr.get("tile"))
+    with ir.InsertionPoint(block), body_loc:
         if math.prod(shape_of(out_value)) == 0:
             pass  # an empty output: nothing to compute (the tile pass gave it an empty grid)
         else:
