@@ -1,4 +1,4 @@
-"""match-attention: scaled dot-product attention (MatMul, score ops, Softmax, MatMul) marked as one flash-attention group.
+"""match-attention: scaled dot-product attention (MatMul, scores, Softmax, MatMul) marked for one kernel.
 
 The pattern: a MatMul, pointwise ops on the scores of the same shape (the scale, a
 padding-mask Add, a causal Where), a Softmax over the keys (last) axis whose result is only

@@ -34,7 +34,7 @@ def _replace_by_slices(merged: ir.Value, parts: list[ir.Value], widths: list[int
     for part, n in zip(parts, widths):
         starts = [0] * rank
         starts[axis] = start
-        piece = create("tnx.slice", [merged], [part.type], dict(starts=starts, steps=[1] * rank)).result
+        piece = create("tnx.slice", [merged], [part.type], {"starts": starts, "steps": [1] * rank}).result
         part.replace_all_uses_with(piece)
         start += n
 
@@ -83,7 +83,8 @@ def _merge_matmuls(block: ir.Block) -> None:
             with ir.InsertionPoint(first), first.location:
                 w = make_constant(np.concatenate(weights, axis=1), "merged")
                 merged = create("tnx.mat_mul", [x, w], [ir.RankedTensorType.get(out_shape, et)]).operation
-                merged.attributes["tnx.merged"] = to_attr(f"horizontal fusion of {names}: one MatMul reads the input once")
+                why = f"horizontal fusion of {names}: one MatMul reads the input once"
+                merged.attributes["tnx.merged"] = to_attr(why)
                 result = merged.results[0]
                 if with_bias:
                     adds = [bias(m) for m in group]

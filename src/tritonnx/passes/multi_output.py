@@ -1,9 +1,10 @@
-"""multi-output: a pointwise group that stands alone because its input feeds other kernels too becomes a second output of the kernel producing that input.
+"""multi-output: a lone pointwise group becomes a second output of the kernel that produces its input.
 
-The kernel stores its own result and then the pointwise group's, computed from the tile it
-holds in registers: one launch and one read of the value fewer. The pointwise group may
-read the producer's output directly or through Slices with unit steps (Inception's branch
-of a merged Conv): its output then covers a window of the producer's index space.
+Such a group stands alone because its input feeds other kernels too. The kernel stores its
+own result and then the pointwise group's, computed from the tile it holds in registers:
+one launch and one read of the value fewer. The pointwise group may read the producer's
+output directly or through Slices with unit steps (Inception's branch of a merged Conv):
+its output then covers a window of the producer's index space.
 Conditions: it reads one producer group, only there, at its own index (same shape, no
 broadcast); only its last value leaves it; its other inputs are constants or defined before
 the producer's kernel, so it can move up to it (a kernel is called at its group's last op).
@@ -70,8 +71,9 @@ def _host(block: ir.Block, p: Group, groups: dict[int, Group]) -> tuple[Group, l
             base, chain = _through_slices(x)
             h = group_of(producer(base))
             if h is not None and h != p.id:
-                if (base not in groups[h].outputs or not _read_elsewhere(base, p.id) or groups[h].tail.name in NO_EPILOGUE
-                        or shape_of(x) != shape_of(m.results[0]) or shape_of(x) != shape_of(out)):
+                if (base not in groups[h].outputs or not _read_elsewhere(base, p.id)
+                        or groups[h].tail.name in NO_EPILOGUE or shape_of(x) != shape_of(m.results[0])
+                        or shape_of(x) != shape_of(out)):
                     ok = False
                 hosts.add(h)
                 windows.add(tuple(str(attrs_of(s_)["starts"]) for s_ in chain))

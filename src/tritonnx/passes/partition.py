@@ -32,9 +32,8 @@ from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import producer, shape_of
 from tritonnx.dialects.ops import KIND
 from tritonnx.errors import CompileError
-from tritonnx.passes import functions, ops
-from tritonnx.passes.fuse import (DOT, NO_EPILOGUE, POINTWISE, REDUCE, VIEWS, Group, fusion_of, group_of, mark,
-                                  nbytes, node_name)
+from tritonnx.passes import functions, fuse, ops
+from tritonnx.passes.fuse import Group, fusion_of, group_of, mark, nbytes, node_name
 
 NAME = "partition"
 
@@ -69,13 +68,13 @@ class _Partition:
         name = op.name
         if "tnx.attention_id" in op.attributes:
             self.visit_attention(op)
-        elif name in DOT or name in REDUCE:
+        elif name in fuse.DOT or name in fuse.REDUCE:
             self.visit_anchor(op)
         elif KIND.get(name) == "stencil":
             self.start(op, "stencil", "stencil: reads neighbouring elements of its input, so the input is materialized")
-        elif name in POINTWISE:
+        elif name in fuse.POINTWISE:
             self.visit_pointwise(op)
-        elif name in VIEWS:
+        elif name in fuse.VIEWS:
             self.visit_view(op)
         elif name.startswith("tnx.") and name != "tnx.constant":
             kind = onnx_op_type(name)
@@ -110,7 +109,7 @@ class _Partition:
             note = _why(op)
             why = f"anchor ({note})" if note else "anchor"
         group = self.start(op, "anchor", why)
-        for value in (list(op.operands[:2]) if op.name in DOT else [op.operands[0]]):
+        for value in (list(op.operands[:2]) if op.name in fuse.DOT else [op.operands[0]]):
             self.take_prologue(op, value, group)
         return group
 
@@ -150,7 +149,7 @@ class _Partition:
             src = producer(v)
             if src is None or len(list(v.uses)) != 1:
                 return None
-            if src.name in VIEWS and group_of(src) is None:
+            if src.name in fuse.VIEWS and group_of(src) is None:
                 views.append(src)
                 v = src.operands[0]
                 continue
@@ -195,7 +194,8 @@ class _Partition:
                 src = producer(src.operands[0])
                 value = through[-1].operands[0]
             group = self.groups.get(group_of(src))
-            if (group is not None and group.tail == src and len(list(value.uses)) == 1 and src.name not in NO_EPILOGUE
+            if (group is not None and group.tail == src and len(list(value.uses)) == 1
+                    and src.name not in fuse.NO_EPILOGUE
                     and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
                     and (through or shape_of(value) == shape_of(op.results[0]))):
                 how = " through a reshape" if through else ""
@@ -217,7 +217,8 @@ class _Partition:
                     or any(u.owner.operation != op and group_of(u.owner.operation) != other.id
                            for m in other.members for r in m.results for u in r.uses)):
                 continue
-            self.absorb(other, group, "branch", f"pointwise branch merged into {node_name(op)}'s group: its only reader")
+            why = f"pointwise branch merged into {node_name(op)}'s group: its only reader"
+            self.absorb(other, group, "branch", why)
 
     def visit_view(self, op: ir.Operation) -> None:
         """A view joins no group (an index map on its readers' loads), except a Reshape of a
