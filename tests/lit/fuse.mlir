@@ -1,10 +1,12 @@
+// The fusion passes in the compiler's order, end to end (each has its own test file too).
+// RUN: tritonnx-opt %s --pass-pipeline=split-k,merge-siblings,match-attention,partition,multi-output | filecheck %s
 // RUN: tritonnx-opt %s --pass-pipeline=fuse | filecheck %s
 
 // Conv anchors a group; the residual Add and the Relu after it join as its epilogue.
 // The MaxPool starts a group of its own.
 // CHECK-LABEL: func.func @conv_epilogue
 // CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = 0
-// CHECK: "tnx.add"{{.*}}tnx.fusion = "epilogue of {{.*}}: sole consumer, same size", tnx.group = 0
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "epilogue", tnx.group = 0
 // CHECK: "tnx.relu"{{.*}}tnx.group = 0
 // CHECK: "tnx.max_pool"{{.*}}tnx.fusion = "anchor", tnx.group = 1
 func.func @conv_epilogue(%x: tensor<1x2x4x4xf32>, %r: tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32> {
@@ -18,8 +20,8 @@ func.func @conv_epilogue(%x: tensor<1x2x4x4xf32>, %r: tensor<1x2x4x4xf32>) -> te
 
 // A value with two consumers is not fused into either: each Relu is its own group.
 // CHECK-LABEL: func.func @multi_use
-// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 0
-// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "epilogue of {{.*}}", tnx.group = 0
+// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise", tnx.group = 0
+// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "epilogue", tnx.group = 0
 // CHECK: "tnx.add"{{.*}}tnx.group = 1
 func.func @multi_use(%x: tensor<8xf32>) -> tensor<8xf32> {
   %a = "tnx.relu"(%x) : (tensor<8xf32>) -> tensor<8xf32>
@@ -33,9 +35,9 @@ func.func @multi_use(%x: tensor<8xf32>) -> tensor<8xf32> {
 // place. A Transpose in the same position needs a copy kernel.
 // CHECK-LABEL: func.func @output_views
 // CHECK: "tnx.softmax"{{.*}}tnx.group = 0
-// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "reshape of the group's result: stored in place (same element order)", tnx.group = 0
+// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "view", tnx.group = 0 : i64, tnx.why = "reshape of the group's result: stored in place (same element order)"
 // CHECK: "tnx.relu"{{.*}}tnx.group = 1
-// CHECK: "tnx.transpose"{{.*}}tnx.fusion = "view that is a graph output: materialized by a copy kernel", tnx.group = 2
+// CHECK: "tnx.transpose"{{.*}}tnx.fusion = "copy", tnx.group = 2
 func.func @output_views(%x: tensor<2x3xf32>) -> (tensor<6xf32>, tensor<3x2xf32>) {
   %s = "tnx.softmax"(%x) {axis = 1 : i64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   %r = "tnx.reshape"(%s) {operandSegmentSizes = array<i32: 1, 0>} : (tensor<2x3xf32>) -> tensor<6xf32>
@@ -48,9 +50,9 @@ func.func @output_views(%x: tensor<2x3xf32>) -> (tensor<6xf32>, tensor<3x2xf32>)
 // one kernel. An LRN is a stencil and starts a group of its own.
 // CHECK-LABEL: func.func @through_reshape
 // CHECK: "tnx.mean_variance_normalization"{{.*}}tnx.group = 0
-// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "reshape of {{.*}}'s result: same element order", tnx.group = 0
-// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue of {{.*}} through a reshape: sole consumer, same size", tnx.group = 0
-// CHECK: "tnx.lrn"{{.*}}tnx.fusion = "stencil: {{.*}}", tnx.group = 1
+// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "view", tnx.group = 0
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue", tnx.group = 0 : i64, tnx.why = "epilogue of {{.*}} through a reshape: sole consumer, same size"
+// CHECK: "tnx.lrn"{{.*}}tnx.fusion = "stencil", tnx.group = 1
 func.func @through_reshape(%x: tensor<1x2x6xf32>, %s: tensor<1x4x3xf32>) -> tensor<1x4x3xf32> {
   %n = "tnx.mean_variance_normalization"(%x) {axes = array<i64: 2>, epsilon = 1.0e-5 : f32} : (tensor<1x2x6xf32>) -> tensor<1x2x6xf32>
   %r = "tnx.reshape"(%n) {operandSegmentSizes = array<i32: 1, 0>} : (tensor<1x2x6xf32>) -> tensor<1x4x3xf32>
@@ -63,9 +65,9 @@ func.func @through_reshape(%x: tensor<1x2x6xf32>, %s: tensor<1x4x3xf32>) -> tens
 // as DenseNet's pre-activation blocks have) becomes the Conv's prologue: computed on its
 // loads, never stored. The group is read through a Transpose, an index map that joins too.
 // CHECK-LABEL: func.func @prologue
-// CHECK: "tnx.mul"{{.*}}tnx.fusion = "prologue of {{.*}}: computed on its loads (256 input bytes for 256 output bytes, no round trip through memory)", tnx.group = [[G:[0-9]+]]
-// CHECK: "tnx.relu"{{.*}}tnx.fusion = "prologue of {{.*}}", tnx.group = [[G]]
-// CHECK: "tnx.transpose"{{.*}}tnx.fusion = "index map between the prologue and {{.*}}", tnx.group = [[G]]
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "prologue", tnx.group = [[G:[0-9]+]] : i64, tnx.why = "prologue of {{.*}}: computed on its loads (256 input bytes for 256 output bytes, no round trip through memory)"
+// CHECK: "tnx.relu"{{.*}}tnx.fusion = "prologue", tnx.group = [[G]]
+// CHECK: "tnx.transpose"{{.*}}tnx.fusion = "view", tnx.group = [[G]]
 // CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = [[G]]
 func.func @prologue(%x: tensor<1x4x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %s = "tnx.constant"() {value = dense<0.5> : tensor<1x4x1x1xf32>} : () -> tensor<1x4x1x1xf32>
@@ -81,10 +83,10 @@ func.func @prologue(%x: tensor<1x4x4x4xf32>) -> tensor<1x2x4x4xf32> {
 // group whose inputs weigh more than twice its output (three full-size tensors in, one
 // out: recomputing it on every re-read of a tile would move more than storing it once).
 // CHECK-LABEL: func.func @no_prologue
-// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 0
+// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise", tnx.group = 0
 // CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = 1
-// CHECK: "tnx.add"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 2
-// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue of {{.*}}", tnx.group = 2
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "pointwise", tnx.group = 2
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue", tnx.group = 2
 // CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = 3
 func.func @no_prologue(%x: tensor<4x8xf32>, %y: tensor<64x8xf32>, %z: tensor<64x8xf32>, %v: tensor<64x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<64x8xf32>) {
   %r = "tnx.relu"(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32>
@@ -98,11 +100,11 @@ func.func @no_prologue(%x: tensor<4x8xf32>, %y: tensor<64x8xf32>, %z: tensor<64x
 // Scaled dot-product attention (MatMul, scale, mask add, Softmax over the keys, MatMul)
 // is one group: a flash-attention kernel, the scores never stored.
 // CHECK-LABEL: func.func @attention
-// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "anchor: flash attention (online softmax, the score matrix is never stored)", tnx.group = [[A:[0-9]+]]
-// CHECK: "tnx.mul"{{.*}}tnx.fusion = "attention: applied to each tile of scores", tnx.group = [[A]]
-// CHECK: "tnx.add"{{.*}}tnx.fusion = "attention: applied to each tile of scores", tnx.group = [[A]]
-// CHECK: "tnx.softmax"{{.*}}tnx.attention, tnx.fusion = "attention: online softmax over tiles of keys", tnx.group = [[A]]
-// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "attention: probabilities times V, accumulated per tile of keys", tnx.group = [[A]]
+// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "anchor", tnx.group = [[A:[0-9]+]] : i64, tnx.why = "anchor: flash attention (online softmax, the score matrix is never stored)"
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "attention", tnx.group = [[A]]
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "attention", tnx.group = [[A]]
+// CHECK: "tnx.softmax"{{.*}}tnx.attention, tnx.fusion = "attention", tnx.group = [[A]]
+// CHECK: "tnx.mat_mul"{{.*}}tnx.fusion = "attention", tnx.group = [[A]]
 func.func @attention(%q: tensor<1x2x8x16xf32>, %kt: tensor<1x2x16x8xf32>, %v: tensor<1x2x8x16xf32>, %mask: tensor<1x1x1x8xf32>) -> tensor<1x2x8x16xf32> {
   %c = "tnx.constant"() {value = dense<0.25> : tensor<f32>} : () -> tensor<f32>
   %s = "tnx.mat_mul"(%q, %kt) : (tensor<1x2x8x16xf32>, tensor<1x2x16x8xf32>) -> tensor<1x2x8x8xf32>
@@ -116,7 +118,7 @@ func.func @attention(%q: tensor<1x2x8x16xf32>, %kt: tensor<1x2x16x8xf32>, %v: te
 // A Softmax whose result is also returned cannot stay in registers: no attention fusion,
 // and the anchor says why.
 // CHECK-LABEL: func.func @not_attention
-// CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor (not fused as attention: the Softmax's result is not only the left operand of a MatMul)"
+// CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = {{[0-9]+}} : i64, tnx.why = "anchor (not fused as attention: the Softmax's result is not only the left operand of a MatMul)"
 func.func @not_attention(%q: tensor<8x16xf32>, %kt: tensor<16x8xf32>, %v: tensor<8x16xf32>) -> (tensor<8x16xf32>, tensor<8x8xf32>) {
   %s = "tnx.mat_mul"(%q, %kt) : (tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<8x8xf32>
   %p = "tnx.softmax"(%s) {axis = 1 : i64} : (tensor<8x8xf32>) -> tensor<8x8xf32>
@@ -152,7 +154,7 @@ func.func @qkv(%x: tensor<4x16xf32>) -> tensor<4x8xf32> {
 // the branch groups merge, one pointwise kernel computes the whole expression.
 // CHECK-LABEL: func.func @gelu_branches
 // CHECK: "tnx.mul"{{.*}}tnx.group = [[P:[0-9]+]]
-// CHECK: "tnx.tanh"{{.*}}tnx.fusion = "pointwise branch merged into {{.*}}'s group: its only reader", tnx.group = [[P]]
+// CHECK: "tnx.tanh"{{.*}}tnx.fusion = "branch", tnx.group = [[P]]
 // CHECK: "tnx.add"{{.*}}tnx.group = [[P]]
 // CHECK: "tnx.mul"{{.*}}tnx.group = [[P]]
 func.func @gelu_branches(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
@@ -194,7 +196,7 @@ func.func @inception_branches(%x: tensor<1x4x4x4xf32>) -> tensor<1x14x4x4xf32> {
 // CHECK-LABEL: func.func @second_output
 // CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = 0
 // CHECK: "tnx.constant"{{.*}}tensor<1x2x1x1xf32>
-// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "second output of {{.*}}'s kernel: reads its result at the same index, which other kernels read too (multi-output kernel: one launch and one read fewer)", tnx.group = 0
+// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "multi_output", tnx.group = 0 : i64, tnx.why = "second output of {{.*}}'s kernel: reads its result at the same index, which other kernels read too (multi-output kernel: one launch and one read fewer)"
 // CHECK: "tnx.mul"{{.*}}tnx.group = 0
 // CHECK: "tnx.max_pool"{{.*}}tnx.group = 1
 func.func @second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>) {
@@ -212,7 +214,7 @@ func.func @second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tenso
 // a second output of the merged Conv's kernel covering the branch's channels.
 // CHECK-LABEL: func.func @second_output_window
 // CHECK: "tnx.conv"{{.*}}tnx.fusion = "anchor", tnx.group = [[G:[0-9]+]]{{.*}} -> tensor<1x6x4x4xf32>
-// CHECK: "tnx.mul"{{.*}}tnx.fusion = "second output of {{.*}}'s kernel: reads its result through a Slice at the same index{{.*}}", tnx.group = [[G]]
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "multi_output", tnx.group = [[G]] : i64, tnx.why = "second output of {{.*}}'s kernel: reads its result through a Slice at the same index{{.*}}"
 // CHECK: "tnx.relu"{{.*}}tnx.group = [[G]]
 // CHECK: "tnx.max_pool"{{.*}}tnx.fusion = "anchor"
 func.func @second_output_window(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x2x2xf32>, tensor<1x2x4x4xf32>) {
@@ -234,7 +236,7 @@ func.func @second_output_window(%x: tensor<1x4x4x4xf32>) -> (tensor<1x4x2x2xf32>
 // defined (fuzz seed 1178: Split -> Shrink, Round -> Mul).
 // CHECK-LABEL: func.func @second_output_block_order
 // CHECK: "tnx.relu"{{.*}}tnx.group = [[G:[0-9]+]]
-// CHECK-NEXT: "tnx.shrink"{{.*}}tnx.fusion = "second output of {{.*}}", tnx.group = [[G]]
+// CHECK-NEXT: "tnx.shrink"{{.*}}tnx.fusion = "multi_output", tnx.group = [[G]]
 // CHECK-NEXT: "tnx.round"{{.*}}tnx.group = [[G]]
 // CHECK-NEXT: "tnx.mul"{{.*}}tnx.group = [[G]]
 func.func @second_output_block_order(%x: tensor<1x7xf32>) -> (tensor<1x7xf32>, tensor<1x7xf32>) {
@@ -250,10 +252,10 @@ func.func @second_output_block_order(%x: tensor<1x7xf32>) -> (tensor<1x7xf32>, t
 // else reads (the kernel would store a value nobody needs).
 // CHECK-LABEL: func.func @no_second_output
 // CHECK: "tnx.conv"{{.*}}tnx.group = 0
-// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 1
+// CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise", tnx.group = 1
 // CHECK: "tnx.max_pool"{{.*}}tnx.group = 2
-// CHECK: "tnx.neg"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 3
-// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "pointwise root{{.*}}", tnx.group = 4
+// CHECK: "tnx.neg"{{.*}}tnx.fusion = "pointwise", tnx.group = 3
+// CHECK: "tnx.sigmoid"{{.*}}tnx.fusion = "pointwise", tnx.group = 4
 func.func @no_second_output(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32>) {
   %w = "tnx.constant"() {value = dense<0.5> : tensor<2x2x1x1xf32>} : () -> tensor<2x2x1x1xf32>
   %c = "tnx.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>

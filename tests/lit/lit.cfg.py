@@ -7,5 +7,6 @@ config.test_format = lit.formats.ShTest()
 config.suffixes = [".mlir"]
 config.test_source_root = os.path.dirname(__file__)
 config.environment["PATH"] = os.environ["PATH"]
-if "PYTHONPATH" in os.environ:  # a checkout's src/ first, not the package the venv installed
-    config.environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+# tritonnx-opt imports this checkout's package, not whichever one the environment installed
+config.environment["PYTHONPATH"] = os.pathsep.join(
+    p for p in (os.path.join(os.path.dirname(__file__), "..", "..", "src"), os.environ.get("PYTHONPATH")) if p)

@@ -51,6 +51,8 @@ def ops(block: ir.Block) -> list[ir.Operation]:
 
 def registry() -> dict:
     """`{pass name: (run function, one-line description)}` for every tritonnx pass."""
-    from tritonnx.passes import autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, outline, tile, verify
+    from tritonnx.passes import (autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, match_attention,
+                                 merge_siblings, multi_output, outline, partition, split_k, tile, verify)
     return {m.NAME: (m.run, m.__doc__.strip().splitlines()[0])
-            for m in (verify, canonicalize, autocast, fuse, outline, tile, lower_to_tile, lower_to_triton)}
+            for m in (verify, canonicalize, autocast, split_k, merge_siblings, match_attention, partition,
+                      multi_output, fuse, outline, tile, lower_to_tile, lower_to_triton)}

@@ -66,7 +66,7 @@ def _mark_index_checks(block: ir.Block, check_indices: bool) -> None:
 
 
 def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
-    attrs = {n: op.attributes[n] for n in op.attributes if n not in ("tnx.group", "tnx.fusion")}
+    attrs = {n: op.attributes[n] for n in op.attributes if n not in ("tnx.group", "tnx.fusion", "tnx.why")}
     return ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
                                attributes=attrs, loc=op.location)
 
@@ -154,8 +154,8 @@ def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
             with ir.InsertionPoint(members[-1]), loc:
                 call = func.CallOp([v.type for v in outs], ir.FlatSymbolRefAttr.get(symbol), inputs)
                 call.operation.attributes["tnx.nodes"] = nodes  # per call site: kernels are shared
-                notes = [f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.fusion']).value}" for m in members
-                         if "tnx.fusion" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.fusion"]).value]
+                notes = [f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.why']).value}" for m in members
+                         if "tnx.why" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.why"]).value]
                 checked = [ir.StringAttr.get(node_name(op)) for op in body if "tnx.index_check" in op.attributes
                            and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"]
                 if checked:  # the nodes behind the kernel's check buffers, at this site
