@@ -61,6 +61,8 @@ def main(argv=None) -> int:
     p.add_argument("--pass-pipeline", default="", help="comma-separated passes, e.g. tnx-canonicalize,fuse")
     p.add_argument("--mlir-print-debuginfo", action="store_true",
                    help="print source locations (`loc(\"n51\")`), as the compiler's dumps do")
+    p.add_argument("--print-triton", action="store_true",
+                   help="after the IR, print the Triton source lower-to-triton wrote for each kernel")
     p.add_argument("--list-passes", action="store_true", help="list tritonnx passes and exit")
     args = p.parse_args(argv)
     if args.list_passes:
@@ -83,6 +85,10 @@ def main(argv=None) -> int:
         finally:
             _session.reset(token)
         print(dump_text(module, debug_info=args.mlir_print_debuginfo), end="")
+        if args.print_triton:
+            for name, source in session.sources.items():
+                print(f"// ----- Triton source of @{name} -----")
+                print(source, end="")
     return 0
 
 
