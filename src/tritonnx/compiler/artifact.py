@@ -20,7 +20,7 @@ from mlir import ir
 from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
-from tritonnx.compiler.memory_plan import plan_memory
+from tritonnx.runtime.memory_plan import plan_memory
 from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
 from tritonnx.runtime import format as artifact_format

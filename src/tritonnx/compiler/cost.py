@@ -26,7 +26,7 @@ import math
 
 import onnx
 
-from tritonnx.compiler.memory_plan import nbytes
+from tritonnx.runtime.memory_plan import nbytes
 
 GPUS = {  # dense peak FLOP/s (no sparsity), DRAM bytes/s, L2 bytes; vendor datasheets
     "H100": {"name": "H100 SXM", "dram": 3.35e12, "l2": 50e6,
