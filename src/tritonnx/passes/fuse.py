@@ -35,31 +35,22 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type
-from tritonnx.dialects.ops import KIND
 from tritonnx.dialects.builders import attrs_of, create, np_dtype, operand, producer, shape_of, to_attr
+from tritonnx.dialects.ops import DOT, KIND, POINTWISE, REDUCE, VIEWS
 from tritonnx.errors import CompileError
-from tritonnx.passes import functions, ops
-from tritonnx.passes.tile import SMS
+from tritonnx.passes import current_session, functions, ops
+from tritonnx.passes.kernel_info import node_name
 
 NAME = "fuse"
 
-DOT = tuple(n for n, k in KIND.items() if k == "dot")
-REDUCE = tuple(n for n, k in KIND.items() if k == "reduce")
-POINTWISE = tuple(n for n, k in KIND.items() if k == "pointwise")
-VIEWS = tuple(n for n, k in KIND.items() if k == "view")  # index maps on loads
 NO_EPILOGUE = ("tnx.top_k",)  # anchors that store as they go
 
 
-def node_name(op: ir.Operation) -> str:
-    loc = op.location
-    return loc.name_str if loc.is_a_name() else op.name
-
-
-def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
+def run(module: ir.Operation, pass_=None) -> None:
     for fn in functions(module):
         if "sym_visibility" in fn.attributes:
             continue  # kernels are already outlined
-        if target != "interpreter":
+        if current_session().options.gpu is not None:
             _split_k(fn.regions[0].blocks[0])
         _merge_siblings(fn.regions[0].blocks[0])
         _merge_sibling_convs(fn.regions[0].blocks[0])
@@ -78,6 +69,7 @@ def _split_k(block: ir.Block) -> None:
     input and the Gemm's epilogue (bias, Relu). Narrower outputs with shorter K are left to
     the tile pass, which shrinks blocks instead of adding a kernel."""
     from tritonnx.passes.canonicalize import make_constant
+    SMS = current_session().options.gpu.sms  # noqa: N806 - the tiled-for GPU's SMs
     for op in ops(block):
         if op.name not in ("tnx.gemm", "tnx.mat_mul") or len(shape_of(op.operands[0])) != 2:
             continue

@@ -25,9 +25,8 @@ from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of, to_attr
 from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize, shape
 from tritonnx.passes import elementwise, functions, ops
-from tritonnx.passes.fuse import node_name
 from tritonnx.passes.index_maps import Emitter, compute_type, known_tile
-from tritonnx.passes.tile import anchor_of, attention_ops, gemm_dims
+from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims, node_name
 
 NAME = "lower-to-tile"
 NEG_INF = float("-inf")
