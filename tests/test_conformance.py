@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import tritonnx
-import tritonnx.onnx_backend as backend
+import tritonnx.conformance.onnx_backend as backend
 from tritonnx.conformance import Case, compare, run_case
 
 PASSING = [n for n in (Path(__file__).parent / "conformance_passing.txt").read_text().split()
@@ -79,7 +79,7 @@ def _case(name, model, inputs, outputs):
 
 def test_runner_outcomes():
     """The pool classifies pass, fail, and a time-out as a crash, without dying itself."""
-    from tritonnx.conformance_pool import run_cases
+    from tritonnx.conformance.pool import run_cases
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
     good = _case("good", _relu_model(), [x], [np.maximum(x, 0)])
     bad = _case("bad", _relu_model(), [x], [np.maximum(x, 0) + 1])

@@ -9,8 +9,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tritonnx
 from tritonnx.compiler import cli
-from tritonnx.compiler.cost import GPUS, bounds, launch_cost, summarize
+from tritonnx.compiler.cost import bounds, launch_cost, summarize
 from tritonnx.importers.onnx import prepare
+from tritonnx.target import TARGETS
 
 F32 = TensorProto.FLOAT
 
@@ -38,8 +39,8 @@ def test_gemm_flops_and_bytes(tmp_path):
     assert cost["bytes"] == 4 * (64 * 32 + 32 * 48 + 48 + 64 * 48)
     roles = dict(zip(launch["buffers"], launch["roles"]))
     assert sorted(roles.values()) == sorted(["a", "b", "", "out"])
-    h100 = GPUS["H100"]
-    assert cost["time_s"] == pytest.approx(max(cost["flops"] / h100["flops"]["fp32"], cost["bytes"] / h100["dram"]))
+    h100 = TARGETS["sm_90"]
+    assert cost["time_s"] == pytest.approx(max(cost["flops"] / h100.fp32, cost["bytes"] / h100.dram_bytes_s))
     assert cost["bound"] == "memory"  # 2*64*48*32 FLOPs on 29 kB is far below the ridge point
 
 

@@ -4,7 +4,7 @@ from onnx import TensorProto, helper
 
 import tritonnx
 from models import ort_run
-from tritonnx.compiler.memory_plan import ALIGNMENT, plan_memory
+from tritonnx.runtime.memory_plan import ALIGNMENT, plan_memory
 
 
 def _plan(sizes: dict, launches: list, outputs=()):

@@ -6,7 +6,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tritonnx
 from models import light_model_path, ort_run
-from tritonnx.compiler.memory_plan import plan_memory
+from tritonnx.runtime.memory_plan import plan_memory
 
 
 def _branches_model(seed: int = 0) -> onnx.ModelProto:

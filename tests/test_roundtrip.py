@@ -101,7 +101,7 @@ def test_dump_locations_and_short_lines(tmp_path):
     conv = next(line for line in imported.splitlines() if '"tnx.conv"' in line)
     assert conv.endswith('loc("conv1")') and "auto_pad" not in conv and "group" not in conv
     assert "strides" not in conv and "dilations" not in conv  # all ones: derived defaults
-    fused = next((tmp_path / "ir").glob("*-fuse.mlir")).read_text()
+    fused = next((tmp_path / "ir").glob("*-partition.mlir")).read_text()
     assert "epilogue of conv1" in fused
     for f in (tmp_path / "ir").glob("*.mlir"):
         text = f.read_text()

@@ -90,8 +90,7 @@ def test_malformed_model_refused(tmp_path, capsys, case, model, node, op_type, w
 
 def test_verifier_runs_as_a_pass_after_import():
     """tnx-verify is the pipeline's first step (before any pass reads a buffer)."""
-    from tritonnx.compiler.pipeline import stages
-    from tritonnx.passes import registry
+    from tritonnx.compiler.pipeline import registry, stages
     assert stages()[0][0] == "tnx-verify" and "tnx-verify" in registry()
 
 

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from tritonnx.errors import CompileError
+from tritonnx.target import TARGETS
 
 MAX_WORKERS = 8  # each holds Triton and its LLVM in memory
 MARK = "@@tritonnx "  # prefix of the lines a worker answers on (Triton may print too)
@@ -40,7 +41,7 @@ def _compile_job(job: dict) -> None:
     signature = dict(zip(fn.arg_names, job["signature"]))
     for target in job["targets"]:
         compiled = triton.compile(ASTSource(fn, signature, job.get("constexprs", {})),
-                                  target=GPUTarget("cuda", int(target.split("_")[1]), 32),
+                                  target=GPUTarget("cuda", TARGETS[target].capability, 32),
                                   options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
         path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])
         meta = next(p for n, p in compiled.metadata_group.items() if n.endswith(".json"))

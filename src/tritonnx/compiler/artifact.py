@@ -20,10 +20,10 @@ from mlir import ir
 from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
-from tritonnx.compiler.memory_plan import plan_memory
 from tritonnx.dialects.builders import np_dtype
 from tritonnx.passes import Session, functions, ops
 from tritonnx.runtime import format as artifact_format
+from tritonnx.runtime.memory_plan import plan_memory
 from tritonnx.symbolic import is_symbolic, module_samples, recognize_shape, to_python
 
 DOT_KINDS = ("conv", "conv_transpose", "gemm", "mat_mul", "attention")

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import onnx
 
+from tritonnx.compiler.options import CompileOptions
 from tritonnx.compiler.paths import pid_alive, remove_tree
 from tritonnx.runtime.format import sha256_file
 
@@ -70,11 +71,11 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
-def key(proto: onnx.ModelProto, options: dict) -> str:
-    """The cache key of compiling `proto` (external data loaded) with `options`
-    (JSON-serializable)."""
+def key(proto: onnx.ModelProto, options: CompileOptions) -> str:
+    """The cache key of compiling `proto` (external data loaded) with `options`: tritonnx's
+    own fingerprint, `options.key()` and the serialized model."""
     h = hashlib.sha256(_fingerprint().encode())
-    h.update(json.dumps(options, sort_keys=True).encode())
+    h.update(options.key().encode())
     h.update(proto.SerializeToString(deterministic=True))
     return h.hexdigest()[:32]
 

@@ -12,6 +12,8 @@ import zipfile
 
 import numpy as np
 
+from tritonnx.target import ALIASES, TARGETS
+
 
 def _compile(args) -> int:
     import tritonnx
@@ -131,8 +133,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("model", help="path of the .onnx file")
     c.add_argument("-o", "--output", required=True, help="artifact directory to create")
     c.add_argument("--dump-ir", metavar="DIR", help="write one numbered .mlir file per pass and the Triton sources")
-    c.add_argument("--target", action="append", choices=["sm_90", "sm_80"],
-                   help="compile every kernel to cubin for this GPU ahead of time (repeatable)")
+    c.add_argument("--target", action="append", choices=list(TARGETS),
+                   help="compile every kernel to cubin for this GPU ahead of time (repeatable); kernels are "
+                        "tiled for the first one")
     c.add_argument("--override-initializer", action="append", metavar="NAME",
                    help="keep this graph input a run-time input although it has an initializer (repeatable)")
     c.add_argument("--shape", action="append", metavar="NAME=D1,D2,...",
@@ -151,7 +154,8 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="per-kernel FLOPs, modeled DRAM bytes, roofline time; totals against bounds")
     rp.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
     rp.add_argument("--format", choices=["table", "json"], default="table", help="rich tables (default) or JSON")
-    rp.add_argument("--gpu", choices=["H100", "A100"], default="H100", help="roofline ceilings (default H100)")
+    rp.add_argument("--gpu", choices=[*TARGETS, *ALIASES], default="H100",
+                    help="roofline ceilings: a target or product (default H100)")
     rp.set_defaults(fn=_report)
     r = sub.add_parser("run", help="run a compiled artifact")
     r.add_argument("artifact", help="artifact directory written by `tritonnx compile`")

@@ -26,14 +26,8 @@ import math
 
 import onnx
 
-from tritonnx.compiler.memory_plan import nbytes
-
-GPUS = {  # dense peak FLOP/s (no sparsity), DRAM bytes/s, L2 bytes; vendor datasheets
-    "H100": {"name": "H100 SXM", "dram": 3.35e12, "l2": 50e6,
-             "flops": {"fp32": 67e12, "tf32": 495e12, "bf16": 990e12, "fp16": 990e12}},
-    "A100": {"name": "A100 SXM 80GB", "dram": 2.039e12, "l2": 40e6,
-             "flops": {"fp32": 19.5e12, "tf32": 156e12, "bf16": 312e12, "fp16": 312e12}},
-}
+from tritonnx import target as gpu_targets
+from tritonnx.runtime.memory_plan import nbytes
 
 MATERIALIZED = {"Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
                 "GlobalMaxPool", "LpPool", "GlobalLpPool", "ArgMax", "ArgMin", "Softmax", "LogSoftmax",
@@ -47,8 +41,9 @@ def launch_cost(launch: dict, buffers: dict[str, dict], gpu: str = "H100") -> di
     """{"flops", "bytes", "time_s", "bound": "memory"|"compute"} of one launch.
 
     launch: a plan launch (grid, buffers, roles, flops, precision); buffers: plan buffers
-    by name. Units: FLOPs, bytes, seconds."""
-    spec = GPUS[gpu]
+    by name; gpu: a target name or product alias of `tritonnx.target` ("sm_90", "H100").
+    Units: FLOPs, bytes, seconds. Raises KeyError for an unknown gpu."""
+    spec = gpu_targets.get(gpu)
     grid = list(launch["grid"]) + [1, 1]
     total = 0
     roles = launch.get("roles") or [""] * (len(launch["buffers"]) - 1) + ["out"]
@@ -58,16 +53,16 @@ def launch_cost(launch: dict, buffers: dict[str, dict], gpu: str = "H100") -> di
             continue
         seen.add(name)
         size = nbytes(buffers[name])
-        if role == "a" and size > spec["l2"]:
+        if role == "a" and size > spec.l2_bytes:
             size *= grid[1]
-        elif role == "b" and size > spec["l2"]:
+        elif role == "b" and size > spec.l2_bytes:
             size *= grid[0]
         total += size
     if 0 in launch["grid"]:
         total = 0
     flops = launch.get("flops", 0)
-    peak = spec["flops"][launch.get("precision", "fp32")]
-    t_compute, t_memory = flops / peak, total / spec["dram"]
+    peak = spec.peak_flops(launch.get("precision", "fp32"))
+    t_compute, t_memory = flops / peak, total / spec.dram_bytes_s
     return {"flops": flops, "bytes": total, "time_s": max(t_compute, t_memory),
             "bound": "compute" if t_compute > t_memory else "memory"}
 
@@ -169,4 +164,4 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
                        "no_reuse_bytes": m["no_reuse_bytes"],
                        "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0})
     notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
-    return {"gpu": GPUS[gpu]["name"], "launches": rows, "totals": totals, "notes": notes, "sizes": sizes}
+    return {"gpu": gpu_targets.get(gpu).product, "launches": rows, "totals": totals, "notes": notes, "sizes": sizes}

@@ -1,6 +1,7 @@
 """`tritonnx.compile()`: ONNX file -> artifact directory -> CompiledModel."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import keyword
 import math
@@ -21,13 +22,12 @@ from tritonnx import symbolic
 from tritonnx.compiler import aot, artifact, paths
 from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.cost import bounds
+from tritonnx.compiler.options import CompileOptions
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxError, UnsupportedModelError
 from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
-
-TARGETS = {"sm_90": 90, "sm_80": 80}
 
 
 DUMP_ELEMENTS_LIMIT = 16  # elements: larger dense constants print as `dense<"0x...">`, elided
@@ -277,8 +277,9 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         left untouched (`tritonnx.compiler.paths`). The artifact is written beside its place
         and renamed into it, so a failed compile leaves nothing. None: a temporary
         directory, removed when the CompiledModel is garbage collected or the process exits.
-    targets: GPU targets ("sm_90", "sm_80") to compile every kernel to cubin ahead of time;
-        block sizes are then chosen for the GPU. Without targets, for the CPU interpreter.
+    targets: GPU targets (`tritonnx.target.TARGETS`: "sm_80", "sm_86", "sm_89", "sm_90")
+        to compile every kernel to cubin ahead of time; block sizes are then chosen for the
+        first of them. Without targets, for the CPU interpreter.
     dump_ir: a directory for one numbered `.mlir` file per pass plus the Triton sources.
     override_initializers: graph inputs that also have an initializer (as older models
         have for every weight) are weights; the ones named here stay run-time inputs.
@@ -304,9 +305,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     CompileError, InputError (a wrong `shapes` or `constants` entry) or OutputPathError (an
     `output_dir` tritonnx may not replace) with a one-paragraph message.
     """
-    for t in targets:
-        if t not in TARGETS:
-            raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
+    options = CompileOptions(targets=tuple(targets), precision=precision, check_indices=check_indices,
+                             override_initializers=tuple(override_initializers))  # checks the targets
     _refuse_unloaded_external_data(model)
     proto = load(model)
     if shapes:
@@ -314,6 +314,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     if constants:
         proto = specialize(proto, constants)
     dims = dynamic_dims(proto) if dynamic else {}
+    options = dataclasses.replace(options, dynamic=tuple(dims))
     samples = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else [None]
     dumps = Path(dump_ir) if dump_ir else None
     if dumps is not None:
@@ -327,9 +328,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     work = paths.work_dir(final)
     cache_key = None
     if cache and dumps is None:
-        cache_key = compile_cache.key(proto, {"targets": sorted(targets), "overrides": sorted(override_initializers),
-                                                "precision": precision, "dynamic": sorted(dims),
-                                                "check_indices": check_indices})
+        cache_key = compile_cache.key(proto, options)
         hit = compile_cache.lookup(cache_key)
         if hit is not None:
             try:
@@ -339,11 +338,11 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                 work = paths.work_dir(final)
             else:
                 return _finish(work, final, output_dir, cached=True)
-    session = Session()
+    session = Session(options=options)
     token = use_session(session)
-    pipeline = stages("gpu" if targets else "interpreter", precision, check_indices)
+    pipeline = stages()
     bar = _Progress(len(pipeline) * (2 if dims else 1) + 2, progress)
-    overrides = tuple(override_initializers)
+    overrides = options.override_initializers
     # cubin compilers start now: they import Triton while the passes run
     workers = aot.Workers() if targets else None
     try:
@@ -359,7 +358,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                                                 f"{samples[0]}; a model that cannot take them needs `shapes=`)", e.nodes) from None
                 expected = _fingerprint(module, session) if dims else None
             if dims:  # the same model at other sample sizes must give the same kernels and plan
-                check = Session()
+                check = Session(options=options)
                 inner = use_session(check)
                 try:
                     with symbolic.scope(samples[1]):

@@ -3,12 +3,16 @@ pipeline of tritonnx passes and upstream MLIR passes, prints the result.
 
     tritonnx-opt input.mlir --pass-pipeline=tnx-canonicalize,fuse
     tritonnx-opt input.mlir --pass-pipeline='tile{target=gpu},lower-to-tile'
-    tritonnx-opt 04-fuse.mlir --pass-pipeline=outline --mlir-print-debuginfo  # = 05-outline.mlir
+    tritonnx-opt 07-partition.mlir --pass-pipeline=multi-output --mlir-print-debuginfo  # = 08-multi-output.mlir
+
+A pass's `{key=value}` options change the compile options (`CompileOptions`, default
+ones otherwise) while that pass runs: `target` (`gpu` for the default GPU target,
+`interpreter`, or a target name such as `sm_80`), `precision`, `check_indices`.
 """
 from __future__ import annotations
 
 import argparse
-import functools
+import dataclasses
 import re
 import sys
 
@@ -16,9 +20,12 @@ from mlir import ir
 from mlir.passmanager import PassManager
 
 from tritonnx import symbolic
+from tritonnx import target as gpu_targets
 from tritonnx.compiler.driver import dump_text
+from tritonnx.compiler.options import CompileOptions
+from tritonnx.compiler.pipeline import registry
 from tritonnx.dialects import make_context
-from tritonnx.passes import Session, _session, registry, use_session
+from tritonnx.passes import Session, _session, current_session, use_session
 
 
 def _split(pipeline: str) -> list[str]:
@@ -38,6 +45,38 @@ def _split(pipeline: str) -> list[str]:
     return parts
 
 
+def pass_options(base: CompileOptions, options: dict[str, str]) -> CompileOptions:
+    """`base` changed by a pass's textual options (see the module docstring). Raises
+    ValueError for an unknown option or value."""
+    changes: dict = {}
+    for key, value in options.items():
+        if key == "target":
+            changes["targets"] = (() if value == "interpreter" else
+                                  (gpu_targets.DEFAULT,) if value == "gpu" else (value,))
+        elif key == "precision":
+            changes["precision"] = value
+        elif key == "check_indices":
+            if value.lower() not in ("1", "0", "true", "false"):
+                raise ValueError(f"check_indices={value}: expected true or false")
+            changes["check_indices"] = value.lower() in ("1", "true")
+        else:
+            raise ValueError(f"unknown pass option {key!r} (target, precision, check_indices)")
+    return dataclasses.replace(base, **changes)
+
+
+def _with_options(run, options: dict[str, str]):
+    """`run` with the session's compile options changed by `options` while it runs."""
+    def wrapped(op, pass_):
+        session = current_session()
+        saved = session.options
+        session.options = pass_options(saved, options)
+        try:
+            run(op, pass_)
+        finally:
+            session.options = saved
+    return wrapped
+
+
 def build(pipeline: str) -> PassManager:
     """A PassManager for a comma-separated list of tritonnx and upstream passes; tritonnx
     pass options are written `name{key=value key2=value2}`."""
@@ -49,7 +88,7 @@ def build(pipeline: str) -> PassManager:
         if m and name in passes:
             options = dict(kv.split("=", 1) for kv in (m.group(2) or "").split())
             run = passes[name][0]
-            pm.add(functools.partial(run, **options) if options else run, name=name, argument=name)
+            pm.add(_with_options(run, options) if options else run, name=name, argument=name)
         else:
             pm.add(item)
     return pm

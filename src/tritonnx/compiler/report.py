@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tritonnx.compiler.cost import GPUS, summarize
+from tritonnx import target as gpu_targets
+from tritonnx.compiler.cost import summarize
 from tritonnx.errors import InputError
 
 
@@ -76,9 +77,13 @@ def render(summary: dict, plan: dict, console=None) -> None:
 
 
 def report(artifact: str | Path, fmt: str = "table", gpu: str = "H100") -> str | None:
-    """The report of an artifact: a JSON string for fmt="json", else printed as tables."""
-    if gpu not in GPUS:
-        raise InputError(f"unknown GPU {gpu!r}; choose from {', '.join(GPUS)}.")
+    """The report of an artifact: a JSON string for fmt="json", else printed as tables.
+    gpu: the roofline's ceilings, a target name or product alias of `tritonnx.target`.
+    Raises InputError for an unknown gpu."""
+    try:
+        gpu_targets.get(gpu)
+    except KeyError as e:
+        raise InputError(f"{e.args[0]}.") from None
     plan = load_plan(artifact)
     summary = summarize(plan, gpu)
     if fmt == "json":

@@ -6,7 +6,11 @@ fusion, and the spec page it follows (https://onnx.ai/onnx/operators/, version i
 Kinds: dot (Conv/Gemm/MatMul anchors), reduce (pool, reduction and normalization
 anchors), pointwise, stencil (pointwise, but reads neighbours of its input: starts a
 kernel), view (index maps on loads), fold (evaluated or rewritten at compile time),
-constant.
+constant. An anchor (dot or reduce) also names its kernel kind: the template that lowers
+the kernel it anchors (`tnx.kind`: conv, gemm, pool, softmax, norm, reduce, ...).
+
+Derived by tnx op name: KIND (fusion kind), KERNEL_KIND (anchor -> kernel kind),
+ONNX_NAME, and the tuples DOT, REDUCE, POINTWISE and VIEWS (ops of that kind).
 
 `tnx.irdl.mlir` is generated from this table: `python -m tritonnx.dialects.ops`.
 """
@@ -25,6 +29,7 @@ class OpDef:
     attrs: dict = field(default_factory=dict)
     variadic: str | None = None  # the binary tnx op an N-ary form folds into (Concat, Sum, ...)
     params: tuple[int, ...] | None = None  # operands needed at compile time, where the kind does not say
+    kernel: str | None = None  # an anchor's kernel kind: the template that lowers its kernel
 
     @property
     def parameters(self) -> tuple[int, ...]:
@@ -51,34 +56,34 @@ BINARY = ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater", "LessOr
 OPS: dict[str, OpDef] = {
     "Constant": OpDef((), "constant", "Constant-21: `value` holds a dense or dense_resource attribute."),
     "Conv": OpDef(("X", "W", "B?"), "dot", "Conv-11: NCHW convolution with groups, strides, pads, dilations.",
-                  dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None)),
+                  dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None), kernel="conv"),
     "ConvTranspose": OpDef(("X", "W", "B?"), "dot", "ConvTranspose-11: implicit GEMM over the input positions "
                            "that reach each output.", dict(auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,
                                                            output_padding=None, output_shape=None, pads=None,
-                                                           strides=None)),
+                                                           strides=None), kernel="conv_transpose"),
     "Gemm": OpDef(("A", "B", "C?"), "dot", "Gemm-13: alpha * A' B' + beta * C.",
-                  dict(alpha=1.0, beta=1.0, transA=0, transB=0)),
-    "MatMul": OpDef(("A", "B"), "dot", "MatMul-13, batch dims broadcast (1-D operands become matrices)."),
+                  dict(alpha=1.0, beta=1.0, transA=0, transB=0), kernel="gemm"),
+    "MatMul": OpDef(("A", "B"), "dot", "MatMul-13, batch dims broadcast (1-D operands become matrices).", kernel="mat_mul"),
     "BatchNormalization": OpDef(("X", "scale", "B", "input_mean", "input_var"), "fold",
                                 "BatchNormalization-15, inference mode: folded into Conv or decomposed.",
                                 dict(epsilon=1e-5, momentum=0.9, training_mode=0)),
     "MaxPool": OpDef(("X",), "reduce", "MaxPool-12.",
                      dict(auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
-                          storage_order=0, strides=None)),
+                          storage_order=0, strides=None), kernel="pool"),
     "AveragePool": OpDef(("X",), "reduce", "AveragePool-19.",
                          dict(auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None,
-                              kernel_shape=None, pads=None, strides=None)),
-    "GlobalAveragePool": OpDef(("X",), "reduce", "GlobalAveragePool-1."),
+                              kernel_shape=None, pads=None, strides=None), kernel="pool"),
+    "GlobalAveragePool": OpDef(("X",), "reduce", "GlobalAveragePool-1.", kernel="pool"),
     "LpPool": OpDef(("X",), "reduce", "LpPool-22.", dict(auto_pad="NOTSET", ceil_mode=0, dilations=None,
-                                                         kernel_shape=None, p=2, pads=None, strides=None)),
-    "GlobalLpPool": OpDef(("X",), "reduce", "GlobalLpPool-2.", dict(p=2)),
-    "GlobalMaxPool": OpDef(("X",), "reduce", "GlobalMaxPool-1."),
-    "Softmax": OpDef(("input",), "reduce", "Softmax-13 along one axis.", dict(axis=-1)),
-    "LogSoftmax": OpDef(("input",), "reduce", "LogSoftmax-13 along one axis.", dict(axis=-1)),
+                                                         kernel_shape=None, p=2, pads=None, strides=None), kernel="pool"),
+    "GlobalLpPool": OpDef(("X",), "reduce", "GlobalLpPool-2.", dict(p=2), kernel="pool"),
+    "GlobalMaxPool": OpDef(("X",), "reduce", "GlobalMaxPool-1.", kernel="pool"),
+    "Softmax": OpDef(("input",), "reduce", "Softmax-13 along one axis.", dict(axis=-1), kernel="softmax"),
+    "LogSoftmax": OpDef(("input",), "reduce", "LogSoftmax-13 along one axis.", dict(axis=-1), kernel="softmax"),
     "MeanVarianceNormalization": OpDef(("X",), "reduce",
                                        "MeanVarianceNormalization-13: (X - mean) / sqrt(var + epsilon) over `axes`; "
                                        "`epsilon` (default 1e-9, the spec's) is a tritonnx extension the "
-                                       "normalizations below decompose into.", dict(axes=[0, 2, 3], epsilon=1e-9)),
+                                       "normalizations below decompose into.", dict(axes=[0, 2, 3], epsilon=1e-9), kernel="norm"),
     "LayerNormalization": OpDef(("X", "Scale", "B?"), "fold", "LayerNormalization-17: decomposed into "
                                 "MeanVarianceNormalization, Mul, Add.", dict(axis=-1, epsilon=1e-5, stash_type=1)),
     "InstanceNormalization": OpDef(("input", "scale", "B"), "fold", "InstanceNormalization-6: decomposed into "
@@ -90,9 +95,9 @@ OPS: dict[str, OpDef] = {
                              dict(axis=-1, p=2)),
     "LRN": OpDef(("X",), "stencil", "LRN-13: each output reads `size` channels of its input, so it starts a "
                  "kernel of its own (it cannot be an epilogue).", dict(alpha=0.0001, beta=0.75, bias=1.0, size=None)),
-    "Hardmax": OpDef(("input",), "reduce", "Hardmax-13 along one axis.", dict(axis=-1)),
-    "CumSum": OpDef(("x", "axis?"), "reduce", "CumSum-14 (constant axis).", dict(exclusive=0, reverse=0)),
-    "CumProd": OpDef(("x", "axis?"), "reduce", "CumProd-26 (constant axis).", dict(exclusive=0, reverse=0)),
+    "Hardmax": OpDef(("input",), "reduce", "Hardmax-13 along one axis.", dict(axis=-1), kernel="softmax"),
+    "CumSum": OpDef(("x", "axis?"), "reduce", "CumSum-14 (constant axis).", dict(exclusive=0, reverse=0), kernel="softmax"),
+    "CumProd": OpDef(("x", "axis?"), "reduce", "CumProd-26 (constant axis).", dict(exclusive=0, reverse=0), kernel="softmax"),
     "OneHot": OpDef(("indices", "depth?", "values"), "pointwise",
                     "OneHot-11: by index. Canonical form: `depth` as an attribute.", dict(axis=-1),
                     params=(1,)),
@@ -101,9 +106,9 @@ OPS: dict[str, OpDef] = {
                     variadic=None),
     "TopK": OpDef(("X", "K?"), "reduce", "TopK-11 along one axis; imported as one op per used output "
                   "(`output` = 0 for Values, 1 for Indices). Canonical form: `k` as an attribute.",
-                  dict(axis=-1, largest=1, sorted=1)),
-    "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0)),
-    "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0)),
+                  dict(axis=-1, largest=1, sorted=1), kernel="top_k"),
+    "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0), kernel="reduce"),
+    "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0), kernel="reduce"),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),
     "Where": _pw(("condition", "X", "Y"), "Where-16."),
     "Mod": _pw(("A", "B"), "Mod-13: fmod=0 takes the divisor's sign, fmod=1 the dividend's.", fmod=0),
@@ -180,7 +185,7 @@ REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
 for _name in REDUCTIONS:
     OPS[_name] = OpDef(("data", "axes?"), "reduce", f"{_name}-18 (axes as an input; canonical form: attribute).",
-                       dict(keepdims=1, noop_with_empty_axes=0))
+                       dict(keepdims=1, noop_with_empty_axes=0), kernel="reduce")
 for _name in UNARY:
     OPS.setdefault(_name, _pw(("X",), f"{_name}: elementwise."))
 for _name in BINARY:
@@ -222,7 +227,13 @@ def defaults(op_name: str, attrs: dict) -> dict:
         if op_name == "tnx.conv_transpose":
             out["output_padding"] = [0] * n
     return out
+KERNEL_KIND = {f"tnx.{snake(name)}": d.kernel for name, d in OPS.items() if d.kernel is not None}
 ONNX_NAME = {f"tnx.{snake(name)}": name for name in OPS}
+DOT = tuple(n for n, k in KIND.items() if k == "dot")
+REDUCE = tuple(n for n, k in KIND.items() if k == "reduce")
+POINTWISE = tuple(n for n, k in KIND.items() if k == "pointwise")
+VIEWS = tuple(n for n, k in KIND.items() if k == "view")  # index maps on loads
+assert set(KERNEL_KIND) == set(DOT + REDUCE), "every anchor op names its kernel kind"
 
 
 def irdl_text() -> str:

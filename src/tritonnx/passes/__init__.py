@@ -1,20 +1,25 @@
 """Passes. Each module holds one pass: a function `(op, pass_) -> None` over the module,
-registered here by its command-line name. `tritonnx-opt --pass-pipeline=a,b` runs any of
-them, and `tritonnx.compiler.pipeline` lists them in order."""
+named by its command-line name (`NAME`). `tritonnx.compiler.pipeline` lists them in order
+and `tritonnx-opt --pass-pipeline=a,b` runs any of them. A pass reads the compile options
+from the compile Session (`current_session().options`), not from arguments."""
 from __future__ import annotations
 
 import contextvars
 
 from mlir import ir
 
+from tritonnx.compiler.options import CompileOptions
 from tritonnx.dialects.builders import WeightStore
 
+
 class Session:
-    """What one compilation's passes share besides the IR: the weights behind its
+    """What one compilation's passes share besides the IR: its options (a default
+    CompileOptions outside `compile`, e.g. in tritonnx-opt), the weights behind its
     dense_resource attributes and the Triton sources lower-to-triton printed."""
 
-    def __init__(self, weights: WeightStore | None = None):
+    def __init__(self, weights: WeightStore | None = None, options: CompileOptions | None = None):
         self.weights = weights or WeightStore()
+        self.options = options or CompileOptions()
         self.sources: dict[str, str] = {}
 
 
@@ -47,12 +52,3 @@ def functions(module: ir.Operation) -> list[ir.Operation]:
 def ops(block: ir.Block) -> list[ir.Operation]:
     """The ops of a block as generic operations (a snapshot, safe to mutate the block)."""
     return [op.operation for op in block.operations]
-
-
-def registry() -> dict:
-    """`{pass name: (run function, one-line description)}` for every tritonnx pass."""
-    from tritonnx.passes import (autocast, canonicalize, fuse, lower_to_tile, lower_to_triton, match_attention,
-                                 merge_siblings, multi_output, outline, partition, split_k, tile, verify)
-    return {m.NAME: (m.run, m.__doc__.strip().splitlines()[0])
-            for m in (verify, canonicalize, autocast, split_k, merge_siblings, match_attention, partition,
-                      multi_output, fuse, outline, tile, lower_to_tile, lower_to_triton)}

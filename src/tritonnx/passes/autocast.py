@@ -18,11 +18,11 @@ from mlir import ir
 from onnx import TensorProto
 
 from tritonnx.dialects.builders import create, np_dtype, to_attr
+from tritonnx.compiler.options import PRECISIONS
 from tritonnx.errors import CompileError
-from tritonnx.passes import current_weights, functions, ops
+from tritonnx.passes import current_session, current_weights, functions, ops
 
 NAME = "autocast"
-PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 
 
 def _half(precision: str) -> ir.Type:
@@ -37,7 +37,8 @@ def _retype(t: ir.Type, et: ir.Type) -> ir.Type:
     return ir.RankedTensorType.get(list(ir.RankedTensorType(t).shape), et)
 
 
-def run(module: ir.Operation, pass_=None, precision: str = "fp32") -> None:
+def run(module: ir.Operation, pass_=None) -> None:
+    precision = current_session().options.precision
     if precision not in PRECISIONS:
         raise CompileError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}.")
     module.attributes["tnx.precision"] = to_attr(precision)

@@ -18,7 +18,7 @@ from tritonnx.symbolic import is_symbolic
 
 NAME = "tnx-canonicalize"
 
-VIEWS = ("tnx.flatten", "tnx.squeeze", "tnx.unsqueeze", "tnx.reshape")
+RESHAPES = ("tnx.flatten", "tnx.squeeze", "tnx.unsqueeze", "tnx.reshape")  # views that only change the shape
 
 
 def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | None:
@@ -528,7 +528,7 @@ def _rewrite(op: ir.Operation) -> bool:
         op.results[0].replace_all_uses_with(op.operands[0])  # a reshape to the same shape
         op.erase()
         return True
-    if name in VIEWS:
+    if name in RESHAPES:
         return _canonical_view(op)
     if name in ("tnx.slice", "tnx.expand", "tnx.tile", "tnx.pad", "tnx.trilu", "tnx.resize"):
         return _canonical_parameters(op)

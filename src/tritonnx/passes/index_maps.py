@@ -20,7 +20,7 @@ from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
 from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize
 from tritonnx.errors import CompileError
 from tritonnx.passes import elementwise
-from tritonnx.passes.fuse import node_name
+from tritonnx.passes.kernel_info import node_name
 from tritonnx.symbolic import recognize
 
 Index = list  # per-dimension index tiles (ir.Value), or None where the index is always 0

@@ -15,7 +15,7 @@ from mlir import ir
 
 from tritonnx.dialects.builders import attrs_of, producer, shape_of, to_attr
 from tritonnx.passes import functions, ops
-from tritonnx.passes.fuse import FUSION, POINTWISE
+from tritonnx.passes.fusion import FUSION, POINTWISE
 
 NAME = "match-attention"
 

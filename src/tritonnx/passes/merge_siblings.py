@@ -16,7 +16,7 @@ from mlir import ir
 
 from tritonnx.dialects.builders import attrs_of, create, operand, shape_of, to_attr
 from tritonnx.passes import functions, ops
-from tritonnx.passes.fuse import POINTWISE, node_name
+from tritonnx.passes.fusion import POINTWISE, node_name
 
 NAME = "merge-siblings"
 

@@ -17,7 +17,7 @@ from mlir import ir
 
 from tritonnx.dialects.builders import attrs_of, producer, shape_of
 from tritonnx.passes import functions, ops
-from tritonnx.passes.fuse import NO_EPILOGUE, VIEWS, Group, group_of, groups_of, mark, node_name
+from tritonnx.passes.fusion import NO_EPILOGUE, VIEWS, Group, group_of, groups_of, mark, node_name
 
 NAME = "multi-output"
 

@@ -21,23 +21,15 @@ from mlir import ir
 from mlir.dialects import func
 
 from tritonnx.dialects.builders import producer, shape_of
-from tritonnx.passes import functions, ops
 from tritonnx.dialects import onnx_op_type
-from tritonnx.passes.fuse import VIEWS, node_name
+from tritonnx.dialects.ops import KERNEL_KIND, VIEWS
+from tritonnx.passes import current_session, functions, ops
+from tritonnx.passes.kernel_info import node_name
 from tritonnx.passes.naming import kernel_name
 from tritonnx.symbolic import active, is_symbolic, recognize
 
 NAME = "outline"
 NOTES = re.compile(r'tnx\.(folded|merged|split_k) = "[^"]*"')  # informational attributes
-
-KIND = {"tnx.conv": "conv", "tnx.conv_transpose": "conv_transpose", "tnx.gemm": "gemm", "tnx.mat_mul": "mat_mul", "tnx.max_pool": "pool",
-        "tnx.average_pool": "pool", "tnx.global_average_pool": "pool", "tnx.global_max_pool": "pool",
-        "tnx.lp_pool": "pool", "tnx.global_lp_pool": "pool",
-        "tnx.softmax": "softmax", "tnx.log_softmax": "softmax", "tnx.arg_max": "reduce",
-        "tnx.mean_variance_normalization": "norm", "tnx.hardmax": "softmax", "tnx.cum_sum": "softmax", "tnx.cum_prod": "softmax",
-        "tnx.top_k": "top_k", "tnx.arg_min": "reduce",
-        **{f"tnx.reduce_{r}": "reduce" for r in ("sum", "mean", "max", "min", "prod", "l1", "l2", "log_sum",
-                                                 "log_sum_exp", "sum_square")}}
 
 
 def is_size_constant(op: ir.Operation) -> bool:
@@ -71,7 +63,8 @@ def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
                                attributes=attrs, loc=op.location)
 
 
-def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
+def run(module: ir.Operation, pass_=None) -> None:
+    check_indices = current_session().options.check_indices
     mains = [f for f in functions(module) if "sym_visibility" not in f.attributes]
     for fn in mains:
         _mark_index_checks(fn.regions[0].blocks[0], check_indices)
@@ -122,7 +115,7 @@ def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
             if any("tnx.attention" in m.attributes for m in members):
                 kind = "attention"
             else:
-                kind = next((KIND[m.name] for m in members if m.name in KIND), "pointwise")
+                kind = next((KERNEL_KIND[m.name] for m in members if m.name in KERNEL_KIND), "pointwise")
             with ir.InsertionPoint(module_body), ir.Location.fused([m.location for m in members]):
                 kfn = func.FuncOp(symbol, ([v.type for v in inputs], [v.type for v in outs]), visibility="private")
                 kblock = kfn.add_entry_block()
@@ -146,7 +139,7 @@ def run(module: ir.Operation, pass_=None, check_indices: bool = True) -> None:
                 counter -= 1
                 symbol = seen[text]
             else:
-                anchor = next((m for m in members if m.name in KIND), None)
+                anchor = next((m for m in members if m.name in KERNEL_KIND), None)
                 symbol = kernel_name(kind, members, anchor, outs[0], text)
                 kop.attributes["sym_name"] = ir.StringAttr.get(symbol)
                 seen[text] = symbol

@@ -19,7 +19,7 @@ In block order:
   order, so the kernel stores in place); any other view that is a graph output gets a copy
   kernel.
 - A stencil (LRN) starts a group of its own.
-Each op of a group gets `tnx.group`, `tnx.fusion` (a code of `fuse.FUSION`) and `tnx.why`.
+Each op of a group gets `tnx.group`, `tnx.fusion` (a code of `fusion.FUSION`) and `tnx.why`.
 An op with no kernel (a tnx op that only folds) raises CompileError.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import producer, shape_of
 from tritonnx.dialects.ops import KIND
 from tritonnx.errors import CompileError
-from tritonnx.passes import functions, fuse, ops
-from tritonnx.passes.fuse import Group, fusion_of, group_of, mark, nbytes, node_name
+from tritonnx.passes import functions, fusion, ops
+from tritonnx.passes.fusion import Group, fusion_of, group_of, mark, nbytes, node_name
 
 NAME = "partition"
 
@@ -68,13 +68,13 @@ class _Partition:
         name = op.name
         if "tnx.attention_id" in op.attributes:
             self.visit_attention(op)
-        elif name in fuse.DOT or name in fuse.REDUCE:
+        elif name in fusion.DOT or name in fusion.REDUCE:
             self.visit_anchor(op)
         elif KIND.get(name) == "stencil":
             self.start(op, "stencil", "stencil: reads neighbouring elements of its input, so the input is materialized")
-        elif name in fuse.POINTWISE:
+        elif name in fusion.POINTWISE:
             self.visit_pointwise(op)
-        elif name in fuse.VIEWS:
+        elif name in fusion.VIEWS:
             self.visit_view(op)
         elif name.startswith("tnx.") and name != "tnx.constant":
             kind = onnx_op_type(name)
@@ -109,7 +109,7 @@ class _Partition:
             note = _why(op)
             why = f"anchor ({note})" if note else "anchor"
         group = self.start(op, "anchor", why)
-        for value in (list(op.operands[:2]) if op.name in fuse.DOT else [op.operands[0]]):
+        for value in (list(op.operands[:2]) if op.name in fusion.DOT else [op.operands[0]]):
             self.take_prologue(op, value, group)
         return group
 
@@ -149,7 +149,7 @@ class _Partition:
             src = producer(v)
             if src is None or len(list(v.uses)) != 1:
                 return None
-            if src.name in fuse.VIEWS and group_of(src) is None:
+            if src.name in fusion.VIEWS and group_of(src) is None:
                 views.append(src)
                 v = src.operands[0]
                 continue
@@ -195,7 +195,7 @@ class _Partition:
                 value = through[-1].operands[0]
             group = self.groups.get(group_of(src))
             if (group is not None and group.tail == src and len(list(value.uses)) == 1
-                    and src.name not in fuse.NO_EPILOGUE
+                    and src.name not in fusion.NO_EPILOGUE
                     and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
                     and (through or shape_of(value) == shape_of(op.results[0]))):
                 how = " through a reshape" if through else ""

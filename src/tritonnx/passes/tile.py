@@ -5,7 +5,9 @@ for dot kernels tiled for a GPU, a few autotune candidates (`tnx.candidates`) th
 lower-to-tile lowers too and the runtime tries on a GPU.
 
 Two tables: `gpu` (tensor-core friendly blocks, multiples of 16, sized so the grid fills
-the SMs) and `interpreter` (Triton's CPU interpreter pays per op, not per element, so it
+the SMs of the GPU tiled for: the first of the compile's targets, `options.gpu`, a
+`tritonnx.target.GPUTarget`; with several targets the kernels are tiled for the first one
+only and the cubins of the others run those blocks) and `interpreter` (Triton's CPU interpreter pays per op, not per element, so it
 runs fastest with large blocks). Block names by kind:
   conv, gemm, mat_mul: BLOCK_M, BLOCK_N, BLOCK_K over the implicit GEMM [M, K] x [K, N]
   pool:                BLOCK_P outputs x BLOCK_R window positions
@@ -20,12 +22,14 @@ import math
 from mlir import ir
 
 from tritonnx.dialects.builders import attrs_of, shape_of, to_attr
+from tritonnx.dialects.ops import POINTWISE
 from tritonnx.errors import CompileError
-from tritonnx.passes import functions, ops
+from tritonnx.passes import current_session, functions, ops
+from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims
 from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, recognize_shape, to_python
+from tritonnx.target import GPUTarget
 
 NAME = "tile"
-SMS = 132  # streaming multiprocessors of an H100 SXM: a grid should give each one a program
 MAX_SOFTMAX_AXIS = 16384
 DYNAMIC_AXIS = 1024  # a one-block softmax over a dynamic axis is this wide (a run-time guard)
 
@@ -38,37 +42,23 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
-    """(M, N, K, groups) of the implicit GEMM a dot kernel computes: N per group for a
-    grouped Conv; for a batched MatMul, `groups` counts the batch (grid axis 2)."""
-    out = shape_of(anchor.results[0])
-    if kind == "conv":
-        w = shape_of(anchor.operands[1])
-        groups = attrs_of(anchor)["group"]
-        m = out[0] * math.prod(out[2:])
-        return m, out[1] // groups, math.prod(w[1:]), groups
-    if kind == "conv_transpose":  # W is [C_in, C_out / group, kH, kW]
-        w = shape_of(anchor.operands[1])
-        groups = attrs_of(anchor)["group"]
-        return out[0] * math.prod(out[2:]), out[1] // groups, w[0] // groups * math.prod(w[2:]), groups
-    a = shape_of(anchor.operands[0])
-    trans_a = attrs_of(anchor).get("transA", 0)
-    k = a[0] if trans_a else a[-1]
-    return out[-2], out[-1], k, math.prod(out[:-2])
-
-
-def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, precision: str = "fp32") -> dict:
-    gpu = target != "interpreter"
+def choose(kind: str, anchor: ir.Operation, out_shape: list[int], gpu: GPUTarget | None,
+           precision: str = "fp32") -> dict:
+    """{"block", "grid", "num_warps", "num_stages"} of a kernel of `kind` (see the module
+    docstring) anchored at `anchor` (None for pointwise) with output shape `out_shape`, for
+    `gpu` (None: Triton's CPU interpreter) at `precision`. Raises CompileError for a
+    Softmax axis longer than MAX_SOFTMAX_AXIS."""
+    sms = gpu.sms if gpu is not None else 0  # a GPU grid should give each SM a program
     if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
         m, n, k, groups = gemm_dims(kind, anchor)
         hm, hn, hk, hg = hint(m), hint(n), hint(k), hint(groups)  # sizes the blocks are chosen for
         if gpu:
             # the largest tensor-core friendly tile that still gives every SM a program
             bn = min(128, max(16, pow2(hn)))
-            bm = next((bm for bm in (128, 64) if cdiv(hm, bm) * cdiv(hn, bn) * hg >= SMS), 64)
-            if cdiv(hm, bm) * cdiv(hn, bn) * hg < SMS:
+            bm = next((bm for bm in (128, 64) if cdiv(hm, bm) * cdiv(hn, bn) * hg >= sms), 64)
+            if cdiv(hm, bm) * cdiv(hn, bn) * hg < sms:
                 bm = max(16, min(bm, pow2(hm)))
-                while bn > 32 and cdiv(hm, bm) * cdiv(hn, bn) * hg < SMS:
+                while bn > 32 and cdiv(hm, bm) * cdiv(hn, bn) * hg < sms:
                     bn //= 2
             # fp32 IEEE dots run on FMA units, fully unrolled per thread: BLOCK_K 16, 8 warps
             # and 2 pipeline stages keep that code (and its compile time) small; tensor-core
@@ -136,17 +126,6 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], target: str, p
     return dict(block=block, grid=grid, num_warps=warps, num_stages=stages)
 
 
-def attention_ops(softmax: ir.Operation) -> tuple[ir.Operation, ir.Operation]:
-    """The two MatMuls of the attention around `softmax` (marked by the fuse pass)."""
-    v = softmax.operands[0]
-    while v.owner.operation.name != "tnx.mat_mul":
-        op = v.owner.operation
-        v = next(o for o in op.operands if shape_of(o) == shape_of(softmax.results[0])
-                 and isinstance(o.owner, (ir.Operation, ir.OpView)))
-    m2 = next(iter(softmax.results[0].uses)).owner.operation
-    return v.owner.operation, m2
-
-
 MAX_CANDIDATES = 3
 
 
@@ -192,16 +171,6 @@ def config_attrs(cfg: dict) -> dict[str, ir.Attribute]:
     return attrs
 
 
-def anchor_of(kernel: ir.Operation) -> ir.Operation | None:
-    kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
-    if kind == "pointwise":
-        return None
-    if kind == "attention":
-        return next(op for op in ops(kernel.regions[0].blocks[0]) if "tnx.attention" in op.attributes)
-    from tritonnx.passes.outline import KIND
-    return next(op for op in ops(kernel.regions[0].blocks[0]) if KIND.get(op.name) == kind)
-
-
 ANCHOR_FLOPS_PER_INPUT = {"pool": 1, "reduce": 1, "softmax": 5, "norm": 6, "top_k": 2}
 
 
@@ -234,7 +203,6 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
     output blocks), "e" (read only by elementwise ops at the output's own index, so the
     output may overwrite it in place), "" (anything else, read once).
     """
-    from tritonnx.passes.fuse import POINTWISE
     block = kernel.regions[0].blocks[0]
     body = ops(block)
     args = list(block.arguments)
@@ -271,15 +239,15 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
     return {"flops": flops, "roles": roles}
 
 
-def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
+def run(module: ir.Operation, pass_=None) -> None:
     with collect_guards() as guards:
-        _run(module, target)
+        _run(module, current_session().options.gpu)
     if guards:  # conditions on dynamic sizes the plan relies on, checked by the runtime
         module.attributes["tnx.guards"] = ir.ArrayAttr.get(
             [ir.StringAttr.get(f"{cond}: {reason}") for cond, reason in guards])
 
 
-def _run(module: ir.Operation, target: str) -> None:
+def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
     for fn in functions(module):
         if "tnx.kind" not in fn.attributes:
             continue
@@ -288,7 +256,7 @@ def _run(module: ir.Operation, target: str) -> None:
         anchor = anchor_of(fn)
         precision = (ir.StringAttr(module.attributes["tnx.precision"]).value
                      if "tnx.precision" in module.attributes else "fp32")
-        cfg = choose(kind, anchor, out_shape, target, precision)
+        cfg = choose(kind, anchor, out_shape, gpu, precision)
         cost = cost_attrs(fn, kind, anchor, out_shape)
         fn.attributes["tnx.cost"] = ir.DictAttr.get({"flops": to_attr(cost["flops"]),
                                                      "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])})
@@ -296,8 +264,8 @@ def _run(module: ir.Operation, target: str) -> None:
             cfg["grid"] = [0] * len(cfg["grid"])  # an empty output: the runtime skips the launch
         for name, attr in config_attrs(cfg).items():
             fn.attributes[name] = attr
-        fn.attributes["tnx.target"] = to_attr(target)
-        if target != "interpreter" and kind in ("conv", "conv_transpose", "gemm", "mat_mul") and math.prod(out_shape):
+        fn.attributes["tnx.target"] = to_attr("interpreter" if gpu is None else "gpu")
+        if gpu is not None and kind in ("conv", "conv_transpose", "gemm", "mat_mul") and math.prod(out_shape):
             fn.attributes["tnx.candidates"] = ir.ArrayAttr.get(
                 [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg, precision)])
         if "tnx.precision" in module.attributes:

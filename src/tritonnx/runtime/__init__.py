@@ -107,7 +107,7 @@ class CompiledModel:
 
     def _intermediates(self, plan: dict, key) -> dict:
         """Views into one arena for every intermediate buffer, placed by the memory plan
-        (`plan["memory"]`, see `tritonnx.compiler.memory_plan`). The arena is allocated at
+        (`plan["memory"]`, see `tritonnx.runtime.memory_plan`). The arena is allocated at
         the first run and reused by every later one (grown when a dynamic model runs at
         larger sizes)."""
         import torch

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 
-from tritonnx.compiler.memory_plan import plan_memory
 from tritonnx.errors import InputError
 from tritonnx.runtime.format import evaluate
+from tritonnx.runtime.memory_plan import plan_memory
 
 
 def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:

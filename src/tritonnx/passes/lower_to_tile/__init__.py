@@ -39,7 +39,7 @@ from tritonnx.passes.lower_to_tile.pool import pool_kernel
 from tritonnx.passes.lower_to_tile.reduce import reduce_kernel
 from tritonnx.passes.lower_to_tile.softmax import softmax_kernel
 from tritonnx.passes.lower_to_tile.top_k import top_k_kernel
-from tritonnx.passes.tile import anchor_of
+from tritonnx.passes.kernel_info import anchor_of
 
 __all__ = ["NAME", "TEMPLATES", "index_bits", "lower_kernel", "run"]
 

@@ -8,7 +8,7 @@ from mlir.dialects import func
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, shape_of, to_attr
 from tritonnx.passes import functions, ops
-from tritonnx.passes.fuse import node_name
+from tritonnx.passes.kernel_info import node_name
 
 
 def rewrite_calls(module: ir.Operation) -> None:

@@ -13,7 +13,7 @@ from tritonnx.dialects.tile import delinearize, shape
 from tritonnx.passes.index_maps import Emitter, known_tile
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 from tritonnx.passes.lower_to_tile.outputs import store_outputs
-from tritonnx.passes.tile import gemm_dims
+from tritonnx.passes.kernel_info import gemm_dims
 
 
 def _spatial(n: int) -> list[str]:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from multiprocessing.connection import wait
 
-from tritonnx.conformance import Case, Result, run_case
+from tritonnx.conformance.cases import Case, Result, run_case
 
 STARTUP_LIMIT_S = 300  # a worker that cannot import tritonnx in this long aborts the run
 
@@ -30,7 +30,7 @@ def _worker_main(conn, quiet: bool, scratch: str) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-    import tritonnx.onnx_backend  # noqa: F401 - pay the import before the first clock starts
+    import tritonnx.conformance.onnx_backend  # noqa: F401 - pay the import before the first clock starts
 
     conn.send(("ready", None))
     while True:

@@ -1,6 +1,6 @@
 """tritonnx as an ONNX backend (`onnx.backend.base.Backend`).
 
-    import tritonnx.onnx_backend as backend
+    import tritonnx.conformance.onnx_backend as backend
     rep = backend.prepare(model)            # compiles once, into a temporary directory
     (y,) = rep.run([x])                     # outputs in graph-output order
     y = backend.run_model(model, [x])[0]

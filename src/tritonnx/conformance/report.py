@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from tritonnx.conformance import OUTCOMES, Result
+from tritonnx.conformance.cases import OUTCOMES, Result
 
 
 @dataclass
@@ -52,7 +52,7 @@ def _header(results: list[Result], meta: Meta) -> list[str]:
     kinds = Counter(r.kind for r in results)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# ONNX backend conformance", "",
-             f"ONNX's own test suite (`onnx.backend.test.case`) run through `tritonnx.onnx_backend` on {date}.",
+             f"ONNX's own test suite (`onnx.backend.test.case`) run through `tritonnx.conformance.onnx_backend` on {date}.",
              "Regenerate with the command below; the `.json` file beside this one has every test's outcome.", "",
              "| | |", "|---|---|",
              f"| command | `{meta.command}` |"]

@@ -1,8 +1,7 @@
-"""fuse: the fusion passes in order (split-k, merge-siblings, match-attention, partition, multi-output).
-
-A shorthand for `tritonnx-opt --pass-pipeline=fuse`; the compiler runs the five passes one
-by one (`compiler/pipeline.py`), each with its own dump. This module also holds what they
-share: the op classes, `node_name`, the fusion codes and the `Group` bookkeeping.
+"""What the fusion passes (split-k, merge-siblings, match-attention, partition,
+multi-output) share: the fusion codes and the `Group` bookkeeping. The compiler runs the
+five passes one by one (`compiler/pipeline.py`), each with its own dump;
+`tritonnx-opt --pass-pipeline=fuse` is a shorthand for the five in order.
 
 The passes talk through the IR only:
 - `tnx.split_k`, `tnx.merged` (prose): an op that split-k or merge-siblings created.
@@ -21,15 +20,10 @@ from dataclasses import dataclass, field
 from mlir import ir
 
 from tritonnx.dialects.builders import shape_of, to_attr
-from tritonnx.dialects.ops import KIND
+from tritonnx.dialects.ops import DOT, POINTWISE, REDUCE, VIEWS  # noqa: F401 - the op classes the passes read
 from tritonnx.passes import ops
+from tritonnx.passes.kernel_info import node_name  # noqa: F401
 
-NAME = "fuse"
-
-DOT = tuple(n for n, k in KIND.items() if k == "dot")
-REDUCE = tuple(n for n, k in KIND.items() if k == "reduce")
-POINTWISE = tuple(n for n, k in KIND.items() if k == "pointwise")
-VIEWS = tuple(n for n, k in KIND.items() if k == "view")  # index maps on loads
 NO_EPILOGUE = ("tnx.top_k",)  # anchors that store as they go
 
 # `tnx.fusion` codes: why an op is in its group
@@ -45,18 +39,6 @@ FUSION = {
     "attention": "part of a flash-attention kernel (scores, online Softmax, probabilities times V)",
     "multi_output": "a second output of the kernel that produces the value it reads",
 }
-
-
-def node_name(op: ir.Operation) -> str:
-    loc = op.location
-    return loc.name_str if loc.is_a_name() else op.name
-
-
-def run(module: ir.Operation, pass_=None, target: str = "interpreter") -> None:
-    from tritonnx.passes import match_attention, merge_siblings, multi_output, partition, split_k
-    split_k.run(module, pass_, target=target)
-    for p in (merge_siblings, match_attention, partition, multi_output):
-        p.run(module, pass_)
 
 
 def mark(op: ir.Operation, group: int, code: str, why: str) -> None:

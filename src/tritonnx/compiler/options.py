@@ -1,0 +1,48 @@
+"""The options of one compilation, as one frozen value: what `tritonnx.compile` hands the
+passes (through the compile `Session`, `tritonnx.passes.current_session().options`) and
+what, besides the model and tritonnx's own version, decides the artifact, so that its
+`key()` is the compile cache's key (`tritonnx.compiler.cache.key`)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from tritonnx.errors import CompileError
+from tritonnx.target import TARGETS, GPUTarget
+
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """targets: GPU target names (`tritonnx.target.TARGETS`) to compile cubins for, in
+    order; kernels are tiled for the first one, and for Triton's CPU interpreter when there
+    is none. precision: the autocast pass's compute precision (PRECISIONS).
+    check_indices: run-time range check of data-dependent Gather indices (the outline
+    pass marks them). override_initializers: graph inputs with an initializer that stay
+    run-time inputs (sorted). dynamic: the symbolic dimensions kept dynamic (sorted).
+
+    Raises CompileError for an unknown target."""
+    targets: tuple[str, ...] = ()
+    precision: str = "fp32"
+    check_indices: bool = True
+    override_initializers: tuple[str, ...] = ()
+    dynamic: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for t in self.targets:
+            if t not in TARGETS:
+                raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
+        object.__setattr__(self, "targets", tuple(self.targets))
+        object.__setattr__(self, "override_initializers", tuple(sorted(self.override_initializers)))
+        object.__setattr__(self, "dynamic", tuple(sorted(self.dynamic)))
+
+    @property
+    def gpu(self) -> GPUTarget | None:
+        """The GPU kernels are tiled for (the first target), None for the CPU interpreter."""
+        return TARGETS[self.targets[0]] if self.targets else None
+
+    def key(self) -> str:
+        """A stable text of every option (JSON, sorted keys), the same in every process:
+        the options' part of the compile cache key."""
+        return json.dumps(asdict(self), sort_keys=True)

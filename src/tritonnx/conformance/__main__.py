@@ -1,0 +1,6 @@
+"""`python -m tritonnx.conformance`: see `tritonnx.conformance.runner`."""
+import sys
+
+from tritonnx.conformance.runner import main
+
+sys.exit(main())
