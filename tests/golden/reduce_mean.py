@@ -10,16 +10,14 @@ import triton.language as tl
 @triton.jit
 def KERNEL(mul_a_ptr, y_ptr, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):
     offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    t0 = offs_p < 32
-    t1 = offs_p[:, None]
-    t2 = t0[:, None]
+    mask_p = offs_p < 32
+    t0 = offs_p[:, None]
+    t1 = mask_p[:, None]
     acc = tl.zeros([BLOCK_P], dtype=tl.float32)
     for k0 in range(0, 1000, BLOCK_R):
         offs_r = (k0 + tl.arange(0, BLOCK_R))[None, :]
-        t3 = t2 & (offs_r < 1000)
-        t4 = t1 * 1000
-        mul_a = tl.load(mul_a_ptr + (t4 + offs_r), mask=t3, other=0.0)
-        mul_a_1 = tl.load(mul_a_ptr + (t4 + offs_r), mask=t3, other=0.0)
-        t5 = tl.sum(tl.where(t3, mul_a * mul_a_1, 0.0), axis=1)
-        acc = acc + t5
-    tl.store(y_ptr + offs_p, acc / 1000.0, mask=t0)
+        t2 = t1 & (offs_r < 1000)
+        mul_a = tl.load(mul_a_ptr + (t0 * 1000 + offs_r), mask=t2, other=0.0)
+        t3 = tl.sum(tl.where(t2, mul_a * mul_a, 0.0), axis=1)
+        acc = acc + t3
+    tl.store(y_ptr + offs_p, acc / 1000.0, mask=mask_p)

@@ -32,17 +32,27 @@ class Emitter:
     def __init__(self, b: TileBuilder, buffers: dict, tile_shape: list[int]):
         self.b, self.buffers, self.shape = b, buffers, tile_shape
         self.known: dict = {}  # value -> tile already computed at the kernel's output index
+        self.loads: dict = {}  # (buffer value, index, mask, block) -> the tile loaded there
 
     def __call__(self, v: ir.Value, idx: Index, mask: ir.Value | None) -> ir.Value:
         b = self.b
         if v in self.known:
             return self.known[v]
         if v in self.buffers:
+            key = (v, tuple(idx), mask, ir.InsertionPoint.current.block)
+            if key in self.loads:  # the same elements, loaded in this block already (x * x)
+                return self.loads[key]
             offs = linearize(b, idx, shape_of(v))
             offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.idx)
             m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
             tile = b.load(self.buffers[v], offs, m)
-            return b.convert(tile, compute_type(elem(tile)))
+            self.loads[key] = b.convert(tile, compute_type(elem(tile)))
+            return self.loads[key]
+            offs = linearize(b, idx, shape_of(v))
+            offs = b.broadcast(offs, self.shape) if offs is not None else b.const(0, self.shape, b.idx)
+            m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
+            tile = b.convert(b.load(self.buffers[v], offs, m), compute_type(elem(b.load_result)) if False else None)
+            return tile
         op = producer(v)
         name = op.name
         out_shape = shape_of(v)

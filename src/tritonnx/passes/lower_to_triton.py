@@ -219,8 +219,7 @@ class _Printer:
                 self.exprs[v] = expr  # printed by the yield
                 return
             carried = self.loop_args[-1][pos]
-            if all(u.owner.operation == op or any(r in self.lined for r in u.owner.operation.results)
-                   for u in carried.uses):
+            if all(self.read_before(u.owner.operation, op) for u in carried.uses):
                 target = self.loop_targets[-1][pos]
                 self.emit(depth, f"{target} = {expr.text}")
                 self.exprs[v] = Expr(target, ATOM)
@@ -235,6 +234,17 @@ class _Printer:
         self.emit(depth, f"{var} = {expr.text}")
         self.exprs[v] = Expr(var, ATOM)
         self.lined.add(v)
+
+    def read_before(self, user: ir.Operation, op: ir.Operation) -> bool:
+        """Whether `user`'s reading of a value happens before `op`'s line assigns over it:
+        `user` is `op`, has a line of its own already, or is written inline into `op`."""
+        while True:
+            if user == op or any(r in self.lined for r in user.results):
+                return True
+            uses = [u for r in user.results for u in r.uses]
+            if len(uses) != 1 or any(r in self.lined for r in user.results):
+                return False
+            user = uses[0].owner.operation
 
     def op(self, op: ir.Operation, depth: int):
         name, a = op.name, op.attributes

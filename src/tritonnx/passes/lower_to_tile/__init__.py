@@ -28,7 +28,7 @@ from tritonnx import symbolic
 from tritonnx.dialects.builders import shape_of
 from tritonnx.dialects.tile import Block, TileBuilder
 from tritonnx.passes import functions, ops
-from tritonnx.passes.lower_to_tile.arguments import argument_names
+from tritonnx.passes.lower_to_tile.arguments import argument_names, attention_roles
 from tritonnx.passes.lower_to_tile.attention import attention_kernel
 from tritonnx.passes.lower_to_tile.destination import check_attr, rewrite_calls
 from tritonnx.passes.lower_to_tile.dot import dot_kernel, gemm_view
@@ -80,7 +80,8 @@ def lower_kernel(kernel: ir.Operation) -> None:
             new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outputs))
         if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
             new.operation.attributes["tnx.gemm_view"] = ir.StringAttr.get(gemm_view(kind, anchor))
-        names = argument_names(old_block, anchor, len(checked), len(outputs))
+        roles = attention_roles(anchor) if kind == "attention" else None
+        names = argument_names(old_block, anchor, len(checked), len(outputs), roles)
         block = new.add_entry_block(arg_locs=[ir.Location.name(n, childLoc=kernel.location) for n in names])
     args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}
     n_in = len(ftype.inputs)

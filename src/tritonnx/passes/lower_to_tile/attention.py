@@ -38,7 +38,7 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
     m_ok = b.name(b.cmp("lt", rm, sq), "mask_m")
     q_mask = b.name(b.and_(m_ok, b.cmp("lt", dcol, d)), "mask_q")
     q = b.convert(Emitter(b, args, [bm, bd])(m1.operands[0], batch_of(m1.operands[0]) + [rm, dcol], q_mask), b.f32)
-    q = b.name(b.select(b.broadcast(q_mask, [bm, bd]), b.broadcast(q, [bm, bd]), 0.0), "q")
+    q = b.name(b.select(b.broadcast(q_mask, [bm, bd]), b.broadcast(q, [bm, bd]), 0.0), "q_tile")
     inits = [b.name(b.const(LOWEST_F32, [bm], b.f32), "m_i"), b.name(b.const(0.0, [bm], b.f32), "l_i"),
              b.name(b.const(0.0, [bm, bd], b.f32), "acc")]
     loop = b.for_range(0, sk, bn, inits)
@@ -49,7 +49,7 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
         kn_row, kn_col = b.expand(keys, 0), b.expand(keys, 1)  # [1, BN], [BN, 1]
         k_mask = b.name(b.and_(b.cmp("lt", drow, d), b.cmp("lt", kn_row, sk)), "mask_k")
         kt = b.convert(Emitter(b, args, [bd, bn])(m1.operands[1], batch_of(m1.operands[1]) + [drow, kn_row], k_mask), b.f32)
-        kt = b.name(b.select(b.broadcast(k_mask, [bd, bn]), b.broadcast(kt, [bd, bn]), 0.0), "k_t")
+        kt = b.name(b.select(b.broadcast(k_mask, [bd, bn]), b.broadcast(kt, [bd, bn]), 0.0), "k_tile")
         dt, prec = dot_inputs(kernel)
         s = b.name(b.dot(dt(b, q), dt(b, kt), b.const(0.0, [bm, bn], b.f32), prec), "qk")
         valid = b.name(b.broadcast(b.and_(m_ok, b.cmp("lt", kn_row, sk)), [bm, bn]), "mask_s")
@@ -64,7 +64,7 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
         l_new = b.binary("add", b.binary("mul", l_i, alpha), b.reduce(p, 1, "sum"))
         v_mask = b.name(b.and_(b.cmp("lt", kn_col, sk), b.cmp("lt", dcol, dv)), "mask_v")
         v = b.convert(Emitter(b, args, [bn, bd])(m2.operands[1], batch_of(m2.operands[1]) + [kn_col, dcol], v_mask), b.f32)
-        v = b.name(b.select(b.broadcast(v_mask, [bn, bd]), b.broadcast(v, [bn, bd]), 0.0), "v")
+        v = b.name(b.select(b.broadcast(v_mask, [bn, bd]), b.broadcast(v, [bn, bd]), 0.0), "v_tile")
         acc = b.dot(dt(b, p), dt(b, v), b.binary("mul", acc, b.expand(alpha, 1)), prec)
         scf.YieldOp([m_new, l_new, acc])
     m_i, l_i, acc = loop.results

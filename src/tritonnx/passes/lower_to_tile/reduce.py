@@ -41,7 +41,7 @@ def reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     if isinstance(et, ir.IntegerType) and et.width == 1:
         et = b.i32  # bools reduce as 0 / 1
     p = b.name(block_start(b, 0, bp, bp), "offs_p")  # [BP] output positions
-    p_ok = b.cmp("lt", p, n_out)
+    p_ok = b.name(b.cmp("lt", p, n_out), "mask_p")
     kidx = [b.expand(i, 1) if i is not None else None for i in delinearize(b, p, kdims)]
     p_ok2 = b.expand(p_ok, 1)
 
