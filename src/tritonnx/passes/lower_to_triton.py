@@ -94,6 +94,7 @@ class _Printer:
         self.loop_targets: list[list[str]] = []  # per open scf.for: its loop-carried variables
         self.loop_args: list[list[ir.Value]] = []  # and its region arguments
         self.lined: set = set()  # values printed on a line of their own
+        self.materialize = None  # a constant operand written as a whole tile (see `op`)
         self.temps = 0
 
     # -- names ---------------------------------------------------------------------------
@@ -175,7 +176,7 @@ class _Printer:
         if op is not None and op.name in ("arith.constant", "tile.full") and v not in self.exprs:
             if not shape(v):
                 return Expr(self.literal(v) or self.full(v).text, ATOM)
-            if whole:
+            if whole or (self.materialize is not None and v == self.materialize):
                 return self.full(v)
             lit = self.literal(v)
             return Expr(lit, ATOM) if lit is not None else self.full(v)
@@ -187,6 +188,8 @@ class _Printer:
         return e
 
     def pshape_of(self, v: ir.Value):
+        if self.materialize is not None and v == self.materialize:
+            return shape(v)
         op = _owner(v)
         if op is not None and op.name in ("arith.constant", "tile.full", "tile.constexpr") and v not in self.exprs:
             return None
@@ -269,6 +272,11 @@ class _Printer:
             return  # a pure expression nothing reads
         out = shape(r)
         operands = list(op.operands)
+        # an op on constants only (tile.full, which canonicalize does not fold) computes a
+        # tile: its first operand is written as one, so Python does not compute on literals
+        self.materialize = operands[0] if out and operands and name in EXPRESSIONS and all(
+            _owner(v) is not None and _owner(v).name in ("arith.constant", "tile.full") and v not in self.exprs
+            for v in operands) else None
         self.dims[r] = self.merge_dims(operands, out) if operands else [str(d) for d in out]
         self.pshape[r] = self.merged_pshape(operands, out) if operands else (list(out) or None)
         line, hint = False, None
