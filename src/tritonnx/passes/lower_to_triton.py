@@ -311,6 +311,8 @@ class _Printer:
         elif name == "arith.truncf":  # round to nearest even, as ONNX's Cast does
             expr = Expr(f"{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]}, "
                         "fp_downcast_rounding=\"rtne\")", ATOM)
+        elif name == "arith.trunci" and str(elem(r)) == "i1":  # the low bit, as arith truncates (.to(tl.int1) tests != 0)
+            expr = Expr(f"({self.wrap(self.arg(operands[0]), 10)} & 1) != 0", CMP_PREC)
         elif name in CASTS:
             expr = Expr(f"{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]})", ATOM)
         elif name == "arith.index_cast":  # a loop counter: a Python int in the interpreter

@@ -42,14 +42,19 @@ def _sizes(values) -> str:
     return "x".join(_size(v) for v in values)
 
 
+def size_text(v) -> str:
+    """A size as text: the number, or a dynamic one's expression (`16*batch`)."""
+    r = v if symbolic.is_symbolic(v) else symbolic.recognize(int(v))
+    if not symbolic.is_symbolic(r):
+        return str(int(v))
+    return str(r.expr)
+
+
 def _size(v) -> str:
     """A size in a name: the number, or the symbol of a dynamic one (`batch`; an expression
     of several is written `dyn`)."""
-    r = v if symbolic.is_symbolic(v) else symbolic.recognize(int(v))
-    if not symbolic.is_symbolic(r):
-        return str(v)
-    text = symbolic.to_python(r.expr)
-    return text if text.isidentifier() else "dyn"
+    text = size_text(v)
+    return text if text.isidentifier() or text.isdigit() else "dyn"
 
 
 def _stable(text: str) -> str:

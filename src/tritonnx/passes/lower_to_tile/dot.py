@@ -13,6 +13,7 @@ from tritonnx.dialects.tile import delinearize, shape
 from tritonnx.passes.index_maps import Emitter, known_tile
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 from tritonnx.passes.lower_to_tile.outputs import store_outputs
+from tritonnx.passes.naming import size_text
 from tritonnx.passes.kernel_info import gemm_dims
 
 
@@ -23,16 +24,18 @@ def _spatial(n: int) -> list[str]:
 
 def gemm_view(kind: str, anchor: ir.Operation) -> str:
     """The GEMM a dot kernel computes, for its header: `implicit GEMM: M = 169 output
-    pixels, N = 256 output channels, K = 576 = 64 channels x 3 x 3 taps`."""
-    m, n, k, groups = gemm_dims(kind, anchor)
+    pixels, N = 256 output channels, K = 576 = 64 channels x 3 x 3 taps`. A dynamic size
+    is written as its expression (`M = 16*batch`)."""
+    m, n, k, groups = (size_text(v) for v in gemm_dims(kind, anchor))
     if kind in ("conv", "conv_transpose"):
         out = shape_of(anchor.results[0])
         ks = attrs_of(anchor)["kernel_shape"]
-        per_group = f" per group ({groups} groups)" if groups > 1 else ""
+        per_group = f" per group ({groups} groups)" if groups != "1" else ""
+        channels = size_text(gemm_dims(kind, anchor)[2] // max(1, math.prod(ks)))
         return (f"implicit GEMM: M = {m} output pixels, N = {n} output channels{per_group}, "
-                f"K = {k} = {k // max(1, math.prod(ks))} channels x {' x '.join(map(str, ks))} taps"
-                f" (output {'x'.join(map(str, out))})")
-    if kind == "mat_mul" and groups > 1:
+                f"K = {k} = {channels} channels x {' x '.join(map(str, ks))} taps"
+                f" (output {'x'.join(size_text(d) for d in out)})")
+    if kind == "mat_mul" and groups != "1":
         return f"batched GEMM: {groups} x (M = {m}, N = {n}, K = {k})"
     return f"GEMM: M = {m}, N = {n}, K = {k}"
 
