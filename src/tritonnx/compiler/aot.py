@@ -57,7 +57,7 @@ def _serve() -> None:
         try:
             _compile_job(job)
             answer = {"kernel": job["kernel"]}
-        except Exception as e:  # reported by the parent as a CompileError naming the kernel
+        except Exception as e:  # noqa: BLE001 - reported by the parent as a CompileError naming the kernel
             text = str(e).strip()
             answer = {"kernel": job["kernel"], "error": text.splitlines()[-1] if text else type(e).__name__}
         print(MARK + json.dumps(answer), flush=True)

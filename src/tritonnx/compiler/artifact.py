@@ -204,7 +204,7 @@ def _save_weights(path: Path, weights: dict, proto: onnx.ModelProto, failed: lis
         from tritonnx.runtime import to_torch
         save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
         onnx.save(proto, str(path / "model.onnx"))
-    except BaseException as e:  # raised by `write` once the cubins are done
+    except BaseException as e:  # noqa: BLE001 - re-raised by `write` in the main thread once the cubins are done
         failed.append(e)
 
 
@@ -234,7 +234,7 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
     if failed:
         raise failed[0]
     plan["targets"] = list(targets)
-    plan["kernels"] = len({l["kernel"] for l in plan["launches"]})
+    plan["kernels"] = len({launch["kernel"] for launch in plan["launches"]})
     if plan.get("symbols"):  # figures at the samples; the runtime plans memory per set of sizes
         from tritonnx.runtime.dynamic import concretize
         plan["memory"] = concretize(plan, plan["symbols"])["memory"]

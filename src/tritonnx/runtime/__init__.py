@@ -271,7 +271,7 @@ class CompiledModel:
         if index is None:
             self._choices.pop(kernel, None)
             return
-        launch = next(l for l in self.plan["launches"] if l["kernel"] == kernel)
+        launch = next(la for la in self.plan["launches"] if la["kernel"] == kernel)
         if not 0 <= index < len(launch.get("candidates", [])):
             raise InputError(f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}.")
         self._choices[kernel] = index
