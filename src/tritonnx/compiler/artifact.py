@@ -61,7 +61,10 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
     block = main.regions[0].blocks[0]
     names: dict = {}
-    buffers, weights, launches, checks = [], {}, [], []
+    buffers: list[dict] = []
+    weights: dict = {}
+    launches: list[dict] = []
+    checks: list = []
     input_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.inputs"])]
     output_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.outputs"])]
     for arg, name in zip(block.arguments, input_names):
