@@ -121,12 +121,12 @@ def run_model(name: str, workdir: Path, use_iree: bool, cubins: bool) -> dict:
         else:
             path = exported(name, work)
         row["onnx_nodes"] = len(onnx.load(str(path), load_external_data=False).graph.node)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - recorded in the row; the next model runs
         row["error"] = f"model: {type(e).__name__}: {e}"
         return row
     try:
         row.update(tritonnx_figures(path, work, cubins))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - recorded in the row; the next model runs
         row["error"] = f"tritonnx: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
     if use_iree:
         r = iree.iree_compile(str(path), str(work / "iree"))

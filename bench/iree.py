@@ -88,7 +88,7 @@ def _opset(onnx_path: str) -> int | None:
     try:
         import onnx
         model = onnx.load(onnx_path, load_external_data=False)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no onnx, no file or a bad protobuf: the opset is unknown
         return None
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
@@ -170,7 +170,7 @@ def iree_compile(onnx_path: str, workdir: str, target: str = "sm_80") -> dict:
         result["dispatches"] = counts["execution"]["dispatch-count"]
         result["fills"] = counts["execution"]["fill-count"]
         result["executables"] = counts["executable"]["executable-count"]
-    except Exception as exc:  # the bench must go on whatever happens here
+    except Exception as exc:  # noqa: BLE001 - the bench must go on whatever happens here
         result["error"] = f"{type(exc).__name__}: {exc}"
     return result
 
@@ -268,18 +268,20 @@ def _main() -> None:
     print(f"IREE {version()}, target {args.target}, workdir {root}")
     print(f"{'model':<22} {'weights':<8} {'disp':>5} {'exec':>5} "
           f"{'fills':>5} {'compile_s':>9} {'import_s':>8}  error")
+
+    def cell(r, key, width, spec=""):
+        value = r[key]
+        return f"{'-' if value is None else format(value, spec):>{width}}"
+
     for path in args.models:
         name = Path(path).stem
         random_path = root / f"{name}.random.onnx"
         randomize(path, str(random_path))
         for kind, model in (("shipped", path), ("random", str(random_path))):
             r = iree_compile(model, str(root / name / kind), args.target)
-            def cell(key, width, spec=""):
-                value = r[key]
-                return f"{'-' if value is None else format(value, spec):>{width}}"
-            print(f"{name:<22} {kind:<8} {cell('dispatches', 5)} "
-                  f"{cell('executables', 5)} {cell('fills', 5)} "
-                  f"{cell('compile_s', 9, '.2f')} {cell('import_s', 8, '.2f')}  "
+            print(f"{name:<22} {kind:<8} {cell(r, 'dispatches', 5)} "
+                  f"{cell(r, 'executables', 5)} {cell(r, 'fills', 5)} "
+                  f"{cell(r, 'compile_s', 9, '.2f')} {cell(r, 'import_s', 8, '.2f')}  "
                   f"{r['error'] or ''}", flush=True)
         os.remove(random_path)
 

@@ -98,7 +98,7 @@ def test_autotune_candidates(tmp_path):
     ref = ort_run(proto, {"input": x})[0]
     assert model.autotune({"input": x}) == {}
     for launch in dots[:2]:
-        for i, cand in enumerate(launch["candidates"]):
+        for i in range(len(launch["candidates"])):
             model.use_candidate(launch["kernel"], i)
             np.testing.assert_allclose(model(x), ref, rtol=1e-4, atol=1e-5)
         model.use_candidate(launch["kernel"], None)
@@ -106,7 +106,7 @@ def test_autotune_candidates(tmp_path):
     assert all(c["kernel"] == dots[0]["kernel"] for c in dots[0]["candidates"])
     out = tmp_path / "cubins"
     out.mkdir()
-    for i, c in enumerate(dots[0]["candidates"]):
+    for c in dots[0]["candidates"]:
         copy = out / f"{c['kernel']}.py"
         copy.write_bytes((model.path / "kernels" / f"{c['kernel']}.py").read_bytes())
         compile_kernels([{"file": str(copy), "kernel": c["kernel"], "signature": dots[0]["signature"],

@@ -6,7 +6,7 @@ from onnx import TensorProto, helper
 import tritonnx
 from models import ort_run
 
-F, I, B = TensorProto.FLOAT, TensorProto.INT32, TensorProto.BOOL
+F, I, B = TensorProto.FLOAT, TensorProto.INT32, TensorProto.BOOL  # noqa: E741 - ONNX's type letters
 RNG = np.random.default_rng(1)
 SHAPE = [3, 4, 5]
 

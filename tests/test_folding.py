@@ -4,10 +4,10 @@ fixes) and must give as onnxruntime does."""
 import numpy as np
 import onnx
 import pytest
-from models import ort_run
 from onnx import helper, numpy_helper
 
 import tritonnx
+from models import ort_run
 
 RNG = np.random.default_rng(0)
 

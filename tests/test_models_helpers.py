@@ -4,8 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
-from models import (light_expected_output, light_model_path, make_resnet, ort_run,
-                    randomize_light_model)
+from models import light_expected_output, light_model_path, make_resnet, ort_run, randomize_light_model
 
 
 @pytest.mark.parametrize("opset", [17, 13])

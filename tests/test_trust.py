@@ -357,7 +357,7 @@ def test_one_model_from_eight_threads_gives_the_sequential_results(tmp_path):
         try:
             for i in range(t, 160, 8):
                 results[i] = model(inputs[i])
-        except Exception as e:  # collected: an exception in a thread would not fail the test
+        except Exception as e:  # noqa: BLE001 - collected: an exception in a thread would not fail the test
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]

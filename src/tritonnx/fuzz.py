@@ -853,7 +853,7 @@ def gen_pad(g: _Graph):
     if g.opset >= 18 and g.chance(0.3):
         axes = sorted(g.rng.choice(x.rank, size=g.integer(1, x.rank), replace=False).tolist())
     pads = []
-    for side in range(2):
+    for _side in range(2):
         for a in axes:
             d = x.shape[a]
             hi = min(2, d - 1) if mode == "reflect" else 2 if mode != "wrap" else min(2, d)

@@ -46,6 +46,8 @@ class SymInt(int):
     """An int (the size at the compile's sample) carrying a sympy expression `expr` over the
     model's symbols. Arithmetic with ints keeps the expression; comparisons use the value."""
 
+    expr: sympy.Expr
+
     def __new__(cls, value: int, expr: sympy.Expr):
         obj = int.__new__(cls, value)
         obj.expr = expr

@@ -1,5 +1,6 @@
 # lit configuration: FileCheck tests of each pass through tritonnx-opt.
 import os
+
 import lit.formats
 
 config.name = "tritonnx"

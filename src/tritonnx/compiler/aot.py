@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import IO, cast
 
 from tritonnx.errors import CompileError
 from tritonnx.target import TARGETS
@@ -35,6 +36,7 @@ def _compile_job(job: dict) -> None:
 
     path = Path(job["file"])
     spec = importlib.util.spec_from_file_location(f"tritonnx_aot_{job['kernel']}", path)
+    assert spec is not None and spec.loader is not None  # a .py path always has a source loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fn = getattr(module, job["kernel"])
@@ -57,7 +59,7 @@ def _serve() -> None:
         try:
             _compile_job(job)
             answer = {"kernel": job["kernel"]}
-        except Exception as e:  # reported by the parent as a CompileError naming the kernel
+        except Exception as e:  # noqa: BLE001 - reported by the parent as a CompileError naming the kernel
             text = str(e).strip()
             answer = {"kernel": job["kernel"], "error": text.splitlines()[-1] if text else type(e).__name__}
         print(MARK + json.dumps(answer), flush=True)
@@ -84,7 +86,7 @@ class Workers:
     def run(self, jobs: list[dict], on_kernel=None) -> None:
         """Compiles `jobs` (largest kernel source first, so the workers finish together).
         Raises CompileError naming the kernel and Triton's message when one fails."""
-        pending = queue.Queue()
+        pending: queue.Queue[dict] = queue.Queue()
         for job in sorted(jobs, key=lambda j: -Path(j["file"]).stat().st_size):
             pending.put(job)
         errors: list[str] = []
@@ -128,7 +130,7 @@ class Workers:
     def close(self) -> None:
         for proc, log in self.procs:
             try:
-                proc.stdin.close()
+                cast(IO[str], proc.stdin).close()  # started with stdin=PIPE
                 proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 proc.kill()

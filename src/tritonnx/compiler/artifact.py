@@ -61,7 +61,10 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
     block = main.regions[0].blocks[0]
     names: dict = {}
-    buffers, weights, launches, checks = [], {}, [], []
+    buffers: list[dict] = []
+    weights: dict = {}
+    launches: list[dict] = []
+    checks: list = []
     input_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.inputs"])]
     output_names = [ir.StringAttr(a).value for a in ir.ArrayAttr(main.attributes["tnx.outputs"])]
     for arg, name in zip(block.arguments, input_names):
@@ -204,7 +207,7 @@ def _save_weights(path: Path, weights: dict, proto: onnx.ModelProto, failed: lis
         from tritonnx.runtime import to_torch
         save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
         onnx.save(proto, str(path / "model.onnx"))
-    except BaseException as e:  # raised by `write` once the cubins are done
+    except BaseException as e:  # noqa: BLE001 - re-raised by `write` in the main thread once the cubins are done
         failed.append(e)
 
 
@@ -234,7 +237,7 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
     if failed:
         raise failed[0]
     plan["targets"] = list(targets)
-    plan["kernels"] = len({l["kernel"] for l in plan["launches"]})
+    plan["kernels"] = len({launch["kernel"] for launch in plan["launches"]})
     if plan.get("symbols"):  # figures at the samples; the runtime plans memory per set of sizes
         from tritonnx.runtime.dynamic import concretize
         plan["memory"] = concretize(plan, plan["symbols"])["memory"]

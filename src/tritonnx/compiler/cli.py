@@ -187,7 +187,7 @@ def main(argv=None) -> int:
         where = f": {e.filename}" if e.filename else ""
         print(f"error: {e.strerror or e}{where}.", file=sys.stderr)
         return 1
-    except Exception as e:  # a bug in tritonnx: say so, keep the details short
+    except Exception as e:  # noqa: BLE001 - a bug in tritonnx: say so, keep the details short
         last = traceback.extract_tb(e.__traceback__)[-1]
         print(f"internal error: {type(e).__name__}: {e} (at {last.filename}:{last.lineno}); "
               "please report it with the model.", file=sys.stderr)

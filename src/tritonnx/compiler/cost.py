@@ -148,8 +148,8 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
     modeled = sum(r["bytes"] for r in rows)
     as_fp32 = {n: ({**b, "dtype": "float32"} if b["dtype"] in ("float16", "bfloat16") else b) for n, b in buffers.items()}
     modeled_fp32 = sum(launch_cost(launch, as_fp32, gpu)["bytes"] for launch in plan["launches"])
-    totals = {"launches": sum(1 for l in plan["launches"] if 0 not in l["grid"]),
-              "kernels": len({l["kernel"] for l in plan["launches"]}),
+    totals = {"launches": sum(1 for launch in plan["launches"] if 0 not in launch["grid"]),
+              "kernels": len({launch["kernel"] for launch in plan["launches"]}),
               "flops": sum(r["flops"] for r in rows), "bytes": modeled,
               "time_s": sum(r["time_s"] for r in rows), "bytes_at_fp32": modeled_fp32}
     b = plan.get("bounds")

@@ -29,7 +29,6 @@ from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxEr
 from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
 
-
 DUMP_ELEMENTS_LIMIT = 16  # elements: larger dense constants print as `dense<"0x...">`, elided
 DUMP_RESOURCE_LIMIT = 64  # hex characters (about 27 bytes): larger dense_resource blobs (weights) are left out
 
@@ -90,7 +89,7 @@ def _refuse_unloaded_external_data(model) -> None:
     if isinstance(model, bytes):
         try:
             model = onnx.load_from_string(model)
-        except Exception:  # load() reports it
+        except Exception:  # noqa: BLE001 - whatever it is, load() reports it
             return
     if not isinstance(model, onnx.ModelProto):
         return

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
             if args.pass_pipeline:  # a dynamic module (`tnx.symbols`) keeps its symbolic sizes
                 with symbolic.scope(symbolic.module_samples(module.operation)):
                     build(args.pass_pipeline).run(module.operation)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a tool's error line and exit status 1, like mlir-opt
             print(f"tritonnx-opt: {e}", file=sys.stderr)
             return 1
         finally:

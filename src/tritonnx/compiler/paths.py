@@ -64,7 +64,7 @@ def _owned(name: str, stem: str) -> re.Match | None:
 def reclaim(final: Path) -> list[Path]:
     """Removes the work and old directories of dead compiles beside `final` (named
     `.NAME.partial-PID-*` / `.NAME.old-PID-*` with PID no longer running). Returns them."""
-    removed = []
+    removed: list[Path] = []
     try:
         siblings = list(final.parent.iterdir())
     except OSError:

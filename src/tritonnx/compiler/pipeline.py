@@ -6,8 +6,20 @@ from __future__ import annotations
 
 import sys
 
-from tritonnx.passes import (autocast, canonicalize, lower_to_tile, lower_to_triton, match_attention, merge_siblings,
-                             multi_output, outline, partition, split_k, tile, verify)
+from tritonnx.passes import (
+    autocast,
+    canonicalize,
+    lower_to_tile,
+    lower_to_triton,
+    match_attention,
+    merge_siblings,
+    multi_output,
+    outline,
+    partition,
+    split_k,
+    tile,
+    verify,
+)
 
 
 def stages() -> list[tuple[str, object]]:

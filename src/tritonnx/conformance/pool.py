@@ -151,7 +151,7 @@ def run_cases(cases: list[Case], jobs: int, timeout: float, model_timeout: float
                     except (EOFError, OSError):
                         w.proc.join(5)
                         if not w.ready:
-                            raise RuntimeError(f"a conformance worker failed to start ({_death(w.proc.exitcode)}).")
+                            raise RuntimeError(f"a conformance worker failed to start ({_death(w.proc.exitcode)}).") from None
                         retire(w, _death(w.proc.exitcode))
                         continue
                     if kind == "ready":

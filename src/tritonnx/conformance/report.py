@@ -49,7 +49,7 @@ def _pct(n: int, total: int) -> str:
 
 
 def _header(results: list[Result], meta: Meta) -> list[str]:
-    kinds = Counter(r.kind for r in results)
+    kind_counts = Counter(r.kind for r in results)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# ONNX backend conformance", "",
              f"ONNX's own test suite (`onnx.backend.test.case`) run through `tritonnx.conformance.onnx_backend` on {date}.",
@@ -57,7 +57,7 @@ def _header(results: list[Result], meta: Meta) -> list[str]:
              "| | |", "|---|---|",
              f"| command | `{meta.command}` |"]
     lines += [f"| {p} | {_version(p)} |" for p in ("tritonnx", "onnx", "triton", "torch", "onnxruntime")]
-    lines += [f"| tests | {len(results)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}) |",
+    lines += [f"| tests | {len(results)} ({', '.join(f'{n} {k}' for k, n in sorted(kind_counts.items()))}) |",
               (f"| run time | {_duration(meta.seconds)} ({meta.jobs} workers; limit {meta.timeout:g} s per test, "
               f"{meta.model_timeout:g} s per light model) |"), ""]
     totals = Counter(r.outcome for r in results)
@@ -81,8 +81,9 @@ def _blockers(results: list[Result]) -> list[str]:
     unsupported = [r for r in results if r.outcome == "unsupported"]
     if not unsupported:
         return []
-    needed, alone = Counter(), Counter()
-    other = Counter()
+    needed: Counter[str] = Counter()
+    alone: Counter[str] = Counter()
+    other: Counter[str] = Counter()
     for r in unsupported:
         needed.update(r.missing)
         if len(r.missing) == 1:

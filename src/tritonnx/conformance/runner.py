@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     totals = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
     print(f"{len(results)} tests in {elapsed:.0f}s: " + ", ".join(f"{v} {k}" for k, v in totals.items())
           + f"; report in {out}", file=sys.stderr)
-    regressions = []
+    regressions: list[str] = []
     if args.update_passing:
         path = Path(args.update_passing)
         passing, regressions = _passing_list(path, results)

@@ -160,7 +160,7 @@ class WeightStore:
         while name in self.arrays or name in self.taken:  # the first free name: the same in tritonnx-opt
             name, i = f"{base}_{i}", i + 1
         raw = array.view(np.uint16) if array.dtype.name == "bfloat16" else array  # buffers know no bfloat16
-        attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(raw), name, ttype)
+        attr = ir.DenseResourceElementsAttr.get_from_buffer(memoryview(raw), name, ttype)  # type: ignore[arg-type]  # an ndarray is a Buffer; numpy declares it for Python >= 3.12 only
         # MLIR renames a blob whose name is taken in this context: key by the final name
         self.arrays[_resource_name(attr)] = array
         return attr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import NoReturn, overload
 
 import numpy as np
 from mlir import ir
@@ -149,7 +150,7 @@ class Node:
                 return ir.IntegerAttr(parent.attributes[key]).value
         return None
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise InvalidModelError(f"{label(self.name, self.type, self.opset)}: {message}.")
 
     # shared rules
@@ -159,6 +160,11 @@ class Node:
             self.fail(f"input {name} has rank {len(s)} (shape {fmt(s)}); {self.type} needs rank {rank} or more"
                       + (f" ({what})" if what else ""))
         return s
+
+    @overload
+    def axis(self, axis: int, rank: int, what: str = ..., extra: int = ...) -> int: ...
+    @overload
+    def axis(self, axis: None, rank: int, what: str = ..., extra: int = ...) -> None: ...
 
     def axis(self, axis: int | None, rank: int, what: str = "axis", extra: int = 0) -> int | None:
         """Checks -rank-extra <= axis < rank+extra (extra 1: Flatten's axis may equal rank)."""
@@ -403,6 +409,12 @@ def global_pool(n: Node):
     n.rank_at_least("X", 2, "N x C x ...")
 
 
+@overload
+def _axes(n: Node, axes: None, rank: int, extra: int = ...) -> None: ...
+@overload
+def _axes(n: Node, axes: int | list[int], rank: int, extra: int = ...) -> list[int]: ...
+
+
 def _axes(n: Node, axes, rank: int, extra: int = 0) -> list[int] | None:
     if axes is None:
         return None
@@ -527,9 +539,9 @@ def reshape(n: Node):
     x, out = n.shape("data"), n.out
     if x is None:
         return
-    shape = n.value("shape")
-    if shape is not None:
-        shape = [int(d) for d in np.asarray(shape).reshape(-1)]
+    value = n.value("shape")
+    if value is not None:
+        shape = [int(d) for d in np.asarray(value).reshape(-1)]
         if shape.count(-1) > 1:
             n.fail(f"shape {shape} has more than one -1")
         if any(d < -1 for d in shape):
@@ -568,8 +580,9 @@ def transpose(n: Node):
 @verifier("Squeeze")
 def squeeze(n: Node):
     x = n.shape("data")
-    axes = _axes(n, n.ints("axes"), len(x)) if x is not None else None
-    for a in axes or ():
+    if x is None:
+        return
+    for a in _axes(n, n.ints("axes"), len(x)) or ():
         if x[a] not in (None, 1):
             n.fail(f"axis {a} of data {fmt(x)} has size {x[a]}; only size-1 axes can be squeezed")
 

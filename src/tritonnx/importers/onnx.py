@@ -49,7 +49,7 @@ def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         onnx.checker.check_model(proto)
     except ModelLoadError:
         raise
-    except Exception as e:  # protobuf DecodeError, checker's ValidationError, OSError
+    except Exception as e:  # noqa: BLE001 - protobuf DecodeError, checker's ValidationError, OSError: a ModelLoadError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelLoadError(f"{where} is not a valid ONNX model ({type(e).__name__}: {first}). "
                              "Check that the file is complete and was saved by onnx.save.") from None
@@ -98,7 +98,7 @@ def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     try:
         out = inliner.inline_selected_functions(model, [("", op) for op in OPS], exclude=True,
                                                 inline_schema_functions=True)
-    except Exception:  # an op the inliner cannot expand: check_supported will name it
+    except Exception:  # noqa: BLE001 - an op the inliner cannot expand: check_supported will name it
         return model
     _name_inlined(list(model.graph.node), out.graph.node)
     if not any(p.key == SOURCE_OPSET for p in out.metadata_props):
@@ -242,7 +242,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                         [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o])
                     evaluator = reference_evaluator(onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)]))
                     value = evaluator.run(None, {i: known[i] for i in node.input if i})
-                except Exception:
+                except Exception:  # noqa: BLE001 - a node the reference evaluator cannot run is not folded
                     value = None
                 if value is not None and any(np.asarray(v).size > FOLD_LIMIT for v in value):
                     value = None
@@ -419,7 +419,7 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
             proto = version_converter.convert_version(proto, OPSET)
         proto = infer_shapes(proto)
         proto = resolve_shapes(_put_weights_back(proto, aside))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
         invalid = invalid_model_error(e, proto)
         if invalid is not None:
             raise invalid from None

@@ -17,8 +17,8 @@ import numpy as np
 from mlir import ir
 from onnx import TensorProto
 
-from tritonnx.dialects.builders import create, np_dtype, to_attr
 from tritonnx.compiler.options import PRECISIONS
+from tritonnx.dialects.builders import create, np_dtype, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_session, current_weights, functions, ops
 

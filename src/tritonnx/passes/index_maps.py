@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type, operand_specs
@@ -466,7 +465,7 @@ def _resize(em: Emitter, op, idx, mask):
         value = None
         for combo in range(4 ** len(dims)):
             src, weight = [], None
-            for d, (kind, v) in enumerate(coords):
+            for d, (_kind, v) in enumerate(coords):
                 if d not in dims:
                     src.append(v)
                     continue

@@ -63,7 +63,8 @@ def _host(block: ir.Block, p: Group, groups: dict[int, Group]) -> tuple[Group, l
     inside = {r for m in p.members for r in m.results}
     if any(r != out and any(group_of(u.owner.operation) != p.id for u in r.uses) for r in inside):
         return None
-    hosts, windows, external, slices, ok = set(), set(), [], [], True
+    hosts, windows, external, ok = set(), set(), [], True
+    slices: list[ir.Operation] = []
     for m in p.members:
         for x in m.operands:
             if x in inside:
@@ -114,7 +115,7 @@ def _read_elsewhere(value: ir.Value, group: int) -> bool:
 def _through_slices(value: ir.Value) -> tuple[ir.Value, list[ir.Operation]]:
     """(the value under a chain of ungrouped, static, unit-step Slices ending at `value`, the
     Slices from `value` down)."""
-    chain = []
+    chain: list[ir.Operation] = []
     while True:
         src = producer(value)
         if (src is None or src.name != "tnx.slice" or group_of(src) is not None or len(src.operands) != 1

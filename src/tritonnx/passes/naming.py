@@ -13,10 +13,10 @@ import re
 
 from mlir import ir
 
+from tritonnx import symbolic
 from tritonnx.dialects import onnx_op_type
 from tritonnx.dialects.builders import attrs_of, shape_of
 from tritonnx.dialects.ops import KIND as OP_KINDS
-from tritonnx import symbolic
 
 MAX_FUSED = 3  # fused op types named; more are summarized as `_etc`
 SHORT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16", "f64": "f64", "i64": "i64", "i32": "i32",

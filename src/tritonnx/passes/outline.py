@@ -20,8 +20,8 @@ import re
 from mlir import ir
 from mlir.dialects import func
 
-from tritonnx.dialects.builders import producer, shape_of
 from tritonnx.dialects import onnx_op_type
+from tritonnx.dialects.builders import producer, shape_of
 from tritonnx.dialects.ops import KERNEL_KIND, VIEWS
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import node_name
@@ -63,6 +63,40 @@ def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
                                attributes=attrs, loc=op.location)
 
 
+def _kernel_body(members: list[ir.Operation]) -> tuple[list[ir.Operation], list[ir.Value]]:
+    """The ops to clone into the kernel of a group and the kernel's inputs. The body is the
+    group's `members` in order, each after the views it reads through and the dynamic-size
+    constants it uses; the inputs are the other values the body reads, in first-use order."""
+    member_set = set(members)
+    body: list[ir.Operation] = []
+    body_set: set[ir.Operation] = set()
+    inputs: list[ir.Value] = []
+
+    def visit_value(v: ir.Value) -> None:
+        src = producer(v)
+        if src is not None and (src in member_set or src in body_set):
+            return
+        if src is not None and is_size_constant(src):
+            body_set.add(src)  # a dynamic size: computed in the kernel, not read from memory
+            body.append(src)
+            return
+        if src is not None and src.name in VIEWS:
+            for w in src.operands:
+                visit_value(w)
+            body_set.add(src)
+            body.append(src)
+            return
+        if all(v != x for x in inputs):
+            inputs.append(v)
+
+    for m in members:
+        for v in m.operands:
+            visit_value(v)
+        body.append(m)
+        body_set.add(m)
+    return body, inputs
+
+
 def run(module: ir.Operation, pass_=None) -> None:
     check_indices = current_session().options.check_indices
     mains = [f for f in functions(module) if "sym_visibility" not in f.attributes]
@@ -77,37 +111,11 @@ def run(module: ir.Operation, pass_=None) -> None:
         for op in ops(block):
             if "tnx.group" in op.attributes:
                 groups.setdefault(ir.IntegerAttr(op.attributes["tnx.group"]).value, []).append(op)
-        for gid, members in groups.items():
+        for members in groups.values():
             symbol = f"kernel_{counter}"
             counter += 1
             member_set = set(members)
-            # ops to clone: group members plus the views they read through
-            body: list[ir.Operation] = []
-            inputs: list[ir.Value] = []
-
-            def visit_value(v: ir.Value):
-                src = producer(v)
-                if src is not None and (src in member_set or src in body_set):
-                    return
-                if src is not None and is_size_constant(src):
-                    body_set.add(src)  # a dynamic size: computed in the kernel, not read from memory
-                    body.append(src)
-                    return
-                if src is not None and src.name in VIEWS:
-                    for w in src.operands:
-                        visit_value(w)
-                    body_set.add(src)
-                    body.append(src)
-                    return
-                if all(v != x for x in inputs):
-                    inputs.append(v)
-
-            body_set: set = set()
-            for m in members:
-                for v in m.operands:
-                    visit_value(v)
-                body.append(m)
-                body_set.add(m)
+            body, inputs = _kernel_body(members)
             # the group's outputs: its values read outside it (one, or several for a
             # multi-output group formed by the fuse pass), in block order
             outs = [r for m in members for r in m.results

@@ -15,8 +15,12 @@ import sys
 import threading
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from tritonnx.errors import ArtifactError, InputError
 from tritonnx.runtime import checks
@@ -94,11 +98,12 @@ class CompiledModel:
         self._kernels: dict = {}  # kernel -> (its launchable form for the plan's block sizes, is it a cubin)
         self._jit: dict = {}  # kernel -> its @triton.jit function
         self._weights = None
-        self._arena = None  # one byte buffer for all intermediates, grown to the largest plan run
+        self._arena: torch.Tensor | None = None  # one byte buffer for all intermediates, grown to the largest plan run
         self._views: dict = {}  # sizes -> {buffer name: its view into the arena}
         self._plans: dict = {}  # sizes of the dynamic dimensions -> the plan at those sizes
         self._choices: dict[str, int] = {}  # kernel -> the autotune candidate it runs with
-        self._tune, self._tuned = 0, {}
+        self._tune: int = 0
+        self._tuned: dict = {}
 
     @property
     def dynamic(self) -> bool:
@@ -271,7 +276,7 @@ class CompiledModel:
         if index is None:
             self._choices.pop(kernel, None)
             return
-        launch = next(l for l in self.plan["launches"] if l["kernel"] == kernel)
+        launch = next(la for la in self.plan["launches"] if la["kernel"] == kernel)
         if not 0 <= index < len(launch.get("candidates", [])):
             raise InputError(f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}.")
         self._choices[kernel] = index

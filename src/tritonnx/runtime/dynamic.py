@@ -28,7 +28,7 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
         if len(got) != len(want):
             raise InputError(f"input '{spec['name']}' has shape {got}; expected rank {len(want)} "
                              f"(shape {_show(want)}).")
-        for d, (n, w) in enumerate(zip(got, want)):
+        for n, w in zip(got, want):
             if isinstance(w, str) and w in symbols and w not in values:
                 values[w], source[w] = int(n), spec["name"]
     for spec in plan["inputs"]:

@@ -28,7 +28,9 @@ import json
 import keyword
 import operator
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from tritonnx.errors import ArtifactError
 
@@ -100,7 +102,7 @@ def validate(plan: dict, where: str = "plan.json") -> None:
     lists of non-negative ints or size expressions over the plan's symbols, dtypes are
     known, the memory plan places only known buffers inside its arena, and `files` names
     only artifact paths with SHA-256 digests. Raises ArtifactError naming the first fault."""
-    def fail(what: str):
+    def fail(what: str) -> NoReturn:
         raise ArtifactError(f"{where}: {what}; the artifact is damaged or was not written by tritonnx.")
 
     files = plan.get("files")
@@ -189,7 +191,7 @@ def validate(plan: dict, where: str = "plan.json") -> None:
         _parse(guard[0], set(symbols), lambda msg, text=guard[0]: fail(f"guard {text!r}: {msg}"))
 
 
-def _list(plan: dict, key: str, fail) -> list:
+def _list(plan: dict, key: str, fail: Callable[[str], NoReturn]) -> list:
     value = plan.get(key)
     if not isinstance(value, list):
         fail(f"no \"{key}\" list")

@@ -28,6 +28,7 @@ from tritonnx import symbolic
 from tritonnx.dialects.builders import shape_of
 from tritonnx.dialects.tile import Block, TileBuilder
 from tritonnx.passes import functions, ops
+from tritonnx.passes.kernel_info import anchor_of
 from tritonnx.passes.lower_to_tile.arguments import argument_names, attention_roles
 from tritonnx.passes.lower_to_tile.attention import attention_kernel
 from tritonnx.passes.lower_to_tile.destination import check_attr, rewrite_calls
@@ -39,7 +40,6 @@ from tritonnx.passes.lower_to_tile.pool import pool_kernel
 from tritonnx.passes.lower_to_tile.reduce import reduce_kernel
 from tritonnx.passes.lower_to_tile.softmax import softmax_kernel
 from tritonnx.passes.lower_to_tile.top_k import top_k_kernel
-from tritonnx.passes.kernel_info import anchor_of
 
 __all__ = ["NAME", "TEMPLATES", "index_bits", "lower_kernel", "run"]
 

@@ -8,9 +8,9 @@ from mlir.dialects import scf
 from tritonnx.dialects.builders import shape_of
 from tritonnx.dialects.tile import delinearize
 from tritonnx.passes.index_maps import Emitter, known_tile
+from tritonnx.passes.kernel_info import attention_ops
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 from tritonnx.passes.lower_to_tile.outputs import store_outputs
-from tritonnx.passes.kernel_info import attention_ops
 
 LOWEST_F32 = -3.4028234663852886e38  # the online softmax's initial row maximum: finite, so it makes no NaN
 

@@ -11,10 +11,10 @@ from mlir.dialects import scf
 from tritonnx.dialects.builders import attrs_of, operand, shape_of
 from tritonnx.dialects.tile import delinearize, shape
 from tritonnx.passes.index_maps import Emitter, known_tile
+from tritonnx.passes.kernel_info import gemm_dims
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 from tritonnx.passes.lower_to_tile.outputs import store_outputs
 from tritonnx.passes.naming import size_text
-from tritonnx.passes.kernel_info import gemm_dims
 
 
 def _spatial(n: int) -> list[str]:
