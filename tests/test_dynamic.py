@@ -18,7 +18,7 @@ def test_symint_arithmetic_keeps_the_expression():
         m = symbolic.recognize(13 * 113 * 64)
         assert int(m) == 13 * 113 * 64 and str(m.expr) == "64*batch*seq"
         assert symbolic.recognize(64) == 64 and not symbolic.is_symbolic(symbolic.recognize(64))
-        blocks = -(-m // 128)  # cdiv, as the tile pass writes it
+        blocks = -(-m // 128)  # cdiv, as the choose-blocks pass writes it
         assert int(blocks) == -(-(13 * 113 * 64) // 128)
         assert evaluate(symbolic.to_python(blocks), {"batch": 3, "seq": 7}) == -(-(3 * 7 * 64) // 128)
         assert symbolic.to_python(m // 64) == "batch*seq"

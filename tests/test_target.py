@@ -11,7 +11,7 @@ from tritonnx.compiler.options import CompileOptions
 from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError
 from tritonnx.passes import Session, _session, use_session
-from tritonnx.passes.tile import run as tile_run
+from tritonnx.passes.choose_blocks import run as tile_run
 
 GEMM = """
 func.func @main(%a: tensor<1024x1024xf32>, %b: tensor<1024x1024xf32>) -> tensor<1024x1024xf32> {

@@ -1,6 +1,6 @@
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile | filecheck %s --check-prefix=TILE
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile,lower-to-tile,canonicalize,cse | filecheck %s --check-prefix=LOWER
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile,lower-to-tile,canonicalize,cse,lower-to-triton | filecheck %s --check-prefix=TRITON
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks | filecheck %s --check-prefix=TILE
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks,lower-to-tile,canonicalize,cse | filecheck %s --check-prefix=LOWER
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks,lower-to-tile,canonicalize,cse,lower-to-triton | filecheck %s --check-prefix=TRITON
 
 // A dynamic module: `tnx.symbols` names the symbolic sizes and the sample each was
 // compiled at (a prime: 13 x 64 is batch x 64). The Gemm's M is `batch`: the grid is an

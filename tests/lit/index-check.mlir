@@ -1,4 +1,4 @@
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile,lower-to-tile | filecheck %s
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks,lower-to-tile | filecheck %s
 
 // A Gather whose indices are a graph input (token ids) is checked: outline marks it, the
 // call site gets an int64[2] check buffer tagged with the node, and the kernel takes it

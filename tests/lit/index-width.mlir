@@ -1,4 +1,4 @@
-// RUN: tritonnx-opt %s --pass-pipeline=tnx-canonicalize,fuse,outline,tile,lower-to-tile | filecheck %s
+// RUN: tritonnx-opt %s --pass-pipeline=tnx-canonicalize,fuse,outline,choose-blocks,lower-to-tile | filecheck %s
 
 // Index width per kernel: a kernel that reads a tensor of 2^31 elements or more (here an
 // int8 [2, 2^30+32] input, sliced) indexes in i64, from the program id and range on; the

@@ -1,4 +1,4 @@
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile,lower-to-tile | filecheck %s
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks,lower-to-tile | filecheck %s
 
 // Add + Relu on a broadcast bias becomes one flat pointwise program: the bias load uses
 // only the channel index (the broadcast dimension is an index map, not a copy).

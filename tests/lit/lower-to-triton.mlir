@@ -1,4 +1,4 @@
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile,lower-to-tile,canonicalize,cse,lower-to-triton --print-triton | filecheck %s
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks,lower-to-tile,canonicalize,cse,lower-to-triton --print-triton | filecheck %s
 
 // A Softmax row kernel, printed as Triton: named for what it computes with a digest of its
 // body, its file beside it; a header with the node, op type, shapes, grid and blocks; the

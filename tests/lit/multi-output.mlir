@@ -1,4 +1,4 @@
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile,lower-to-tile | filecheck %s
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks,lower-to-tile | filecheck %s
 
 // A multi-output kernel: the Conv's result, which the MaxPool reads, and the Mul + Relu
 // of its channels 4..5 (a Slice), a graph output. @main allocates both outputs and passes

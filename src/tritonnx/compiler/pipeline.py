@@ -9,6 +9,7 @@ import sys
 from tritonnx.passes import (
     autocast,
     canonicalize,
+    choose_blocks,
     lower_to_tile,
     lower_to_triton,
     match_attention,
@@ -17,7 +18,6 @@ from tritonnx.passes import (
     outline,
     partition,
     split_k,
-    tile,
     verify,
 )
 
@@ -34,7 +34,7 @@ def stages() -> list[tuple[str, object]]:
         (partition.NAME, partition.run),         # fusion groups: anchors + prologues + epilogues, pointwise chains; views as index maps
         (multi_output.NAME, multi_output.run),   # a lone pointwise group becomes a second output of its input's kernel
         (outline.NAME, outline.run),             # one private func per group, @main calls them; data-index checks marked
-        (tile.NAME, tile.run),                   # block sizes, grid, warps, stages for options.gpu (or the interpreter)
+        (choose_blocks.NAME, choose_blocks.run),                   # block sizes, grid, warps, stages for options.gpu (or the interpreter)
         (lower_to_tile.NAME, lower_to_tile.run),  # kernel bodies in tile + arith + scf
         ("canonicalize,cse", "canonicalize,cse"),  # upstream cleanups on the arith index math
         (lower_to_triton.NAME, lower_to_triton.run),  # print @triton.jit sources

@@ -8,7 +8,7 @@ fp16, bf16: every fp32 tensor of the graph is stored in the half type (weights i
     compiled model keeps the model's dtypes. Inside kernels values are loaded into fp32,
     so Softmax, normalizations, reductions and elementwise math run in fp32, and dot
     products take half inputs with fp32 accumulation.
-The module records the choice as `tnx.precision`; `tile` copies it to every kernel.
+The module records the choice as `tnx.precision`; `choose-blocks` copies it to every kernel.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ decisions. What makes the source read like a hand-written kernel comes from the 
   expression is written inline; other values get a line of their own.
 - block sizes: `tile.constexpr`, `tile.range`'s `block` and the `dims` of `tile.full`,
   `tile.splat` and `tile.broadcast` name the kernel's `tl.constexpr` parameters, so the
-  source holds for every block size the tile pass offered: its autotune candidates are
+  source holds for every block size the choose-blocks pass offered: its autotune candidates are
   `triton.Config`s of the one kernel (`CONFIGS`).
 - Triton's broadcasting: arith ops need equal shapes, Triton broadcasts its operands, so a
   splat, broadcast or splat constant feeding an expression is written as its operand or

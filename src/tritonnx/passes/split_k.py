@@ -1,11 +1,11 @@
 """split-k: a Gemm or MatMul with few output blocks and a long K becomes partial products and a sum (GPU targets).
 
 A 2-D Gemm or MatMul whose output gives fewer than a quarter of the SMs a program even with
-16x32 blocks (the tile pass's smallest: a [1, 1000] classifier output is 32 programs for
+16x32 blocks (the choose-blocks pass's smallest: a [1, 1000] classifier output is 32 programs for
 132 SMs) while K is long (at least MIN_SPLIT_K) becomes a batched MatMul over S slices of K
 ([S, M, K/S] x [S, K/S, N], the slices as index maps) and a ReduceSum over the S partial
 products, which carries alpha, the C input and the Gemm's epilogue (bias, Relu). Narrower
-outputs with shorter K are left to the tile pass, which shrinks blocks instead of adding a
+outputs with shorter K are left to the choose-blocks pass, which shrinks blocks instead of adding a
 kernel. The partial MatMul says so in `tnx.split_k`. The SM count is the compile's first
 GPU target's (`CompileOptions.gpu`); for the CPU interpreter (no targets, the default) the
 pass does nothing.

@@ -270,7 +270,7 @@ class CompiledModel:
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
     def use_candidate(self, kernel: str, index: int | None) -> None:
-        """Runs every launch of `kernel` with its autotune candidate `index` (see the tile
+        """Runs every launch of `kernel` with its autotune candidate `index` (see the choose-blocks
         pass; `launch["candidates"]`) instead of the tiling the compiler chose; None goes
         back to that tiling."""
         if index is None:

@@ -4,7 +4,7 @@ A buffer lives from the launch that writes it to the last launch that reads it (
 inclusive: a kernel reads its inputs while it writes its output). Two steps:
 
 1. In place: when a launch's input is read only at the output's own index (role "e",
-   recorded by the `tile` pass), is an intermediate that dies at that launch and has the
+   recorded by the `choose-blocks` pass), is an intermediate that dies at that launch and has the
    output's shape and size in bytes, the output takes the input's storage; their lifetimes
    join. Of a multi-output launch only the last output, stored after every load, may.
 2. Greedy by size, as TFLite's arena planner does: storage blocks in decreasing size, each

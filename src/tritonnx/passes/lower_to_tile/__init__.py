@@ -95,7 +95,7 @@ def lower_kernel(kernel: ir.Operation) -> None:
     body_loc = ir.Location.fused([kernel.location], metadata=ir.StringAttr.get("tile"))
     with ir.InsertionPoint(block), body_loc:
         if math.prod(shape_of(out_value)) == 0:
-            pass  # an empty output: nothing to compute (the tile pass gave it an empty grid)
+            pass  # an empty output: nothing to compute (choose-blocks gave it an empty grid)
         else:
             TEMPLATES[kind](b, kernel, args, out_value, cfg, anchor)
         func.ReturnOp([])
@@ -103,7 +103,7 @@ def lower_kernel(kernel: ir.Operation) -> None:
 
 
 def _candidate_clones(kernel: ir.Operation) -> None:
-    """Copies of a kernel, one per autotune candidate of the tile pass, each with that
+    """Copies of a kernel, one per autotune candidate of choose-blocks, each with that
     candidate's tiling and `tnx.candidate_of` naming the kernel."""
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
     for i, cand in enumerate(ir.ArrayAttr(kernel.attributes["tnx.candidates"])):
@@ -127,7 +127,7 @@ def run(module: ir.Operation, pass_=None) -> None:
     with symbolic.collect_guards() as guards:  # index_bits: bounds on dynamic sizes of int32 kernels
         for k in kernels:
             lower_kernel(k)
-    if guards:  # beside the tile pass's, in the order found
+    if guards:  # beside choose-blocks', in the order found
         old = list(ir.ArrayAttr(module.attributes["tnx.guards"])) if "tnx.guards" in module.attributes else []
         have = {ir.StringAttr(g).value for g in old}
         new = [ir.StringAttr.get(t) for t in dict.fromkeys(f"{c}: {r}" for c, r in guards) if t not in have]

@@ -1,4 +1,4 @@
-// RUN: tritonnx-opt %s --pass-pipeline='fuse,outline,tile{target=gpu}' | filecheck %s
+// RUN: tritonnx-opt %s --pass-pipeline='fuse,outline,choose-blocks{target=gpu}' | filecheck %s
 
 // GPU pool programs hold at most 2048 lanes. A 3x3 MaxPool takes 16 window lanes, so 128
 // outputs a program; ResNet-50's GlobalAveragePool (7x7 = 49 taps in 64 lanes) takes 32

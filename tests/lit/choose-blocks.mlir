@@ -1,5 +1,5 @@
-// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,tile | filecheck %s --check-prefix=INTERP
-// RUN: tritonnx-opt %s --pass-pipeline='fuse,outline,tile{target=gpu}' | filecheck %s --check-prefix=GPU
+// RUN: tritonnx-opt %s --pass-pipeline=fuse,outline,choose-blocks | filecheck %s --check-prefix=INTERP
+// RUN: tritonnx-opt %s --pass-pipeline='fuse,outline,choose-blocks{target=gpu}' | filecheck %s --check-prefix=GPU
 
 // A 1x1 conv over 56x56 (M = 3136, N = 64, K = 64): 64x64 blocks give only 49 programs
 // for 132 SMs, so the GPU table halves BLOCK_N: 64x32x16 blocks, a 49x2x1 grid, 2 pipeline

@@ -1,4 +1,4 @@
-"""tile: chooses block sizes, grid, num_warps and num_stages for every kernel and records
+"""choose-blocks: chooses block sizes, grid, num_warps and num_stages for every kernel and records
 them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`), the
 figures the cost model needs (`tnx.cost`: FLOPs and the role of each kernel input) and,
 for dot kernels tiled for a GPU, a few autotune candidates (`tnx.candidates`) that
@@ -29,7 +29,7 @@ from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims
 from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, recognize_shape, to_python
 from tritonnx.target import GPUTarget
 
-NAME = "tile"
+NAME = "choose-blocks"
 MAX_SOFTMAX_AXIS = 16384
 DYNAMIC_AXIS = 1024  # a one-block softmax over a dynamic axis is this wide (a run-time guard)
 
