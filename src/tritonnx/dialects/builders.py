@@ -223,3 +223,12 @@ def operand(op: ir.Operation, name: str) -> ir.Value | None:
 def producer(value: ir.Value) -> ir.Operation | None:
     """The op defining `value` (a generic Operation), or None for a block argument."""
     return value.owner.operation if isinstance(value, ir.OpResult) else None
+
+
+def producer_op(value: ir.Value) -> ir.Operation:
+    """The op defining `value`, for callers that know it is an op's result; raises
+    ValueError for a block argument."""
+    op = producer(value)
+    if op is None:
+        raise ValueError(f"expected a value defined by an op, got a block argument: {value}")
+    return op

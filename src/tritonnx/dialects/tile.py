@@ -19,6 +19,7 @@ elements (`TileBuilder(index_bits=64)`, chosen by lower-to-tile's `index_bits`).
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 from mlir import ir
@@ -130,7 +131,14 @@ class TileBuilder:
         op.location = ir.Location.name(name, childLoc=op.location)
         return v
 
+    @overload
+    def op(self, name: str, operands: list[ir.Value], result: None, **attrs) -> None: ...
+    @overload
+    def op(self, name: str, operands: list[ir.Value], result: ir.Type, **attrs) -> ir.Value: ...
+
     def op(self, name: str, operands: list[ir.Value], result: ir.Type | None, **attrs) -> ir.Value | None:
+        """A generic op `name` at the insertion point; its one result, or None when `result`
+        (its result type) is None."""
         o = ir.Operation.create(name, results=[result] if result is not None else [], operands=operands,
                                 attributes={k: to_attr(v) for k, v in attrs.items()})
         return o.results[0] if result is not None else None

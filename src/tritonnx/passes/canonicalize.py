@@ -6,12 +6,13 @@ Trilu into attributes, rewrites DepthToSpace/SpaceToDepth as views, and drops de
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type, operand_specs
-from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, shape_of
+from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, producer_op, shape_of
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_weights, functions, ops
 from tritonnx.symbolic import is_symbolic
@@ -37,6 +38,7 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | 
     op_type, opset = onnx_op_type(op.name), _opset(op)
     attrs = {k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")}
     if op.name == "tnx.mean_variance_normalization":  # ONNX's has no epsilon: the formula itself
+        assert inputs[0] is not None  # X is MeanVarianceNormalization's one, required input
         x = inputs[0].astype(np.float64)
         axes = tuple(attrs.get("axes", (0, 2, 3)))
         mean = x.mean(axis=axes, keepdims=True)
@@ -72,12 +74,13 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | 
     names = [f"in{i}" if x is not None else "" for i, x in enumerate(inputs)]
     outs = [f"out{j}" for j in range(max(output + 1, 1))]
     node = helper.make_node(op_type, names, outs, **attrs)
-    feeds = {n: x for n, x in zip(names, inputs) if n}
+    feeds = {n: x for n, x in zip(names, inputs) if x is not None}  # the inputs named above
     graph = helper.make_graph([node], "fold", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
                                                for n, x in feeds.items()],
                               [helper.make_tensor_value_info(o, 0, None) for o in outs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return np.asarray(evaluator(model).run(None, feeds)[output])
+    results = cast(list[Any], evaluator(model).run(None, feeds))  # a list: no intermediate results asked for
+    return np.asarray(results[output])
 
 
 def _opset(op: ir.Operation) -> int:
@@ -95,7 +98,7 @@ def is_constant(value: ir.Value) -> bool:
 
 
 def constant_array(value: ir.Value) -> np.ndarray:
-    return current_weights().array(producer(value).attributes["value"])
+    return current_weights().array(producer_op(value).attributes["value"])
 
 
 def make_constant(array: np.ndarray, hint: str, dtype=None) -> ir.Value:
@@ -110,6 +113,7 @@ def _fold(op: ir.Operation) -> bool:
     shape = shape_of(result)
     if any(is_symbolic(d) for d in shape):
         return False  # a tensor whose size is dynamic is computed at run time, not stored as a weight
+    array: np.ndarray | None
     if op.name == "tnx.shape":
         full = np.array(shape_of(op.operands[0]), dtype=np.int64)
         a = attrs_of(op)
@@ -211,9 +215,10 @@ def _replace(op: ir.Operation, name: str, operands: list, attrs: dict) -> None:
     op.erase()
 
 
-def _constant_operands(op: ir.Operation, names: tuple[str, ...]) -> dict | None:
-    """Values of the named optional operands (None where absent); raises if one is not constant."""
-    values = {}
+def _constant_operands(op: ir.Operation, names: tuple[str, ...]) -> dict[str, Any]:
+    """Values of the named optional operands (np.ndarray, None where absent) by name; raises
+    CompileError if one is not constant."""
+    values: dict[str, Any] = {}
     for n in names:
         v = operand(op, n)
         if v is not None and not is_constant(v):
@@ -243,9 +248,9 @@ def _canonical_parameters(op: ir.Operation) -> bool:
         axes = range(len(c["starts"])) if c["axes"] is None else [int(x) + rank if x < 0 else int(x) for x in c["axes"]]
         steps = [1] * len(c["starts"]) if c["steps"] is None else c["steps"]
         start, step = [0] * rank, [1] * rank
-        for a, s, e, st in zip(axes, c["starts"], c["ends"], steps):
-            s, _, st = slice(int(s), int(e), int(st)).indices(in_shape[a])
-            start[a], step[a] = s, st
+        for ax, s, e, st in zip(axes, c["starts"], c["ends"], steps):
+            s, _, st = slice(int(s), int(e), int(st)).indices(in_shape[ax])
+            start[ax], step[ax] = s, st
         _replace(op, name, [data], {"starts": start, "steps": step})
     elif name in ("tnx.expand", "tnx.tile"):
         _constant_operands(op, ("shape",) if name == "tnx.expand" else ("repeats",))
@@ -255,8 +260,8 @@ def _canonical_parameters(op: ir.Operation) -> bool:
         axes = range(rank) if c["axes"] is None else [int(x) + rank if x < 0 else int(x) for x in c["axes"]]
         n = len(list(axes))
         pads = [0] * (2 * rank)
-        for i, a in enumerate(axes):
-            pads[a], pads[rank + a] = int(c["pads"][i]), int(c["pads"][n + i])
+        for i, ax in enumerate(axes):
+            pads[ax], pads[rank + ax] = int(c["pads"][i]), int(c["pads"][n + i])
         value = 0.0 if c["constant_value"] is None else float(np.asarray(c["constant_value"]).reshape(-1)[0])
         _replace(op, name, [data], {"pads": pads, "constant_value": value, "mode": attrs_of(op)["mode"]})
     elif name == "tnx.resize":
@@ -432,7 +437,7 @@ def _einsum(op: ir.Operation) -> None:
         raise CompileError(f"node {_hint(op)} (Einsum): equation {eq!r} is not supported yet "
                            "(ellipses, repeated letters in one operand, or more than two operands).")
     et = ir.RankedTensorType(op.results[0].type).element_type
-    sizes = {}
+    sizes: dict[str, int] = {}
     for term, v in zip(terms, op.operands):
         sizes.update(zip(term, shape_of(v)))
 

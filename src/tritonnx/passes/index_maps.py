@@ -15,7 +15,7 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type, operand_specs
-from tritonnx.dialects.builders import attrs_of, operand, producer, shape_of
+from tritonnx.dialects.builders import attrs_of, operand, producer_op, shape_of
 from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize
 from tritonnx.errors import CompileError
 from tritonnx.passes import elementwise
@@ -52,7 +52,7 @@ class Emitter:
             m = b.broadcast(mask, self.shape) if mask is not None else b.const(1, self.shape, b.i1)
             tile = b.convert(b.load(self.buffers[v], offs, m), compute_type(elem(b.load_result)) if False else None)
             return tile
-        op = producer(v)
+        op = producer_op(v)  # a block argument is a kernel's buffer, loaded above
         name = op.name
         out_shape = shape_of(v)
         if name == "tnx.reshape":
@@ -100,7 +100,7 @@ class Emitter:
             et = compute_type(elem_type_of(op.results[0]))
             hit = b.broadcast(b.cmp("eq", b.binary("sub", j, i), attrs_of(op)["k"]), self.shape)
             return b.select(hit, b.const(1, self.shape, et), b.const(0, self.shape, et))
-        operands = []
+        operands: list[ir.Value | None] = []
         for x in [operand(op, n) for n, _ in operand_specs()[op.name]]:
             if x is None:
                 operands.append(None)
@@ -480,7 +480,9 @@ def _resize(em: Emitter, op, idx, mask):
         # blends x[0] with weight 1 and x[1] with weight 0 (inf * 0: NaN next to an infinite
         # x[1], as the spec's weighted sum gives), and where both corners are x[n - 1] each
         # weighs 0.5 (inf stays inf); an input dimension of 1 is read once
-        los, his, weights = [], [], []
+        los: list[ir.Value | None] = []
+        his: list[ir.Value | None] = []
+        weights: list[tuple[ir.Value, ir.Value] | None] = []  # (low, high) corner weights
         for (kind, v), n in zip(coords, in_shape):
             if kind == "same" or n == 1:
                 los.append(None)
@@ -500,12 +502,13 @@ def _resize(em: Emitter, op, idx, mask):
         for corner in range(1 << len(dims)):
             src, weight = [], None
             for d, (kind, v) in enumerate(coords):
-                if weights[d] is None:
+                pair = weights[d]
+                if pair is None:
                     src.append(v if kind == "same" else None)
                     continue
                 bit = (corner >> dims.index(d)) & 1
                 src.append(his[d] if bit else los[d])
-                w = weights[d][bit]
+                w = pair[bit]
                 weight = w if weight is None else b.binary("mul", weight, w)
             x = b.convert(em(op.operands[0], src, mask), b.f32)
             term = x if weight is None else b.binary("mul", x, weight)

@@ -159,6 +159,7 @@ class _Printer:
     def full(self, v: ir.Value) -> Expr:
         """A constant as a whole tile: tl.zeros / tl.full over its named dimensions."""
         op = _owner(v)
+        assert op is not None  # a constant is an op's result
         attr = op.attributes["value"]
         if isinstance(attr, ir.DenseElementsAttr):
             attr = attr.get_splat_value()
@@ -275,7 +276,7 @@ class _Printer:
         # an op on constants only (tile.full, which canonicalize does not fold) computes a
         # tile: its first operand is written as one, so Python does not compute on literals
         self.materialize = operands[0] if out and operands and name in EXPRESSIONS and all(
-            _owner(v) is not None and _owner(v).name in ("arith.constant", "tile.full") and v not in self.exprs
+            (o := _owner(v)) is not None and o.name in ("arith.constant", "tile.full") and v not in self.exprs
             for v in operands) else None
         self.dims[r] = self.merge_dims(operands, out) if operands else [str(d) for d in out]
         self.pshape[r] = self.merged_pshape(operands, out) if operands else (list(out) or None)
@@ -380,15 +381,15 @@ class _Printer:
         elif name == "tile.reduce":
             kind = ir.StringAttr(a["kind"]).value
             axis = ir.IntegerAttr(a["axis"]).value
-            src = self.arg(operands[0], whole=True).text
+            text = self.arg(operands[0], whole=True).text
             d = self.dims_of(operands[0])
             self.dims[r] = d[:axis] + d[axis + 1:]
             self.pshape[r] = list(out) or None
             if kind == "prod":
                 self.helpers.add(PROD_HELPER)
-                expr = Expr(f"tl.reduce({src}, {axis}, _mul)", ATOM)
+                expr = Expr(f"tl.reduce({text}, {axis}, _mul)", ATOM)
             else:
-                expr = Expr(f"tl.{kind}({src}, axis={axis})", ATOM)
+                expr = Expr(f"tl.{kind}({text}, axis={axis})", ATOM)
             line = True
         else:
             raise NotImplementedError(f"lower-to-triton has no printer for {name}")

@@ -71,8 +71,8 @@ def _attention(softmax: ir.Operation) -> tuple[ir.Operation, list[ir.Operation],
             return None
         chain.append(src)
         # the score runs through the operand of the same shape (a mask broadcasts)
-        scores = [o for o in src.operands if shape_of(o) == shape_of(x) and producer(o) is not None
-                  and producer(o).name in POINTWISE + ("tnx.mat_mul",)]
+        scores = [o for o in src.operands if shape_of(o) == shape_of(x) and (p := producer(o)) is not None
+                  and p.name in POINTWISE + ("tnx.mat_mul",)]
         if len(scores) != 1:
             return None
         v = scores[0]

@@ -58,7 +58,7 @@ def _why(op: ir.Operation) -> str | None:
 class _Partition:
     """The groups of one block as they form, op by op in block order."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.groups: dict[int, Group] = {}  # the groups still standing, by id
         self.attention: dict[int, int] = {}  # tnx.attention_id -> its group's id
         self.next_id = 0
@@ -80,6 +80,11 @@ class _Partition:
             kind = onnx_op_type(name)
             raise CompileError(f"node {node_name(op)} ({kind}) has no kernel: tritonnx computes {kind} "
                                "only when its inputs are constants, so that it folds away at compile time.")
+
+    def group(self, op: ir.Operation | None) -> Group | None:
+        """The standing group `op` is in; None for no op, an op in no group or in one absorbed."""
+        gid = group_of(op)
+        return None if gid is None else self.groups.get(gid)
 
     def start(self, op: ir.Operation, code: str, why: str) -> Group:
         """A new group with `op` as its first member; `code` is also the group's kind."""
@@ -105,6 +110,7 @@ class _Partition:
         `tnx.why` (a near attention match) stays in parentheses."""
         if fusion_of(op) == "anchor":  # match-attention's first MatMul
             why = _why(op)
+            assert why is not None  # match-attention sets tnx.why with tnx.fusion
         else:
             note = _why(op)
             why = f"anchor ({note})" if note else "anchor"
@@ -154,7 +160,7 @@ class _Partition:
                 v = src.operands[0]
                 continue
             break
-        group = self.groups.get(group_of(src))
+        group = self.group(src)
         if group is None or group.kind != "pointwise" or group.tail != src:
             return None
         inside = {r for m in group.members for r in m.results}
@@ -193,7 +199,7 @@ class _Partition:
                 through.append(src)
                 src = producer(src.operands[0])
                 value = through[-1].operands[0]
-            group = self.groups.get(group_of(src))
+            group = self.group(src)
             if (group is not None and group.tail == src and len(list(value.uses)) == 1
                     and src.name not in fusion.NO_EPILOGUE
                     and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
@@ -211,7 +217,7 @@ class _Partition:
         `op`'s shape, read by nothing outside (the branches of a decomposed Gelu, say), merge
         into `group`: one kernel computes the whole expression."""
         for value in op.operands:
-            other = self.groups.get(group_of(producer(value)))
+            other = self.group(producer(value))
             if (other is None or other is group or other.kind != "pointwise" or other.tail != producer(value)
                     or len(list(value.uses)) != 1 or shape_of(value) != shape_of(op.results[0])
                     or any(u.owner.operation != op and group_of(u.owner.operation) != other.id
@@ -225,7 +231,7 @@ class _Partition:
         group's result that is only returned (stored in place); another view that is a graph
         output starts a copy group."""
         src = producer(op.operands[0])
-        group = self.groups.get(group_of(src))
+        group = self.group(src)
         only_returned = all(use.owner.operation.name == "func.return" for use in op.results[0].uses)
         if (op.name == "tnx.reshape" and only_returned and group is not None and group.tail == src
                 and len(list(op.operands[0].uses)) == 1):

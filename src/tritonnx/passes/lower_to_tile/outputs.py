@@ -71,7 +71,8 @@ def _window(value: ir.Value, earlier: list[ir.Value], windows: dict) -> tuple[ir
         base, offsets = windows[j]
         return base, [a + c for a, c in zip(starts, offsets)]
 
-    stack, seen = [value], set()
+    stack: list[ir.Value] = [value]
+    seen: set[ir.Value] = set()
     while stack:
         v = stack.pop()
         op = producer(v)
@@ -85,9 +86,9 @@ def _window(value: ir.Value, earlier: list[ir.Value], windows: dict) -> tuple[ir
         seen.add(v)
         if op.name == "tnx.slice":
             starts, w = [0] * len(shape_of(v)), v
-            while producer(w) is not None and producer(w).name == "tnx.slice" and all(w != e for e in earlier):
-                starts = [a + c for a, c in zip(starts, attrs_of(producer(w))["starts"])]
-                w = producer(w).operands[0]
+            while (p := producer(w)) is not None and p.name == "tnx.slice" and all(w != e for e in earlier):
+                starts = [a + c for a, c in zip(starts, attrs_of(p)["starts"])]
+                w = p.operands[0]
             if any(w == e for e in earlier):
                 return found(w, starts)
         stack.extend(op.operands)
