@@ -54,6 +54,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -61,7 +62,7 @@ from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 F32, F16, F64, I32, I64, BOOL = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.INT32,
                                  TensorProto.INT64, TensorProto.BOOL)
-NP = {F32: np.float32, F16: np.float16, F64: np.float64, I32: np.int32, I64: np.int64, BOOL: np.bool_}
+NP: dict[int, type[np.generic]] = {F32: np.float32, F16: np.float16, F64: np.float64, I32: np.int32, I64: np.int64, BOOL: np.bool_}
 FLOATS, INTS = (F32, F16, F64), (I32, I64)
 IR_VERSION = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
 MAX_ELEMS = 4096  # elements of any tensor
@@ -115,7 +116,10 @@ def _broadcast(*shapes):
 class _Graph:
     def __init__(self, rng: np.random.Generator, opset: int):
         self.rng, self.opset = rng, opset
-        self.nodes, self.inits, self.inputs, self.feeds = [], [], [], {}
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.feeds: dict[str, np.ndarray] = {}
         self.vals: list[Val] = []
         self.n = 0
 
@@ -318,7 +322,7 @@ def _unary(op):
         # differences into different answers: they read exact values or ones without specials
         periodic = op in ("Sin", "Cos")
         x = g.source(lambda v: _float(v) and (v.exact or not (need_exact or periodic and v.special)), g.shape)
-        attrs = {}
+        attrs: dict[str, Any] = {}
         if op in ("Elu", "Celu"):
             attrs["alpha"] = float(g.choice([0.5, 1.0, 2.0]))
         g.emit(op, [x.name], exact=exact and x.exact, special=special or x.special, nonneg=nonneg, **attrs)
@@ -340,7 +344,7 @@ def gen_sqrt_log(op):
 def gen_activation(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and (v.exact or op not in ("ThresholdedRelu", "Shrink")), g.shape)
-        attrs = {}
+        attrs: dict[str, Any] = {}
         if op == "LeakyRelu":
             attrs["alpha"] = float(g.choice([0.01, 0.1, 0.5, 2.0]))
         elif op == "HardSigmoid":
@@ -449,7 +453,7 @@ def gen_where(g: _Graph):
 def gen_isnan_isinf(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and (v.exact or op == "IsNaN"), lambda: g.shape())
-        attrs = {"detect_negative": g.integer(0, 1), "detect_positive": g.integer(0, 1)} if op == "IsInf" and g.chance(0.5) else {}
+        attrs: dict[str, Any] = {"detect_negative": g.integer(0, 1), "detect_positive": g.integer(0, 1)} if op == "IsInf" and g.chance(0.5) else {}
         g.emit(op, [x.name], exact=True, **attrs)
     return gen
 
@@ -508,7 +512,7 @@ def gen_gemm(g: _Graph):
     ins = [x.name, b.name]
     if g.chance(0.7):
         ins.append(g.weight(g.choice([[n], [1, n], [m, 1], [m, n], []])).name)
-    attrs = {"transA": ta, "transB": tb}
+    attrs: dict[str, Any] = {"transA": ta, "transB": tb}
     if g.chance(0.4):
         attrs.update(alpha=float(g.choice([0.5, 2.0, -1.0])), beta=float(g.choice([0.0, 0.5, 1.0, 3.0])))
     g.emit("Gemm", ins, special=True, **attrs)
@@ -528,14 +532,21 @@ def _spatial(g: _Graph, ranks=(3, 4), cmax=8, nan_ok=True):
 
 def _window(g: _Graph, sizes, pools=False):
     """kernel, strides, dilations, pads per spatial dim with an output of size >= 1."""
-    ks, ss, ds, pb, pe = [], [], [], [], []
+    ks: list[int] = []
+    ss: list[int] = []
+    ds: list[int] = []
+    pb: list[int] = []
+    pe: list[int] = []
     for s in sizes:
         k = g.integer(1, min(3, s))
         d = g.integer(1, 2) if g.chance(0.3) and (k - 1) * 2 + 1 <= s else 1
         ext = (k - 1) * d + 1
-        ks.append(k), ds.append(d), ss.append(g.integer(1, 2) if g.chance(0.4) else 1)
+        ks.append(k)
+        ds.append(d)
+        ss.append(g.integer(1, 2) if g.chance(0.4) else 1)
         top = k - 1 if pools else ext - 1
-        pb.append(g.integer(0, top) if g.chance(0.4) else 0), pe.append(g.integer(0, top) if g.chance(0.4) else 0)
+        pb.append(g.integer(0, top) if g.chance(0.4) else 0)
+        pe.append(g.integer(0, top) if g.chance(0.4) else 0)
     return ks, ss, ds, pb + pe
 
 
@@ -640,7 +651,8 @@ def gen_reduce(op):
                      and not (v.special and REDUCE[op]), g.shape)
         if x.special and REDUCE[op]:
             raise Reject("NaN order-dependent")
-        attrs, ins = {}, [x.name]
+        attrs: dict[str, Any] = {}
+        ins = [x.name]
         axes = None
         if g.chance(0.8):
             axes = sorted(g.rng.choice(x.rank, size=g.integer(1, x.rank), replace=False).tolist())
@@ -660,7 +672,7 @@ def gen_reduce(op):
 def gen_arg(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _numeric(v) and v.rank >= 1 and v.exact and not v.special, g.shape)
-        attrs = {"axis": g.integer(-x.rank, x.rank - 1)}
+        attrs: dict[str, Any] = {"axis": g.integer(-x.rank, x.rank - 1)}
         if g.chance(0.4):
             attrs["keepdims"] = 0
         if g.chance(0.3):
@@ -672,7 +684,7 @@ def gen_arg(op):
 def gen_softmax(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and v.rank >= 1 and (op != "Hardmax" or v.exact and not v.special), g.shape)
-        attrs = {"axis": g.integer(-x.rank, x.rank - 1)} if g.chance(0.6) else {}
+        attrs: dict[str, Any] = {"axis": g.integer(-x.rank, x.rank - 1)} if g.chance(0.6) else {}
         g.emit(op, [x.name], exact=op == "Hardmax", special=x.special or op == "LogSoftmax",
                nonneg=op != "LogSoftmax", **attrs)
     return gen
@@ -687,7 +699,7 @@ def gen_layer_norm(g: _Graph):
     ins = [x.name, g.weight(norm).name]
     if g.chance(0.6):
         ins.append(g.weight(norm).name)
-    attrs = {"axis": axis}
+    attrs: dict[str, Any] = {"axis": axis}
     if g.chance(0.3):
         attrs["epsilon"] = float(g.choice([1e-3, 1e-6]))
     g.emit("LayerNormalization", ins, special=x.special, **attrs)
@@ -699,7 +711,7 @@ def gen_batch_norm(g: _Graph):
     var = Val(g.param(g.rng.uniform(0.2, 2.0, c).astype(np.float32)), (c,), F32)
     consts = [g.param(g.rng.standard_normal(c).astype(np.float32)) for _ in range(3)]  # tritonnx folds them
     ins = [x.name] + consts + [var.name]
-    g.emit("BatchNormalization", ins, special=x.special, **({"epsilon": 1e-3} if g.chance(0.3) else {}))
+    g.emit("BatchNormalization", ins, special=x.special, **cast(dict[str, Any], {"epsilon": 1e-3} if g.chance(0.3) else {}))
 
 
 def gen_instance_norm(g: _Graph):
@@ -801,7 +813,9 @@ def gen_slice(g: _Graph):
             end = g.choice([g.integer(-d - 1, (start if start >= 0 else start + d) - 1), -(2**62)])
         if len(range(*slice(start, end, step).indices(d))) == 0:
             start, end, step = 0, d, 1
-        starts.append(start), ends.append(end), steps.append(step)
+        starts.append(start)
+        ends.append(end)
+        steps.append(step)
     ins = [x.name, g.ints(starts), g.ints(ends)]
     if g.chance(0.7) or any(s != 1 for s in steps):
         ins.append(g.ints([a - x.rank if g.chance(0.3) else a for a in axes]))
@@ -942,7 +956,7 @@ def gen_depth_space(op):
 def gen_cumsum(g: _Graph):
     x = g.source(lambda v: _numeric(v) and v.rank >= 1, g.shape)
     axis = g.integer(-x.rank, x.rank - 1)
-    attrs = {k: 1 for k in ("exclusive", "reverse") if g.chance(0.3)}
+    attrs: dict[str, Any] = {k: 1 for k in ("exclusive", "reverse") if g.chance(0.3)}
     g.emit("CumSum", [x.name, g.param(np.array(axis, g.choice([np.int64, np.int32])))],
            exact=x.dtype in INTS, special=x.special, **attrs)
 
@@ -951,7 +965,7 @@ def gen_topk(g: _Graph):
     x = g.source(lambda v: _numeric(v) and v.rank >= 1 and not v.special, lambda: g.shape())
     axis = g.integer(-x.rank, x.rank - 1)
     k = g.integer(1, x.shape[axis])
-    attrs = {"axis": axis}
+    attrs: dict[str, Any] = {"axis": axis}
     if g.chance(0.4):
         attrs["largest"] = 0
     values, indices = g.emit("TopK", [x.name, g.ints([k])], n_out=2, exact=x.exact, **attrs)
@@ -1156,7 +1170,7 @@ def _one_node(model: onnx.ModelProto, node, values: dict) -> onnx.ModelProto:
 
 def _types(model: onnx.ModelProto) -> dict:
     """{value name: (numpy dtype, shape)} as onnx's shape inference gives them."""
-    out = {}
+    out: dict[str, tuple[np.dtype, tuple[int, ...]]] = {}
     try:
         inferred = shape_inference.infer_shapes(model, data_prop=True)
     except Exception:  # noqa: BLE001
@@ -1271,6 +1285,7 @@ def tie_break(case: Case, names, got, want) -> str | None:
     evaluator's (the whole graph, or `reference_by_node` where the whole-graph run fails),
     and onnxruntime departs from the reference on some node given its own inputs
     (`ort_departures`)."""
+    assert case.model is not None, "only an invalid case has no model"
     ref, how = reference_run(case.model, case.feeds), "onnx's reference evaluator"
     if ref is None:
         ref, fallback = reference_by_node(case.model, case.feeds)
@@ -1297,6 +1312,7 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
     if case.invalid:
         res.status, res.detail = "invalid", case.invalid
         return res
+    assert case.model is not None, "only an invalid case has no model"
     try:
         want = ort_run(case.model, case.feeds)
     except Exception as e:  # noqa: BLE001 - whatever onnxruntime refuses is skipped
@@ -1335,6 +1351,7 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
 
 def save(case: Case, res: Result, save_dir: str | os.PathLike) -> Path:
     """Writes the reproducer of a case: the model, its feeds and what went wrong."""
+    assert case.model is not None, "only an invalid case has no model"
     d = Path(save_dir)
     d.mkdir(parents=True, exist_ok=True)
     stem = d / f"seed-{case.seed}"

@@ -11,6 +11,7 @@ import shutil
 import time
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -28,6 +29,9 @@ from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxError, UnsupportedModelError
 from tritonnx.importers.onnx import import_model, load, prepare
 from tritonnx.passes import Session, _session, use_session
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 DUMP_ELEMENTS_LIMIT = 16  # elements: larger dense constants print as `dense<"0x...">`, elided
 DUMP_RESOURCE_LIMIT = 64  # hex characters (about 27 bytes): larger dense_resource blobs (weights) are left out
@@ -61,7 +65,9 @@ class _Progress:
     """A rich progress bar that appears only once the compile has run for a second."""
 
     def __init__(self, total: int, enabled: bool):
-        self.start, self.total, self.enabled, self.bar, self.task = time.perf_counter(), total, enabled, None, None
+        self.start, self.total, self.enabled = time.perf_counter(), total, enabled
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
         self.done = 0
 
     def step(self, label: str):
@@ -70,10 +76,10 @@ class _Progress:
             return
         if self.bar is None and time.perf_counter() - self.start > 1.0:
             from rich.progress import Progress
-            self.bar = Progress(transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("compiling", total=self.total, completed=self.done - 1)
-        if self.bar is not None:
+            bar = self.bar = Progress(transient=True)
+            bar.start()
+            self.task = bar.add_task("compiling", total=self.total, completed=self.done - 1)
+        if self.bar is not None and self.task is not None:
             self.bar.update(self.task, completed=self.done, description=label)
 
     def close(self):
@@ -314,7 +320,8 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
         proto = specialize(proto, constants)
     dims = dynamic_dims(proto) if dynamic else {}
     options = dataclasses.replace(options, dynamic=tuple(dims))
-    samples = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else [None]
+    picked = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else []
+    samples: list[dict | None] = [*picked] or [None]  # [None]: a static compile has no symbols
     dumps = Path(dump_ir) if dump_ir else None
     if dumps is not None:
         paths.check_dump_dir(dumps)
@@ -346,7 +353,7 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     workers = aot.Workers() if targets else None
     try:
         with make_context(), ir.Location.unknown():
-            first = fix_shapes(proto, _sample_shapes(proto, dims, samples[0])) if dims else proto
+            first = fix_shapes(proto, _sample_shapes(proto, dims, picked[0])) if dims else proto
             with symbolic.scope(samples[0]):
                 try:
                     module, prepared, texts = _lower(first, session, pipeline, overrides, samples[0], dumps, bar)
@@ -355,15 +362,15 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                         raise
                     raise UnsupportedModelError(f"{e} (a dynamic compile runs the model at sample sizes "
                                                 f"{samples[0]}; a model that cannot take them needs `shapes=`)", e.nodes) from None
-                expected = _fingerprint(module, session) if dims else None
+                expected = _fingerprint(module, session) if dims else {}
             if dims:  # the same model at other sample sizes must give the same kernels and plan
                 check = Session(options=options)
                 inner = use_session(check)
                 try:
                     with symbolic.scope(samples[1]):
-                        again, _, _ = _lower(fix_shapes(proto, _sample_shapes(proto, dims, samples[1])), check,
+                        again, _, _ = _lower(fix_shapes(proto, _sample_shapes(proto, dims, picked[1])), check,
                                              pipeline, overrides, samples[1], None, bar)
-                        _same(expected, _fingerprint(again, check), samples)
+                        _same(expected, _fingerprint(again, check), picked)
                 finally:
                     _session.reset(inner)
             bar.step("writing artifact")

@@ -5,6 +5,7 @@ Passes take no options of their own: they read the compile options
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from tritonnx.passes import (
     autocast,
@@ -50,11 +51,19 @@ def fuse(module, pass_=None) -> None:
         p.run(module, pass_)
 
 
-def registry() -> dict:
+def _doc(obj: object) -> str:
+    """`obj`'s docstring; every pass module and `fuse` has one."""
+    doc = obj.__doc__
+    assert doc is not None, f"{obj!r} has no docstring"
+    return doc
+
+
+def registry() -> dict[str, tuple[Callable[..., object], str]]:
     """`{pass name: (run function, one-line description)}` for every tritonnx pass of the
     pipeline (the description is the first line of its module's docstring), and `fuse`,
     tritonnx-opt's shorthand for the five fusion passes in order."""
-    passes = {name: (run, sys.modules[run.__module__].__doc__.strip().splitlines()[0])
-              for name, run in stages() if callable(run)}
-    passes["fuse"] = (fuse, fuse.__doc__.split(": ", 1)[1])
+    passes: dict[str, tuple[Callable[..., object], str]] = {
+        name: (run, _doc(sys.modules[run.__module__]).strip().splitlines()[0])
+        for name, run in stages() if callable(run)}
+    passes["fuse"] = (fuse, _doc(fuse).split(": ", 1)[1])
     return passes

@@ -18,7 +18,7 @@ def load_plan(artifact: str | Path) -> dict:
 
 
 def _si(x: float, unit: str) -> str:
-    scales = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""))
+    scales: tuple[tuple[float, str], ...] = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""))
     if unit == "s":
         scales = ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
     for scale, prefix in scales:

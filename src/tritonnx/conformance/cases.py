@@ -116,6 +116,7 @@ def collect_cases(pattern: str | None = None, models: bool = True) -> list[Case]
                               expected_output=str(light / f"light_{c.model_name}_output_0.pb")))
         else:
             op = ops.get(c.name) or _default_domain_op(c.model) or _name_op(c.name)
+            assert c.model is not None and c.data_sets is not None, "node and simple tests carry a model and data"
             cases.append(Case(c.name, op, c.kind, c.rtol, c.atol, c.model.SerializeToString(),
                               [(_to_numpy(i), _to_numpy(o)) for i, o in c.data_sets]))
     return cases
@@ -195,6 +196,7 @@ def _real_datasets(case: Case, rep) -> list:
 
     rng = np.random.default_rng(0)
     feeds = {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in rep.compiled.plan["inputs"]}
+    assert case.expected_output is not None, "collect_cases sets it for every real case"
     shipped = numpy_helper.to_array(onnx.load_tensor(case.expected_output))
     sets = [(feeds, [shipped])]
     try:
@@ -225,6 +227,7 @@ def run_case(case: Case) -> Result:
             warnings.simplefilter("ignore")
             rep = onnx_backend.prepare(case.model)
             data_sets = _real_datasets(case, rep) if case.kind == "real" else case.data_sets
+            assert data_sets is not None, "collect_cases sets them for every node and simple case"
             for k, (inputs, expected) in enumerate(data_sets):
                 actual = rep.run(inputs)
                 why = compare(list(actual), list(expected), case.rtol, case.atol)

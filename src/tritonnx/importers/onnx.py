@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -61,7 +62,7 @@ def parameter_inputs(model: onnx.ModelProto) -> set[str]:
     Slice's starts, a Resize's scales, ...): to run such a model, pass their values to
     `tritonnx.compile(..., constants=...)`."""
     inputs = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
-    found = set()
+    found: set[str] = set()
     for node in model.graph.node:
         d = OPS.get(node.op_type)
         if d is not None and node.domain in ("", "ai.onnx"):
@@ -122,7 +123,10 @@ def _name_inlined(original: list[onnx.NodeProto], expanded) -> None:
     if not calls:
         return
     position = {key(n): i for i, n in enumerate(original)}
-    at, pending, produced, counts = 0, None, set(), {}
+    at: int = 0
+    pending: int | None = None
+    produced: set[str] = set()
+    counts: dict[int, int] = {}
     for node in expanded:
         if key(node) in position:  # a node of the user's (a call is never kept)
             at = position[key(node)] + 1
@@ -223,7 +227,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
         kept, folded = [], {}
         elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(graph.value_info) + list(graph.input)}
         for node in graph.node:
-            value = None
+            value: list[Any] | None = None
             if (node.domain in ("", "ai.onnx") and node.op_type == "CastLike" and node.input[0] in known
                     and elem.get(node.input[1])):  # the second input only names the type
                 value = [known[node.input[0]].astype(onnx.helper.tensor_dtype_to_np_dtype(elem[node.input[1]]))]
@@ -241,7 +245,8 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                         i, onnx.helper.np_dtype_to_tensor_dtype(known[i].dtype), known[i].shape) for i in dict.fromkeys(node.input) if i],
                         [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o])
                     evaluator = reference_evaluator(onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)]))
-                    value = evaluator.run(None, {i: known[i] for i in node.input if i})
+                    # run(None, feeds) returns the list of all outputs (a dict only with intermediate=True)
+                    value = cast(list[Any], evaluator.run(None, {i: known[i] for i in node.input if i}))
                 except Exception:  # noqa: BLE001 - a node the reference evaluator cannot run is not folded
                     value = None
                 if value is not None and any(np.asarray(v).size > FOLD_LIMIT for v in value):
@@ -283,11 +288,10 @@ def check_supported(model: onnx.ModelProto) -> None:
                 bad.append((user, user_op, opset))
                 listed.append(label(_node_name(node, i), op_type, opset).removeprefix("node "))
     if bad:
-        listed = "; ".join(listed)
         types = sorted({t for _, t, _ in bad})
         raise UnsupportedModelError(
             f"the model has {len(bad)} node(s) with op types tritonnx does not support yet "
-            f"({', '.join(types)}): {listed}.", bad)
+            f"({', '.join(types)}): {'; '.join(listed)}.", bad)
 
 
 def _attr_value(attr: onnx.AttributeProto):
@@ -304,6 +308,7 @@ def _attr_value(attr: onnx.AttributeProto):
 def _spatial_defaults(op: str, attrs: dict, x_shape: list[int], w_shape: list[int] | None) -> dict:
     """Fills kernel_shape, strides, dilations, pads; resolves auto_pad into explicit pads."""
     if op == "Conv" and attrs.get("kernel_shape") is None:
+        assert w_shape is not None, "Conv passes its weight's shape"
         attrs["kernel_shape"] = list(w_shape[2:])
     k = list(attrs["kernel_shape"])
     n = len(k)
@@ -355,8 +360,10 @@ def _transpose_defaults(attrs: dict, x_shape: list[int], w_shape: list[int], out
     return attrs
 
 
-def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int], int]]:
-    types = {}
+def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int] | None, int]]:
+    """Each value's (shape, ONNX elem type) from the graph's value_info, inputs and outputs;
+    -1 for a dimension without a value, None for a value of unknown rank."""
+    types: dict[str, tuple[list[int] | None, int]] = {}
     for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
         tt = vi.type.tensor_type
         if tt.HasField("shape"):
@@ -411,7 +418,7 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
     returned (it is not checked again). Raises ModelLoadError for an unreadable or invalid
     model and UnsupportedModelError listing every unsupported node (name, op type, opset) or
     dynamic shape."""
-    proto, aside = _set_weights_aside(model if checked else load(model))
+    proto, aside = _set_weights_aside(cast(onnx.ModelProto, model) if checked else load(model))
     proto = expand_functions(proto)
     check_supported(proto)
     try:
@@ -437,7 +444,7 @@ def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightSto
     Graph inputs that have an initializer are weights unless named in `input_overrides`.
     `prepared`: the model already went through `prepare`. Raises as `prepare` does.
     """
-    proto = model if prepared else prepare(model)
+    proto = cast(onnx.ModelProto, model) if prepared else prepare(model)
     return _Importer(proto, weights, set(input_overrides)).build()
 
 
@@ -499,7 +506,7 @@ class _Importer:
         name = _node_name(node, index)
         attrs = dict(OPS[op].attrs)
         attrs.update({a.name: _attr_value(a) for a in node.attribute})
-        ins = [self.values[n] if n else None for n in node.input]
+        ins: list[Any] = [self.values[n] if n else None for n in node.input]  # None: an omitted optional input
         outs = [o for o in node.output if o]
         if op == "Split":
             self.split(node, name, ins[0], attrs)
