@@ -106,6 +106,15 @@ class _Printer:
         self.used.add(name)
         return name
 
+    def unique_pointer(self, name: str) -> str:
+        """`name` (`add_b_ptr`), or numbered before its `_ptr` when taken (`add_b1_ptr`)."""
+        if not name.endswith("_ptr") or name not in self.used:
+            return self.unique(name)
+        i = 1
+        while f"{name[:-4]}{i}_ptr" in self.used:
+            i += 1
+        return self.unique(f"{name[:-4]}{i}_ptr")
+
     def temp(self) -> str:
         while f"t{self.temps}" in self.used:
             self.temps += 1
@@ -515,7 +524,7 @@ def print_kernel(kernel: ir.Operation, name: str) -> str:
         named = _loc_name(arg.location)
         default = f"in{i}_ptr" if i < n_in else f"check{i - n_in}_ptr" if i < n_in + n_chk else \
             ("y_ptr" if n_out == 1 else f"y{i - n_in - n_chk}_ptr")
-        params.append(p.unique(named or default))
+        params.append(p.unique_pointer(named or default))
         p.exprs[arg] = Expr(params[-1], ATOM)
     for b in BLOCK_NAMES:  # reserved for the constexpr parameters
         p.used.add(b)
