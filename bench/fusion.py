@@ -27,6 +27,7 @@ IREE columns are empty. Usage:
 
     python bench/fusion.py [--models resnet50,squeezenet,...] [--markdown docs/performance.md]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,24 @@ sys.path.insert(0, str(BENCH))
 
 import iree  # noqa: E402  (bench/iree.py)
 
-LIGHT = ["resnet50", "densenet121", "inception_v1", "inception_v2", "shufflenet", "squeezenet", "vgg19",
-         "bvlc_alexnet", "zfnet512"]
+LIGHT = [
+    "resnet50",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "bvlc_alexnet",
+    "zfnet512",
+]
 EXPORTED = ["torch_resnet50", "torch_bert_base"]
-TRANSFORMERS = ["bert", "distilbert", "gpt2", "vit"]  # transformers' classes, small configs (tests/transformer_models.py)
+TRANSFORMERS = [
+    "bert",
+    "distilbert",
+    "gpt2",
+    "vit",
+]  # transformers' classes, small configs (tests/transformer_models.py)
 
 
 def light_path(name: str) -> Path:
@@ -65,8 +80,10 @@ def exported(name: str, workdir: Path) -> Path:
     if name.startswith("hf_"):
         sys.path.insert(0, str(BENCH.parent / "tests"))
         import transformer_models
+
         return Path(transformer_models.export(name[3:], str(workdir), opset=17))
     import gpu
+
     cases = {"torch_resnet50": "resnet50-b1", "torch_bert_base": "bert-base-s128"}
     if name not in cases:
         raise ValueError(f"unknown model {name!r}")
@@ -82,6 +99,7 @@ def tritonnx_figures(path: Path, workdir: Path, cubins: bool) -> dict:
     batch 1 the same modeled bytes, since only operands over the L2 size count re-reads)."""
     import tritonnx
     from tritonnx.compiler.cost import summarize
+
     caches = Path(tempfile.mkdtemp(prefix="caches-", dir=workdir))
     env = {"TRITON_CACHE_DIR": str(caches / "triton"), "TRITONNX_CACHE_DIR": str(caches / "tritonnx")}
     saved = {k: os.environ.get(k) for k in env}
@@ -103,11 +121,17 @@ def tritonnx_figures(path: Path, workdir: Path, cubins: bool) -> dict:
                 os.environ[k] = v
         shutil.rmtree(caches, ignore_errors=True)
     totals = summarize(model.plan)["totals"]
-    return {"kernels": totals["launches"], "bytes": totals["bytes"],
-            "over_lower": totals["bytes_over_lower"], "over_materialization": totals["bytes_over_materialization"],
-            "over_unfused": totals["bytes_over_unfused"], "peak_over_liveness": totals["peak_over_liveness"],
-            "unfused_kernels": totals["unfused_kernels"], ("cold_s" if cubins else "cpu_s"): cold,
-            "cached_s": warm}
+    return {
+        "kernels": totals["launches"],
+        "bytes": totals["bytes"],
+        "over_lower": totals["bytes_over_lower"],
+        "over_materialization": totals["bytes_over_materialization"],
+        "over_unfused": totals["bytes_over_unfused"],
+        "peak_over_liveness": totals["peak_over_liveness"],
+        "unfused_kernels": totals["unfused_kernels"],
+        ("cold_s" if cubins else "cpu_s"): cold,
+        "cached_s": warm,
+    }
 
 
 def run_model(name: str, workdir: Path, use_iree: bool, cubins: bool) -> dict:
@@ -141,13 +165,21 @@ def _f(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-COLUMNS = [("model", "model", "s"), ("ONNX nodes", "onnx_nodes", "d"), ("tritonnx kernels", "kernels", "d"),
-           ("IREE dispatches", "iree_dispatches", "d"), ("bytes / lower", "over_lower", ".2f"),
-           ("bytes / mat.", "over_materialization", ".2f"), ("bytes / unfused", "over_unfused", ".2f"),
-           ("peak / liveness", "peak_over_liveness", ".2f"), ("tritonnx s (no cubins)", "cpu_s", ".1f"),
-           ("tritonnx cold s (sm_90 cubins)", "cold_s", ".1f"),
-           ("tritonnx cached s", "cached_s", ".2f"), ("IREE s", "iree_s", ".1f"),
-           ("IREE import s", "iree_import_s", ".1f")]
+COLUMNS = [
+    ("model", "model", "s"),
+    ("ONNX nodes", "onnx_nodes", "d"),
+    ("tritonnx kernels", "kernels", "d"),
+    ("IREE dispatches", "iree_dispatches", "d"),
+    ("bytes / lower", "over_lower", ".2f"),
+    ("bytes / mat.", "over_materialization", ".2f"),
+    ("bytes / unfused", "over_unfused", ".2f"),
+    ("peak / liveness", "peak_over_liveness", ".2f"),
+    ("tritonnx s (no cubins)", "cpu_s", ".1f"),
+    ("tritonnx cold s (sm_90 cubins)", "cold_s", ".1f"),
+    ("tritonnx cached s", "cached_s", ".2f"),
+    ("IREE s", "iree_s", ".1f"),
+    ("IREE import s", "iree_import_s", ".1f"),
+]
 
 
 def versions() -> str:
@@ -168,12 +200,18 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default=",".join(LIGHT + EXPORTED + [f"hf_{n}" for n in TRANSFORMERS]),
-                   help="comma-separated model names")
+    p.add_argument(
+        "--models",
+        default=",".join(LIGHT + EXPORTED + [f"hf_{n}" for n in TRANSFORMERS]),
+        help="comma-separated model names",
+    )
     p.add_argument("--no-iree", action="store_true", help="leave IREE out")
-    p.add_argument("--cubins", default="resnet50",
-                   help="comma-separated models whose cold compile includes sm_90 cubins (default resnet50; "
-                        "'all' for every model: about 1.5 s per kernel per core on this machine)")
+    p.add_argument(
+        "--cubins",
+        default="resnet50",
+        help="comma-separated models whose cold compile includes sm_90 cubins (default resnet50; "
+        "'all' for every model: about 1.5 s per kernel per core on this machine)",
+    )
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
     use_iree = not args.no_iree and iree.available()
@@ -181,6 +219,7 @@ def main(argv=None) -> int:
         print("IREE is not installed (bash bench/setup_iree.sh); its columns stay empty.")
     from rich.console import Console
     from rich.table import Table
+
     console = Console(width=200)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tritonnx-bench-") as tmp:
@@ -200,8 +239,10 @@ def main(argv=None) -> int:
             if key in r:
                 console.print(f"{r['model']}: {key}: {r[key]}")
     if args.markdown:
-        text = (f"Measured {datetime.date.today()} on {platform.machine()} with {os.cpu_count()} cores; "
-                f"{versions()}.\n\n" + markdown(rows))
+        text = (
+            f"Measured {datetime.date.today()} on {platform.machine()} with {os.cpu_count()} cores; "
+            f"{versions()}.\n\n" + markdown(rows)
+        )
         Path(args.markdown).write_text(text)
     return 0
 

@@ -36,6 +36,7 @@ but checks each export against onnxruntime when onnxruntime is installed.
     python bench/gpu.py --dry-run          # anywhere
     python bench/gpu.py --only resnet50-b1 --iters 50
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,39 +58,63 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @dataclass
 class Case:
     """One benchmark row: a network at one input shape."""
-    key: str                      # as --only names it
+
+    key: str  # as --only names it
     network: str
-    shape: str                    # the input shape, for the table
-    build: Callable               # () -> torch.nn.Module, eval mode, CPU
-    inputs: Callable              # () -> tuple of CPU tensors
+    shape: str  # the input shape, for the table
+    build: Callable  # () -> torch.nn.Module, eval mode, CPU
+    inputs: Callable  # () -> tuple of CPU tensors
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
 
 
 def cases() -> list[Case]:
     import torch_models as tm
+
     return [
-        Case("resnet50-b1", "ResNet-50", "1x3x224x224", tm.resnet50, lambda: (tm.image_input(1),),
-             ("input",), ("logits",)),
-        Case("resnet50-b32", "ResNet-50", "32x3x224x224", tm.resnet50, lambda: (tm.image_input(32),),
-             ("input",), ("logits",)),
-        Case("bert-base-s128", "BERT-base encoder", "1x128", tm.bert_base, lambda: tm.bert_inputs(1, 128),
-             ("input_ids", "attention_mask"), ("last_hidden_state",)),
+        Case(
+            "resnet50-b1",
+            "ResNet-50",
+            "1x3x224x224",
+            tm.resnet50,
+            lambda: (tm.image_input(1),),
+            ("input",),
+            ("logits",),
+        ),
+        Case(
+            "resnet50-b32",
+            "ResNet-50",
+            "32x3x224x224",
+            tm.resnet50,
+            lambda: (tm.image_input(32),),
+            ("input",),
+            ("logits",),
+        ),
+        Case(
+            "bert-base-s128",
+            "BERT-base encoder",
+            "1x128",
+            tm.bert_base,
+            lambda: tm.bert_inputs(1, 128),
+            ("input_ids", "attention_mask"),
+            ("last_hidden_state",),
+        ),
     ]
 
 
 @dataclass
 class Result:
     """What was measured for one Case; times in milliseconds, None when not measured."""
+
     case: Case
     eager_ms: float | None = None
-    compile_ms: float | None = None      # torch.compile
+    compile_ms: float | None = None  # torch.compile
     tritonnx_ms: float | None = None
-    err_tritonnx: float | None = None    # max relative error of tritonnx against eager
-    err_compile: float | None = None     # max relative error of torch.compile against eager
-    kernels: int | None = None           # tritonnx kernel launches per forward
+    err_tritonnx: float | None = None  # max relative error of tritonnx against eager
+    err_compile: float | None = None  # max relative error of torch.compile against eager
+    kernels: int | None = None  # tritonnx kernel launches per forward
     tritonnx_compile_s: float | None = None
-    export_err: float | None = None      # onnxruntime against eager (dry run)
+    export_err: float | None = None  # onnxruntime against eager (dry run)
     errors: dict[str, str] = field(default_factory=dict)  # variant -> one-line message
 
 
@@ -111,9 +136,14 @@ def export(case: Case, model, inputs: tuple, path: Path) -> str:
     default since torch 2.9, needs the onnxscript package. Falls back to the default
     exporter where the legacy one is gone. Returns which exporter was used."""
     import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = dict(input_names=list(case.input_names), output_names=list(case.output_names),
-                  opset_version=17, do_constant_folding=True)
+    kwargs = dict(
+        input_names=list(case.input_names),
+        output_names=list(case.output_names),
+        opset_version=17,
+        do_constant_folding=True,
+    )
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning, tracer warnings
         try:
@@ -130,6 +160,7 @@ def export(case: Case, model, inputs: tuple, path: Path) -> str:
 def max_rel_error(got, ref) -> float:
     """max |got - ref| / max |ref|, in float64 (0 when both are zero)."""
     import torch
+
     got = torch.as_tensor(got).double()
     ref = torch.as_tensor(ref).double().to(got.device)
     scale = ref.abs().max().item()
@@ -142,6 +173,7 @@ def cuda_median_ms(fn: Callable[[], object], warmup: int, iters: int) -> float:
     `warmup` untimed runs. Each run is bracketed by its own event pair and synchronized,
     so runs do not overlap and the host's launch time counts."""
     import torch
+
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -159,6 +191,7 @@ def cuda_median_ms(fn: Callable[[], object], warmup: int, iters: int) -> float:
 def gpu_targets() -> tuple[str, ...]:
     """tritonnx's AOT target for the current device: sm_90 on capability 9.0, else sm_80."""
     import torch
+
     return ("sm_90",) if torch.cuda.get_device_capability() == (9, 0) else ("sm_80",)
 
 
@@ -166,6 +199,7 @@ def compile_tritonnx(onnx_path: Path, out_dir: Path, targets: tuple[str, ...], r
     """tritonnx.compile into `out_dir`; records compile seconds and launch count in `res`.
     Returns the CompiledModel, or None after recording the error."""
     import tritonnx
+
     t0 = time.perf_counter()
     try:
         model = tritonnx.compile(onnx_path, out_dir, targets=targets)
@@ -183,6 +217,7 @@ def compile_tritonnx(onnx_path: Path, out_dir: Path, targets: tuple[str, ...], r
 def bench_case(case: Case, workdir: Path, args) -> Result:
     """Exports, compiles and times one Case on the GPU. Every failure lands in the Result."""
     import torch
+
     res = Result(case)
     model = case.build()
     inputs = case.inputs()
@@ -246,6 +281,7 @@ def dry_case(case: Case, workdir: Path, targets: tuple[str, ...]) -> Result:
     """Builds, exports and tritonnx-compiles one Case without running tritonnx; checks
     the export against onnxruntime (CPU) when onnxruntime is installed."""
     import torch
+
     res = Result(case)
     model = case.build()
     inputs = case.inputs()
@@ -289,6 +325,7 @@ def ratio(a: float | None, b: float | None) -> str:
 def print_table(results: list[Result], title: str, dry_run: bool) -> None:
     from rich.console import Console
     from rich.table import Table
+
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 160))  # a log file: do not wrap the table at 80
@@ -298,18 +335,41 @@ def print_table(results: list[Result], title: str, dry_run: bool) -> None:
             table.add_column(col, justify="left" if col in ("network", "input", "tritonnx compile") else "right")
         for r in results:
             failed = "tritonnx compile" in r.errors or "export" in r.errors
-            table.add_row(r.case.network, r.case.shape, fmt(r.export_err, ".2e"),
-                          "[red]failed[/red]" if failed else "[green]ok[/green]",
-                          fmt(r.tritonnx_compile_s, ".1f"), fmt(r.kernels, "d"))
+            table.add_row(
+                r.case.network,
+                r.case.shape,
+                fmt(r.export_err, ".2e"),
+                "[red]failed[/red]" if failed else "[green]ok[/green]",
+                fmt(r.tritonnx_compile_s, ".1f"),
+                fmt(r.kernels, "d"),
+            )
     else:
-        for col in ("network", "input", "eager ms", "torch.compile ms", "tritonnx ms", "tritonnx/eager",
-                    "tritonnx/compile", "rel err tritonnx", "rel err compile", "kernels"):
+        for col in (
+            "network",
+            "input",
+            "eager ms",
+            "torch.compile ms",
+            "tritonnx ms",
+            "tritonnx/eager",
+            "tritonnx/compile",
+            "rel err tritonnx",
+            "rel err compile",
+            "kernels",
+        ):
             table.add_column(col, justify="left" if col in ("network", "input") else "right")
         for r in results:
-            table.add_row(r.case.network, r.case.shape, fmt(r.eager_ms, ".3f"), fmt(r.compile_ms, ".3f"),
-                          fmt(r.tritonnx_ms, ".3f"), ratio(r.tritonnx_ms, r.eager_ms),
-                          ratio(r.tritonnx_ms, r.compile_ms), fmt(r.err_tritonnx, ".2e"),
-                          fmt(r.err_compile, ".2e"), fmt(r.kernels, "d"))
+            table.add_row(
+                r.case.network,
+                r.case.shape,
+                fmt(r.eager_ms, ".3f"),
+                fmt(r.compile_ms, ".3f"),
+                fmt(r.tritonnx_ms, ".3f"),
+                ratio(r.tritonnx_ms, r.eager_ms),
+                ratio(r.tritonnx_ms, r.compile_ms),
+                fmt(r.err_tritonnx, ".2e"),
+                fmt(r.err_compile, ".2e"),
+                fmt(r.kernels, "d"),
+            )
     console.print(table)
     for r in results:
         for what, msg in r.errors.items():
@@ -321,28 +381,44 @@ def print_table(results: list[Result], title: str, dry_run: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     all_keys = ["resnet50-b1", "resnet50-b32", "bert-base-s128"]
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dry-run", action="store_true",
-                   help="build, export and tritonnx-compile only (for the CPU interpreter without a GPU); "
-                        "time nothing")
-    p.add_argument("--only", nargs="+", choices=all_keys, default=all_keys, metavar="CASE",
-                   help=f"the cases to run, of {', '.join(all_keys)} (default: all)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build, export and tritonnx-compile only (for the CPU interpreter without a GPU); time nothing",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=all_keys,
+        default=all_keys,
+        metavar="CASE",
+        help=f"the cases to run, of {', '.join(all_keys)} (default: all)",
+    )
     p.add_argument("--warmup", type=int, default=10, help="untimed runs before timing (default 10)")
     p.add_argument("--iters", type=int, default=100, help="timed runs; the median is reported (default 100)")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="where the ONNX files and tritonnx artifacts go (default: a temporary directory, "
-                        "removed afterwards)")
-    p.add_argument("--tf32", action="store_true",
-                   help="let PyTorch use TF32 in cuBLAS/cuDNN (tritonnx stays IEEE float32)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the ONNX files and tritonnx artifacts go (default: a temporary directory, removed afterwards)",
+    )
+    p.add_argument(
+        "--tf32", action="store_true", help="let PyTorch use TF32 in cuBLAS/cuDNN (tritonnx stays IEEE float32)"
+    )
     p.add_argument("--skip-torch-compile", action="store_true", help="leave torch.compile out")
     args = p.parse_args(argv)
 
     import torch
+
     has_cuda = torch.cuda.is_available()
     if not has_cuda and not args.dry_run:
-        print("No CUDA device found (torch.cuda.is_available() is False): nothing was measured. "
-              "Run on a GPU machine, or with --dry-run to build, export and compile the networks.")
+        print(
+            "No CUDA device found (torch.cuda.is_available() is False): nothing was measured. "
+            "Run on a GPU machine, or with --dry-run to build, export and compile the networks."
+        )
         return 0
     if not has_cuda:
         # the tritonnx runtime needs Triton in interpreter mode on a CPU-only machine
@@ -371,15 +447,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         import triton
+
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
         torch.backends.cudnn.benchmark = True
         args.targets = gpu_targets()
         name = torch.cuda.get_device_name()
         cap = torch.cuda.get_device_capability()
-        print(f"{name} (capability {cap[0]}.{cap[1]}), torch {torch.__version__}, triton {triton.__version__}; "
-              f"tritonnx targets {', '.join(args.targets)}; {'TF32' if args.tf32 else 'IEEE float32'} in torch; "
-              f"median of {args.iters} runs after {args.warmup} warmup, CUDA events")
+        print(
+            f"{name} (capability {cap[0]}.{cap[1]}), torch {torch.__version__}, triton {triton.__version__}; "
+            f"tritonnx targets {', '.join(args.targets)}; {'TF32' if args.tf32 else 'IEEE float32'} in torch; "
+            f"median of {args.iters} runs after {args.warmup} warmup, CUDA events"
+        )
         results = []
         for case in selected:
             t0 = time.perf_counter()

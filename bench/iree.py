@@ -77,9 +77,8 @@ def available() -> bool:
 
 def version() -> str:
     """The installed iree-base-compiler version (e.g. "3.13.0"), or ""."""
-    for dist in (BENCH_DIR / ".venv-iree" / "lib").glob(
-            "python*/site-packages/iree_base_compiler-*.dist-info"):
-        return dist.name[len("iree_base_compiler-"):-len(".dist-info")]
+    for dist in (BENCH_DIR / ".venv-iree" / "lib").glob("python*/site-packages/iree_base_compiler-*.dist-info"):
+        return dist.name[len("iree_base_compiler-") : -len(".dist-info")]
     return ""
 
 
@@ -87,6 +86,7 @@ def _opset(onnx_path: str) -> int | None:
     """The model's default-domain opset, or None if it can't be read."""
     try:
         import onnx
+
         model = onnx.load(onnx_path, load_external_data=False)
     except Exception:  # noqa: BLE001 - no onnx, no file or a bad protobuf: the opset is unknown
         return None
@@ -107,7 +107,7 @@ def _error_line(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for ln in lines:
         if "error:" in ln:
-            return ln[ln.index("error:"):][:300]
+            return ln[ln.index("error:") :][:300]
     return lines[-1][:300] if lines else "failed with no message"
 
 
@@ -115,8 +115,7 @@ def _run(cmd: list[str]) -> tuple[float, str | None]:
     """Run cmd; return (wall seconds, error line or None)."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return time.perf_counter() - start, f"timed out after {TIMEOUT_S} s"
     seconds = time.perf_counter() - start
@@ -134,17 +133,22 @@ def iree_compile(onnx_path: str, workdir: str, target: str = "sm_80") -> dict:
      "version": str}; see the module docstring for what is counted.
     Times are wall seconds; a step that did not run has None.
     """
-    result = {"dispatches": None, "executables": None, "fills": None,
-              "compile_s": None, "import_s": None, "error": None,
-              "version": version()}
+    result = {
+        "dispatches": None,
+        "executables": None,
+        "fills": None,
+        "compile_s": None,
+        "import_s": None,
+        "error": None,
+        "version": version(),
+    }
     if not available():
         result["error"] = "IREE not installed: run bash bench/setup_iree.sh"
         return result
     try:
         work = Path(workdir)
         work.mkdir(parents=True, exist_ok=True)
-        mlir, vmfb, stats = (work / "model.mlir", work / "model.vmfb",
-                             work / "stats.json")
+        mlir, vmfb, stats = (work / "model.mlir", work / "model.vmfb", work / "stats.json")
         for old in (mlir, vmfb, stats):
             old.unlink(missing_ok=True)
 
@@ -157,11 +161,18 @@ def iree_compile(onnx_path: str, workdir: str, target: str = "sm_80") -> dict:
             result["error"] = "import: " + error
             return result
 
-        result["compile_s"], error = _run([
-            str(IREE_COMPILE), str(mlir), "-o", str(vmfb),
-            "--iree-hal-target-device=cuda", f"--iree-cuda-target={target}",
-            "--iree-scheduling-dump-statistics-format=json",
-            f"--iree-scheduling-dump-statistics-file={stats}"])
+        result["compile_s"], error = _run(
+            [
+                str(IREE_COMPILE),
+                str(mlir),
+                "-o",
+                str(vmfb),
+                "--iree-hal-target-device=cuda",
+                f"--iree-cuda-target={target}",
+                "--iree-scheduling-dump-statistics-format=json",
+                f"--iree-scheduling-dump-statistics-file={stats}",
+            ]
+        )
         if error:
             result["error"] = "compile: " + error
             return result
@@ -199,8 +210,7 @@ def randomize(onnx_in: str, onnx_out: str, seed: int = 0) -> None:
     model = onnx.load(onnx_in)
     graph = model.graph
     inits = {init.name: init for init in graph.initializer}
-    variances = {node.input[4] for node in graph.node
-                 if node.op_type == "BatchNormalization" and len(node.input) > 4}
+    variances = {node.input[4] for node in graph.node if node.op_type == "BatchNormalization" and len(node.input) > 4}
 
     def random_tensor(name: str, shape: tuple[int, ...], dtype) -> onnx.TensorProto:
         fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
@@ -212,8 +222,7 @@ def randomize(onnx_in: str, onnx_out: str, seed: int = 0) -> None:
     for i, init in enumerate(graph.initializer):
         array = numpy_helper.to_array(init)
         if array.dtype.kind == "f":
-            graph.initializer[i].CopyFrom(
-                random_tensor(init.name, array.shape, array.dtype))
+            graph.initializer[i].CopyFrom(random_tensor(init.name, array.shape, array.dtype))
 
     kept = []
     for node in graph.node:
@@ -227,8 +236,7 @@ def randomize(onnx_in: str, onnx_out: str, seed: int = 0) -> None:
                 tensor = random_tensor(node.output[0], shape, dtype)
                 graph.initializer.append(tensor)
                 # IR version 3 wants every initializer listed as a graph input.
-                graph.input.append(helper.make_tensor_value_info(
-                    tensor.name, tensor.data_type, shape))
+                graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, shape))
                 continue
         kept.append(node)
     del graph.node[:]
@@ -266,8 +274,7 @@ def _main() -> None:
     root.mkdir(parents=True, exist_ok=True)
 
     print(f"IREE {version()}, target {args.target}, workdir {root}")
-    print(f"{'model':<22} {'weights':<8} {'disp':>5} {'exec':>5} "
-          f"{'fills':>5} {'compile_s':>9} {'import_s':>8}  error")
+    print(f"{'model':<22} {'weights':<8} {'disp':>5} {'exec':>5} {'fills':>5} {'compile_s':>9} {'import_s':>8}  error")
 
     def cell(r, key, width, spec=""):
         value = r[key]
@@ -279,10 +286,13 @@ def _main() -> None:
         randomize(path, str(random_path))
         for kind, model in (("shipped", path), ("random", str(random_path))):
             r = iree_compile(model, str(root / name / kind), args.target)
-            print(f"{name:<22} {kind:<8} {cell(r, 'dispatches', 5)} "
-                  f"{cell(r, 'executables', 5)} {cell(r, 'fills', 5)} "
-                  f"{cell(r, 'compile_s', 9, '.2f')} {cell(r, 'import_s', 8, '.2f')}  "
-                  f"{r['error'] or ''}", flush=True)
+            print(
+                f"{name:<22} {kind:<8} {cell(r, 'dispatches', 5)} "
+                f"{cell(r, 'executables', 5)} {cell(r, 'fills', 5)} "
+                f"{cell(r, 'compile_s', 9, '.2f')} {cell(r, 'import_s', 8, '.2f')}  "
+                f"{r['error'] or ''}",
+                flush=True,
+            )
         os.remove(random_path)
 
 

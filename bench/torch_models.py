@@ -11,6 +11,7 @@ padding), output the last hidden state float32 [N, S, 768].
 
 Both are built with torch.manual_seed(0) and returned in eval mode on the CPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,7 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(cout))
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -128,8 +128,17 @@ class EncoderLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    def __init__(self, vocab: int = 30522, hidden: int = 768, layers: int = 12, heads: int = 12,
-                 ffn: int = 3072, max_positions: int = 512, type_vocab: int = 2, eps: float = 1e-12):
+    def __init__(
+        self,
+        vocab: int = 30522,
+        hidden: int = 768,
+        layers: int = 12,
+        heads: int = 12,
+        ffn: int = 3072,
+        max_positions: int = 512,
+        type_vocab: int = 2,
+        eps: float = 1e-12,
+    ):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab, hidden)
         self.position_embeddings = nn.Embedding(max_positions, hidden)
@@ -142,8 +151,11 @@ class BertEncoder(nn.Module):
         s = input_ids.shape[1]
         positions = self.position_ids[:s]
         token_types = torch.zeros_like(positions)
-        x = (self.word_embeddings(input_ids) + self.position_embeddings(positions)
-             + self.token_type_embeddings(token_types))
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(positions)
+            + self.token_type_embeddings(token_types)
+        )
         x = self.embedding_norm(x)
         # [N, S] -> [N, 1, 1, S]: 0 where attended, -10000 on padding (as the original BERT)
         mask_bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -10000.0

@@ -43,14 +43,20 @@ def make_resnet(
 
     def conv(x, cin, cout, k, stride, pad, scope, pname):
         w = rng.normal(0, np.sqrt(2.0 / (cin * k * k)), (cout, cin, k, k))
-        return node("Conv", scope, [x, init(f"{pname}.weight", w)], dilations=[1, 1], group=1,
-                    kernel_shape=[k, k], pads=[pad] * 4, strides=[stride] * 2)
+        return node(
+            "Conv",
+            scope,
+            [x, init(f"{pname}.weight", w)],
+            dilations=[1, 1],
+            group=1,
+            kernel_shape=[k, k],
+            pads=[pad] * 4,
+            strides=[stride] * 2,
+        )
 
     def bn(x, c, scope, pname):
-        params = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c),
-                  rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)]
-        names = [init(f"{pname}.{s}", p) for s, p in
-                 zip(("weight", "bias", "running_mean", "running_var"), params)]
+        params = [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)]
+        names = [init(f"{pname}.{s}", p) for s, p in zip(("weight", "bias", "running_mean", "running_var"), params)]
         return node("BatchNormalization", scope, [x, *names], epsilon=1e-5, momentum=0.9)
 
     x = conv("input", 3, widths[0], 7, 2, 3, "/conv1", "conv1")
@@ -77,18 +83,19 @@ def make_resnet(
     x = node("Flatten", "", [x], axis=1)
     fc_w = init("fc.weight", rng.normal(0, 1 / np.sqrt(cin), (num_classes, cin)))
     fc_b = init("fc.bias", rng.normal(0, 0.1, num_classes))
-    nodes.append(helper.make_node("Gemm", [x, fc_w, fc_b], ["logits"], name="/fc/Gemm",
-                                  alpha=1.0, beta=1.0, transB=1))
+    nodes.append(helper.make_node("Gemm", [x, fc_w, fc_b], ["logits"], name="/fc/Gemm", alpha=1.0, beta=1.0, transB=1))
 
     graph = helper.make_graph(
-        nodes, "resnet",
+        nodes,
+        "resnet",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, image, image])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, num_classes])],
         initializer=inits,
     )
     opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(graph, opset_imports=opsets, producer_name="pytorch",
-                              ir_version=helper.find_min_ir_version_for(opsets))
+    model = helper.make_model(
+        graph, opset_imports=opsets, producer_name="pytorch", ir_version=helper.find_min_ir_version_for(opsets)
+    )
     return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 
@@ -110,8 +117,7 @@ def light_expected_output(name: str) -> np.ndarray:
 
 # Input slots holding parameters, per consuming op (caffe2 scale layers are Mul/Add of an
 # Unsqueeze'd parameter).
-_PARAM_SLOTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2, 3, 4),
-                "Mul": (1,), "Add": (1,)}
+_PARAM_SLOTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2, 3, 4), "Mul": (1,), "Add": (1,)}
 # Conv/Gemm init gains, by what the output reaches past BN / scale layers: He gain before a
 # ReLU; before BN+ReLU ~sqrt(2 / 1.19 / 1.08), compensating the variance gain of random BN
 # (E[scale^2] * E[1/var] ~ 1.19) and of a scale layer (~1.08); damped on residual branches
@@ -137,8 +143,7 @@ def _gain(node, consumers, params):
     while node.output[0] in consumers:
         node = consumers[node.output[0]][0]
         activations = [i for i in node.input if i not in params]
-        if node.op_type == "BatchNormalization" or (
-                node.op_type in ("Mul", "Add") and len(activations) == 1):
+        if node.op_type == "BatchNormalization" or (node.op_type in ("Mul", "Add") and len(activations) == 1):
             normalized = True
         elif node.op_type == "Relu":
             return _GAINS["bn_relu" if normalized else "relu"]
@@ -183,8 +188,7 @@ def randomize_light_model(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelPr
 
     params = set(inits)
     for n in g.node:
-        if n.op_type == "ConstantOfShape" or (
-                n.op_type in ("Unsqueeze", "Reshape") and n.input[0] in params):
+        if n.op_type == "ConstantOfShape" or (n.op_type in ("Unsqueeze", "Reshape") and n.input[0] in params):
             params.add(n.output[0])
 
     def draw(name, shape):
@@ -210,8 +214,7 @@ def randomize_light_model(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelPr
     del g.input[:]
     g.input.extend(kept_inputs)
     if model.ir_version < 4:  # old IR: every initializer must also be a graph input
-        g.input.extend(helper.make_tensor_value_info(t.name, t.data_type, t.dims)
-                       for t in new_inits)
+        g.input.extend(helper.make_tensor_value_info(t.name, t.data_type, t.dims) for t in new_inits)
     return model
 
 

@@ -1,4 +1,5 @@
 """Every generated kernel compiles ahead of time to sm_90 cubin, without a GPU."""
+
 import json
 import os
 import subprocess
@@ -31,12 +32,14 @@ def test_cubin_loads_as_triton_kernel(tmp_path):
     tritonnx.compile(make_resnet(), out, targets=("sm_90", "sm_80"))
     plan = json.loads((out / "plan.json").read_text())
     launch = plan["launches"][0]
-    code = ("import sys; from pathlib import Path; from tritonnx.runtime import CompiledModel, cubin; "
-            f"m = CompiledModel({str(out)!r}); "  # the kernel source as the runtime verifies and runs it
-            f"k = cubin.load(m._kernel_function({launch['kernel']!r}), Path({str(out / 'kernels')!r}), "
-            f"{launch['kernel']!r}, 'sm_80', {launch['signature']!r}); "
-            "assert k.kernel[:4] == b'\\x7fELF', k.kernel[:4]; "
-            f"assert k.metadata.target.arch == 80 and k.metadata.num_warps == {launch['num_warps']}; print('ok')")
+    code = (
+        "import sys; from pathlib import Path; from tritonnx.runtime import CompiledModel, cubin; "
+        f"m = CompiledModel({str(out)!r}); "  # the kernel source as the runtime verifies and runs it
+        f"k = cubin.load(m._kernel_function({launch['kernel']!r}), Path({str(out / 'kernels')!r}), "
+        f"{launch['kernel']!r}, 'sm_80', {launch['signature']!r}); "
+        "assert k.kernel[:4] == b'\\x7fELF', k.kernel[:4]; "
+        f"assert k.metadata.target.arch == 80 and k.metadata.num_warps == {launch['num_warps']}; print('ok')"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
@@ -50,26 +53,35 @@ def test_cubins_for_every_template(tmp_path):
 
     f = TensorProto.FLOAT
     rng = np.random.default_rng(0)
-    inits = {"w": rng.standard_normal((8, 8)).astype(np.float32), "s": np.ones(8, np.float32),
-             "ax": np.array([1], np.int64), "k": np.array([3], np.int64), "i": np.array([0, 2], np.int64),
-             "sc": np.array([1, 1, 2, 2], np.float32)}
+    inits = {
+        "w": rng.standard_normal((8, 8)).astype(np.float32),
+        "s": np.ones(8, np.float32),
+        "ax": np.array([1], np.int64),
+        "k": np.array([3], np.int64),
+        "i": np.array([0, 2], np.int64),
+        "sc": np.array([1, 1, 2, 2], np.float32),
+    }
     nodes = [
-        helper.make_node("MatMul", ["x", "w"], ["m"]),                       # batched dot
-        helper.make_node("LayerNormalization", ["m", "s"], ["ln"]),          # norm
-        helper.make_node("Softmax", ["ln"], ["sm"], axis=-1),                # softmax
-        helper.make_node("CumSum", ["sm", "ax"], ["cs"]),                    # scan
-        helper.make_node("ReduceMax", ["cs", "ax"], ["rm"], keepdims=1),     # reduce
-        helper.make_node("TopK", ["cs", "k"], ["tv", "ti"], axis=-1),        # top_k
-        helper.make_node("Gather", ["tv", "i"], ["g"], axis=2),              # view
+        helper.make_node("MatMul", ["x", "w"], ["m"]),  # batched dot
+        helper.make_node("LayerNormalization", ["m", "s"], ["ln"]),  # norm
+        helper.make_node("Softmax", ["ln"], ["sm"], axis=-1),  # softmax
+        helper.make_node("CumSum", ["sm", "ax"], ["cs"]),  # scan
+        helper.make_node("ReduceMax", ["cs", "ax"], ["rm"], keepdims=1),  # reduce
+        helper.make_node("TopK", ["cs", "k"], ["tv", "ti"], axis=-1),  # top_k
+        helper.make_node("Gather", ["tv", "i"], ["g"], axis=2),  # view
         helper.make_node("Unsqueeze", ["cs", "ax"], ["u"]),
-        helper.make_node("Resize", ["u", "", "sc"], ["r"], mode="linear"),   # view with arithmetic
+        helper.make_node("Resize", ["u", "", "sc"], ["r"], mode="linear"),  # view with arithmetic
         helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),  # pool
-        helper.make_node("LRN", ["p"], ["l"], size=3),                       # stencil
+        helper.make_node("LRN", ["p"], ["l"], size=3),  # stencil
     ]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 4, 8])],
-                              [helper.make_tensor_value_info(n, f, None) for n in ("rm", "g", "l")] +
-                              [helper.make_tensor_value_info("ti", TensorProto.INT64, None)],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", f, [2, 4, 8])],
+        [helper.make_tensor_value_info(n, f, None) for n in ("rm", "g", "l")]
+        + [helper.make_tensor_value_info("ti", TensorProto.INT64, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
     model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]))
     out = tmp_path / "art"
     tritonnx.compile(model, out, targets=("sm_90",))
@@ -87,13 +99,17 @@ def test_autotune_candidates(tmp_path):
 
     from models import ort_run
     from tritonnx.compiler.aot import compile_kernels
+
     proto = make_resnet(seed=0, batch=1)
     model = tritonnx.compile(proto, tmp_path / "art", targets=("sm_90",))
     dots = [launch for launch in model.launches if launch["kind"] in ("conv", "gemm")]
     assert dots and all(1 <= len(launch["candidates"]) <= 3 for launch in dots)
     chosen = [(launch["block"], launch["num_warps"], launch["num_stages"]) for launch in dots]
-    assert all((c["block"], c["num_warps"], c["num_stages"]) != mine
-               for launch, mine in zip(dots, chosen) for c in launch["candidates"])
+    assert all(
+        (c["block"], c["num_warps"], c["num_stages"]) != mine
+        for launch, mine in zip(dots, chosen)
+        for c in launch["candidates"]
+    )
     x = np.random.default_rng(0).standard_normal(model.plan["inputs"][0]["shape"]).astype(np.float32)
     ref = ort_run(proto, {"input": x})[0]
     assert model.autotune({"input": x}) == {}
@@ -109,9 +125,19 @@ def test_autotune_candidates(tmp_path):
     for c in dots[0]["candidates"]:
         copy = out / f"{c['kernel']}.py"
         copy.write_bytes((model.path / "kernels" / f"{c['kernel']}.py").read_bytes())
-        compile_kernels([{"file": str(copy), "kernel": c["kernel"], "signature": dots[0]["signature"],
-                          "constexprs": c["constexprs"], "num_warps": c["num_warps"], "num_stages": c["num_stages"],
-                          "targets": ["sm_90"]}])
+        compile_kernels(
+            [
+                {
+                    "file": str(copy),
+                    "kernel": c["kernel"],
+                    "signature": dots[0]["signature"],
+                    "constexprs": c["constexprs"],
+                    "num_warps": c["num_warps"],
+                    "num_stages": c["num_stages"],
+                    "targets": ["sm_90"],
+                }
+            ]
+        )
         assert (out / f"{c['kernel']}.sm_90.cubin").stat().st_size > 0
 
 
@@ -123,14 +149,17 @@ def test_split_k(tmp_path):
     from onnx import TensorProto, helper, numpy_helper
 
     from models import ort_run
+
     rng = np.random.default_rng(0)
     w = rng.standard_normal((256, 8192)).astype(np.float32) / 90
     b = rng.standard_normal(256).astype(np.float32)
-    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1),
-                               helper.make_node("Relu", ["g"], ["y"])], "fc",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8192])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])],
-                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1), helper.make_node("Relu", ["g"], ["y"])],
+        "fc",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8192])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
     model = tritonnx.compile(proto, tmp_path / "gpu", targets=("sm_90",))
     kinds = [(launch["kind"], launch["grid"]) for launch in model.launches]
@@ -144,12 +173,17 @@ def test_workers_report_the_failing_kernel(tmp_path):
     """A kernel Triton cannot compile: the error names it; the pool's processes are reused
     across jobs and closed after."""
     from tritonnx.compiler.aot import Workers
+
     good = tmp_path / "k_good.py"
-    good.write_text("import triton\nimport triton.language as tl\n\n\n@triton.jit\ndef k_good(x, out):\n"
-                    "    tl.store(out + tl.arange(0, 16), tl.load(x + tl.arange(0, 16)))\n")
+    good.write_text(
+        "import triton\nimport triton.language as tl\n\n\n@triton.jit\ndef k_good(x, out):\n"
+        "    tl.store(out + tl.arange(0, 16), tl.load(x + tl.arange(0, 16)))\n"
+    )
     bad = tmp_path / "k_bad.py"
-    bad.write_text("import triton\nimport triton.language as tl\n\n\n@triton.jit\ndef k_bad(x, out):\n"
-                   "    tl.store(out + tl.arange(0, 10), tl.load(x))\n")  # arange needs a power of two
+    bad.write_text(
+        "import triton\nimport triton.language as tl\n\n\n@triton.jit\ndef k_bad(x, out):\n"
+        "    tl.store(out + tl.arange(0, 10), tl.load(x))\n"
+    )  # arange needs a power of two
     job = {"signature": ["*fp32", "*fp32"], "num_warps": 4, "num_stages": 1, "targets": ["sm_90"]}
     with Workers(1) as pool:
         pool.run([{**job, "file": str(good), "kernel": "k_good"}])

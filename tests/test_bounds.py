@@ -2,6 +2,7 @@
 index out of range raises IndexError naming the node, the index and the valid range, as
 onnxruntime refuses it ("indices element out of data bounds"); loads are masked, so no
 value reads outside a buffer; `check_indices=False` drops the check but not the masking."""
+
 import json
 
 import numpy as np
@@ -31,9 +32,12 @@ def _embedding(n_ids=3, then="Relu", dtype=TensorProto.INT64) -> onnx.ModelProto
     nodes = [helper.make_node("Gather", ["table", "ids"], ["y"], name="embed", axis=0)]
     if then:
         nodes.append(helper.make_node(then, ["y"], ["z"], name="act"))
-    return _model(nodes, [helper.make_tensor_value_info("ids", dtype, [n_ids])],
-                  [helper.make_tensor_value_info("z" if then else "y", TensorProto.FLOAT, [n_ids, 8])],
-                  [numpy_helper.from_array(TABLE, "table")])
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("ids", dtype, [n_ids])],
+        [helper.make_tensor_value_info("z" if then else "y", TensorProto.FLOAT, [n_ids, 8])],
+        [numpy_helper.from_array(TABLE, "table")],
+    )
 
 
 def _raises(model, feeds, node, index, low, high, op="Gather"):
@@ -59,7 +63,7 @@ def test_embedding_out_of_range_raises():
     _raises(model, {"ids": np.array([0, 5, 1], np.int64)}, "embed", 5, -4, 3)
     _raises(model, {"ids": np.array([1_000_000, 0, 0], np.int64)}, "embed", 1000000, -4, 3)  # no segfault
     _raises(model, {"ids": np.array([0, 0, -5], np.int64)}, "embed", -5, -4, 3)
-    _raises(model, {"ids": np.array([2 ** 40, 0, 0], np.int64)}, "embed", 2 ** 40, -4, 3)  # not wrapped to 0
+    _raises(model, {"ids": np.array([2**40, 0, 0], np.int64)}, "embed", 2**40, -4, 3)  # not wrapped to 0
     # the check buffer is zeroed per run: a good run after a bad one gives the right rows
     np.testing.assert_array_equal(model.run({"ids": np.array([1, 2, 3], np.int64)})["z"], TABLE[[1, 2, 3]])
 
@@ -68,22 +72,28 @@ def test_int32_ids_and_a_gather_that_is_a_graph_output():
     model = tritonnx.compile(_embedding(then=None, dtype=TensorProto.INT32))
     np.testing.assert_array_equal(model.run({"ids": np.array([3, -1, 0], np.int32)})["y"], TABLE[[3, -1, 0]])
     _raises(model, {"ids": np.array([0, 4, 0], np.int32)}, "embed", 4, -4, 3)
-    _raises(model, {"ids": np.array([0, 2 ** 31 - 1, 0], np.int32)}, "embed", 2 ** 31 - 1, -4, 3)
+    _raises(model, {"ids": np.array([0, 2**31 - 1, 0], np.int32)}, "embed", 2**31 - 1, -4, 3)
 
 
 def test_gather_elements_checked():
     f, i64 = TensorProto.FLOAT, TensorProto.INT64
     data = np.arange(12, dtype=np.float32).reshape(3, 4)
-    proto = _model([helper.make_node("GatherElements", ["data", "idx"], ["y"], name="pick", axis=1),
-                    helper.make_node("Neg", ["y"], ["z"], name="neg")],
-                   [helper.make_tensor_value_info("idx", i64, [3, 2])], [helper.make_tensor_value_info("z", f, [3, 2])],
-                   [numpy_helper.from_array(data, "data")])
+    proto = _model(
+        [
+            helper.make_node("GatherElements", ["data", "idx"], ["y"], name="pick", axis=1),
+            helper.make_node("Neg", ["y"], ["z"], name="neg"),
+        ],
+        [helper.make_tensor_value_info("idx", i64, [3, 2])],
+        [helper.make_tensor_value_info("z", f, [3, 2])],
+        [numpy_helper.from_array(data, "data")],
+    )
     model = tritonnx.compile(proto)
     idx = np.array([[0, 3], [-1, 2], [-4, 1]], np.int64)
     np.testing.assert_array_equal(model.run({"idx": idx})["z"], ort_run(proto, {"idx": idx})[0])
     _raises(model, {"idx": np.array([[0, 3], [4, 2], [0, 1]], np.int64)}, "pick", 4, -4, 3, "GatherElements")
-    _raises(model, {"idx": np.array([[0, 3], [0, 2], [0, -1_000_000]], np.int64)}, "pick", -1000000, -4, 3,
-            "GatherElements")
+    _raises(
+        model, {"idx": np.array([[0, 3], [0, 2], [0, -1_000_000]], np.int64)}, "pick", -1000000, -4, 3, "GatherElements"
+    )
 
 
 def test_gather_feeding_a_matmul_and_two_call_sites():
@@ -93,14 +103,22 @@ def test_gather_feeding_a_matmul_and_two_call_sites():
     rng = np.random.default_rng(0)
     w = rng.standard_normal((8, 5)).astype(np.float32)
     t2 = (TABLE + 100).astype(np.float32)
-    proto = _model([helper.make_node("Gather", ["table", "ids"], ["e"], name="word", axis=0),
-                    helper.make_node("Gather", ["table2", "pos"], ["p"], name="position", axis=0),
-                    helper.make_node("Relu", ["e"], ["re"], name="r1"), helper.make_node("Relu", ["p"], ["rp"], name="r2"),
-                    helper.make_node("MatMul", ["e", "w"], ["m"], name="proj")],
-                   [helper.make_tensor_value_info("ids", i64, [3]), helper.make_tensor_value_info("pos", i64, [3])],
-                   [helper.make_tensor_value_info(n, f, s) for n, s in (("re", [3, 8]), ("rp", [3, 8]), ("m", [3, 5]))],
-                   [numpy_helper.from_array(TABLE, "table"), numpy_helper.from_array(t2, "table2"),
-                    numpy_helper.from_array(w, "w")])
+    proto = _model(
+        [
+            helper.make_node("Gather", ["table", "ids"], ["e"], name="word", axis=0),
+            helper.make_node("Gather", ["table2", "pos"], ["p"], name="position", axis=0),
+            helper.make_node("Relu", ["e"], ["re"], name="r1"),
+            helper.make_node("Relu", ["p"], ["rp"], name="r2"),
+            helper.make_node("MatMul", ["e", "w"], ["m"], name="proj"),
+        ],
+        [helper.make_tensor_value_info("ids", i64, [3]), helper.make_tensor_value_info("pos", i64, [3])],
+        [helper.make_tensor_value_info(n, f, s) for n, s in (("re", [3, 8]), ("rp", [3, 8]), ("m", [3, 5]))],
+        [
+            numpy_helper.from_array(TABLE, "table"),
+            numpy_helper.from_array(t2, "table2"),
+            numpy_helper.from_array(w, "w"),
+        ],
+    )
     model = tritonnx.compile(proto)
     feeds = {"ids": np.array([2, 0, -1], np.int64), "pos": np.array([0, 1, 2], np.int64)}
     for got, want in zip(model(feeds["ids"], feeds["pos"]), ort_run(proto, feeds)):
@@ -137,10 +155,12 @@ def test_check_off_masks_loads_and_does_not_raise(tmp_path):
 
 def test_constant_indices_have_no_check_buffer():
     f = TensorProto.FLOAT
-    proto = _model([helper.make_node("Gather", ["x", "i"], ["y"], name="take", axis=1),
-                    helper.make_node("Relu", ["y"], ["z"])],
-                   [helper.make_tensor_value_info("x", f, [2, 4])], [helper.make_tensor_value_info("z", f, [2, 2])],
-                   [numpy_helper.from_array(np.array([3, -4], np.int64), "i")])
+    proto = _model(
+        [helper.make_node("Gather", ["x", "i"], ["y"], name="take", axis=1), helper.make_node("Relu", ["y"], ["z"])],
+        [helper.make_tensor_value_info("x", f, [2, 4])],
+        [helper.make_tensor_value_info("z", f, [2, 2])],
+        [numpy_helper.from_array(np.array([3, -4], np.int64), "i")],
+    )
     model = tritonnx.compile(proto)
     assert "checks" not in model.plan and all(b["kind"] != "check" for b in model.plan["buffers"])
     x = np.arange(8, dtype=np.float32).reshape(2, 4)
@@ -157,9 +177,11 @@ def test_checked_kernel_compiles_for_sm_90(tmp_path):
 
 def test_dynamic_sizes_are_checked_at_the_run_size():
     f, i64 = TensorProto.FLOAT, TensorProto.INT64
-    proto = _model([helper.make_node("Gather", ["x", "ids"], ["y"], name="pick", axis=1)],
-                   [helper.make_tensor_value_info("x", f, [2, "n"]), helper.make_tensor_value_info("ids", i64, [3])],
-                   [helper.make_tensor_value_info("y", f, [2, 3])])
+    proto = _model(
+        [helper.make_node("Gather", ["x", "ids"], ["y"], name="pick", axis=1)],
+        [helper.make_tensor_value_info("x", f, [2, "n"]), helper.make_tensor_value_info("ids", i64, [3])],
+        [helper.make_tensor_value_info("y", f, [2, 3])],
+    )
     model = tritonnx.compile(proto, dynamic=True)
     assert model.plan["checks"][0]["size"] == "n"
     for n in (5, 11):
@@ -172,9 +194,11 @@ def test_dynamic_sizes_are_checked_at_the_run_size():
 def test_reverse_sequence_lengths_past_the_axis_stay_in_bounds():
     """sequence_lens from data beyond the time axis are clamped to it: no read outside x."""
     f, i64 = TensorProto.FLOAT, TensorProto.INT64
-    proto = _model([helper.make_node("ReverseSequence", ["x", "lens"], ["y"], batch_axis=0, time_axis=1)],
-                   [helper.make_tensor_value_info("x", f, [2, 4]), helper.make_tensor_value_info("lens", i64, [2])],
-                   [helper.make_tensor_value_info("y", f, [2, 4])])
+    proto = _model(
+        [helper.make_node("ReverseSequence", ["x", "lens"], ["y"], batch_axis=0, time_axis=1)],
+        [helper.make_tensor_value_info("x", f, [2, 4]), helper.make_tensor_value_info("lens", i64, [2])],
+        [helper.make_tensor_value_info("y", f, [2, 4])],
+    )
     model = tritonnx.compile(proto)
     x = np.arange(8, dtype=np.float32).reshape(2, 4)
     y = model.run({"x": x, "lens": np.array([1_000_000, 2], np.int64)})["y"]

@@ -1,4 +1,5 @@
 """The compile cache serves a repeated compile and only that."""
+
 import numpy as np
 from onnx import TensorProto, helper
 
@@ -6,9 +7,12 @@ import tritonnx
 
 
 def _model(alpha=0.1):
-    graph = helper.make_graph([helper.make_node("LeakyRelu", ["x"], ["y"], alpha=alpha)], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])])
+    graph = helper.make_graph(
+        [helper.make_node("LeakyRelu", ["x"], ["y"], alpha=alpha)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 
 

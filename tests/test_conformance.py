@@ -5,6 +5,7 @@ tests/conformance_passing.txt` and only grows. Here each listed test is compiled
 this process (no worker pool) to keep CI fast; the full suite, with time limits and crash
 isolation, is the runner's job (see docs/conformance.md).
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +16,18 @@ import tritonnx
 import tritonnx.conformance.onnx_backend as backend
 from tritonnx.conformance import Case, compare, run_case
 
-PASSING = [n for n in (Path(__file__).parent / "conformance_passing.txt").read_text().split()
-           if not n.startswith("#")] if (Path(__file__).parent / "conformance_passing.txt").is_file() else []
+PASSING = (
+    [n for n in (Path(__file__).parent / "conformance_passing.txt").read_text().split() if not n.startswith("#")]
+    if (Path(__file__).parent / "conformance_passing.txt").is_file()
+    else []
+)
 
 
 @pytest.fixture(scope="session")
 def node_cases():
     """The onnx node test cases by name (collecting them takes ~10 s, so only once)."""
     from tritonnx.conformance import collect_cases
+
     return {c.name: c for c in collect_cases(models=False)}
 
 
@@ -54,10 +59,13 @@ def test_backend_prepare_run():
 def test_backend_unsupported_op():
     """A custom-domain op: a refusal naming the node, not a crash."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
-    graph = helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], "g", [x],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.example", 1)])
+    graph = helper.make_graph(
+        [helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")],
+        "g",
+        [x],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
     with pytest.raises(tritonnx.UnsupportedModelError):
         backend.prepare(model)
 
@@ -80,6 +88,7 @@ def _case(name, model, inputs, outputs):
 def test_runner_outcomes():
     """The pool classifies pass, fail, and a time-out as a crash, without dying itself."""
     from tritonnx.conformance.pool import run_cases
+
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
     good = _case("good", _relu_model(), [x], [np.maximum(x, 0)])
     bad = _case("bad", _relu_model(), [x], [np.maximum(x, 0) + 1])

@@ -1,6 +1,7 @@
 """Dynamic shapes: a model with symbolic batch and sequence compiles once (`dynamic=True`);
 its kernels take the sizes as arguments and the one artifact runs at any sizes, checked
 against onnxruntime, with no recompilation."""
+
 import numpy as np
 import onnx
 import pytest
@@ -38,12 +39,14 @@ def test_samples_avoid_static_sizes():
 def bert(tmp_path_factory):
     pytest.importorskip("transformers")
     import transformer_models as tm
+
     d = tmp_path_factory.mktemp("dynamic")
     return tm.export("bert", str(d), opset=17, dynamic=True), d
 
 
 def test_bert_one_artifact_runs_at_every_size(bert, monkeypatch):
     import transformer_models as tm
+
     path, d = bert
     runs = []
     lower = driver._lower
@@ -80,11 +83,13 @@ def test_bert_dynamic_kernels_compile_to_cubin(bert):
     model = tritonnx.compile(path, d / "gpu", dynamic=True, targets=("sm_90",), cache=False)
     for launch in model.launches:  # the sizes a kernel reads are i32 arguments after its buffers
         n, first = len(launch["symbols"]), len(launch["buffers"])
-        assert launch["signature"][first:first + n] == ["i32"] * n
-        assert launch["signature"][first + n:] == ["constexpr"] * len(launch["constexprs"])
+        assert launch["signature"][first : first + n] == ["i32"] * n
+        assert launch["signature"][first + n :] == ["constexpr"] * len(launch["constexprs"])
     assert {s for launch in model.launches for s in launch["symbols"]} == {"batch", "seq"}
-    assert all((model.path / "kernels" / f"{k}.sm_90.cubin").stat().st_size > 0
-               for k in {launch["kernel"] for launch in model.launches})
+    assert all(
+        (model.path / "kernels" / f"{k}.sm_90.cubin").stat().st_size > 0
+        for k in {launch["kernel"] for launch in model.launches}
+    )
 
 
 def _padded(tmp_path):
@@ -92,8 +97,13 @@ def _padded(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", 4])
     pads = helper.make_tensor("pads", TensorProto.INT64, [4], [1, 0, 1, 0])
-    graph = helper.make_graph([helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Relu", ["p"], ["y"])],
-                              "padded", [x], [y], [pads])
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Relu", ["p"], ["y"])],
+        "padded",
+        [x],
+        [y],
+        [pads],
+    )
     path = tmp_path / "padded.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10), str(path))
     return str(path)
@@ -112,6 +122,7 @@ def test_size_that_is_not_a_product_is_refused(tmp_path):
 
 def test_dynamic_cli(bert, tmp_path):
     from tritonnx.compiler import cli
+
     path, _ = bert
     assert cli.main(["compile", path, "-o", str(tmp_path / "cli"), "--dynamic"]) == 0
     assert tritonnx.runtime.CompiledModel(tmp_path / "cli").dynamic
@@ -122,6 +133,7 @@ def test_other_transformers_dynamic(name, tmp_path):
     """GPT-2 (causal mask from Range over the sequence), DistilBERT and ViT (batch only)."""
     pytest.importorskip("transformers")
     import transformer_models as tm
+
     path = tm.export(name, str(tmp_path), opset=17, dynamic=True)
     model = tritonnx.compile(path, tmp_path / "art", dynamic=True, cache=False)
     assert set(model.plan["symbols"]) == ({"batch"} if name == "vit" else {"batch", "seq"})

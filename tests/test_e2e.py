@@ -1,5 +1,6 @@
 """End to end: real networks compiled through the CLI, run on the CPU interpreter, checked
 against the expected outputs shipped with onnx and against onnxruntime."""
+
 import json
 
 import numpy as np
@@ -71,6 +72,7 @@ def test_dump_ir(tmp_path):
     names = sorted(p.name for p in dumps.glob("*.mlir"))
     assert names[0] == "00-import.mlir" and names[-1].endswith("lower-to-triton.mlir")
     from tritonnx.compiler.pipeline import stages
+
     assert names == [f"{i:02d}-{n.replace(',', '-')}.mlir" for i, n in enumerate(["import"] + [n for n, _ in stages()])]
     text = next(dumps.glob("*-tnx-canonicalize.mlir")).read_text()
     assert "dense_resource<" in text and '"0x' not in text  # weights elided: no hex blobs

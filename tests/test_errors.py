@@ -1,4 +1,5 @@
 """Bad input: a clear one-paragraph error, a non-zero exit, no partial artifact."""
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -23,10 +24,15 @@ def test_truncated_file(tmp_path, capsys):
 def test_unsupported_ops_listed_at_once(tmp_path, capsys):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu0"),
-             helper.make_node("MyOp", ["a"], ["b"], name="custom0", domain="com.example"),
-             helper.make_node("Det", ["b"], ["y"], name="det1")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu0"),
+        helper.make_node("MyOp", ["a"], ["b"], name="custom0", domain="com.example"),
+        helper.make_node("Det", ["b"], ["y"], name="det1"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)],
+    )
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1
@@ -62,8 +68,9 @@ def test_op_that_needs_constants(tmp_path, capsys):
     s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 3])
     stats = [onnx.numpy_helper.from_array(np.ones(2, np.float32), n) for n in ("b", "m", "v")]
-    graph = helper.make_graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")],
-                              "g", [x, s], [y], stats)
+    graph = helper.make_graph(
+        [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")], "g", [x, s], [y], stats
+    )
     path = tmp_path / "g.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1

@@ -1,6 +1,7 @@
 """Constant folding in tnx-canonicalize against onnxruntime: one op of constant inputs per
 model, whose result tritonnx computes at compile time (`onnx.reference` with tritonnx's
 fixes) and must give as onnxruntime does."""
+
 import numpy as np
 import onnx
 import pytest
@@ -21,10 +22,15 @@ def check_fold(tmp_path, node, consts, opset=21, inputs=None, folded=True):
     every output against onnxruntime and, where `folded`, that no kernel runs."""
     inputs = inputs or {}
     graph = helper.make_graph(
-        [node], "fold",
-        [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for k, v in inputs.items()],
+        [node],
+        "fold",
+        [
+            helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+            for k, v in inputs.items()
+        ],
         [helper.make_tensor_value_info(o, 0, None) for o in node.output],
-        [numpy_helper.from_array(v, k) for k, v in consts.items()])
+        [numpy_helper.from_array(v, k) for k, v in consts.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
     model = onnx.shape_inference.infer_shapes(model)  # the outputs' types
     compiled = tritonnx.compile(model, tmp_path / "art")
@@ -43,11 +49,14 @@ def test_topk_of_constant(tmp_path):
     check_fold(tmp_path, node, {"x": _w(6, 3), "k": np.array([2], np.int64)})
 
 
-@pytest.mark.parametrize("op, shape, attrs", [
-    ("GlobalMaxPool", (1, 5, 3), {}),  # seed 687: onnx's reduces axes (1, 2) of 3-D input
-    ("GlobalMaxPool", (1, 2, 3, 2, 4), {}),
-    ("MaxPool", (8, 1, 4, 4), {"kernel_shape": [3, 3], "pads": [0, 2, 0, 1]}),  # seed 690: pads order
-])
+@pytest.mark.parametrize(
+    "op, shape, attrs",
+    [
+        ("GlobalMaxPool", (1, 5, 3), {}),  # seed 687: onnx's reduces axes (1, 2) of 3-D input
+        ("GlobalMaxPool", (1, 2, 3, 2, 4), {}),
+        ("MaxPool", (8, 1, 4, 4), {"kernel_shape": [3, 3], "pads": [0, 2, 0, 1]}),  # seed 690: pads order
+    ],
+)
 def test_pool_of_constant(tmp_path, op, shape, attrs):
     """Seeds 687, 721, 1246, 690: onnx's GlobalMaxPool is right only for 4-D input and its
     pooling reads 2-D pads as (top, bottom, left, right)."""
@@ -77,20 +86,39 @@ def test_layer_norm_of_constant_keeps_epsilon(tmp_path, opset):
     whose ONNX op has no epsilon, so the folded normalization used the spec's 1e-9 for
     tritonnx's epsilon=1e-3. Rows of small variance show it."""
     node = helper.make_node("LayerNormalization", ["x", "scale", "b"], ["y"], axis=-1, epsilon=1e-3)
-    check_fold(tmp_path, node, {"x": _w(9, 2, scale=0.03), "scale": _w(2)}, opset=opset,
-               inputs={"b": _w(2)}, folded=False)
+    check_fold(
+        tmp_path, node, {"x": _w(9, 2, scale=0.03), "scale": _w(2)}, opset=opset, inputs={"b": _w(2)}, folded=False
+    )
 
 
-@pytest.mark.parametrize("node, consts, opset", [
-    (helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0, select_last_index=1),
-     {"x": np.array([[1, 3, 3], [2, 0, 2]], np.float32)}, 21),
-    (helper.make_node("ReduceMax", ["x"], ["y"], axes=[1], keepdims=0), {"x": _w(3, 4, 5)}, 13),
-    (helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 3], pads=[1, 1, 0, 0], strides=[2, 1],
-                      count_include_pad=1), {"x": _w(1, 2, 5, 5)}, 19),
-    (helper.make_node("LpPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 0, 1, 1], p=3), {"x": _w(1, 2, 4, 4)}, 21),
-    (helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=0.5),
-     {"x": _w(2, 3, 5), "s": _w(3), "b": _w(3)}, 21),
-])
+@pytest.mark.parametrize(
+    "node, consts, opset",
+    [
+        (
+            helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0, select_last_index=1),
+            {"x": np.array([[1, 3, 3], [2, 0, 2]], np.float32)},
+            21,
+        ),
+        (helper.make_node("ReduceMax", ["x"], ["y"], axes=[1], keepdims=0), {"x": _w(3, 4, 5)}, 13),
+        (
+            helper.make_node(
+                "AveragePool", ["x"], ["y"], kernel_shape=[2, 3], pads=[1, 1, 0, 0], strides=[2, 1], count_include_pad=1
+            ),
+            {"x": _w(1, 2, 5, 5)},
+            19,
+        ),
+        (
+            helper.make_node("LpPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[1, 0, 1, 1], p=3),
+            {"x": _w(1, 2, 4, 4)},
+            21,
+        ),
+        (
+            helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=0.5),
+            {"x": _w(2, 3, 5), "s": _w(3), "b": _w(3)},
+            21,
+        ),
+    ],
+)
 def test_fold_passes_attributes(tmp_path, node, consts, opset):
     """Every attribute of a folded op reaches the evaluator (a dropped one gives its default
     silently: the worst outcome)."""

@@ -4,6 +4,7 @@ Each seed is one graph of 1-12 random ops at opset 17-21; tritonnx must give onn
 numbers (or the ONNX reference evaluator's, where onnxruntime departs from it), or refuse
 the graph with a TritonnxError. `bench/fuzz.py` runs the same generator over many seeds.
 """
+
 import collections
 
 import numpy as np
@@ -13,8 +14,7 @@ from tritonnx import fuzz
 
 SEEDS = range(300)
 # seed -> the bug it hits (each one reported; remove the entry when the bug is fixed)
-KNOWN = {
-}
+KNOWN = {}
 OK = ("match", "ort_differs", "refused")  # refused: tritonnx said why it cannot compile the graph
 
 
@@ -30,8 +30,10 @@ def test_fuzz_seed(seed, tmp_path):
     result = fuzz.check(case, tmp_path / "repro")
     if result.status in ("ort_refused", "invalid"):
         pytest.skip(f"{result.status}: {result.detail}")
-    assert result.status in OK, (f"seed {seed} ({', '.join(result.ops)}): {result.status}: {result.detail}\n"
-                                 f"reproduce: tritonnx.fuzz.check(tritonnx.fuzz.generate({seed}))")
+    assert result.status in OK, (
+        f"seed {seed} ({', '.join(result.ops)}): {result.status}: {result.detail}\n"
+        f"reproduce: tritonnx.fuzz.check(tritonnx.fuzz.generate({seed}))"
+    )
 
 
 def test_fuzz_covers_op_types():

@@ -5,6 +5,7 @@ A kernel indexes in int32 unless some tensor it touches reaches 2^31 elements; t
 runtime before anything launches. Compiling a model whose only large thing is its input
 takes little memory (`importers.onnx.infer_shapes`).
 """
+
 import json
 import subprocess
 import sys
@@ -25,23 +26,35 @@ def _slice_model(shape, starts, ends, axes, dtype=TensorProto.INT8):
     out = list(shape)
     for a, s, e in zip(axes, starts, ends):
         out[a] = e - s
-    inits = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("starts", starts), ("ends", ends), ("axes", axes))]
-    graph = helper.make_graph([helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"])], "slice",
-                              [helper.make_tensor_value_info("x", dtype, shape)],
-                              [helper.make_tensor_value_info("y", dtype, out)], inits)
+    inits = [
+        numpy_helper.from_array(np.array(v, np.int64), n)
+        for n, v in (("starts", starts), ("ends", ends), ("axes", axes))
+    ]
+    graph = helper.make_graph(
+        [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"])],
+        "slice",
+        [helper.make_tensor_value_info("x", dtype, shape)],
+        [helper.make_tensor_value_info("y", dtype, out)],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
 def _neg_model(shape, dtype=TensorProto.INT8):
-    graph = helper.make_graph([helper.make_node("Neg", ["x"], ["y"])], "neg",
-                              [helper.make_tensor_value_info("x", dtype, shape)],
-                              [helper.make_tensor_value_info("y", dtype, shape)])
+    graph = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        "neg",
+        [helper.make_tensor_value_info("x", dtype, shape)],
+        [helper.make_tensor_value_info("y", dtype, shape)],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
 def _plan_and_sources(out):
     plan = json.loads((out / "plan.json").read_text())
-    sources = {launch["kernel"]: (out / "kernels" / f"{launch['kernel']}.py").read_text() for launch in plan["launches"]}
+    sources = {
+        launch["kernel"]: (out / "kernels" / f"{launch['kernel']}.py").read_text() for launch in plan["launches"]
+    }
     return plan, sources
 
 
@@ -54,10 +67,10 @@ def test_slice_of_int8_tensor_past_2_31_elements(tmp_path):
     assert [launch["index_bits"] for launch in plan["launches"]] == [64]
     assert all("tl.program_id(0).to(tl.int64)" in s for s in sources.values())
     x = np.empty((2, BIG), np.int8)  # 2 GiB of address space; only the pages written are touched
-    x[:, 2**30:] = (np.arange(64).reshape(2, 32) - 40).astype(np.int8)
-    x[:, 2**30 - 4:2**30] = 99  # just before the slice
+    x[:, 2**30 :] = (np.arange(64).reshape(2, 32) - 40).astype(np.int8)
+    x[:, 2**30 - 4 : 2**30] = 99  # just before the slice
     y = model.run({"x": x})["y"]
-    np.testing.assert_array_equal(y, x[:, 2**30:])
+    np.testing.assert_array_equal(y, x[:, 2**30 :])
 
 
 def test_elementwise_past_2_31_elements_is_int64_and_compiles_for_sm90(tmp_path):
@@ -133,8 +146,13 @@ COMPILE_MEMORY = textwrap.dedent("""
 def test_compile_memory_of_a_1d_slice_over_64m_elements(tmp_path):
     """A 1-D Slice over a 64M-element float input compiles in under 1 GB (peak RSS of the
     compiling process, imports included: about 400 MB; onnx's data propagation took 5.5 GB)."""
-    result = subprocess.run([sys.executable, "-c", COMPILE_MEMORY, str(tmp_path / "art")],
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", COMPILE_MEMORY, str(tmp_path / "art")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     base_mb, peak_mb = map(int, result.stdout.split()[-2:])
     assert peak_mb < 1024, f"compile peak RSS {peak_mb} MB (after imports {base_mb} MB)"

@@ -1,4 +1,5 @@
 """Runs the lit + FileCheck tests of every pass (tests/lit/*.mlir) through tritonnx-opt."""
+
 import os
 import subprocess
 import sys
@@ -6,6 +7,9 @@ import sys
 
 def test_lit():
     here = os.path.dirname(__file__)
-    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "lit"), "-q", os.path.join(here, "lit")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "lit"), "-q", os.path.join(here, "lit")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
 """Multi-output kernels (the fuse pass's second outputs) end to end against onnxruntime,
 and the memory planner's rule for them."""
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -41,9 +42,13 @@ def _branches_model(seed: int = 0) -> onnx.ModelProto:
     nodes.append(helper.make_node("Sigmoid", ["d"], ["d_sig"]))
     nodes.append(helper.make_node("Mul", ["d_sig", const("g", (1, 3, 1, 1))], ["gate"]))
     outputs += [("gap", [1, 3, 1, 1]), ("gate", [1, 3, 10, 10])]
-    graph = helper.make_graph(nodes, "branches",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs], inits)
+    graph = helper.make_graph(
+        nodes,
+        "branches",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 
 
@@ -52,7 +57,7 @@ def test_second_outputs_match_onnxruntime(tmp_path):
     model = tritonnx.compile(proto, tmp_path / "art")
     x = np.random.default_rng(1).standard_normal((1, 8, 10, 10)).astype(np.float32)
     got = model.run({"x": x})
-    for (name, ref) in zip([o.name for o in proto.graph.output], ort_run(proto, {"x": x})):
+    for name, ref in zip([o.name for o in proto.graph.output], ort_run(proto, {"x": x})):
         np.testing.assert_allclose(got[name], ref, rtol=1e-5, atol=1e-5, err_msg=name)
     # the merged 1x1 Conv stores its result and both branches' (over their channel windows),
     # the 3x3 Conv its result and the gate: 4 launches, not 7
@@ -66,16 +71,22 @@ def test_memory_plan_multi_output_in_place_only_last():
     (every load precedes that store), never an earlier one; and only over an input of the
     same shape."""
     f32 = "float32"
-    plan = {"buffers": [{"name": "x", "kind": "input", "shape": [8], "dtype": f32},
-                        {"name": "t", "kind": "intermediate", "shape": [8], "dtype": f32},
-                        {"name": "u", "kind": "intermediate", "shape": [8], "dtype": f32},
-                        {"name": "v", "kind": "intermediate", "shape": [8], "dtype": f32},
-                        {"name": "w", "kind": "intermediate", "shape": [2, 4], "dtype": f32},
-                        {"name": "y", "kind": "output", "shape": [8], "dtype": f32}],
-            "launches": [{"buffers": ["x", "t"], "roles": ["", "out"]},
-                         {"buffers": ["t", "u", "v"], "roles": ["e", "out", "out"]},
-                         {"buffers": ["u", "v", "w"], "roles": ["e", "e", "out"]},
-                         {"buffers": ["w", "y"], "roles": ["", "out"]}]}
+    plan = {
+        "buffers": [
+            {"name": "x", "kind": "input", "shape": [8], "dtype": f32},
+            {"name": "t", "kind": "intermediate", "shape": [8], "dtype": f32},
+            {"name": "u", "kind": "intermediate", "shape": [8], "dtype": f32},
+            {"name": "v", "kind": "intermediate", "shape": [8], "dtype": f32},
+            {"name": "w", "kind": "intermediate", "shape": [2, 4], "dtype": f32},
+            {"name": "y", "kind": "output", "shape": [8], "dtype": f32},
+        ],
+        "launches": [
+            {"buffers": ["x", "t"], "roles": ["", "out"]},
+            {"buffers": ["t", "u", "v"], "roles": ["e", "out", "out"]},
+            {"buffers": ["u", "v", "w"], "roles": ["e", "e", "out"]},
+            {"buffers": ["w", "y"], "roles": ["", "out"]},
+        ],
+    }
     mem = plan_memory(plan)
     assert ["v", "t"] in mem["in_place"]  # the last output over the dying input
     assert not any(out in ("u", "w") for out, _ in mem["in_place"])  # not first; not another shape
@@ -94,15 +105,24 @@ def test_inception_v2_branches_are_second_outputs(tmp_path):
 def _window_model() -> onnx.ModelProto:
     """Relu(x) [4, 6], Sigmoid of its Slice rows 1..3, columns 2..5, and Neg of that: all
     three graph outputs."""
-    nodes = [helper.make_node("Relu", ["x"], ["a"]),
-             helper.make_node("Slice", ["a", "s", "e"], ["sl"]),
-             helper.make_node("Sigmoid", ["sl"], ["b"]),
-             helper.make_node("Neg", ["b"], ["c"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Slice", ["a", "s", "e"], ["sl"]),
+        helper.make_node("Sigmoid", ["sl"], ["b"]),
+        helper.make_node("Neg", ["b"], ["c"]),
+    ]
     inits = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("s", [1, 2]), ("e", [4, 6]))]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 6])],
-                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 6]),
-                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4]),
-                               helper.make_tensor_value_info("c", TensorProto.FLOAT, [3, 4])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 6])],
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 6]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [3, 4]),
+            helper.make_tensor_value_info("c", TensorProto.FLOAT, [3, 4]),
+        ],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 
 
@@ -125,13 +145,19 @@ def test_second_output_of_several_ops_keeps_block_order(tmp_path):
     the Shrink merges in after them; the three move up to the Split's kernel as its second
     output in block order (the Shrink first), not in the order they joined the group, which
     put the Mul before the Shrink it reads ("operand #1 does not dominate this use")."""
-    nodes = [helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=0),
-             helper.make_node("Shrink", ["b"], ["s"], bias=0.5, lambd=0.5),
-             helper.make_node("Round", ["b"], ["r"]),
-             helper.make_node("Mul", ["r", "s"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 7])],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 7]) for n in "aby"],
-                              [numpy_helper.from_array(np.array([1, 1], np.int64), "sizes")])
+    nodes = [
+        helper.make_node("Split", ["x", "sizes"], ["a", "b"], axis=0),
+        helper.make_node("Shrink", ["b"], ["s"], bias=0.5, lambd=0.5),
+        helper.make_node("Round", ["b"], ["r"]),
+        helper.make_node("Mul", ["r", "s"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 7])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 7]) for n in "aby"],
+        [numpy_helper.from_array(np.array([1, 1], np.int64), "sizes")],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     model = tritonnx.compile(proto, tmp_path / "art")
     x = (np.random.default_rng(3).standard_normal((2, 7)) * 3).astype(np.float32)

@@ -2,6 +2,7 @@
 coordinate_transformation_mode and nearest_mode, with scales and with sizes: the coordinate
 in float32 operation by operation (division exact also where Triton's f32 division is not),
 a coordinate within 1e-6 of a half rounded as the half. The repros and one graph per mode also compile to sm_90."""
+
 import json
 
 import numpy as np
@@ -11,8 +12,7 @@ from onnx import TensorProto, helper, numpy_helper, shape_inference
 import tritonnx
 from models import ort_run
 
-CTMS = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
-        "tf_crop_and_resize"]
+CTMS = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize"]
 NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]
 
 
@@ -26,13 +26,25 @@ def _check(tmp_path, n_in, ctm, nm, sizes=None, scales=None, roi=(0.0, 1.0), wan
     else:
         inits["scales"] = np.array([1, 1, scales, 1], np.float32)
     ins = ["x", "roi", "scales" if scales is not None else "", "sizes" if sizes is not None else ""]
-    node = helper.make_node("Resize", ins, ["y"], mode="nearest", coordinate_transformation_mode=ctm,
-                            nearest_mode=nm, extrapolation_value=-1.0)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)],
-                                                           ir_version=9))
+    node = helper.make_node(
+        "Resize",
+        ins,
+        ["y"],
+        mode="nearest",
+        coordinate_transformation_mode=ctm,
+        nearest_mode=nm,
+        extrapolation_value=-1.0,
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = shape_inference.infer_shapes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)], ir_version=9)
+    )
     got = tritonnx.compile(model, tmp_path / "art").run({"x": x})["y"]
     expected = ort_run(model, {"x": x})[0]
     np.testing.assert_array_equal(got, expected)
@@ -58,8 +70,9 @@ def test_align_corners_floor_integer_coordinate(tmp_path):
 
 @pytest.mark.parametrize("nm", NEAREST)
 @pytest.mark.parametrize("ctm", CTMS)
-@pytest.mark.parametrize("n_in,kind,value", [(7, "sizes", 4), (20, "sizes", 6), (28, "scales", 2 / 7),
-                                             (19, "scales", 1.2), (5, "sizes", 12)])
+@pytest.mark.parametrize(
+    "n_in,kind,value", [(7, "sizes", 4), (20, "sizes", 6), (28, "scales", 2 / 7), (19, "scales", 1.2), (5, "sizes", 12)]
+)
 def test_nearest_matches_onnxruntime(tmp_path, ctm, nm, n_in, kind, value):
     roi = (-0.1, 0.9) if ctm == "tf_crop_and_resize" else (0.0, 1.0)
     # the sm_90 build once per mode (the kernels differ only in their constants otherwise)

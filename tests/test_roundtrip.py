@@ -1,6 +1,7 @@
 """`tritonnx-opt` round-trips the compiler's dumps: running pass P on dump `NN-x.mlir` gives
 exactly the text of the next dump `NN+1-P.mlir`, source locations included. So a dump is
 the whole state between two passes: nothing a pass needs lives outside the IR."""
+
 import contextlib
 import io
 import re
@@ -24,28 +25,49 @@ def _cnn(channels: int) -> onnx.ModelProto:
     """Conv, BatchNormalization, Relu, MaxPool, Flatten, Gemm."""
     rng = np.random.default_rng(0)
     c = channels
-    nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-             h.make_node("BatchNormalization", ["c1", "s", "bb", "m", "v"], ["n1"], name="bn1"),
-             h.make_node("Relu", ["n1"], ["r1"], name="relu1"),
-             h.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
-             h.make_node("Flatten", ["p1"], ["f"], name="flat"),
-             h.make_node("Gemm", ["f", "w2", "b2"], ["y"], name="fc", transB=1)]
-    inits = [_w(rng, "w1", c, 1, 3, 3), _w(rng, "b1", c), _w(rng, "s", c), _w(rng, "bb", c), _w(rng, "m", c),
-             numpy_helper.from_array(np.full(c, 0.8, np.float32), "v"), _w(rng, "w2", 3, 4 * c), _w(rng, "b2", 3)]
-    graph = h.make_graph(nodes, "cnn", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])],
-                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])], inits)
+    nodes = [
+        h.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        h.make_node("BatchNormalization", ["c1", "s", "bb", "m", "v"], ["n1"], name="bn1"),
+        h.make_node("Relu", ["n1"], ["r1"], name="relu1"),
+        h.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("Flatten", ["p1"], ["f"], name="flat"),
+        h.make_node("Gemm", ["f", "w2", "b2"], ["y"], name="fc", transB=1),
+    ]
+    inits = [
+        _w(rng, "w1", c, 1, 3, 3),
+        _w(rng, "b1", c),
+        _w(rng, "s", c),
+        _w(rng, "bb", c),
+        _w(rng, "m", c),
+        numpy_helper.from_array(np.full(c, 0.8, np.float32), "v"),
+        _w(rng, "w2", 3, 4 * c),
+        _w(rng, "b2", 3),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "cnn",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])],
+        inits,
+    )
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
 
 
 def _reduction() -> onnx.ModelProto:
     """A Softmax, a ReduceMean with its prologue (Mul) and an epilogue (Sub)."""
-    nodes = [h.make_node("Softmax", ["x"], ["sm"], name="soft", axis=1),
-             h.make_node("Mul", ["sm", "x"], ["sq"], name="mul0"),
-             h.make_node("ReduceMean", ["sq", "axes"], ["mean"], name="mean0", keepdims=1),
-             h.make_node("Sub", ["x", "mean"], ["y"], name="sub0")]
-    graph = h.make_graph(nodes, "red", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 6])],
-                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 6])],
-                         [numpy_helper.from_array(np.array([1], np.int64), "axes")])
+    nodes = [
+        h.make_node("Softmax", ["x"], ["sm"], name="soft", axis=1),
+        h.make_node("Mul", ["sm", "x"], ["sq"], name="mul0"),
+        h.make_node("ReduceMean", ["sq", "axes"], ["mean"], name="mean0", keepdims=1),
+        h.make_node("Sub", ["x", "mean"], ["y"], name="sub0"),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "red",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 6])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 6])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axes")],
+    )
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
 
 

@@ -1,5 +1,6 @@
 """Infinities, NaN and signed zeros against onnxruntime: where a NaN lands and which zero
 comes out are part of the answer. Each graph also compiles to sm_90 cubin."""
+
 import json
 
 import numpy as np
@@ -13,11 +14,16 @@ INF, NAN = np.float32(np.inf), np.float32(np.nan)
 
 
 def _model(nodes, x, inits=None, opset=21):
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
-    return shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                                                          ir_version=10))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()],
+    )
+    return shape_inference.infer_shapes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+    )
 
 
 def _check(tmp_path, nodes, x, inits=None, want=None):
@@ -41,8 +47,12 @@ def test_reduce_log_sum_exp_of_infinities(tmp_path):
     """log(sum(exp(x))) over a row holding +inf is +inf, not inf - inf = NaN; a row of -inf
     is -inf; a NaN is NaN."""
     x = np.array([[1, INF, 2, 3], [-np.inf, -np.inf, -np.inf, -np.inf], [0, NAN, 1, 2], [INF, INF, 0, 1]], np.float32)
-    _check(tmp_path, [helper.make_node("ReduceLogSumExp", ["x", "axes"], ["y"], keepdims=0)], x,
-           {"axes": np.array([1], np.int64)})
+    _check(
+        tmp_path,
+        [helper.make_node("ReduceLogSumExp", ["x", "axes"], ["y"], keepdims=0)],
+        x,
+        {"axes": np.array([1], np.int64)},
+    )
 
 
 @pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
@@ -54,14 +64,43 @@ def test_softmax_of_infinities(op, tmp_path):
 def test_round_keeps_the_sign_of_zero(tmp_path):
     """Round(-0.3) is -0.0, so Reciprocal gives -inf; halves go to even; large and special
     values pass through."""
-    x = np.array([-0.3, -0.5, -0.0, 0.0, 0.3, 0.5, 1.5, 2.5, -1.5, -2.5, 0.49999997, -0.49999997,
-                  8388609.0, -8388609.0, INF, -np.inf, NAN, 3.7, -3.7], np.float32)
+    x = np.array(
+        [
+            -0.3,
+            -0.5,
+            -0.0,
+            0.0,
+            0.3,
+            0.5,
+            1.5,
+            2.5,
+            -1.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            8388609.0,
+            -8388609.0,
+            INF,
+            -np.inf,
+            NAN,
+            3.7,
+            -3.7,
+        ],
+        np.float32,
+    )
     _check(tmp_path, [helper.make_node("Round", ["x"], ["y"])], x)
     _check(tmp_path, [helper.make_node("Round", ["x"], ["r"]), helper.make_node("Reciprocal", ["r"], ["y"])], x)
 
 
-@pytest.mark.parametrize("shape,sizes", [((1, 1, 1, 3), [1, 1, 1, 5]), ((1, 1, 2, 2), [1, 1, 2, 4]),
-                                         ((2, 3, 4, 1), [2, 3, 6, 3]), ((1, 2, 1, 2), [1, 2, 4, 6])])
+@pytest.mark.parametrize(
+    "shape,sizes",
+    [
+        ((1, 1, 1, 3), [1, 1, 1, 5]),
+        ((1, 1, 2, 2), [1, 1, 2, 4]),
+        ((2, 3, 4, 1), [2, 3, 6, 3]),
+        ((1, 2, 1, 2), [1, 2, 4, 6]),
+    ],
+)
 def test_resize_linear_next_to_an_infinity(shape, sizes, tmp_path):
     """The coordinate is clamped to the input before blending, so an edge output weighs
     its infinite neighbour by 0 (NaN) and a blend of x[n - 1] with itself stays infinite, as
@@ -69,18 +108,32 @@ def test_resize_linear_next_to_an_infinity(shape, sizes, tmp_path):
     x = np.arange(1, np.prod(shape) + 1, dtype=np.float32).reshape(shape)
     x.reshape(-1)[1] = INF
     x.reshape(-1)[-1] = -INF
-    _check(tmp_path, [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
-                                       coordinate_transformation_mode="half_pixel")], x,
-           {"sizes": np.array(sizes, np.int64)})
+    _check(
+        tmp_path,
+        [
+            helper.make_node(
+                "Resize", ["x", "", "", "sizes"], ["y"], mode="linear", coordinate_transformation_mode="half_pixel"
+            )
+        ],
+        x,
+        {"sizes": np.array(sizes, np.int64)},
+    )
 
 
 @pytest.mark.parametrize("mode", ["linear", "cubic"])
 def test_resize_of_scale_one_compiles(mode, tmp_path):
     """Scales of 1 everywhere (no axis resized) and no roi: no weight to multiply by."""
     x = np.random.default_rng(0).standard_normal((2, 4, 2, 5)).astype(np.float32)
-    _check(tmp_path, [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
-                                       coordinate_transformation_mode="half_pixel_symmetric")], x,
-           {"scales": np.ones(4, np.float32)})
+    _check(
+        tmp_path,
+        [
+            helper.make_node(
+                "Resize", ["x", "", "scales"], ["y"], mode=mode, coordinate_transformation_mode="half_pixel_symmetric"
+            )
+        ],
+        x,
+        {"scales": np.ones(4, np.float32)},
+    )
 
 
 def _with_nans():
@@ -96,18 +149,26 @@ def test_reduce_max_min_propagate_nan(op, tmp_path):
     onnxruntime's answer depends on the NaN's place), over one chunk and several."""
     x = _with_nans()
     fn = np.max if op == "ReduceMax" else np.min
-    _check(tmp_path, [helper.make_node(op, ["x", "axes"], ["y"], keepdims=0)], x,
-           {"axes": np.array([3], np.int64)}, want=fn(x, axis=3))
+    _check(
+        tmp_path,
+        [helper.make_node(op, ["x", "axes"], ["y"], keepdims=0)],
+        x,
+        {"axes": np.array([3], np.int64)},
+        want=fn(x, axis=3),
+    )
     long = np.random.default_rng(1).standard_normal((3, 3000)).astype(np.float32)
     long[1, 2500] = NAN
-    _check(tmp_path, [helper.make_node(op, ["x", "axes"], ["y"], keepdims=0)], long,
-           {"axes": np.array([1], np.int64)}, want=fn(long, axis=1))
+    _check(
+        tmp_path,
+        [helper.make_node(op, ["x", "axes"], ["y"], keepdims=0)],
+        long,
+        {"axes": np.array([1], np.int64)},
+        want=fn(long, axis=1),
+    )
 
 
 def test_max_pools_propagate_nan(tmp_path):
     x = _with_nans()
-    _check(tmp_path, [helper.make_node("GlobalMaxPool", ["x"], ["y"])], x,
-           want=np.max(x, axis=(2, 3), keepdims=True))
+    _check(tmp_path, [helper.make_node("GlobalMaxPool", ["x"], ["y"])], x, want=np.max(x, axis=(2, 3), keepdims=True))
     windows = x.reshape(2, 3, 2, 2, 2, 2).max(axis=(3, 5))  # 2x2 windows, stride 2
-    _check(tmp_path, [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])], x,
-           want=windows)
+    _check(tmp_path, [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])], x, want=windows)

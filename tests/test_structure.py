@@ -3,6 +3,7 @@ imports nothing from the compiler. The graph is read from the source with `ast`:
 `import` and `from ... import` of a tritonnx module anywhere in a module (function bodies
 included, relative imports resolved); only `if TYPE_CHECKING:` blocks are left out, since
 they never run. A function-level import that hides a cycle from Python is still a cycle."""
+
 from __future__ import annotations
 
 import ast
@@ -26,8 +27,9 @@ def module_files() -> dict[str, Path]:
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST, name: str, is_package: bool, modules: set[str]) -> set[str]:
@@ -56,7 +58,7 @@ def _imports(tree: ast.AST, name: str, is_package: bool, modules: set[str]) -> s
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_package else name.split(".")[:-1]
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
@@ -78,8 +80,10 @@ def import_graph() -> dict[str, set[str]]:
     """{module: the tritonnx modules it imports} for every module of the package."""
     files = module_files()
     names = set(files)
-    return {name: _imports(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", names)
-            for name, path in files.items()}
+    return {
+        name: _imports(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", names)
+        for name, path in files.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -92,7 +96,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := dfs(nxt)):
                 return cycle
         stack.pop()

@@ -1,6 +1,7 @@
 """The device table (`tritonnx.target`) and the compile options (`CompileOptions`): the tile
 pass tiles for the first target, the cost model and CLI read the same table, and the
 options' key is the compile cache's."""
+
 import dataclasses
 
 import pytest
@@ -41,7 +42,8 @@ def test_table():
 def test_options_key():
     a = CompileOptions(targets=("sm_90",), override_initializers=("w2", "w1"))
     assert a == CompileOptions(targets=("sm_90",), override_initializers=("w1", "w2")) and hash(a) == hash(
-        CompileOptions(targets=("sm_90",), override_initializers=("w1", "w2")))
+        CompileOptions(targets=("sm_90",), override_initializers=("w1", "w2"))
+    )
     assert a.key() == CompileOptions(targets=("sm_90",), override_initializers=("w1", "w2")).key()
     assert a.key() != dataclasses.replace(a, precision="bf16").key()
     # the first target is the one tiled for: the order is part of the key

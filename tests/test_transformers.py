@@ -2,6 +2,7 @@
 random weights) exported by torch.onnx at opsets 17 and 18: compiled, run on the CPU
 interpreter and checked against onnxruntime; attention is one flash-attention kernel per
 layer and a layer takes at most 8 kernels."""
+
 import numpy as np
 import pytest
 
@@ -55,6 +56,7 @@ def test_transformer_precision(name, precision, tolerance, exports, tmp_path):
 
 def test_precision_report_shows_bytes_saved(exports, tmp_path):
     from tritonnx.compiler.cost import summarize
+
     path = tm.export("bert", str(exports), opset=17)
     full = summarize(tritonnx.compile(path, tmp_path / "fp32").plan)["totals"]
     half = summarize(tritonnx.compile(path, tmp_path / "fp16", precision="fp16").plan)["totals"]
@@ -76,6 +78,7 @@ def test_symbolic_dims_need_shapes(exports, tmp_path):
     """A model exported with symbolic batch and sequence compiles for the shapes given;
     without them the error says how to give them; a contradiction names the input."""
     from tritonnx.compiler import cli
+
     path = tm.export("bert", str(exports), opset=17, dynamic=True)
     with pytest.raises(tritonnx.UnsupportedModelError, match="--shape NAME="):
         tritonnx.compile(path, tmp_path / "none")
@@ -89,8 +92,12 @@ def test_symbolic_dims_need_shapes(exports, tmp_path):
         assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-4
     with pytest.raises(ValueError, match="input 'input_ids' has rank 2"):
         tritonnx.compile(path, tmp_path / "bad", shapes={"input_ids": [1, 2, 3]})
-    assert cli.main(["compile", path, "-o", str(tmp_path / "cli"), "--shape", "input_ids=2,5",
-                     "--shape", "attention_mask=2,5"]) == 0
+    assert (
+        cli.main(
+            ["compile", path, "-o", str(tmp_path / "cli"), "--shape", "input_ids=2,5", "--shape", "attention_mask=2,5"]
+        )
+        == 0
+    )
     fixed = tm.export("bert", str(exports), opset=17)  # static [2, 16]
     with pytest.raises(ValueError, match="static size 16 in dimension 1; shapes gives 8"):
         tritonnx.compile(fixed, tmp_path / "bad2", shapes={"input_ids": [2, 8]})
@@ -101,6 +108,7 @@ def test_decomposed_layer_norm(name, exports, tmp_path):
     """At opset 14 the exporter spells LayerNormalization out (ReduceMean, Sub, Pow,
     ReduceMean, Add, Sqrt, Div, Mul, Add): it still becomes one normalization kernel."""
     import onnx
+
     path = tm.export(name, str(exports), opset=14)
     graph_ops = [n.op_type for n in onnx.load(path).graph.node]
     assert "LayerNormalization" not in graph_ops and graph_ops.count("ReduceMean") == 2 * (2 * tm.LAYERS + 1)
@@ -117,14 +125,18 @@ def test_einsum_attention_is_one_kernel(tmp_path):
     some exporters and hand-written models do) is the same flash-attention kernel."""
     import onnx
     from onnx import TensorProto, helper
+
     b, h, s, d = 2, 4, 16, 8
     io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [b, h, s, d]) for n in "qkvy"]
-    nodes = [helper.make_node("Einsum", ["q", "k"], ["s"], equation="bhqd,bhkd->bhqk"),
-             helper.make_node("Mul", ["s", "scale"], ["ss"]),
-             helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
-             helper.make_node("Einsum", ["p", "v"], ["y"], equation="bhqk,bhkd->bhqd")]
-    graph = helper.make_graph(nodes, "einsum_attention", io[:3], io[3:],
-                              [helper.make_tensor("scale", TensorProto.FLOAT, [], [d ** -0.5])])
+    nodes = [
+        helper.make_node("Einsum", ["q", "k"], ["s"], equation="bhqd,bhkd->bhqk"),
+        helper.make_node("Mul", ["s", "scale"], ["ss"]),
+        helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
+        helper.make_node("Einsum", ["p", "v"], ["y"], equation="bhqk,bhkd->bhqd"),
+    ]
+    graph = helper.make_graph(
+        nodes, "einsum_attention", io[:3], io[3:], [helper.make_tensor("scale", TensorProto.FLOAT, [], [d**-0.5])]
+    )
     path = str(tmp_path / "einsum_attention.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
     model = tritonnx.compile(path, tmp_path / "art")

@@ -1,5 +1,6 @@
 """Trust at the edges (issue 11), each case as a user hits it: output paths, the compile
 cache, artifact integrity, threads, leftovers, Softmax of -inf rows, and clear errors."""
+
 import json
 import logging
 import os
@@ -39,13 +40,20 @@ def _mlp(seed=0, bias=None) -> onnx.ModelProto:
     w1 = numpy_helper.from_array(rng.standard_normal((16, 32)).astype(np.float32), "w1")
     b1 = numpy_helper.from_array(bias if bias is not None else rng.standard_normal(32).astype(np.float32), "b1")
     w2 = numpy_helper.from_array(rng.standard_normal((32, 8)).astype(np.float32), "w2")
-    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
-             helper.make_node("Add", ["h", "b1"], ["hb"], name="add1"),
-             helper.make_node("Relu", ["hb"], ["r"], name="relu1"),
-             helper.make_node("MatMul", ["r", "w2"], ["z"], name="mm2"),
-             helper.make_node("Softmax", ["z"], ["y"], axis=-1, name="softmax1")]
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], [w1, b1, w2])
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+        helper.make_node("Add", ["h", "b1"], ["hb"], name="add1"),
+        helper.make_node("Relu", ["hb"], ["r"], name="relu1"),
+        helper.make_node("MatMul", ["r", "w2"], ["z"], name="mm2"),
+        helper.make_node("Softmax", ["z"], ["y"], axis=-1, name="softmax1"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+        [w1, b1, w2],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
 
 
@@ -64,6 +72,7 @@ def _tree(root: Path) -> dict:
 
 
 # -- output paths ------------------------------------------------------------------------
+
 
 def test_output_dir_of_the_users_is_refused_and_untouched(tmp_path, capsys):
     src = _save(_mlp(), tmp_path / "m.onnx")
@@ -153,9 +162,11 @@ def test_leftovers_of_a_killed_compile_are_reclaimed(tmp_path):
 def test_really_killed_compile_then_recompile_leaves_nothing(tmp_path):
     src = _save(make_resnet(image=96), tmp_path / "r.onnx")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "tritonnx.compiler.cli", "compile", src, "-o", str(out),
-                             "--no-cache"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tritonnx.compiler.cli", "compile", src, "-o", str(out), "--no-cache"]
+    )
     import time
+
     deadline = time.time() + 120
     while not any(p.name.startswith(".out.partial-") for p in tmp_path.iterdir()):
         assert proc.poll() is None and time.time() < deadline, "the compile ended before its work dir was seen"
@@ -176,6 +187,7 @@ def test_compile_without_output_dir_leaks_nothing(tmp_path, monkeypatch):
         np.testing.assert_allclose(model(_x()), ort_run(_mlp(seed), {"x": _x()})[0], rtol=1e-4, atol=1e-6)
         del model
     import gc
+
     gc.collect()
     assert list(tmp_path.iterdir()) == []
     # a dead process's temporary artifact is reclaimed by the next compile
@@ -187,6 +199,7 @@ def test_compile_without_output_dir_leaks_nothing(tmp_path, monkeypatch):
 
 
 # -- the compile cache ---------------------------------------------------------------------
+
 
 def test_editing_an_artifact_does_not_poison_the_cache(tmp_path):
     x = _x()
@@ -254,8 +267,14 @@ def test_external_data_is_keyed_by_its_bytes(tmp_path):
         model = _mlp(seed=3, bias=np.full(32, value, np.float32))
         saved = onnx.ModelProto()
         saved.CopyFrom(model)  # onnx.save moves the data out of the proto it saves
-        onnx.save(saved, tmp_path / "m.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
-                  location="m.data", size_threshold=0)
+        onnx.save(
+            saved,
+            tmp_path / "m.onnx",
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="m.data",
+            size_threshold=0,
+        )
         compiled = tritonnx.compile(str(tmp_path / "m.onnx"), tmp_path / f"out{value}")
         np.testing.assert_allclose(compiled(x), ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-6)
 
@@ -287,6 +306,7 @@ def test_default_cache_location_follows_xdg(monkeypatch, tmp_path):
 
 # -- artifact integrity --------------------------------------------------------------------
 
+
 def _artifact(tmp_path) -> Path:
     out = tmp_path / "art"
     tritonnx.compile(_mlp(seed=5), out, cache=False)
@@ -317,16 +337,21 @@ def test_kernel_name_outside_the_artifact_is_refused(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda p: p.update(version=99), "artifact format version 99"),
-    (lambda p: p.pop("format"), "no \"format\""),
-    (lambda p: p["launches"][0]["buffers"].append("nowhere"), "does not define"),
-    (lambda p: p["buffers"][0].update(dtype="complex64"), "dtype 'complex64'"),
-    (lambda p: p["buffers"][0].update(shape=["__import__('os')"]), "not integer size arithmetic"),
-    (lambda p: p["files"].update({"../evil.py": "0" * 64}), "not an artifact path"),
-    (lambda p: p.update(checks=[{"buffer": "w0", "node": "n", "op_type": "Gather", "axis": 0, "size": 4}]),
-     "names no check buffer"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: p.update(version=99), "artifact format version 99"),
+        (lambda p: p.pop("format"), 'no "format"'),
+        (lambda p: p["launches"][0]["buffers"].append("nowhere"), "does not define"),
+        (lambda p: p["buffers"][0].update(dtype="complex64"), "dtype 'complex64'"),
+        (lambda p: p["buffers"][0].update(shape=["__import__('os')"]), "not integer size arithmetic"),
+        (lambda p: p["files"].update({"../evil.py": "0" * 64}), "not an artifact path"),
+        (
+            lambda p: p.update(checks=[{"buffer": "w0", "node": "n", "op_type": "Gather", "axis": 0, "size": 4}]),
+            "names no check buffer",
+        ),
+    ],
+)
 def test_plan_is_validated(tmp_path, edit, message):
     out = _artifact(tmp_path)
     plan = json.loads((out / "plan.json").read_text())
@@ -345,6 +370,7 @@ def test_truncated_plan_is_a_clear_error(tmp_path, capsys):
 
 
 # -- threads -------------------------------------------------------------------------------
+
 
 def test_one_model_from_eight_threads_gives_the_sequential_results(tmp_path):
     model = tritonnx.compile(make_resnet(widths=(8, 16, 16, 16), image=32), tmp_path / "r", cache=False)
@@ -372,13 +398,17 @@ def test_one_model_from_eight_threads_gives_the_sequential_results(tmp_path):
 
 # -- semantics -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", [5, 64, 300])
 def test_softmax_of_an_all_minus_inf_row_is_nan(n):
     """Softmax-13 of [-inf, ..., -inf] is NaN in onnxruntime, torch and the ONNX reference,
     whatever the row's length against the kernel's block."""
-    graph = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, n])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, n])])
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"], axis=-1)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, n])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
     x = np.random.default_rng(0).standard_normal((3, n)).astype(np.float32)
     x[1] = -np.inf
@@ -390,6 +420,7 @@ def test_softmax_of_an_all_minus_inf_row_is_nan(n):
 
 
 # -- errors ----------------------------------------------------------------------------------
+
 
 def test_run_with_npy_inputs(tmp_path, capsys):
     out = _artifact(tmp_path)

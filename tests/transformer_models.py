@@ -38,28 +38,46 @@ def _config(name: str, attn_implementation: str = "eager"):
 
     if name == "bert":
         cfg = tf.BertConfig(
-            vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
-            max_position_embeddings=MAX_POS, type_vocab_size=2,
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=INTERMEDIATE,
+            max_position_embeddings=MAX_POS,
+            type_vocab_size=2,
         )
         cls = tf.BertModel
     elif name == "distilbert":
         cfg = tf.DistilBertConfig(
-            vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS,
-            hidden_dim=INTERMEDIATE, max_position_embeddings=MAX_POS,
+            vocab_size=VOCAB,
+            dim=HIDDEN,
+            n_layers=LAYERS,
+            n_heads=HEADS,
+            hidden_dim=INTERMEDIATE,
+            max_position_embeddings=MAX_POS,
         )
         cls = tf.DistilBertModel
     elif name == "gpt2":
         cfg = tf.GPT2Config(
-            vocab_size=VOCAB, n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS,
-            n_inner=INTERMEDIATE, n_positions=MAX_POS, use_cache=False,
-            bos_token_id=VOCAB - 1, eos_token_id=VOCAB - 1,
+            vocab_size=VOCAB,
+            n_embd=HIDDEN,
+            n_layer=LAYERS,
+            n_head=HEADS,
+            n_inner=INTERMEDIATE,
+            n_positions=MAX_POS,
+            use_cache=False,
+            bos_token_id=VOCAB - 1,
+            eos_token_id=VOCAB - 1,
         )
         cls = tf.GPT2Model
     elif name == "vit":
         cfg = tf.ViTConfig(
-            hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-            intermediate_size=INTERMEDIATE, image_size=IMAGE, patch_size=PATCH,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=INTERMEDIATE,
+            image_size=IMAGE,
+            patch_size=PATCH,
             num_channels=CHANNELS,
         )
         cls = tf.ViTModel
@@ -99,8 +117,8 @@ def inputs(name: str, batch: int = 2, seq: int = 16, seed: int = 0) -> dict[str,
     mask = np.ones((batch, seq), dtype=np.int64)
     if batch > 1 or seq > 1:
         pad = max(1, seq // 4)
-        mask[-1, seq - pad:] = 0
-        ids[-1, seq - pad:] = 0
+        mask[-1, seq - pad :] = 0
+        ids[-1, seq - pad :] = 0
     return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -174,9 +192,15 @@ def export(
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, args, tmp, dynamo=False, opset_version=opset,
-            input_names=names, output_names=["last_hidden_state"],
-            dynamic_axes=dynamic_axes, do_constant_folding=True,
+            model,
+            args,
+            tmp,
+            dynamo=False,
+            opset_version=opset,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
         )
     os.replace(tmp, out)
     return out

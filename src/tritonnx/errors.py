@@ -1,4 +1,5 @@
 """Errors a user can act on. Each message is one paragraph naming what was wrong."""
+
 from __future__ import annotations
 
 

@@ -46,6 +46,7 @@ The tie-break (`tie_break`), when tritonnx's outputs depart from onnxruntime's: 
      than onnxruntime's output (nodes the reference cannot evaluate are no evidence).
 The detail names the nodes where onnxruntime departs.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,9 +61,22 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
-F32, F16, F64, I32, I64, BOOL = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.INT32,
-                                 TensorProto.INT64, TensorProto.BOOL)
-NP: dict[int, type[np.generic]] = {F32: np.float32, F16: np.float16, F64: np.float64, I32: np.int32, I64: np.int64, BOOL: np.bool_}
+F32, F16, F64, I32, I64, BOOL = (
+    TensorProto.FLOAT,
+    TensorProto.FLOAT16,
+    TensorProto.DOUBLE,
+    TensorProto.INT32,
+    TensorProto.INT64,
+    TensorProto.BOOL,
+)
+NP: dict[int, type[np.generic]] = {
+    F32: np.float32,
+    F16: np.float16,
+    F64: np.float64,
+    I32: np.int32,
+    I64: np.int64,
+    BOOL: np.bool_,
+}
 FLOATS, INTS = (F32, F16, F64), (I32, I64)
 IR_VERSION = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
 MAX_ELEMS = 4096  # elements of any tensor
@@ -74,6 +88,7 @@ SPECIALS = np.array([0.0, np.inf, -np.inf, np.nan, 1e4, -1e4, 1e30], np.float32)
 @dataclass
 class Val:
     """A value of the graph being built: its shape and dtype, and what an op may assume."""
+
     name: str
     shape: tuple
     dtype: int
@@ -94,6 +109,7 @@ class Val:
 @dataclass
 class Case:
     """One generated graph: the model, its input feeds, the op types it holds."""
+
     seed: int
     model: onnx.ModelProto | None
     feeds: dict
@@ -189,8 +205,11 @@ class _Graph:
         array = np.asarray(array)
         name = self.fresh("p")
         if self.chance(0.25):
-            self.nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name),
-                                               name=self.fresh("const_")))
+            self.nodes.append(
+                helper.make_node(
+                    "Constant", [], [name], value=numpy_helper.from_array(array, name), name=self.fresh("const_")
+                )
+            )
         else:
             self.inits.append(numpy_helper.from_array(array, name))
         return name
@@ -230,8 +249,17 @@ class _Graph:
             if math.prod(s) <= max_elems:
                 return s
 
-    def emit(self, op: str, inputs: list[str], n_out: int = 1, exact=False, special=False, nonneg=False,
-             same_as: Val | None = None, **attrs) -> list[Val]:
+    def emit(
+        self,
+        op: str,
+        inputs: list[str],
+        n_out: int = 1,
+        exact=False,
+        special=False,
+        nonneg=False,
+        same_as: Val | None = None,
+        **attrs,
+    ) -> list[Val]:
         """Adds a node; its outputs' types come from onnx's strict shape inference (Reject
         when it fails, a size is unknown or zero, or a tensor is larger than MAX_ELEMS);
         `same_as`: the type where onnx infers none (GroupNormalization)."""
@@ -252,11 +280,19 @@ class _Graph:
         return vals
 
     def model(self, outputs: list[Val]) -> onnx.ModelProto:
-        graph = helper.make_graph(self.nodes, "fuzz", self.inputs,
-                                  [helper.make_tensor_value_info(v.name, v.dtype, list(v.shape)) for v in outputs],
-                                  self.inits)
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
-                                 ir_version=IR_VERSION[self.opset], producer_name="tritonnx.fuzz")
+        graph = helper.make_graph(
+            self.nodes,
+            "fuzz",
+            self.inputs,
+            [helper.make_tensor_value_info(v.name, v.dtype, list(v.shape)) for v in outputs],
+            self.inits,
+        )
+        return helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", self.opset)],
+            ir_version=IR_VERSION[self.opset],
+            producer_name="tritonnx.fuzz",
+        )
 
     def _infer(self) -> dict:
         try:
@@ -276,15 +312,22 @@ class _Graph:
         """A second operand broadcastable with x: an existing value, x itself, or a new
         input or weight whose shape drops leading dims of x, sets some to 1, or adds one."""
         dtype = x.dtype if dtype is None else dtype
-        ok = [v for v in self.vals if v.checked and v.dtype == dtype and v is not x and (v.exact or not exact)
-              and (b := _broadcast(v.shape, x.shape)) is not None and math.prod(b) <= MAX_ELEMS]
+        ok = [
+            v
+            for v in self.vals
+            if v.checked
+            and v.dtype == dtype
+            and v is not x
+            and (v.exact or not exact)
+            and (b := _broadcast(v.shape, x.shape)) is not None
+            and math.prod(b) <= MAX_ELEMS
+        ]
         if ok and self.chance(0.35):
             return self.choice(ok)
         if allow_same and x.dtype == dtype and self.chance(0.1):
             return x
-        shape = list(x.shape)[self.integer(0, x.rank) if self.chance(0.3) else 0:]
-        shape = [1 if self.chance(0.25) else (self.integer(2, 3) if d == 1 and self.chance(0.3) else d)
-                 for d in shape]
+        shape = list(x.shape)[self.integer(0, x.rank) if self.chance(0.3) else 0 :]
+        shape = [1 if self.chance(0.25) else (self.integer(2, 3) if d == 1 and self.chance(0.3) else d) for d in shape]
         if self.chance(0.1) and x.rank <= len(shape) < 4:
             shape = [self.integer(2, 3)] + shape
         b = _broadcast(tuple(shape), x.shape)
@@ -295,6 +338,7 @@ class _Graph:
 
 # --- op generators: each adds one op (and the helpers it needs) or raises Reject ---------
 
+
 def _float(v: Val) -> bool:
     return v.dtype == F32
 
@@ -304,14 +348,26 @@ def _numeric(v: Val) -> bool:
 
 
 UNARY = {  # op -> (exact input needed, exact output, may make specials, nonneg output)
-    "Relu": (False, True, False, True), "Abs": (False, True, False, True), "Neg": (False, True, False, False),
-    "Sigmoid": (False, False, False, True), "Tanh": (False, False, False, False),
-    "Exp": (False, False, True, True), "Sin": (False, False, False, False), "Cos": (False, False, False, False),
-    "Erf": (False, False, False, False), "Softplus": (False, False, True, True),
-    "Softsign": (False, False, False, False), "HardSwish": (False, False, False, False),
-    "Floor": (True, True, False, False), "Ceil": (True, True, False, False), "Round": (True, True, False, False),
-    "Sign": (True, True, False, False), "Reciprocal": (True, False, True, False),
-    "Selu": (False, False, False, False), "Elu": (False, False, False, False), "Celu": (False, False, False, False),
+    "Relu": (False, True, False, True),
+    "Abs": (False, True, False, True),
+    "Neg": (False, True, False, False),
+    "Sigmoid": (False, False, False, True),
+    "Tanh": (False, False, False, False),
+    "Exp": (False, False, True, True),
+    "Sin": (False, False, False, False),
+    "Cos": (False, False, False, False),
+    "Erf": (False, False, False, False),
+    "Softplus": (False, False, True, True),
+    "Softsign": (False, False, False, False),
+    "HardSwish": (False, False, False, False),
+    "Floor": (True, True, False, False),
+    "Ceil": (True, True, False, False),
+    "Round": (True, True, False, False),
+    "Sign": (True, True, False, False),
+    "Reciprocal": (True, False, True, False),
+    "Selu": (False, False, False, False),
+    "Elu": (False, False, False, False),
+    "Celu": (False, False, False, False),
 }
 
 
@@ -326,6 +382,7 @@ def _unary(op):
         if op in ("Elu", "Celu"):
             attrs["alpha"] = float(g.choice([0.5, 1.0, 2.0]))
         g.emit(op, [x.name], exact=exact and x.exact, special=special or x.special, nonneg=nonneg, **attrs)
+
     return gen
 
 
@@ -338,6 +395,7 @@ def gen_sqrt_log(op):
             one = g.param(np.array(1.0, np.float32))
             (x,) = g.emit("Add", [x.name, one], special=x.special, nonneg=True)
         g.emit(op, [x.name], special=True if op == "Log" else x.special, nonneg=op == "Sqrt")
+
     return gen
 
 
@@ -358,6 +416,7 @@ def gen_activation(op):
                 raise Reject("Gelu needs opset 20")
             attrs["approximate"] = g.choice(["none", "tanh"])
         g.emit(op, [x.name], special=x.special, exact=op == "ThresholdedRelu" and x.exact, **attrs)
+
     return gen
 
 
@@ -380,7 +439,7 @@ def gen_binary(op):
         exact_ints = x.dtype in INTS
         if op == "Div":
             if exact_ints or g.chance(0.6):  # a denominator away from zero
-                shape = list(x.shape)[g.integer(0, x.rank):]
+                shape = list(x.shape)[g.integer(0, x.rank) :]
                 mag = g.rng.uniform(0.5, 2.0, shape) if x.dtype == F32 else g.rng.integers(1, 4, shape)
                 d = (mag * g.rng.choice([-1, 1], shape)).astype(NP[x.dtype])
                 y = Val(g.param(d), tuple(shape), x.dtype, exact=True)
@@ -401,12 +460,13 @@ def gen_binary(op):
         exact = (op in ("Max", "Min") or exact_ints) and all(v.exact for v in vals)
         special = any(v.special for v in vals) or (op == "Mul" and not exact_ints)
         g.emit(op, [v.name for v in vals], exact=exact, special=special)
+
     return gen
 
 
 def gen_prelu(g: _Graph):
     x = g.source(_float, g.shape)
-    shape = [1 if g.chance(0.5) else d for d in x.shape[g.integer(0, x.rank):]]
+    shape = [1 if g.chance(0.5) else d for d in x.shape[g.integer(0, x.rank) :]]
     g.emit("PRelu", [x.name, g.weight(shape).name], special=x.special)
 
 
@@ -415,6 +475,7 @@ def gen_compare(op):
         x = g.source(lambda v: _numeric(v) and v.exact, g.shape)
         y = g.partner(x, exact=True)
         g.emit(op, [x.name, y.name], exact=True)
+
     return gen
 
 
@@ -427,7 +488,7 @@ def _bool_value(g: _Graph, like: Val | None = None) -> Val:
         if like.exact:
             (c,) = g.emit(g.choice(["Greater", "Less"]), [like.name, zero], exact=True)
             return c
-    shape = like.shape[g.integer(0, like.rank):] if like is not None else g.shape()
+    shape = like.shape[g.integer(0, like.rank) :] if like is not None else g.shape()
     return g.input(shape, BOOL)
 
 
@@ -438,6 +499,7 @@ def gen_logical(op):
             g.emit("Not", [x.name], exact=True)
         else:
             g.emit(op, [x.name, g.partner(x).name], exact=True)
+
     return gen
 
 
@@ -453,8 +515,13 @@ def gen_where(g: _Graph):
 def gen_isnan_isinf(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and (v.exact or op == "IsNaN"), lambda: g.shape())
-        attrs: dict[str, Any] = {"detect_negative": g.integer(0, 1), "detect_positive": g.integer(0, 1)} if op == "IsInf" and g.chance(0.5) else {}
+        attrs: dict[str, Any] = (
+            {"detect_negative": g.integer(0, 1), "detect_positive": g.integer(0, 1)}
+            if op == "IsInf" and g.chance(0.5)
+            else {}
+        )
         g.emit(op, [x.name], exact=True, **attrs)
+
     return gen
 
 
@@ -521,10 +588,20 @@ def gen_gemm(g: _Graph):
 def _spatial(g: _Graph, ranks=(3, 4), cmax=8, nan_ok=True):
     def shape():
         rank = g.choice(ranks)
-        return tuple([g.integer(1, 2), g.integer(1, cmax)] + [g.integer(3, 10 if rank == 4 else 16)
-                                                               for _ in range(rank - 2)])
-    v = g.source(lambda v: _float(v) and v.rank in ranks and v.shape[1] <= 16
-                 and math.prod(v.shape[2:]) >= 2 and (nan_ok or not v.special), shape)
+        return tuple(
+            [g.integer(1, 2), g.integer(1, cmax)] + [g.integer(3, 10 if rank == 4 else 16) for _ in range(rank - 2)]
+        )
+
+    v = g.source(
+        lambda v: (
+            _float(v)
+            and v.rank in ranks
+            and v.shape[1] <= 16
+            and math.prod(v.shape[2:]) >= 2
+            and (nan_ok or not v.special)
+        ),
+        shape,
+    )
     if v.special and not nan_ok:
         raise Reject("NaN order-dependent")
     return v
@@ -637,18 +714,34 @@ def gen_pool(op):
         if op == "LpPool":
             attrs["p"] = g.integer(1, 3)
         g.emit(op, [x.name], exact=x.exact and op == "MaxPool", special=x.special or op == "LpPool", **attrs)
+
     return gen
 
 
-REDUCE = {"ReduceSum": False, "ReduceMean": False, "ReduceMax": True, "ReduceMin": True, "ReduceProd": False,
-          "ReduceL1": False, "ReduceL2": False, "ReduceSumSquare": False, "ReduceLogSumExp": False}
+REDUCE = {
+    "ReduceSum": False,
+    "ReduceMean": False,
+    "ReduceMax": True,
+    "ReduceMin": True,
+    "ReduceProd": False,
+    "ReduceL1": False,
+    "ReduceL2": False,
+    "ReduceSumSquare": False,
+    "ReduceLogSumExp": False,
+}
 
 
 def gen_reduce(op):
     def gen(g: _Graph):
-        x = g.source(lambda v: _numeric(v) and v.rank >= 1 and (v.dtype == F32 or op in ("ReduceSum", "ReduceMax",
-                                                                                      "ReduceMin"))
-                     and not (v.special and REDUCE[op]), g.shape)
+        x = g.source(
+            lambda v: (
+                _numeric(v)
+                and v.rank >= 1
+                and (v.dtype == F32 or op in ("ReduceSum", "ReduceMax", "ReduceMin"))
+                and not (v.special and REDUCE[op])
+            ),
+            g.shape,
+        )
         if x.special and REDUCE[op]:
             raise Reject("NaN order-dependent")
         attrs: dict[str, Any] = {}
@@ -666,6 +759,7 @@ def gen_reduce(op):
                 attrs["axes"] = axes
         special = x.special or op in ("ReduceProd", "ReduceLogSumExp", "ReduceSumSquare", "ReduceL2")
         g.emit(op, ins, exact=REDUCE[op] and x.exact or x.dtype in INTS, special=special, **attrs)
+
     return gen
 
 
@@ -678,6 +772,7 @@ def gen_arg(op):
         if g.chance(0.3):
             attrs["select_last_index"] = 1
         g.emit(op, [x.name], exact=True, **attrs)
+
     return gen
 
 
@@ -685,8 +780,15 @@ def gen_softmax(op):
     def gen(g: _Graph):
         x = g.source(lambda v: _float(v) and v.rank >= 1 and (op != "Hardmax" or v.exact and not v.special), g.shape)
         attrs: dict[str, Any] = {"axis": g.integer(-x.rank, x.rank - 1)} if g.chance(0.6) else {}
-        g.emit(op, [x.name], exact=op == "Hardmax", special=x.special or op == "LogSoftmax",
-               nonneg=op != "LogSoftmax", **attrs)
+        g.emit(
+            op,
+            [x.name],
+            exact=op == "Hardmax",
+            special=x.special or op == "LogSoftmax",
+            nonneg=op != "LogSoftmax",
+            **attrs,
+        )
+
     return gen
 
 
@@ -711,7 +813,9 @@ def gen_batch_norm(g: _Graph):
     var = Val(g.param(g.rng.uniform(0.2, 2.0, c).astype(np.float32)), (c,), F32)
     consts = [g.param(g.rng.standard_normal(c).astype(np.float32)) for _ in range(3)]  # tritonnx folds them
     ins = [x.name] + consts + [var.name]
-    g.emit("BatchNormalization", ins, special=x.special, **cast(dict[str, Any], {"epsilon": 1e-3} if g.chance(0.3) else {}))
+    g.emit(
+        "BatchNormalization", ins, special=x.special, **cast(dict[str, Any], {"epsilon": 1e-3} if g.chance(0.3) else {})
+    )
 
 
 def gen_instance_norm(g: _Graph):
@@ -726,8 +830,13 @@ def gen_group_norm(g: _Graph):
     x = g.source(lambda v: _float(v) and v.rank >= 3, lambda: g.shape(g.integer(3, 4)), clean=True)
     c = x.shape[1]
     groups = g.choice([d for d in range(1, c + 1) if c % d == 0])
-    g.emit("GroupNormalization", [x.name, g.weight([c]).name, g.weight([c]).name], num_groups=groups,
-           special=x.special, same_as=x)
+    g.emit(
+        "GroupNormalization",
+        [x.name, g.weight([c]).name, g.weight([c]).name],
+        num_groups=groups,
+        special=x.special,
+        same_as=x,
+    )
 
 
 def gen_lp_norm(g: _Graph):
@@ -831,16 +940,27 @@ def gen_concat(g: _Graph):
     axis = g.integer(0, x.rank - 1)
     parts = [x]
     for _ in range(g.integer(1, 2)):
-        same = [v for v in g.vals if v.checked and v.dtype == x.dtype and v.rank == x.rank and
-                all(a == b for i, (a, b) in enumerate(zip(v.shape, x.shape)) if i != axis)]
+        same = [
+            v
+            for v in g.vals
+            if v.checked
+            and v.dtype == x.dtype
+            and v.rank == x.rank
+            and all(a == b for i, (a, b) in enumerate(zip(v.shape, x.shape)) if i != axis)
+        ]
         if same and g.chance(0.4):
             parts.append(g.choice(same))
         else:
             shape = list(x.shape)
             shape[axis] = g.integer(1, 4)
             parts.append(g.input(shape, x.dtype) if g.chance(0.5) else g.weight(shape, x.dtype))
-    g.emit("Concat", [p.name for p in parts], axis=axis - x.rank if g.chance(0.3) else axis,
-           exact=all(p.exact for p in parts), special=any(p.special for p in parts))
+    g.emit(
+        "Concat",
+        [p.name for p in parts],
+        axis=axis - x.rank if g.chance(0.3) else axis,
+        exact=all(p.exact for p in parts),
+        special=any(p.special for p in parts),
+    )
 
 
 def gen_split(g: _Graph):
@@ -915,18 +1035,24 @@ def gen_gather(g: _Graph):
 def gen_gather_elements(g: _Graph):
     x = g.source(lambda v: v.rank >= 1, g.shape)
     axis = g.integer(0, x.rank - 1)
-    ishape = [g.integer(1, 4) if i == axis else (g.integer(1, d) if g.chance(0.3) else d) for i, d in enumerate(x.shape)]
+    ishape = [
+        g.integer(1, 4) if i == axis else (g.integer(1, d) if g.chance(0.3) else d) for i, d in enumerate(x.shape)
+    ]
     idx = _indices(g, ishape, x.shape[axis])
     g.emit("GatherElements", [x.name, idx.name], axis=axis, **_like(x))
 
 
 def gen_resize(g: _Graph):
-    x = g.source(lambda v: _float(v) and v.rank == 4 and v.shape[2] * v.shape[3] <= 100,
-                 lambda: (g.integer(1, 2), g.integer(1, 4), g.integer(1, 8), g.integer(1, 8)))
+    x = g.source(
+        lambda v: _float(v) and v.rank == 4 and v.shape[2] * v.shape[3] <= 100,
+        lambda: (g.integer(1, 2), g.integer(1, 4), g.integer(1, 8), g.integer(1, 8)),
+    )
     mode = g.choice(["nearest", "linear"])
     modes = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"]
-    attrs = {"mode": mode, "coordinate_transformation_mode": g.choice(modes + (["half_pixel_symmetric"]
-                                                                             if g.opset >= 19 else []))}
+    attrs = {
+        "mode": mode,
+        "coordinate_transformation_mode": g.choice(modes + (["half_pixel_symmetric"] if g.opset >= 19 else [])),
+    }
     if mode == "nearest":
         attrs["nearest_mode"] = g.choice(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])
     if g.chance(0.6):
@@ -942,14 +1068,19 @@ def gen_depth_space(op):
     def gen(g: _Graph):
         b = g.integer(2, 3)
         if op == "DepthToSpace":
-            x = g.source(lambda v: v.rank == 4 and v.shape[1] % (b * b) == 0,
-                         lambda: (1, b * b * g.integer(1, 2), g.integer(1, 5), g.integer(1, 5)))
+            x = g.source(
+                lambda v: v.rank == 4 and v.shape[1] % (b * b) == 0,
+                lambda: (1, b * b * g.integer(1, 2), g.integer(1, 5), g.integer(1, 5)),
+            )
             attrs = {"blocksize": b, "mode": g.choice(["DCR", "CRD"])}
         else:
-            x = g.source(lambda v: v.rank == 4 and v.shape[2] % b == 0 and v.shape[3] % b == 0,
-                         lambda: (1, g.integer(1, 3), b * g.integer(1, 4), b * g.integer(1, 4)))
+            x = g.source(
+                lambda v: v.rank == 4 and v.shape[2] % b == 0 and v.shape[3] % b == 0,
+                lambda: (1, g.integer(1, 3), b * g.integer(1, 4), b * g.integer(1, 4)),
+            )
             attrs = {"blocksize": b}
         g.emit(op, [x.name], **_like(x, **attrs))
+
     return gen
 
 
@@ -957,8 +1088,13 @@ def gen_cumsum(g: _Graph):
     x = g.source(lambda v: _numeric(v) and v.rank >= 1, g.shape)
     axis = g.integer(-x.rank, x.rank - 1)
     attrs: dict[str, Any] = {k: 1 for k in ("exclusive", "reverse") if g.chance(0.3)}
-    g.emit("CumSum", [x.name, g.param(np.array(axis, g.choice([np.int64, np.int32])))],
-           exact=x.dtype in INTS, special=x.special, **attrs)
+    g.emit(
+        "CumSum",
+        [x.name, g.param(np.array(axis, g.choice([np.int64, np.int32])))],
+        exact=x.dtype in INTS,
+        special=x.special,
+        **attrs,
+    )
 
 
 def gen_topk(g: _Graph):
@@ -982,38 +1118,71 @@ def gen_trilu(g: _Graph):
 def gen_einsum(g: _Graph):
     x = g.source(lambda v: _float(v) and v.rank in (2, 3), lambda: g.shape(g.integer(2, 3)))
     if x.rank == 2:
-        eq, w = g.choice([("ij,jk->ik", [x.shape[1], g.integer(1, 8)]), ("ij->ji", None), ("ij->i", None),
-                          ("ij,ij->ij", list(x.shape)), ("ij,j->i", [x.shape[1]])])
+        eq, w = g.choice(
+            [
+                ("ij,jk->ik", [x.shape[1], g.integer(1, 8)]),
+                ("ij->ji", None),
+                ("ij->i", None),
+                ("ij,ij->ij", list(x.shape)),
+                ("ij,j->i", [x.shape[1]]),
+            ]
+        )
     else:
-        eq, w = g.choice([("bij,bjk->bik", [x.shape[0], x.shape[2], g.integer(1, 8)]), ("bij->bji", None),
-                          ("bij->bj", None)])
+        eq, w = g.choice(
+            [("bij,bjk->bik", [x.shape[0], x.shape[2], g.integer(1, 8)]), ("bij->bji", None), ("bij->bj", None)]
+        )
     ins = [x.name] + ([g.weight(w).name] if w is not None else [])
     g.emit("Einsum", ins, equation=eq, special=True)
 
 
 GENERATORS = {
     **{op: _unary(op) for op in UNARY},
-    "Sqrt": gen_sqrt_log("Sqrt"), "Log": gen_sqrt_log("Log"),
+    "Sqrt": gen_sqrt_log("Sqrt"),
+    "Log": gen_sqrt_log("Log"),
     **{op: gen_activation(op) for op in ("LeakyRelu", "HardSigmoid", "ThresholdedRelu", "Shrink", "Gelu")},
     "Clip": gen_clip,
     **{op: gen_binary(op) for op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean")},
     "PRelu": gen_prelu,
     **{op: gen_compare(op) for op in ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")},
     **{op: gen_logical(op) for op in ("Not", "And", "Or", "Xor")},
-    "Where": gen_where, "IsNaN": gen_isnan_isinf("IsNaN"), "IsInf": gen_isnan_isinf("IsInf"), "Cast": gen_cast,
-    "MatMul": gen_matmul, "Gemm": gen_gemm, "Conv": gen_conv, "ConvTranspose": gen_conv_transpose,
+    "Where": gen_where,
+    "IsNaN": gen_isnan_isinf("IsNaN"),
+    "IsInf": gen_isnan_isinf("IsInf"),
+    "Cast": gen_cast,
+    "MatMul": gen_matmul,
+    "Gemm": gen_gemm,
+    "Conv": gen_conv,
+    "ConvTranspose": gen_conv_transpose,
     **{op: gen_pool(op) for op in ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool")},
     **{op: gen_reduce(op) for op in REDUCE},
-    "ArgMax": gen_arg("ArgMax"), "ArgMin": gen_arg("ArgMin"),
+    "ArgMax": gen_arg("ArgMax"),
+    "ArgMin": gen_arg("ArgMin"),
     **{op: gen_softmax(op) for op in ("Softmax", "LogSoftmax", "Hardmax")},
-    "LayerNormalization": gen_layer_norm, "BatchNormalization": gen_batch_norm,
-    "InstanceNormalization": gen_instance_norm, "GroupNormalization": gen_group_norm,
-    "LpNormalization": gen_lp_norm, "MeanVarianceNormalization": gen_mvn,
-    "Transpose": gen_transpose, "Reshape": gen_reshape, "Flatten": gen_flatten, "Squeeze": gen_squeeze,
-    "Unsqueeze": gen_unsqueeze, "Slice": gen_slice, "Concat": gen_concat, "Split": gen_split, "Pad": gen_pad,
-    "Expand": gen_expand, "Tile": gen_tile, "Gather": gen_gather, "GatherElements": gen_gather_elements,
-    "Resize": gen_resize, "DepthToSpace": gen_depth_space("DepthToSpace"),
-    "SpaceToDepth": gen_depth_space("SpaceToDepth"), "CumSum": gen_cumsum, "TopK": gen_topk, "Trilu": gen_trilu,
+    "LayerNormalization": gen_layer_norm,
+    "BatchNormalization": gen_batch_norm,
+    "InstanceNormalization": gen_instance_norm,
+    "GroupNormalization": gen_group_norm,
+    "LpNormalization": gen_lp_norm,
+    "MeanVarianceNormalization": gen_mvn,
+    "Transpose": gen_transpose,
+    "Reshape": gen_reshape,
+    "Flatten": gen_flatten,
+    "Squeeze": gen_squeeze,
+    "Unsqueeze": gen_unsqueeze,
+    "Slice": gen_slice,
+    "Concat": gen_concat,
+    "Split": gen_split,
+    "Pad": gen_pad,
+    "Expand": gen_expand,
+    "Tile": gen_tile,
+    "Gather": gen_gather,
+    "GatherElements": gen_gather_elements,
+    "Resize": gen_resize,
+    "DepthToSpace": gen_depth_space("DepthToSpace"),
+    "SpaceToDepth": gen_depth_space("SpaceToDepth"),
+    "CumSum": gen_cumsum,
+    "TopK": gen_topk,
+    "Trilu": gen_trilu,
     "Einsum": gen_einsum,
 }
 OP_TYPES = sorted(GENERATORS)
@@ -1066,6 +1235,7 @@ def generate(seed: int, max_nodes: int = 12) -> Case:
 
 # --- the differential check ----------------------------------------------------------------
 
+
 @dataclass
 class Result:
     seed: int
@@ -1078,13 +1248,15 @@ class Result:
 
 
 def has_specials(feeds: dict) -> bool:
-    return any(a.dtype.kind == "f" and a.size and not (np.isfinite(a) & (np.abs(a) < 1e3)).all()
-               for a in feeds.values())
+    return any(
+        a.dtype.kind == "f" and a.size and not (np.isfinite(a) & (np.abs(a) < 1e3)).all() for a in feeds.values()
+    )
 
 
 def ort_run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
     """onnxruntime on the CPU, one thread, without graph optimizations (the plain reference)."""
     import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
@@ -1144,14 +1316,17 @@ def _compare_floats(got, want, g64, w64, rtol, atol):
     if bad.any():
         i = tuple(np.argwhere(bad)[0])
         err = np.abs(g64 - w64)[finite & np.isfinite(g64)]
-        return (f"{int(bad.sum())} of {bad.size} differ; at {list(map(int, i))}: {got[i]!r} vs {want[i]!r}; "
-                f"max abs err {err.max() if err.size else float('nan'):.3g}, scale {scale:.3g}")
+        return (
+            f"{int(bad.sum())} of {bad.size} differ; at {list(map(int, i))}: {got[i]!r} vs {want[i]!r}; "
+            f"max abs err {err.max() if err.size else float('nan'):.3g}, scale {scale:.3g}"
+        )
     return None
 
 
 def reference_run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray] | None:
     """onnx's reference evaluator (the spec in NumPy), or None when it cannot run the model."""
     from onnx.reference import ReferenceEvaluator
+
     try:
         with np.errstate(all="ignore"):
             return [np.asarray(a) for a in ReferenceEvaluator(model).run(None, dict(feeds))]
@@ -1162,8 +1337,11 @@ def reference_run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray] | Non
 def _one_node(model: onnx.ModelProto, node, values: dict) -> onnx.ModelProto:
     """A model of `node` alone whose inputs (graph inputs, initializers or values of
     earlier nodes) are graph inputs typed after their arrays in `values`."""
-    ins = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(values[i].dtype), list(values[i].shape))
-           for i in dict.fromkeys(node.input) if i]
+    ins = [
+        helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(values[i].dtype), list(values[i].shape))
+        for i in dict.fromkeys(node.input)
+        if i
+    ]
     graph = helper.make_graph([node], "node", ins, [onnx.ValueInfoProto(name=o) for o in node.output if o])
     return helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
 
@@ -1191,6 +1369,7 @@ def _run_node(model, node, values, engine, types=None) -> list[np.ndarray] | Non
         if engine == "ort":
             return [np.asarray(a) for a in ort_run(one, feeds)]
         from onnx.reference import ReferenceEvaluator
+
         with np.errstate(all="ignore"):
             outs = [np.asarray(a) for a in ReferenceEvaluator(one).run(None, feeds)]
     except Exception:  # noqa: BLE001 - either may fail on a node
@@ -1290,14 +1469,19 @@ def tie_break(case: Case, names, got, want) -> str | None:
     if ref is None:
         ref, fallback = reference_by_node(case.model, case.feeds)
         how = "onnx's reference evaluator node by node" + (
-            f" (onnxruntime for {', '.join(fallback)})" if fallback else "")
+            f" (onnxruntime for {', '.join(fallback)})" if fallback else ""
+        )
     if ref is None or not _agrees_where_ort_differs(names, got, want, ref):
         return None
     departures = ort_departures(case.model, case.feeds)
     if not departures:
         return None
-    return (f"tritonnx agrees with {how}, onnxruntime does not: " + "; ".join(_differences(names, got, want))
-            + "; onnxruntime departs from the reference at " + "; ".join(departures[:3]))
+    return (
+        f"tritonnx agrees with {how}, onnxruntime does not: "
+        + "; ".join(_differences(names, got, want))
+        + "; onnxruntime departs from the reference at "
+        + "; ".join(departures[:3])
+    )
 
 
 def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
@@ -1335,7 +1519,8 @@ def check(case: Case, save_dir: str | os.PathLike | None = None) -> Result:
         if cause is not None and not isinstance(cause, TritonnxError):  # a pass crashed: a bug, not a refusal
             res.status = "internal"
             res.detail = f"{type(e).__name__} from {type(cause).__name__}: {e}\n" + "".join(
-                traceback.format_exception(cause, limit=-6))
+                traceback.format_exception(cause, limit=-6)
+            )
         else:
             res.status, res.detail = "refused", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     except Exception as e:  # noqa: BLE001 - any other exception is a bug, reported
@@ -1360,5 +1545,6 @@ def save(case: Case, res: Result, save_dir: str | os.PathLike) -> Path:
     Path(str(stem) + ".txt").write_text(
         f"seed {case.seed} (tritonnx.fuzz.generate({case.seed})), opset {case.opset}\n"
         f"status: {res.status}{' (an input holds inf, nan or a huge value)' if res.special else ''}\nops: {', '.join(case.ops)}\n\n{res.detail}\n\n"
-        f"{onnx.printer.to_text(case.model.graph)}\n")
+        f"{onnx.printer.to_text(case.model.graph)}\n"
+    )
     return stem

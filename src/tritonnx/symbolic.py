@@ -22,6 +22,7 @@ a difference and is reported instead of being silently specialized.
 The module attribute `tnx.symbols = {name = sample, ...}` carries the samples in the IR,
 so `tritonnx-opt` runs passes on a dumped dynamic module the same way.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -109,8 +110,10 @@ def wrap(value: int, expr: sympy.Expr):
     """A SymInt, or a plain int where the expression has no symbol left."""
     expr = sympy.sympify(expr)
     # floor(-x) = -ceiling(x): keep floor and ceiling arguments non-negative (cdiv is -(-a // b))
-    expr = expr.replace(lambda e: isinstance(e, sympy.floor) and e.args[0].could_extract_minus_sign(),
-                        lambda e: -sympy.ceiling(-e.args[0]))
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.floor) and e.args[0].could_extract_minus_sign(),
+        lambda e: -sympy.ceiling(-e.args[0]),
+    )
     if not expr.free_symbols:
         return int(value)
     return SymInt(value, expr)
@@ -160,6 +163,7 @@ def scope(samples: dict | None):
 def module_samples(op) -> dict | None:
     """The `tnx.symbols` attribute of a module op as {name: sample}, or None."""
     from mlir import ir
+
     if "tnx.symbols" not in op.attributes:
         return None
     attr = ir.DictAttr(op.attributes["tnx.symbols"])
@@ -197,9 +201,10 @@ def pick_samples(names: list[str], static_sizes: set[int], count: int = 2) -> li
     free = [p for p in PRIMES if not any(s % p == 0 for s in static_sizes if s > 1)]
     need = len(names) * count
     if len(free) < need:
-        raise CompileError("no sample sizes left for the dynamic dimensions: every candidate prime "
-                         "divides a static size of the model")
-    return [dict(zip(names, free[i * len(names):(i + 1) * len(names)])) for i in range(count)]
+        raise CompileError(
+            "no sample sizes left for the dynamic dimensions: every candidate prime divides a static size of the model"
+        )
+    return [dict(zip(names, free[i * len(names) : (i + 1) * len(names)])) for i in range(count)]
 
 
 # -- expressions as Python text (the plan) and as tile IR (kernels) ------------------------
@@ -245,6 +250,7 @@ def emit(b, e: sympy.Expr, leaf) -> object:
     """A scalar of the index type `b.idx` computing `e` in tile IR with builder `b`;
     `leaf(name)` gives the value of a symbol. Sizes are non-negative, so floor division is
     arith's signed division."""
+
     def go(e):
         if e.is_Integer:
             return b.const(int(e), [], b.idx)
@@ -280,4 +286,5 @@ def emit(b, e: sympy.Expr, leaf) -> object:
                 out = b.op("arith.muli", [out, base], b.idx)
             return out
         raise ValueError(f"size expression {e} cannot be computed in a kernel")
+
     return go(sympy.sympify(e))

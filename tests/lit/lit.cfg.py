@@ -10,4 +10,5 @@ config.test_source_root = os.path.dirname(__file__)
 config.environment["PATH"] = os.environ["PATH"]
 # tritonnx-opt imports this checkout's package, not whichever one the environment installed
 config.environment["PYTHONPATH"] = os.pathsep.join(
-    p for p in (os.path.join(os.path.dirname(__file__), "..", "..", "src"), os.environ.get("PYTHONPATH")) if p)
+    p for p in (os.path.join(os.path.dirname(__file__), "..", "..", "src"), os.environ.get("PYTHONPATH")) if p
+)

@@ -8,6 +8,7 @@ Triton's metadata for it, `<kernel>.<target>.json`, which `tritonnx.runtime.cubi
 Each job is {"file", "kernel", "signature", "constexprs", "num_warps", "num_stages", "targets"}:
 the binary is of the launch's block sizes (its constexpr parameters).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,11 @@ def _compile_job(job: dict) -> None:
     fn = getattr(module, job["kernel"])
     signature = dict(zip(fn.arg_names, job["signature"]))
     for target in job["targets"]:
-        compiled = triton.compile(ASTSource(fn, signature, job.get("constexprs", {})),
-                                  target=GPUTarget("cuda", TARGETS[target].capability, 32),
-                                  options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
+        compiled = triton.compile(
+            ASTSource(fn, signature, job.get("constexprs", {})),
+            target=GPUTarget("cuda", TARGETS[target].capability, 32),
+            options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]},
+        )
         path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])
         meta = next(p for n, p in compiled.metadata_group.items() if n.endswith(".json"))
         path.with_name(f"{job['kernel']}.{target}.json").write_text(Path(meta).read_text())
@@ -54,6 +57,7 @@ def _serve() -> None:
     """A worker: imports Triton, then compiles the job on each line of stdin and answers
     one MARK line per job ({"kernel"} or {"kernel", "error"})."""
     import triton  # noqa: F401  (imported while the parent still runs its passes)
+
     for line in sys.stdin:
         job = json.loads(line)
         try:
@@ -79,8 +83,15 @@ class Workers:
         self.procs = []
         for _ in range(self.count):
             log = tempfile.TemporaryFile(mode="w+")
-            proc = subprocess.Popen([sys.executable, "-m", "tritonnx.compiler.aot", "--serve"], env=env,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tritonnx.compiler.aot", "--serve"],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+            )
             self.procs.append((proc, log))
 
     def run(self, jobs: list[dict], on_kernel=None) -> None:
@@ -111,7 +122,7 @@ class Workers:
                     tail = log.read().strip().splitlines()
                     errors.append(f"{job['kernel']}: the compiler process died ({tail[-1] if tail else 'no message'})")
                     return
-                answer = json.loads(line[len(MARK):])
+                answer = json.loads(line[len(MARK) :])
                 if "error" in answer:
                     errors.append(f"{answer['kernel']}: {answer['error']}")
                     return

@@ -1,13 +1,14 @@
 """Writes an artifact directory from the lowered module (the format: `tritonnx.runtime.format`):
 
-  plan.json          the format marker and version, the SHA-256 of every other file
-                     (`files`), inputs, outputs, buffers and `launches` (kernel, grid,
-                     buffers, scalars, num_warps, num_stages, ONNX nodes) in launch order
-  kernels/*.py       one @triton.jit kernel per distinct fusion group
-  kernels/*.<target>.cubin   ahead-of-time GPU binaries, when targets were given
-  weights.safetensors
-  model.onnx         the source model, for `tritonnx run --check`
+plan.json          the format marker and version, the SHA-256 of every other file
+                   (`files`), inputs, outputs, buffers and `launches` (kernel, grid,
+                   buffers, scalars, num_warps, num_stages, ONNX nodes) in launch order
+kernels/*.py       one @triton.jit kernel per distinct fusion group
+kernels/*.<target>.cubin   ahead-of-time GPU binaries, when targets were given
+weights.safetensors
+model.onnx         the source model, for `tritonnx run --check`
 """
+
 from __future__ import annotations
 
 import json
@@ -50,14 +51,20 @@ def _size_text(text: str) -> int | str:
 
 
 def _symbol_args(kernel: ir.Operation) -> list[str]:
-    return [ir.StringAttr(a).value for a in ir.ArrayAttr(kernel.attributes["tnx.symbol_args"])] \
-        if "tnx.symbol_args" in kernel.attributes else []
+    return (
+        [ir.StringAttr(a).value for a in ir.ArrayAttr(kernel.attributes["tnx.symbol_args"])]
+        if "tnx.symbol_args" in kernel.attributes
+        else []
+    )
 
 
 def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.ndarray]]:
     """The launch plan of @main and the weights it needs, by buffer name."""
-    kernels = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module.operation)
-               if "tnx.kind" in f.attributes}
+    kernels = {
+        ir.StringAttr(f.attributes["sym_name"]).value: f
+        for f in functions(module.operation)
+        if "tnx.kind" in f.attributes
+    }
     main = next(f for f in functions(module.operation) if "tnx.kind" not in f.attributes)
     block = main.regions[0].blocks[0]
     names: dict = {}
@@ -91,47 +98,74 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             k = kernels[sym]
             block_cfg = ir.DictAttr(k.attributes["tnx.block"])
             cost = ir.DictAttr(k.attributes["tnx.cost"])
-            launches.append({
-                "kernel": Path(ir.StringAttr(k.attributes["tnx.source"]).value).stem,
-                "grid": _grid(k),
-                "buffers": [names[v] for v in op.operands],
-                "symbols": _symbol_args(k),
-                "index_bits": (ir.IntegerAttr(k.attributes["tnx.index_bits"]).value  # of its index math
-                               if "tnx.index_bits" in k.attributes else 32),
-                "scalars": {},
-                "num_warps": ir.IntegerAttr(k.attributes["tnx.num_warps"]).value,
-                "num_stages": ir.IntegerAttr(k.attributes["tnx.num_stages"]).value,
-                "kind": ir.StringAttr(k.attributes["tnx.kind"]).value,
-                "block": {n: ir.IntegerAttr(block_cfg[n]).value for n in
-                          ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D") if n in block_cfg},
-                "constexprs": _constexprs(k, block_cfg),
-                "candidates": _configs(k),
-                "nodes": [ir.StringAttr(x).value for x in ir.ArrayAttr(
-                    op.attributes["tnx.nodes"] if "tnx.nodes" in op.attributes else k.attributes["tnx.nodes"])],
-                "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
-                if "tnx.notes" in op.attributes else [],
-                "flops": ir.IntegerAttr(cost["flops"]).value,
-                "precision": (ir.StringAttr(k.attributes["tnx.precision"]).value  # of its dot products
-                              if "tnx.precision" in k.attributes
-                              and ir.StringAttr(k.attributes["tnx.kind"]).value in DOT_KINDS else "fp32"),
-                "roles": _roles(cost, [names[v] in check_names for v in op.operands]),
-            })
+            launches.append(
+                {
+                    "kernel": Path(ir.StringAttr(k.attributes["tnx.source"]).value).stem,
+                    "grid": _grid(k),
+                    "buffers": [names[v] for v in op.operands],
+                    "symbols": _symbol_args(k),
+                    "index_bits": (
+                        ir.IntegerAttr(k.attributes["tnx.index_bits"]).value  # of its index math
+                        if "tnx.index_bits" in k.attributes
+                        else 32
+                    ),
+                    "scalars": {},
+                    "num_warps": ir.IntegerAttr(k.attributes["tnx.num_warps"]).value,
+                    "num_stages": ir.IntegerAttr(k.attributes["tnx.num_stages"]).value,
+                    "kind": ir.StringAttr(k.attributes["tnx.kind"]).value,
+                    "block": {
+                        n: ir.IntegerAttr(block_cfg[n]).value
+                        for n in ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D")
+                        if n in block_cfg
+                    },
+                    "constexprs": _constexprs(k, block_cfg),
+                    "candidates": _configs(k),
+                    "nodes": [
+                        ir.StringAttr(x).value
+                        for x in ir.ArrayAttr(
+                            op.attributes["tnx.nodes"] if "tnx.nodes" in op.attributes else k.attributes["tnx.nodes"]
+                        )
+                    ],
+                    "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
+                    if "tnx.notes" in op.attributes
+                    else [],
+                    "flops": ir.IntegerAttr(cost["flops"]).value,
+                    "precision": (
+                        ir.StringAttr(k.attributes["tnx.precision"]).value  # of its dot products
+                        if "tnx.precision" in k.attributes
+                        and ir.StringAttr(k.attributes["tnx.kind"]).value in DOT_KINDS
+                        else "fp32"
+                    ),
+                    "roles": _roles(cost, [names[v] in check_names for v in op.operands]),
+                }
+            )
         elif op.name == "func.return":
             outputs = [{"name": n, "buffer": names[v], **_tensor(v.type)} for n, v in zip(output_names, op.operands)]
     for b in buffers:
         if b["kind"] == "intermediate" and any(o["buffer"] == b["name"] for o in outputs):
             b["kind"] = "output"
-    plan = {"format": artifact_format.FORMAT, "version": artifact_format.VERSION,
-            "inputs": [{"name": b["onnx_name"], "buffer": b["name"], "shape": b["shape"], "dtype": b["dtype"]}
-                       for b in buffers if b["kind"] == "input"],
-            "outputs": outputs, "buffers": buffers, "launches": launches}
+    plan = {
+        "format": artifact_format.FORMAT,
+        "version": artifact_format.VERSION,
+        "inputs": [
+            {"name": b["onnx_name"], "buffer": b["name"], "shape": b["shape"], "dtype": b["dtype"]}
+            for b in buffers
+            if b["kind"] == "input"
+        ],
+        "outputs": outputs,
+        "buffers": buffers,
+        "launches": launches,
+    }
     if checks:  # index checks: buffers the runtime zeroes before a run and reads after it (runtime.checks)
         plan["checks"] = checks
     samples = module_samples(module.operation)
     if samples:  # dynamic sizes: their names, the samples compiled at, and what the plan needs of them
         plan["symbols"] = samples
-        plan["guards"] = ([ir.StringAttr(g).value.split(": ", 1) for g in ir.ArrayAttr(module.operation.attributes["tnx.guards"])]
-                          if "tnx.guards" in module.operation.attributes else [])
+        plan["guards"] = (
+            [ir.StringAttr(g).value.split(": ", 1) for g in ir.ArrayAttr(module.operation.attributes["tnx.guards"])]
+            if "tnx.guards" in module.operation.attributes
+            else []
+        )
     return plan, weights
 
 
@@ -140,20 +174,29 @@ def _roles(cost: ir.DictAttr, is_check: list[bool]) -> list[str]:
     buffer (they follow the inputs), then "out" for each output (a multi-output kernel has
     several)."""
     roles = [ir.StringAttr(r).value for r in ir.ArrayAttr(cost["roles"])]
-    return [r if i < len(roles) else "check" if chk else "out" for i, (r, chk) in
-            enumerate(zip(roles + [""] * len(is_check), is_check))]
+    return [
+        r if i < len(roles) else "check" if chk else "out"
+        for i, (r, chk) in enumerate(zip(roles + [""] * len(is_check), is_check))
+    ]
 
 
 def _check(attr: ir.DictAttr) -> dict:
     """A check buffer's entry in plan["checks"] (see `lower_to_tile.destination.check_attr`)."""
-    return {"node": ir.StringAttr(attr["node"]).value, "op_type": ir.StringAttr(attr["op_type"]).value,
-            "axis": ir.IntegerAttr(attr["axis"]).value, "size": _size(recognize_shape([ir.IntegerAttr(attr["size"]).value])[0])}
+    return {
+        "node": ir.StringAttr(attr["node"]).value,
+        "op_type": ir.StringAttr(attr["op_type"]).value,
+        "axis": ir.IntegerAttr(attr["axis"]).value,
+        "size": _size(recognize_shape([ir.IntegerAttr(attr["size"]).value])[0]),
+    }
 
 
 def _constexprs(kernel: ir.Operation, block: ir.DictAttr) -> dict[str, int]:
     """{constexpr parameter: value} of a kernel's launch: the block sizes its source takes."""
-    names = [ir.StringAttr(n).value for n in ir.ArrayAttr(kernel.attributes["tnx.constexprs"])] \
-        if "tnx.constexprs" in kernel.attributes else []
+    names = (
+        [ir.StringAttr(n).value for n in ir.ArrayAttr(kernel.attributes["tnx.constexprs"])]
+        if "tnx.constexprs" in kernel.attributes
+        else []
+    )
     return {n: ir.IntegerAttr(block[n]).value for n in names}
 
 
@@ -167,11 +210,16 @@ def _configs(kernel: ir.Operation) -> list[dict]:
     for c in ir.ArrayAttr(kernel.attributes["tnx.configs"]):
         c = ir.DictAttr(c)
         block = ir.DictAttr(c["block"])
-        out.append({"kernel": name, "grid": [_size_text(ir.StringAttr(g).value) for g in ir.ArrayAttr(c["grid"])],
-                    "block": {a.name: ir.IntegerAttr(a.attr).value for a in block},
-                    "constexprs": _constexprs(kernel, block),
-                    "num_warps": ir.IntegerAttr(c["num_warps"]).value,
-                    "num_stages": ir.IntegerAttr(c["num_stages"]).value})
+        out.append(
+            {
+                "kernel": name,
+                "grid": [_size_text(ir.StringAttr(g).value) for g in ir.ArrayAttr(c["grid"])],
+                "block": {a.name: ir.IntegerAttr(a.attr).value for a in block},
+                "constexprs": _constexprs(kernel, block),
+                "num_warps": ir.IntegerAttr(c["num_warps"]).value,
+                "num_stages": ir.IntegerAttr(c["num_stages"]).value,
+            }
+        )
     return out
 
 
@@ -179,11 +227,26 @@ def _signature(launch: dict, plan: dict) -> list[str]:
     """Triton's types of a launch's arguments, in order: its buffers' pointer types, then
     its symbols, scalars of the kernel's index width (`launch["index_bits"]`)."""
     by_name = {b["name"]: b for b in plan["buffers"]}
-    codes = {"float32": "*fp32", "float16": "*fp16", "float64": "*fp64", "bfloat16": "*bf16", "int64": "*i64", "int32": "*i32",
-             "int16": "*i16", "int8": "*i8", "bool": "*i1", "uint8": "*u8", "uint16": "*u16", "uint32": "*u32",
-             "uint64": "*u64"}
-    return ([codes[by_name[b]["dtype"]] for b in launch["buffers"]] + [f"i{launch.get('index_bits', 32)}"] * len(launch.get("symbols", []))
-            + ["constexpr"] * len(launch.get("constexprs", {})))
+    codes = {
+        "float32": "*fp32",
+        "float16": "*fp16",
+        "float64": "*fp64",
+        "bfloat16": "*bf16",
+        "int64": "*i64",
+        "int32": "*i32",
+        "int16": "*i16",
+        "int8": "*i8",
+        "bool": "*i1",
+        "uint8": "*u8",
+        "uint16": "*u16",
+        "uint32": "*u32",
+        "uint64": "*u64",
+    }
+    return (
+        [codes[by_name[b]["dtype"]] for b in launch["buffers"]]
+        + [f"i{launch.get('index_bits', 32)}"] * len(launch.get("symbols", []))
+        + ["constexpr"] * len(launch.get("constexprs", {}))
+    )
 
 
 def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, workers=None) -> dict:
@@ -194,10 +257,17 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, worker
         if launch["kernel"] in seen:
             continue
         seen.add(launch["kernel"])
-        jobs.append({"file": str(kernel_dir / f"{launch['kernel']}.py"), "kernel": launch["kernel"],
-                     "signature": launch["signature"], "constexprs": launch.get("constexprs", {}),
-                     "num_warps": launch["num_warps"], "num_stages": launch["num_stages"],
-                     "targets": list(targets)})
+        jobs.append(
+            {
+                "file": str(kernel_dir / f"{launch['kernel']}.py"),
+                "kernel": launch["kernel"],
+                "signature": launch["signature"],
+                "constexprs": launch.get("constexprs", {}),
+                "num_warps": launch["num_warps"],
+                "num_stages": launch["num_stages"],
+                "targets": list(targets),
+            }
+        )
     compile_kernels(jobs, workers=workers, on_kernel=on_kernel)
     return {k: {t: f"{k}.{t}.cubin" for t in targets} for k in seen}
 
@@ -205,20 +275,32 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, worker
 def _save_weights(path: Path, weights: dict, proto: onnx.ModelProto, failed: list) -> None:
     try:
         from tritonnx.runtime import to_torch
+
         save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
         onnx.save(proto, str(path / "model.onnx"))
     except BaseException as e:  # noqa: BLE001 - re-raised by `write` in the main thread once the cubins are done
         failed.append(e)
 
 
-def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProto, targets=(), on_kernel=None,
-          bounds: dict | None = None, workers=None) -> dict:
+def write(
+    path: Path,
+    module: ir.Module,
+    session: Session,
+    proto: onnx.ModelProto,
+    targets=(),
+    on_kernel=None,
+    bounds: dict | None = None,
+    workers=None,
+) -> dict:
     """Writes the artifact into directory `path` (which must exist). Returns the plan."""
     plan, weights = build_plan(module, session)
     kdir = path / "kernels"
     kdir.mkdir()
-    by_symbol = {ir.StringAttr(f.attributes["sym_name"]).value: Path(ir.StringAttr(f.attributes["tnx.source"]).value).stem
-                 for f in functions(module.operation) if "tnx.source" in f.attributes}
+    by_symbol = {
+        ir.StringAttr(f.attributes["sym_name"]).value: Path(ir.StringAttr(f.attributes["tnx.source"]).value).stem
+        for f in functions(module.operation)
+        if "tnx.source" in f.attributes
+    }
     for sym, text in session.sources.items():
         (kdir / f"{by_symbol[sym]}.py").write_text(text)
     for launch in plan["launches"]:
@@ -240,6 +322,7 @@ def write(path: Path, module: ir.Module, session: Session, proto: onnx.ModelProt
     plan["kernels"] = len({launch["kernel"] for launch in plan["launches"]})
     if plan.get("symbols"):  # figures at the samples; the runtime plans memory per set of sizes
         from tritonnx.runtime.dynamic import concretize
+
         plan["memory"] = concretize(plan, plan["symbols"])["memory"]
     else:
         plan["memory"] = plan_memory(plan)

@@ -17,6 +17,7 @@ directories named like a key or a temporary of ours are ever removed, whatever e
 directory holds. Kernels compiled to cubin are also cached by Triton itself
 (`TRITON_CACHE_DIR`), keyed by their source.
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,6 +53,7 @@ def cache_dir() -> Path:
     if env:
         return Path(env)
     import platformdirs
+
     return Path(platformdirs.user_cache_dir("tritonnx", appauthor=False))
 
 
@@ -189,8 +191,7 @@ def store(k: str, artifact: Path) -> None:
         for old in entries[MAX_ENTRIES:]:
             remove_tree(old)
     except OSError as e:
-        log.warning("tritonnx: could not store the artifact in the compile cache %s (%s).", root,
-                    e.strerror or e)
+        log.warning("tritonnx: could not store the artifact in the compile cache %s (%s).", root, e.strerror or e)
     finally:
         if tmp is not None:
             remove_tree(tmp)

@@ -3,6 +3,7 @@
 User and environment errors (a bad model, a wrong input, an output path tritonnx may not
 replace, a full disk) print one `error:` line and exit 1; "internal error" (exit 2) is kept
 for tritonnx's own bugs."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,18 +18,32 @@ from tritonnx.target import ALIASES, TARGETS
 
 def _compile(args) -> int:
     import tritonnx
-    model = tritonnx.compile(args.model, args.output, targets=tuple(args.target or ()), dump_ir=args.dump_ir,
-                             override_initializers=tuple(args.override_initializer or ()),
-                             progress=sys.stderr.isatty(), cache=not args.no_cache,
-                             precision=args.precision, shapes=_shapes(args.shape or ()), dynamic=args.dynamic,
-                             check_indices=not args.no_index_check)
+
+    model = tritonnx.compile(
+        args.model,
+        args.output,
+        targets=tuple(args.target or ()),
+        dump_ir=args.dump_ir,
+        override_initializers=tuple(args.override_initializer or ()),
+        progress=sys.stderr.isatty(),
+        cache=not args.no_cache,
+        precision=args.precision,
+        shapes=_shapes(args.shape or ()),
+        dynamic=args.dynamic,
+        check_indices=not args.no_index_check,
+    )
     plan = model.plan
-    print(f"compiled {args.model} -> {args.output}" + (" (from the compile cache)" if model.cached else "")
-          + f": {len(plan['launches'])} launches of "
-          f"{plan['kernels']} distinct kernels" + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else "")
-          + (f", dynamic sizes {', '.join(plan['symbols'])}" if plan.get("symbols") else ""))
+    print(
+        f"compiled {args.model} -> {args.output}"
+        + (" (from the compile cache)" if model.cached else "")
+        + f": {len(plan['launches'])} launches of "
+        f"{plan['kernels']} distinct kernels"
+        + (f", cubins for {', '.join(plan['targets'])}" if plan["targets"] else "")
+        + (f", dynamic sizes {', '.join(plan['symbols'])}" if plan.get("symbols") else "")
+    )
     if args.report:
         from tritonnx.compiler.report import report
+
         report(args.output)
     return 0
 
@@ -36,6 +51,7 @@ def _compile(args) -> int:
 def _shapes(specs) -> dict:
     """{'name': [d1, d2]} from ['name=d1,d2', ...]. Raises InputError for a malformed spec."""
     from tritonnx.errors import InputError
+
     out = {}
     for spec in specs:
         name, _, dims = spec.rpartition("=")
@@ -50,6 +66,7 @@ def _shapes(specs) -> dict:
 
 def _report(args) -> int:
     from tritonnx.compiler.report import report
+
     text = report(args.artifact, args.format, args.gpu)
     if text is not None:
         print(text)
@@ -60,6 +77,7 @@ def _read_inputs(path: str, model) -> dict:
     """{input name: array} from an .npz file (one array per input, by name) or, for a
     model with one input, an .npy file. Raises InputError saying what is wrong."""
     from tritonnx.errors import InputError
+
     names = [i["name"] for i in model.plan["inputs"]]
     try:
         data = np.load(path, allow_pickle=False)
@@ -69,8 +87,10 @@ def _read_inputs(path: str, model) -> dict:
         raise InputError(f"--inputs {path} is not a readable .npz or .npy file ({type(e).__name__}: {e}).") from None
     if isinstance(data, np.ndarray):
         if len(names) != 1:
-            raise InputError(f"--inputs {path} holds one array, but the model takes {len(names)} inputs "
-                             f"({', '.join(names)}): give an .npz file with one array per input name.")
+            raise InputError(
+                f"--inputs {path} holds one array, but the model takes {len(names)} inputs "
+                f"({', '.join(names)}): give an .npz file with one array per input name."
+            )
         return {names[0]: data}
     try:
         with data:
@@ -81,25 +101,33 @@ def _read_inputs(path: str, model) -> dict:
 
 def _run(args) -> int:
     from tritonnx.runtime import CompiledModel
+
     model = CompiledModel(args.artifact)
     if args.inputs:
         feeds = _read_inputs(args.inputs, model)
     else:
         if model.dynamic:
             from tritonnx.errors import InputError
-            raise InputError("the artifact has dynamic sizes (" + ", ".join(model.plan["symbols"])
-                             + "): give the inputs with --inputs FILE.npz")
+
+            raise InputError(
+                "the artifact has dynamic sizes ("
+                + ", ".join(model.plan["symbols"])
+                + "): give the inputs with --inputs FILE.npz"
+            )
         rng = np.random.default_rng(0)
         feeds = {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in model.plan["inputs"]}
     outputs = model.run(feeds)
     for name, value in outputs.items():
-        print(f"{name}: shape {list(value.shape)} {value.dtype}, mean {float(value.mean()):.6g}, "
-              f"max {float(value.max()):.6g}")
+        print(
+            f"{name}: shape {list(value.shape)} {value.dtype}, mean {float(value.mean()):.6g}, "
+            f"max {float(value.max()):.6g}"
+        )
     if args.output:  # to exactly the path given (np.savez would append .npz to a name without it)
         with open(args.output, "wb") as f:
             np.savez(f, **outputs)
     if args.check:
         import onnxruntime as ort
+
         sess = ort.InferenceSession(str(model.path / "model.onnx"), providers=["CPUExecutionProvider"])
         ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         worst = 0.0
@@ -116,46 +144,77 @@ def _run(args) -> int:
 
 def _cache(args) -> int:
     from tritonnx.compiler import cache
+
     if args.action == "clear":
         n = cache.clear()
         print(f"removed {n} compile cache entries from {cache.cache_dir()}")
         return 0
     i = cache.info()
-    print(f"compile cache: {i['path']}\nentries: {i['entries']} (at most {i['max_entries']} are kept)\n"
-          f"size: {i['bytes'] / 1e6:.1f} MB")
+    print(
+        f"compile cache: {i['path']}\nentries: {i['entries']} (at most {i['max_entries']} are kept)\n"
+        f"size: {i['bytes'] / 1e6:.1f} MB"
+    )
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tritonnx", description="Compile ONNX models to fused Triton kernels and run them.")
+    p = argparse.ArgumentParser(
+        prog="tritonnx", description="Compile ONNX models to fused Triton kernels and run them."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile an ONNX model into an artifact directory")
     c.add_argument("model", help="path of the .onnx file")
     c.add_argument("-o", "--output", required=True, help="artifact directory to create")
     c.add_argument("--dump-ir", metavar="DIR", help="write one numbered .mlir file per pass and the Triton sources")
-    c.add_argument("--target", action="append", choices=list(TARGETS),
-                   help="compile every kernel to cubin for this GPU ahead of time (repeatable); kernels are "
-                        "tiled for the first one")
-    c.add_argument("--override-initializer", action="append", metavar="NAME",
-                   help="keep this graph input a run-time input although it has an initializer (repeatable)")
-    c.add_argument("--shape", action="append", metavar="NAME=D1,D2,...",
-                   help="static shape for an input with symbolic dimensions (repeatable)")
-    c.add_argument("--dynamic", action="store_true",
-                   help="keep the inputs' symbolic dimensions (batch, sequence) not fixed by --shape: one "
-                        "artifact runs at any sizes")
-    c.add_argument("--precision", choices=["fp32", "tf32", "fp16", "bf16"], default="fp32",
-                   help="compute precision (default fp32); fp16/bf16 store tensors in half, accumulate in fp32")
+    c.add_argument(
+        "--target",
+        action="append",
+        choices=list(TARGETS),
+        help="compile every kernel to cubin for this GPU ahead of time (repeatable); kernels are "
+        "tiled for the first one",
+    )
+    c.add_argument(
+        "--override-initializer",
+        action="append",
+        metavar="NAME",
+        help="keep this graph input a run-time input although it has an initializer (repeatable)",
+    )
+    c.add_argument(
+        "--shape",
+        action="append",
+        metavar="NAME=D1,D2,...",
+        help="static shape for an input with symbolic dimensions (repeatable)",
+    )
+    c.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="keep the inputs' symbolic dimensions (batch, sequence) not fixed by --shape: one "
+        "artifact runs at any sizes",
+    )
+    c.add_argument(
+        "--precision",
+        choices=["fp32", "tf32", "fp16", "bf16"],
+        default="fp32",
+        help="compute precision (default fp32); fp16/bf16 store tensors in half, accumulate in fp32",
+    )
     c.add_argument("--no-cache", action="store_true", help="compile even when the compile cache has this model")
-    c.add_argument("--no-index-check", action="store_true",
-                   help="no run-time check of Gather indices from data (loads stay masked; bad indices give "
-                        "unspecified values instead of an error)")
+    c.add_argument(
+        "--no-index-check",
+        action="store_true",
+        help="no run-time check of Gather indices from data (loads stay masked; bad indices give "
+        "unspecified values instead of an error)",
+    )
     c.add_argument("--report", action="store_true", help="print the cost report (see `tritonnx report`)")
     c.set_defaults(fn=_compile)
     rp = sub.add_parser("report", help="per-kernel FLOPs, modeled DRAM bytes, roofline time; totals against bounds")
     rp.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
     rp.add_argument("--format", choices=["table", "json"], default="table", help="rich tables (default) or JSON")
-    rp.add_argument("--gpu", choices=[*TARGETS, *ALIASES], default="H100",
-                    help="roofline ceilings: a target or product (default H100)")
+    rp.add_argument(
+        "--gpu",
+        choices=[*TARGETS, *ALIASES],
+        default="H100",
+        help="roofline ceilings: a target or product (default H100)",
+    )
     rp.set_defaults(fn=_report)
     r = sub.add_parser("run", help="run a compiled artifact")
     r.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
@@ -164,16 +223,19 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
     r.add_argument("--rtol", type=float, default=1e-4, help="relative error --check accepts (default 1e-4)")
     r.set_defaults(fn=_run)
-    ca = sub.add_parser("cache", help="show or clear the compile cache ($TRITONNX_CACHE_DIR, else the "
-                                      "platform's cache directory)")
-    ca.add_argument("action", choices=["info", "clear"], help="info: where it is and its size; clear: remove "
-                                                               "its entries")
+    ca = sub.add_parser(
+        "cache", help="show or clear the compile cache ($TRITONNX_CACHE_DIR, else the platform's cache directory)"
+    )
+    ca.add_argument(
+        "action", choices=["info", "clear"], help="info: where it is and its size; clear: remove its entries"
+    )
     ca.set_defaults(fn=_cache)
     return p
 
 
 def main(argv=None) -> int:
     from tritonnx.errors import TritonnxError
+
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
@@ -189,8 +251,11 @@ def main(argv=None) -> int:
         return 1
     except Exception as e:  # noqa: BLE001 - a bug in tritonnx: say so, keep the details short
         last = traceback.extract_tb(e.__traceback__)[-1]
-        print(f"internal error: {type(e).__name__}: {e} (at {last.filename}:{last.lineno}); "
-              "please report it with the model.", file=sys.stderr)
+        print(
+            f"internal error: {type(e).__name__}: {e} (at {last.filename}:{last.lineno}); "
+            "please report it with the model.",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -20,6 +20,7 @@ Bounds over the ONNX graph (bytes):
   read once by each consumer at the end of that chain;
 - unfused: one kernel per ONNX node, each reading all its inputs and writing its outputs.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,11 +30,29 @@ import onnx
 from tritonnx import target as gpu_targets
 from tritonnx.runtime.memory_plan import nbytes
 
-MATERIALIZED = {"Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool",
-                "GlobalMaxPool", "LpPool", "GlobalLpPool", "ArgMax", "ArgMin", "Softmax", "LogSoftmax",
-                "Hardmax", "LayerNormalization", "GroupNormalization", "InstanceNormalization", "TopK",
-                "CumSum", "Einsum"} | {f"Reduce{r}" for r in ("Sum", "Mean", "Max", "Min", "Prod", "L1", "L2",
-                                                             "LogSum", "LogSumExp", "SumSquare")}
+MATERIALIZED = {
+    "Conv",
+    "ConvTranspose",
+    "MatMul",
+    "Gemm",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "LpPool",
+    "GlobalLpPool",
+    "ArgMax",
+    "ArgMin",
+    "Softmax",
+    "LogSoftmax",
+    "Hardmax",
+    "LayerNormalization",
+    "GroupNormalization",
+    "InstanceNormalization",
+    "TopK",
+    "CumSum",
+    "Einsum",
+} | {f"Reduce{r}" for r in ("Sum", "Mean", "Max", "Min", "Prod", "L1", "L2", "LogSum", "LogSumExp", "SumSquare")}
 NO_KERNEL = {"Constant", "Shape", "Size", "Identity", "Dropout"}  # no data movement at run time
 
 
@@ -63,8 +82,12 @@ def launch_cost(launch: dict, buffers: dict[str, dict], gpu: str = "H100") -> di
     flops = launch.get("flops", 0)
     peak = spec.peak_flops(launch.get("precision", "fp32"))
     t_compute, t_memory = flops / peak, total / spec.dram_bytes_s
-    return {"flops": flops, "bytes": total, "time_s": max(t_compute, t_memory),
-            "bound": "compute" if t_compute > t_memory else "memory"}
+    return {
+        "flops": flops,
+        "bytes": total,
+        "time_s": max(t_compute, t_memory),
+        "bound": "compute" if t_compute > t_memory else "memory",
+    }
 
 
 def _sizes(model: onnx.ModelProto) -> dict[str, int]:
@@ -101,8 +124,11 @@ def bounds(model: onnx.ModelProto) -> dict:
             if name:
                 consumers.setdefault(name, []).append(node)
     used_weights = {n for n in weights if n in consumers or n in outputs}
-    lower = sum(size.get(n, 0) for n in used_weights) + sum(size.get(n, 0) for n in inputs) \
+    lower = (
+        sum(size.get(n, 0) for n in used_weights)
+        + sum(size.get(n, 0) for n in inputs)
         + sum(size.get(n, 0) for n in outputs)
+    )
     materialized = 0
     for node in nodes:
         if node.op_type not in MATERIALIZED:
@@ -111,8 +137,13 @@ def bounds(model: onnx.ModelProto) -> dict:
         readers = value
         while True:  # follow the chain of sole consumers that fuse with the node
             users = consumers.get(readers, [])
-            if (len(users) != 1 or readers in outputs or users[0].op_type in MATERIALIZED
-                    or users[0].op_type in NO_KERNEL or len(users[0].output) != 1):
+            if (
+                len(users) != 1
+                or readers in outputs
+                or users[0].op_type in MATERIALIZED
+                or users[0].op_type in NO_KERNEL
+                or len(users[0].output) != 1
+            ):
                 break
             readers = users[0].output[0]
             if users[0].op_type != "Concat":  # a Concat's part is stored once, in place
@@ -125,8 +156,12 @@ def bounds(model: onnx.ModelProto) -> dict:
             continue
         kernels += 1
         unfused += sum(size.get(n, 0) for n in set(node.input) if n) + sum(size.get(n, 0) for n in node.output if n)
-    return {"lower_bytes": lower, "materialization_bytes": lower + materialized, "unfused_bytes": unfused,
-            "unfused_kernels": kernels}
+    return {
+        "lower_bytes": lower,
+        "materialization_bytes": lower + materialized,
+        "unfused_bytes": unfused,
+        "unfused_kernels": kernels,
+    }
 
 
 def summarize(plan: dict, gpu: str = "H100") -> dict:
@@ -137,31 +172,54 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
     sizes = plan.get("symbols") or {}
     if sizes:
         from tritonnx.runtime.dynamic import concretize
+
         plan = concretize(plan, sizes)
     buffers = {b["name"]: b for b in plan["buffers"]}
     rows = []
     for launch in plan["launches"]:
         c = launch_cost(launch, buffers, gpu)
-        rows.append({"kernel": launch["kernel"], "nodes": launch["nodes"], "kind": launch["kind"],
-                     "grid": launch["grid"], "block": launch["block"], "num_warps": launch["num_warps"],
-                     "num_stages": launch["num_stages"], **c})
+        rows.append(
+            {
+                "kernel": launch["kernel"],
+                "nodes": launch["nodes"],
+                "kind": launch["kind"],
+                "grid": launch["grid"],
+                "block": launch["block"],
+                "num_warps": launch["num_warps"],
+                "num_stages": launch["num_stages"],
+                **c,
+            }
+        )
     modeled = sum(r["bytes"] for r in rows)
-    as_fp32 = {n: ({**b, "dtype": "float32"} if b["dtype"] in ("float16", "bfloat16") else b) for n, b in buffers.items()}
+    as_fp32 = {
+        n: ({**b, "dtype": "float32"} if b["dtype"] in ("float16", "bfloat16") else b) for n, b in buffers.items()
+    }
     modeled_fp32 = sum(launch_cost(launch, as_fp32, gpu)["bytes"] for launch in plan["launches"])
-    totals = {"launches": sum(1 for launch in plan["launches"] if 0 not in launch["grid"]),
-              "kernels": len({launch["kernel"] for launch in plan["launches"]}),
-              "flops": sum(r["flops"] for r in rows), "bytes": modeled,
-              "time_s": sum(r["time_s"] for r in rows), "bytes_at_fp32": modeled_fp32}
+    totals = {
+        "launches": sum(1 for launch in plan["launches"] if 0 not in launch["grid"]),
+        "kernels": len({launch["kernel"] for launch in plan["launches"]}),
+        "flops": sum(r["flops"] for r in rows),
+        "bytes": modeled,
+        "time_s": sum(r["time_s"] for r in rows),
+        "bytes_at_fp32": modeled_fp32,
+    }
     b = plan.get("bounds")
     if b:
         totals.update({k: b[k] for k in ("lower_bytes", "materialization_bytes", "unfused_bytes", "unfused_kernels")})
         totals["bytes_over_lower"] = modeled / b["lower_bytes"] if b["lower_bytes"] else None
-        totals["bytes_over_materialization"] = modeled / b["materialization_bytes"] if b["materialization_bytes"] else None
+        totals["bytes_over_materialization"] = (
+            modeled / b["materialization_bytes"] if b["materialization_bytes"] else None
+        )
         totals["bytes_over_unfused"] = modeled / b["unfused_bytes"] if b["unfused_bytes"] else None
     m = plan.get("memory")
     if m:
-        totals.update({"peak_bytes": m["arena_bytes"], "liveness_bytes": m["liveness_bytes"],
-                       "no_reuse_bytes": m["no_reuse_bytes"],
-                       "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0})
+        totals.update(
+            {
+                "peak_bytes": m["arena_bytes"],
+                "liveness_bytes": m["liveness_bytes"],
+                "no_reuse_bytes": m["no_reuse_bytes"],
+                "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0,
+            }
+        )
     notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
     return {"gpu": gpu_targets.get(gpu).product, "launches": rows, "totals": totals, "notes": notes, "sizes": sizes}

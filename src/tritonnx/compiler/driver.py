@@ -1,4 +1,5 @@
 """`tritonnx.compile()`: ONNX file -> artifact directory -> CompiledModel."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,10 +50,18 @@ def dump_text(module: ir.Module | ir.Operation, debug_info: bool = True) -> str:
     so the body and the trailer come from two printings of the same module."""
     op = module.operation
     full = op.get_asm(large_elements_limit=DUMP_ELEMENTS_LIMIT, large_resource_limit=DUMP_RESOURCE_LIMIT)
-    body = op.get_asm(large_elements_limit=DUMP_ELEMENTS_LIMIT, large_resource_limit=DUMP_RESOURCE_LIMIT,
-                      enable_debug_info=True, use_local_scope=True) if debug_info else full
+    body = (
+        op.get_asm(
+            large_elements_limit=DUMP_ELEMENTS_LIMIT,
+            large_resource_limit=DUMP_RESOURCE_LIMIT,
+            enable_debug_info=True,
+            use_local_scope=True,
+        )
+        if debug_info
+        else full
+    )
     if not debug_info and "\n{-#" in full:
-        body = full[:full.rfind("\n{-#")]
+        body = full[: full.rfind("\n{-#")]
     at = full.rfind("\n{-#")
     trailer = full[at:].strip() if at >= 0 else ""
     body = body.rstrip("\n") + "\n"
@@ -76,6 +85,7 @@ class _Progress:
             return
         if self.bar is None and time.perf_counter() - self.start > 1.0:
             from rich.progress import Progress
+
             bar = self.bar = Progress(transient=True)
             bar.start()
             self.task = bar.add_task("compiling", total=self.total, completed=self.done - 1)
@@ -102,9 +112,11 @@ def _refuse_unloaded_external_data(model) -> None:
     for t in _tensors(model.graph):
         if t.data_location == onnx.TensorProto.EXTERNAL:
             location = next((e.value for e in t.external_data if e.key == "location"), "?")
-            raise ModelLoadError(f"tensor '{t.name}' of the model keeps its data in external file '{location}', "
-                                 "which was not loaded: pass the model's path instead, or load the data first "
-                                 "(onnx.load(path) or onnx.external_data_helper.load_external_data_for_model).")
+            raise ModelLoadError(
+                f"tensor '{t.name}' of the model keeps its data in external file '{location}', "
+                "which was not loaded: pass the model's path instead, or load the data first "
+                "(onnx.load(path) or onnx.external_data_helper.load_external_data_for_model)."
+            )
 
 
 def _tensors(graph: onnx.GraphProto):
@@ -126,15 +138,15 @@ def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
     inputs = {i.name: i for i in out.graph.input}
     for name, dims in shapes.items():
         if name not in inputs:
-            raise InputError(f"shapes names '{name}', which is not a graph input of the model "
-                             f"(inputs: {', '.join(inputs)}).")
+            raise InputError(
+                f"shapes names '{name}', which is not a graph input of the model (inputs: {', '.join(inputs)})."
+            )
         shape = inputs[name].type.tensor_type.shape
         if len(shape.dim) != len(dims):
             raise InputError(f"input '{name}' has rank {len(shape.dim)}; shapes gives {list(dims)}.")
         for i, (d, n) in enumerate(zip(shape.dim, dims)):
             if d.HasField("dim_value") and d.dim_value != n:
-                raise InputError(f"input '{name}' has static size {d.dim_value} in dimension {i}; "
-                                 f"shapes gives {n}.")
+                raise InputError(f"input '{name}' has static size {d.dim_value} in dimension {i}; shapes gives {n}.")
             d.Clear()
             d.dim_value = int(n)
     return out
@@ -179,11 +191,20 @@ def _static_sizes(proto: onnx.ModelProto) -> set[int]:
     """Every static size the model states: weight dims, static input and value_info dims,
     and the values of small integer constants (Reshape targets and the like)."""
     sizes = {int(d) for t in proto.graph.initializer for d in t.dims}
-    small = [t for t in proto.graph.initializer if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
-             and math.prod(t.dims) <= 64]
-    small += [a.t for n in proto.graph.node if n.op_type == "Constant" for a in n.attribute
-              if a.name == "value" and a.t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
-              and math.prod(a.t.dims) <= 64]
+    small = [
+        t
+        for t in proto.graph.initializer
+        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(t.dims) <= 64
+    ]
+    small += [
+        a.t
+        for n in proto.graph.node
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.name == "value"
+        and a.t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+        and math.prod(a.t.dims) <= 64
+    ]
     sizes |= {abs(int(v)) for t in small for v in numpy_helper.to_array(t).reshape(-1)}
     for vi in list(proto.graph.input) + list(proto.graph.value_info) + list(proto.graph.output):
         if vi.type.tensor_type.HasField("shape"):
@@ -209,15 +230,23 @@ def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     return out
 
 
-def _lower(proto: onnx.ModelProto, session: Session, pipeline: list, overrides: tuple, samples: dict | None,
-           dumps: Path | None, bar: _Progress) -> tuple[ir.Module, onnx.ModelProto, list]:
+def _lower(
+    proto: onnx.ModelProto,
+    session: Session,
+    pipeline: list,
+    overrides: tuple,
+    samples: dict | None,
+    dumps: Path | None,
+    bar: _Progress,
+) -> tuple[ir.Module, onnx.ModelProto, list]:
     """Imports `proto` and runs the pipeline; returns (module, the prepared ONNX model, the
     dump texts). `samples`: the sizes of a dynamic compile's symbols (`tnx.symbols`)."""
     prepared = prepare(proto, checked=True)
     module = import_model(prepared, session.weights, overrides, prepared=True)
     if samples:
         module.operation.attributes["tnx.symbols"] = ir.DictAttr.get(
-            {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in samples.items()})
+            {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in samples.items()}
+        )
     texts = [("import", dump_text(module))] if dumps else []
     for name, step in pipeline:
         bar.step(name)
@@ -242,9 +271,13 @@ def _fingerprint(module: ir.Module, session: Session) -> dict:
     launches, buffers and guards (sizes as expressions) and the weights."""
     plan, weights = artifact.build_plan(module, session)
     launches = [{k: v for k, v in launch.items() if k not in ("flops", "notes")} for launch in plan["launches"]]
-    return {"sources": sorted(session.sources.values()), "launches": launches, "buffers": plan["buffers"],
-            "guards": plan.get("guards", []),
-            "weights": {k: (v.shape, hashlib.sha256(v.tobytes()).hexdigest()) for k, v in weights.items()}}
+    return {
+        "sources": sorted(session.sources.values()),
+        "launches": launches,
+        "buffers": plan["buffers"],
+        "guards": plan.get("guards", []),
+        "weights": {k: (v.shape, hashlib.sha256(v.tobytes()).hexdigest()) for k, v in weights.items()},
+    }
 
 
 def _same(a: dict, b: dict, samples: list[dict]) -> None:
@@ -254,26 +287,48 @@ def _same(a: dict, b: dict, samples: list[dict]) -> None:
     if a["sources"] != b["sources"]:
         for x, y in zip(a["sources"], b["sources"]):
             if x != y:
-                line = next((f"{l1.strip()!r} vs {l2.strip()!r}" for l1, l2 in zip(x.splitlines(), y.splitlines())
-                             if l1 != l2 and not l1.startswith("def ")), "")
+                line = next(
+                    (
+                        f"{l1.strip()!r} vs {l2.strip()!r}"
+                        for l1, l2 in zip(x.splitlines(), y.splitlines())
+                        if l1 != l2 and not l1.startswith("def ")
+                    ),
+                    "",
+                )
                 what = f"a kernel differs ({line})"
                 break
         what = what or "the kernels differ"
     elif a["weights"] != b["weights"]:
-        what = "a weight depends on the sizes (" + next(k for k in a["weights"] if a["weights"][k] != b["weights"].get(k)) + ")"
+        what = (
+            "a weight depends on the sizes ("
+            + next(k for k in a["weights"] if a["weights"][k] != b["weights"].get(k))
+            + ")"
+        )
     elif a != b:
         what = "the launch plan differs"
     if what:
-        raise CompileError(f"dynamic shapes: compiled at {at[0]} and at {at[1]}, {what}: some size of this model "
-                           "is not a product of its dynamic dimensions and constants. Compile with static "
-                           "shapes (`shapes=`, CLI --shape).")
+        raise CompileError(
+            f"dynamic shapes: compiled at {at[0]} and at {at[1]}, {what}: some size of this model "
+            "is not a product of its dynamic dimensions and constants. Compile with static "
+            "shapes (`shapes=`, CLI --shape)."
+        )
 
 
-def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tuple[str, ...] = (),
-            dump_ir: str | os.PathLike | None = None, override_initializers: tuple[str, ...] = (),
-            constants: dict | None = None, progress: bool = False, cache: bool = True,
-            precision: str = "fp32", shapes: dict | None = None, dynamic: bool = False,
-            check_indices: bool = True):
+def compile(
+    model,
+    output_dir: str | os.PathLike | None = None,
+    *,
+    targets: tuple[str, ...] = (),
+    dump_ir: str | os.PathLike | None = None,
+    override_initializers: tuple[str, ...] = (),
+    constants: dict | None = None,
+    progress: bool = False,
+    cache: bool = True,
+    precision: str = "fp32",
+    shapes: dict | None = None,
+    dynamic: bool = False,
+    check_indices: bool = True,
+):
     """Compiles an ONNX model (path, bytes or ModelProto; ai.onnx opsets 1 to the newest
     the installed onnx defines, 28 with onnx 1.23) to an artifact.
 
@@ -310,8 +365,12 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
     CompileError, InputError (a wrong `shapes` or `constants` entry) or OutputPathError (an
     `output_dir` tritonnx may not replace) with a one-paragraph message.
     """
-    options = CompileOptions(targets=tuple(targets), precision=precision, check_indices=check_indices,
-                             override_initializers=tuple(override_initializers))  # checks the targets
+    options = CompileOptions(
+        targets=tuple(targets),
+        precision=precision,
+        check_indices=check_indices,
+        override_initializers=tuple(override_initializers),
+    )  # checks the targets
     _refuse_unloaded_external_data(model)
     proto = load(model)
     if shapes:
@@ -360,23 +419,41 @@ def compile(model, output_dir: str | os.PathLike | None = None, *, targets: tupl
                 except UnsupportedModelError as e:
                     if not dims:
                         raise
-                    raise UnsupportedModelError(f"{e} (a dynamic compile runs the model at sample sizes "
-                                                f"{samples[0]}; a model that cannot take them needs `shapes=`)", e.nodes) from None
+                    raise UnsupportedModelError(
+                        f"{e} (a dynamic compile runs the model at sample sizes "
+                        f"{samples[0]}; a model that cannot take them needs `shapes=`)",
+                        e.nodes,
+                    ) from None
                 expected = _fingerprint(module, session) if dims else {}
             if dims:  # the same model at other sample sizes must give the same kernels and plan
                 check = Session(options=options)
                 inner = use_session(check)
                 try:
                     with symbolic.scope(samples[1]):
-                        again, _, _ = _lower(fix_shapes(proto, _sample_shapes(proto, dims, picked[1])), check,
-                                             pipeline, overrides, samples[1], None, bar)
+                        again, _, _ = _lower(
+                            fix_shapes(proto, _sample_shapes(proto, dims, picked[1])),
+                            check,
+                            pipeline,
+                            overrides,
+                            samples[1],
+                            None,
+                            bar,
+                        )
                         _same(expected, _fingerprint(again, check), picked)
                 finally:
                     _session.reset(inner)
             bar.step("writing artifact")
             with symbolic.scope(samples[0]):
-                artifact.write(work, module, session, proto, targets, on_kernel=bar.step if targets else None,
-                               bounds=bounds(prepared), workers=workers)
+                artifact.write(
+                    work,
+                    module,
+                    session,
+                    proto,
+                    targets,
+                    on_kernel=bar.step if targets else None,
+                    bounds=bounds(prepared),
+                    workers=workers,
+                )
         if dumps:
             dumps.mkdir(parents=True, exist_ok=True)
             for i, (name, text) in enumerate(texts):
@@ -401,6 +478,7 @@ def _finish(work: Path, final: Path, output_dir, cached: bool = False):
     artifact nobody asked to keep (no `output_dir`) is removed when its CompiledModel is
     garbage collected or the process exits."""
     from tritonnx.runtime import CompiledModel
+
     try:
         paths.replace(work, final)
         model = CompiledModel(final, cached=cached)

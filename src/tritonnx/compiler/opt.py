@@ -9,6 +9,7 @@ A pass's `{key=value}` options change the compile options (`CompileOptions`, def
 ones otherwise) while that pass runs: `target` (`gpu` for the default GPU target,
 `interpreter`, or a target name such as `sm_80`), `precision`, `check_indices`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ def pass_options(base: CompileOptions, options: dict[str, str]) -> CompileOption
     changes: dict = {}
     for key, value in options.items():
         if key == "target":
-            changes["targets"] = (() if value == "interpreter" else
-                                  (gpu_targets.DEFAULT,) if value == "gpu" else (value,))
+            changes["targets"] = (
+                () if value == "interpreter" else (gpu_targets.DEFAULT,) if value == "gpu" else (value,)
+            )
         elif key == "precision":
             changes["precision"] = value
         elif key == "check_indices":
@@ -66,6 +68,7 @@ def pass_options(base: CompileOptions, options: dict[str, str]) -> CompileOption
 
 def _with_options(run, options: dict[str, str]):
     """`run` with the session's compile options changed by `options` while it runs."""
+
     def wrapped(op, pass_):
         session = current_session()
         saved = session.options
@@ -74,6 +77,7 @@ def _with_options(run, options: dict[str, str]):
             run(op, pass_)
         finally:
             session.options = saved
+
     return wrapped
 
 
@@ -98,10 +102,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="tritonnx-opt", description=__doc__.splitlines()[0])
     p.add_argument("input", nargs="?", default="-", help="input .mlir file (default: stdin)")
     p.add_argument("--pass-pipeline", default="", help="comma-separated passes, e.g. tnx-canonicalize,fuse")
-    p.add_argument("--mlir-print-debuginfo", action="store_true",
-                   help="print source locations (`loc(\"n51\")`), as the compiler's dumps do")
-    p.add_argument("--print-triton", action="store_true",
-                   help="after the IR, print the Triton source lower-to-triton wrote for each kernel")
+    p.add_argument(
+        "--mlir-print-debuginfo",
+        action="store_true",
+        help='print source locations (`loc("n51")`), as the compiler\'s dumps do',
+    )
+    p.add_argument(
+        "--print-triton",
+        action="store_true",
+        help="after the IR, print the Triton source lower-to-triton wrote for each kernel",
+    )
     p.add_argument("--list-passes", action="store_true", help="list tritonnx passes and exit")
     args = p.parse_args(argv)
     if args.list_passes:

@@ -2,6 +2,7 @@
 passes (through the compile `Session`, `tritonnx.passes.current_session().options`) and
 what, besides the model and tritonnx's own version, decides the artifact, so that its
 `key()` is the compile cache's key (`tritonnx.compiler.cache.key`)."""
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ class CompileOptions:
     run-time inputs (sorted). dynamic: the symbolic dimensions kept dynamic (sorted).
 
     Raises CompileError for an unknown target."""
+
     targets: tuple[str, ...] = ()
     precision: str = "fp32"
     check_indices: bool = True

@@ -11,6 +11,7 @@ artifact is renamed to `.NAME.old-PID-XXXX` and removed after. Work and old dire
 processes that no longer run (a killed compile) are reclaimed by the next compile beside
 them (`reclaim`); only directories named by this scheme, whose process is gone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -87,8 +88,13 @@ def reclaim_temporaries() -> None:
         return
     for p in entries:
         m = re.fullmatch(rf"{TEMP_PREFIX}(\d+)-[0-9a-z_]+", p.name)
-        if m and p.is_dir() and not p.is_symlink() and not pid_alive(int(m.group(1))) \
-                and (is_artifact(p) or not any(p.iterdir())):
+        if (
+            m
+            and p.is_dir()
+            and not p.is_symlink()
+            and not pid_alive(int(m.group(1)))
+            and (is_artifact(p) or not any(p.iterdir()))
+        ):
             remove_tree(p)
 
 
@@ -102,13 +108,17 @@ def check_output(final: Path) -> None:
     """Raises OutputPathError unless `final` is absent, an empty directory or a tritonnx
     artifact: the only things a compile may replace."""
     if final.is_symlink():
-        raise OutputPathError(f"output path {final} is a symbolic link; tritonnx writes its artifact only to a "
-                              "real directory path. Give the link's target or another path.")
+        raise OutputPathError(
+            f"output path {final} is a symbolic link; tritonnx writes its artifact only to a "
+            "real directory path. Give the link's target or another path."
+        )
     if not final.exists():
         return
     if not final.is_dir():
-        raise OutputPathError(f"output path {final} is an existing file; tritonnx replaces only a directory "
-                              "holding a previous tritonnx artifact. Choose another path; the file is untouched.")
+        raise OutputPathError(
+            f"output path {final} is an existing file; tritonnx replaces only a directory "
+            "holding a previous tritonnx artifact. Choose another path; the file is untouched."
+        )
     if is_artifact(final):
         return
     try:
@@ -116,9 +126,11 @@ def check_output(final: Path) -> None:
     except OSError as e:
         raise OutputPathError(f"output path {final} cannot be read ({e.strerror}).") from None
     if not empty:
-        raise OutputPathError(f"output path {final} is a non-empty directory that is not a tritonnx artifact (no "
-                              "plan.json with tritonnx's format marker); tritonnx replaces only its own artifacts. "
-                              "Choose a new or empty directory; nothing in it was touched.")
+        raise OutputPathError(
+            f"output path {final} is a non-empty directory that is not a tritonnx artifact (no "
+            "plan.json with tritonnx's format marker); tritonnx replaces only its own artifacts. "
+            "Choose a new or empty directory; nothing in it was touched."
+        )
 
 
 _DUMP_FILE = re.compile(r"\d\d-[\w.,-]+\.mlir|[A-Za-z_]\w*\.py", re.ASCII)
@@ -134,9 +146,11 @@ def check_dump_dir(path: Path) -> None:
         return
     foreign = [p.name for p in path.iterdir() if not (p.is_file() and _DUMP_FILE.fullmatch(p.name))]
     if foreign:
-        raise OutputPathError(f"--dump-ir {path} holds files that are not pass dumps ({', '.join(sorted(foreign)[:3])}"
-                              f"{', ...' if len(foreign) > 3 else ''}); tritonnx writes dumps only into a new or empty "
-                              "directory or over a previous dump. Choose another directory.")
+        raise OutputPathError(
+            f"--dump-ir {path} holds files that are not pass dumps ({', '.join(sorted(foreign)[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); tritonnx writes dumps only into a new or empty "
+            "directory or over a previous dump. Choose another directory."
+        )
 
 
 def work_dir(final: Path) -> Path:

@@ -2,6 +2,7 @@
 entry is (dump name, pass). A name with a `:` prefix of `mlir` runs upstream MLIR passes.
 Passes take no options of their own: they read the compile options
 (`tritonnx.compiler.options.CompileOptions`) from `tritonnx.passes.current_session()`."""
+
 from __future__ import annotations
 
 import sys
@@ -26,16 +27,25 @@ from tritonnx.passes import (
 def stages() -> list[tuple[str, object]]:
     """[(name, pass)] in order; a pass is a Python callable or an upstream pipeline string."""
     return [
-        (verify.NAME, verify.run),               # operand shapes, dtypes, attributes per the ONNX spec
-        (canonicalize.NAME, canonicalize.run),   # Identity/Dropout away, fold shape subgraphs and BN
-        (autocast.NAME, autocast.run),           # fp32 / tf32 / fp16 / bf16 (options.precision)
-        (split_k.NAME, split_k.run),             # GPU: few output blocks, long K -> partials + sum
-        (merge_siblings.NAME, merge_siblings.run),  # Q/K/V MatMuls, Inception's 1x1 Convs: one op over concatenated weights
+        (verify.NAME, verify.run),  # operand shapes, dtypes, attributes per the ONNX spec
+        (canonicalize.NAME, canonicalize.run),  # Identity/Dropout away, fold shape subgraphs and BN
+        (autocast.NAME, autocast.run),  # fp32 / tf32 / fp16 / bf16 (options.precision)
+        (split_k.NAME, split_k.run),  # GPU: few output blocks, long K -> partials + sum
+        (
+            merge_siblings.NAME,
+            merge_siblings.run,
+        ),  # Q/K/V MatMuls, Inception's 1x1 Convs: one op over concatenated weights
         (match_attention.NAME, match_attention.run),  # MatMul, score ops, Softmax, MatMul marked as flash attention
-        (partition.NAME, partition.run),         # fusion groups: anchors + prologues + epilogues, pointwise chains; views as index maps
-        (multi_output.NAME, multi_output.run),   # a lone pointwise group becomes a second output of its input's kernel
-        (outline.NAME, outline.run),             # one private func per group, @main calls them; data-index checks marked
-        (choose_blocks.NAME, choose_blocks.run),                   # block sizes, grid, warps, stages for options.gpu (or the interpreter)
+        (
+            partition.NAME,
+            partition.run,
+        ),  # fusion groups: anchors + prologues + epilogues, pointwise chains; views as index maps
+        (multi_output.NAME, multi_output.run),  # a lone pointwise group becomes a second output of its input's kernel
+        (outline.NAME, outline.run),  # one private func per group, @main calls them; data-index checks marked
+        (
+            choose_blocks.NAME,
+            choose_blocks.run,
+        ),  # block sizes, grid, warps, stages for options.gpu (or the interpreter)
         (lower_to_tile.NAME, lower_to_tile.run),  # kernel bodies in tile + arith + scf
         ("canonicalize,cse", "canonicalize,cse"),  # upstream cleanups on the arith index math
         (lower_to_triton.NAME, lower_to_triton.run),  # print @triton.jit sources
@@ -64,6 +74,8 @@ def registry() -> dict[str, tuple[Callable[..., object], str]]:
     tritonnx-opt's shorthand for the five fusion passes in order."""
     passes: dict[str, tuple[Callable[..., object], str]] = {
         name: (run, _doc(sys.modules[run.__module__]).strip().splitlines()[0])
-        for name, run in stages() if callable(run)}
+        for name, run in stages()
+        if callable(run)
+    }
     passes["fuse"] = (fuse, _doc(fuse).split(": ", 1)[1])
     return passes

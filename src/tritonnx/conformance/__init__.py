@@ -7,6 +7,7 @@ own test suite against it (`python -m tritonnx.conformance`, see `runner`).
   runner.py        the command line
   onnx_backend.py  `onnx.backend.base.Backend` over `tritonnx.compile`
 """
+
 from __future__ import annotations
 
 from tritonnx.conformance.cases import OUTCOMES, Case, Result, collect_cases, compare, run_case

@@ -1,4 +1,5 @@
 """`python -m tritonnx.conformance`: see `tritonnx.conformance.runner`."""
+
 import sys
 
 from tritonnx.conformance.runner import main

@@ -3,6 +3,7 @@
 and runs one through `tritonnx.conformance.onnx_backend` and classifies it as a `Result`
 with one of OUTCOMES (see `tritonnx.conformance.runner` for what each means), `compare`
 checks outputs as ONNX's own runner does."""
+
 from __future__ import annotations
 
 import re
@@ -24,6 +25,7 @@ class Case:
 
     kind: "node" or "simple" (a model with data sets) or "real" (a light model: random
     input, checked against the shipped output and onnxruntime)."""
+
     name: str
     op_type: str
     kind: str
@@ -39,6 +41,7 @@ class Result:
     """What one test did. `missing` lists the op types tritonnx reported unsupported;
     `internal` is set when a CompileError wraps an internal exception (a bug in a pass
     rather than a refusal): its type, message and where it was raised."""
+
     name: str
     op_type: str
     kind: str
@@ -111,14 +114,31 @@ def collect_cases(pattern: str | None = None, models: bool = True) -> list[Case]
             continue
         if c.kind == "real":
             light = Path(onnx.__file__).parent / LIGHT_DIR
-            cases.append(Case(c.name, "(model)", "real", c.rtol, c.atol,
-                              str(light / f"light_{c.model_name}.onnx"),
-                              expected_output=str(light / f"light_{c.model_name}_output_0.pb")))
+            cases.append(
+                Case(
+                    c.name,
+                    "(model)",
+                    "real",
+                    c.rtol,
+                    c.atol,
+                    str(light / f"light_{c.model_name}.onnx"),
+                    expected_output=str(light / f"light_{c.model_name}_output_0.pb"),
+                )
+            )
         else:
             op = ops.get(c.name) or _default_domain_op(c.model) or _name_op(c.name)
             assert c.model is not None and c.data_sets is not None, "node and simple tests carry a model and data"
-            cases.append(Case(c.name, op, c.kind, c.rtol, c.atol, c.model.SerializeToString(),
-                              [(_to_numpy(i), _to_numpy(o)) for i, o in c.data_sets]))
+            cases.append(
+                Case(
+                    c.name,
+                    op,
+                    c.kind,
+                    c.rtol,
+                    c.atol,
+                    c.model.SerializeToString(),
+                    [(_to_numpy(i), _to_numpy(o)) for i, o in c.data_sets],
+                )
+            )
     return cases
 
 
@@ -135,7 +155,7 @@ def _mismatch(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float
         return f"dtype {actual.dtype}, expected {expected.dtype}"
     if expected.dtype.kind not in "biufc":  # ml_dtypes: bfloat16, float8, int4...
         if expected.dtype.name == "bfloat16":
-            rtol = max(rtol, 2 ** -6)  # two bfloat16 ulps, as ONNX's runner allows
+            rtol = max(rtol, 2**-6)  # two bfloat16 ulps, as ONNX's runner allows
         actual, expected = actual.astype(np.float32), expected.astype(np.float32)
     try:
         np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)  # NaN == NaN
@@ -168,7 +188,7 @@ def compare(actual, expected, rtol: float, atol: float) -> str | None:
 def _first_line(err: BaseException, limit: int = 300) -> str:
     lines = [s for s in str(err).strip().splitlines() if s.strip()]
     text = lines[0].strip() if lines else type(err).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _where(err: BaseException) -> str:
@@ -218,8 +238,16 @@ def run_case(case: Case) -> Result:
     start = time.perf_counter()
 
     def result(outcome, reason="", missing=(), internal=""):
-        return Result(case.name, case.op_type, case.kind, outcome, reason,
-                      round(time.perf_counter() - start, 3), sorted(set(missing)), internal)
+        return Result(
+            case.name,
+            case.op_type,
+            case.kind,
+            outcome,
+            reason,
+            round(time.perf_counter() - start, 3),
+            sorted(set(missing)),
+            internal,
+        )
 
     rep = None
     try:

@@ -10,6 +10,7 @@ run where `tritonnx.runtime` puts them: on a CUDA GPU when torch sees one, other
 the CPU through Triton's interpreter (the device argument only checks that the device is
 available; it does not move the computation).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -44,8 +45,14 @@ class TritonnxRep(BackendRep):
     compile. For such a model the rep compiles at the first `run`, specialized on those
     inputs' values, and again for each new set of values (as a JIT specializes)."""
 
-    def __init__(self, model: onnx.ModelProto, compiled, workdir: tempfile.TemporaryDirectory,
-                 parameters: tuple[str, ...] = (), compile_kwargs: dict | None = None):
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        compiled,
+        workdir: tempfile.TemporaryDirectory,
+        parameters: tuple[str, ...] = (),
+        compile_kwargs: dict | None = None,
+    ):
         self.compiled = compiled
         self._workdir = workdir
         self._model = model
@@ -60,6 +67,7 @@ class TritonnxRep(BackendRep):
         if not self._parameters:
             return self.compiled
         import tritonnx
+
         missing = [n for n in self._parameters if n not in named]
         if missing:
             raise ValueError(f"missing inputs {missing}: the model's shapes depend on them.")
@@ -81,8 +89,10 @@ class TritonnxRep(BackendRep):
                 inputs = [inputs]
             inputs = list(inputs)
             if len(inputs) > len(self.input_names):
-                raise ValueError(f"the model takes {len(self.input_names)} inputs "
-                                 f"({', '.join(self.input_names)}); got {len(inputs)}.")
+                raise ValueError(
+                    f"the model takes {len(self.input_names)} inputs "
+                    f"({', '.join(self.input_names)}); got {len(inputs)}."
+                )
             named = dict(zip(self.input_names, inputs))
         wanted = self._compiled_for(named).input_names
         missing = [n for n in wanted if n not in named]
@@ -152,19 +162,24 @@ class TritonnxBackend(Backend):
             rep.close()
 
     @classmethod
-    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",
-                 outputs_info=None, **kwargs: Any) -> tuple[Any, ...]:
+    def run_node(
+        cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU", outputs_info=None, **kwargs: Any
+    ) -> tuple[Any, ...]:
         """Runs a single node by wrapping it in a one-node model (opset 17 unless
         `opset_version` is given); needs `outputs_info` [(dtype, shape)] per output."""
         if outputs_info is None:
             raise ValueError("run_node needs outputs_info: tritonnx compiles static shapes only.")
         opset = kwargs.pop("opset_version", 17)
         arrays = [np.asarray(a) for a in (inputs.values() if isinstance(inputs, dict) else inputs)]
-        names = list(inputs) if isinstance(inputs, dict) else list(node.input)[:len(arrays)]
-        graph_inputs = [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-                        for n, a in zip(names, arrays)]
-        graph_outputs = [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t)), s)
-                         for n, (t, s) in zip(node.output, outputs_info)]
+        names = list(inputs) if isinstance(inputs, dict) else list(node.input)[: len(arrays)]
+        graph_inputs = [
+            onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in zip(names, arrays)
+        ]
+        graph_outputs = [
+            onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t)), s)
+            for n, (t, s) in zip(node.output, outputs_info)
+        ]
         graph = onnx.helper.make_graph([node], "run_node", graph_inputs, graph_outputs)
         model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
         return cls.run_model(model, arrays, device, **kwargs)

@@ -6,6 +6,7 @@ worker that died (a segfault, an abort, os._exit); either way the test is record
 `crash` and a fresh worker takes the next test. Workers are also replaced after a number
 of tests, so that memory a test leaks does not pile up.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -105,8 +106,15 @@ def _crash(case: Case, reason: str, seconds: float) -> Result:
     return Result(case.name, case.op_type, case.kind, "crash", reason, round(seconds, 3))
 
 
-def run_cases(cases: list[Case], jobs: int, timeout: float, model_timeout: float | None = None,
-              on_result=None, recycle: int = 100, quiet: bool = True) -> list[Result]:
+def run_cases(
+    cases: list[Case],
+    jobs: int,
+    timeout: float,
+    model_timeout: float | None = None,
+    on_result=None,
+    recycle: int = 100,
+    quiet: bool = True,
+) -> list[Result]:
     """Runs `cases` on `jobs` worker processes; returns their results in `cases` order.
 
     timeout: seconds per test (compile and every data set), from when the worker gets it;
@@ -151,7 +159,9 @@ def run_cases(cases: list[Case], jobs: int, timeout: float, model_timeout: float
                     except (EOFError, OSError):
                         w.proc.join(5)
                         if not w.ready:
-                            raise RuntimeError(f"a conformance worker failed to start ({_death(w.proc.exitcode)}).") from None
+                            raise RuntimeError(
+                                f"a conformance worker failed to start ({_death(w.proc.exitcode)})."
+                            ) from None
                         retire(w, _death(w.proc.exitcode))
                         continue
                     if kind == "ready":

@@ -1,4 +1,5 @@
 """The conformance runner's outputs: a Markdown report and `{test name: outcome}` JSON."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from tritonnx.conformance.cases import OUTCOMES, Result
 @dataclass
 class Meta:
     """How the run was made."""
+
     command: str
     seconds: float
     timeout: float
@@ -51,28 +53,51 @@ def _pct(n: int, total: int) -> str:
 def _header(results: list[Result], meta: Meta) -> list[str]:
     kind_counts = Counter(r.kind for r in results)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = ["# ONNX backend conformance", "",
-             f"ONNX's own test suite (`onnx.backend.test.case`) run through `tritonnx.conformance.onnx_backend` on {date}.",
-             "Regenerate with the command below; the `.json` file beside this one has every test's outcome.", "",
-             "| | |", "|---|---|",
-             f"| command | `{meta.command}` |"]
+    lines = [
+        "# ONNX backend conformance",
+        "",
+        f"ONNX's own test suite (`onnx.backend.test.case`) run through `tritonnx.conformance.onnx_backend` on {date}.",
+        "Regenerate with the command below; the `.json` file beside this one has every test's outcome.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| command | `{meta.command}` |",
+    ]
     lines += [f"| {p} | {_version(p)} |" for p in ("tritonnx", "onnx", "triton", "torch", "onnxruntime")]
-    lines += [f"| tests | {len(results)} ({', '.join(f'{n} {k}' for k, n in sorted(kind_counts.items()))}) |",
-              (f"| run time | {_duration(meta.seconds)} ({meta.jobs} workers; limit {meta.timeout:g} s per test, "
-              f"{meta.model_timeout:g} s per light model) |"), ""]
+    lines += [
+        f"| tests | {len(results)} ({', '.join(f'{n} {k}' for k, n in sorted(kind_counts.items()))}) |",
+        (
+            f"| run time | {_duration(meta.seconds)} ({meta.jobs} workers; limit {meta.timeout:g} s per test, "
+            f"{meta.model_timeout:g} s per light model) |"
+        ),
+        "",
+    ]
     totals = Counter(r.outcome for r in results)
     kinds = sorted({r.kind for r in results}, key=lambda k: (k != "node", k))
     by_kind = {k: Counter(r.outcome for r in results if r.kind == k) for k in kinds}
     count = {k: sum(c.values()) for k, c in by_kind.items()}
-    lines += ["## Totals", "", "| outcome | all tests | share | " + " | ".join(f"{k} tests | share" for k in kinds) + " |",
-              "|---|---:|---:|" + "---:|---:|" * len(kinds)]
-    lines += [f"| {o} | {totals[o]} | {_pct(totals[o], len(results))} | "
-              + " | ".join(f"{by_kind[k][o]} | {_pct(by_kind[k][o], count[k])}" for k in kinds) + " |"
-              for o in OUTCOMES]
-    lines += ["", ("`pass`: outputs match within the test's rtol/atol (NaN equals NaN; shapes and dtypes "
-              "must match); `fail`: wrong numbers, shapes or dtypes; `unsupported`: tritonnx refused the "
-              "model (UnsupportedModelError or CompileError); `crash`: any other exception, a time-out or "
-              "a dead worker."), ""]
+    lines += [
+        "## Totals",
+        "",
+        "| outcome | all tests | share | " + " | ".join(f"{k} tests | share" for k in kinds) + " |",
+        "|---|---:|---:|" + "---:|---:|" * len(kinds),
+    ]
+    lines += [
+        f"| {o} | {totals[o]} | {_pct(totals[o], len(results))} | "
+        + " | ".join(f"{by_kind[k][o]} | {_pct(by_kind[k][o], count[k])}" for k in kinds)
+        + " |"
+        for o in OUTCOMES
+    ]
+    lines += [
+        "",
+        (
+            "`pass`: outputs match within the test's rtol/atol (NaN equals NaN; shapes and dtypes "
+            "must match); `fail`: wrong numbers, shapes or dtypes; `unsupported`: tritonnx refused the "
+            "model (UnsupportedModelError or CompileError); `crash`: any other exception, a time-out or "
+            "a dead worker."
+        ),
+        "",
+    ]
     return lines
 
 
@@ -90,10 +115,17 @@ def _blockers(results: list[Result]) -> list[str]:
             alone[r.missing[0]] += 1
         if not r.missing:
             other[_key(r.reason)] += 1
-    lines = ["## What the unsupported tests need", "",
-             ("Op types tritonnx reported unsupported, by the number of tests that use them "
-             "(*only missing op*: tests that need nothing else)."), "",
-             "| op type | tests | only missing op |", "|---|---:|---:|"]
+    lines = [
+        "## What the unsupported tests need",
+        "",
+        (
+            "Op types tritonnx reported unsupported, by the number of tests that use them "
+            "(*only missing op*: tests that need nothing else)."
+        ),
+        "",
+        "| op type | tests | only missing op |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {_cell(op)} | {n} | {alone[op]} |" for op, n in needed.most_common()]
     if other:
         lines += ["", "Other refusals:", "", "| reason | tests |", "|---|---:|"]
@@ -106,10 +138,17 @@ def _per_op(results: list[Result]) -> list[str]:
     for r in results:
         if r.kind != "real":
             table[r.op_type][r.outcome] += 1
-    lines = ["## Per op type", "",
-             ("A node test counts under the op type of its graph's first default-domain node; an "
-             "`_expanded` test (the op's function body) under the op it expands."), "",
-             "| op type | tests | pass | fail | unsupported | crash |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "## Per op type",
+        "",
+        (
+            "A node test counts under the op type of its graph's first default-domain node; an "
+            "`_expanded` test (the op's function body) under the op it expands."
+        ),
+        "",
+        "| op type | tests | pass | fail | unsupported | crash |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for op in sorted(table, key=str.lower):
         c = table[op]
         lines.append(f"| {_cell(op)} | {sum(c.values())} | " + " | ".join(str(c[o] or "") for o in OUTCOMES) + " |")
@@ -120,10 +159,17 @@ def _models(results: list[Result]) -> list[str]:
     real = [r for r in results if r.kind == "real"]
     if not real:
         return []
-    lines = ["## Light models", "",
-             ("Each light model runs on a seeded N(0,1) input and is checked against the output shipped "
-             "with onnx and against onnxruntime."), "",
-             "| test | outcome | time | reason |", "|---|---|---:|---|"]
+    lines = [
+        "## Light models",
+        "",
+        (
+            "Each light model runs on a seeded N(0,1) input and is checked against the output shipped "
+            "with onnx and against onnxruntime."
+        ),
+        "",
+        "| test | outcome | time | reason |",
+        "|---|---|---:|---|",
+    ]
     lines += [f"| {r.name} | {r.outcome} | {r.seconds:.0f} s | {_cell(r.reason)} |" for r in real]
     return lines + [""]
 
@@ -144,9 +190,15 @@ def _internal(results: list[Result]) -> list[str]:
         if r.internal:
             groups[r.internal].append(r.name)
     total = sum(len(v) for v in groups.values())
-    lines = [f"## Internal errors behind CompileError ({total})", "",
-             ("Counted as `unsupported` above, but the CompileError wraps an exception raised inside a "
-             "pass, which points at a bug rather than a missing feature."), ""]
+    lines = [
+        f"## Internal errors behind CompileError ({total})",
+        "",
+        (
+            "Counted as `unsupported` above, but the CompileError wraps an exception raised inside a "
+            "pass, which points at a bug rather than a missing feature."
+        ),
+        "",
+    ]
     if not groups:
         return lines + ["None.", ""]
     for cause, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
@@ -172,9 +224,16 @@ def _unsupported(results: list[Result]) -> list[str]:
 
 def markdown(results: list[Result], meta: Meta) -> str:
     """The whole report."""
-    parts = [_header(results, meta), _blockers(results), _per_op(results), _models(results),
-             _listing(results, "fail", "Failing tests"), _listing(results, "crash", "Crashing tests"),
-             _internal(results), _unsupported(results)]
+    parts = [
+        _header(results, meta),
+        _blockers(results),
+        _per_op(results),
+        _models(results),
+        _listing(results, "fail", "Failing tests"),
+        _listing(results, "crash", "Crashing tests"),
+        _internal(results),
+        _unsupported(results),
+    ]
     return "\n".join(line for part in parts for line in part)
 
 
@@ -182,4 +241,6 @@ def write(md_path: Path, json_path: Path, results: list[Result], meta: Meta) -> 
     """Writes the Markdown report and the `{test name: outcome}` JSON."""
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(markdown(results, meta))
-    json_path.write_text(json.dumps({r.name: r.outcome for r in sorted(results, key=lambda r: r.name)}, indent=1) + "\n")
+    json_path.write_text(
+        json.dumps({r.name: r.outcome for r in sorted(results, key=lambda r: r.name)}, indent=1) + "\n"
+    )

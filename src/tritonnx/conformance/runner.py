@@ -16,6 +16,7 @@ it. Outcomes:
 
 Exit status: 1 when a test crashed or a test in the passing list no longer passes, else 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,13 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tritonnx.conformance", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="docs/conformance.md", help="Markdown report; JSON goes beside it")
     p.add_argument("--timeout", type=float, default=60, help="seconds per node test (default 60)")
-    p.add_argument("--model-timeout", type=float, default=1800,
-                   help="seconds per light-model test (default 1800: they take minutes on the interpreter)")
+    p.add_argument(
+        "--model-timeout",
+        type=float,
+        default=1800,
+        help="seconds per light-model test (default 1800: they take minutes on the interpreter)",
+    )
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)")
     p.add_argument("--filter", help="only tests whose name matches this regular expression")
     p.add_argument("--no-models", action="store_true", help="node tests only")
-    p.add_argument("--update-passing", metavar="FILE",
-                   help="add the node tests that passed to this list (it only grows)")
+    p.add_argument(
+        "--update-passing", metavar="FILE", help="add the node tests that passed to this list (it only grows)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line per test")
     args = p.parse_args(argv)
 
@@ -60,20 +66,33 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(done, r):
         if not args.quiet:
-            print(f"[{done}/{len(cases)}] {r.outcome:11} {r.name} ({r.seconds:.1f}s)"
-                  + (f": {r.reason}" if r.outcome in ("fail", "crash") else ""), file=sys.stderr, flush=True)
+            print(
+                f"[{done}/{len(cases)}] {r.outcome:11} {r.name} ({r.seconds:.1f}s)"
+                + (f": {r.reason}" if r.outcome in ("fail", "crash") else ""),
+                file=sys.stderr,
+                flush=True,
+            )
 
-    results = run_cases(cases, jobs=args.jobs, timeout=args.timeout, model_timeout=args.model_timeout,
-                        on_result=progress)
+    results = run_cases(
+        cases, jobs=args.jobs, timeout=args.timeout, model_timeout=args.model_timeout, on_result=progress
+    )
     elapsed = time.time() - start
     meta = report.Meta(
         command="python -m tritonnx.conformance" + (" " + " ".join(argv) if argv else ""),
-        seconds=elapsed, timeout=args.timeout, model_timeout=args.model_timeout, jobs=args.jobs)
+        seconds=elapsed,
+        timeout=args.timeout,
+        model_timeout=args.model_timeout,
+        jobs=args.jobs,
+    )
     out = Path(args.out)
     report.write(out, out.with_suffix(".json"), results, meta)
     totals = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
-    print(f"{len(results)} tests in {elapsed:.0f}s: " + ", ".join(f"{v} {k}" for k, v in totals.items())
-          + f"; report in {out}", file=sys.stderr)
+    print(
+        f"{len(results)} tests in {elapsed:.0f}s: "
+        + ", ".join(f"{v} {k}" for k, v in totals.items())
+        + f"; report in {out}",
+        file=sys.stderr,
+    )
     regressions: list[str] = []
     if args.update_passing:
         path = Path(args.update_passing)

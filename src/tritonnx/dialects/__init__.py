@@ -3,6 +3,7 @@
 `make_context()` returns an `mlir.ir.Context` with both dialects loaded. The IRDL files
 beside this module are the single source of truth for op names and operand names.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,6 +25,7 @@ IRDL_FILES = (_HERE / "tnx.irdl.mlir", _HERE / "tile.irdl.mlir")
 def onnx_op_type(op_name: str) -> str:
     """The ONNX op type of a tnx op name: `tnx.batch_normalization` -> `BatchNormalization`."""
     from tritonnx.dialects.ops import ONNX_NAME
+
     return ONNX_NAME.get(op_name, op_name)
 
 
@@ -53,7 +55,10 @@ def operand_specs() -> dict[str, tuple[tuple[str, bool], ...]]:
                         if inner.name == "irdl.operands":
                             names = [ir.StringAttr(a).value for a in ir.ArrayAttr(inner.attributes["names"])]
                             kinds = str(inner.attributes["variadicity"])
-                            flags = [k.strip() == "optional" for k in kinds[kinds.index("[") + 1:kinds.rindex("]")].split(",")]
+                            flags = [
+                                k.strip() == "optional"
+                                for k in kinds[kinds.index("[") + 1 : kinds.rindex("]")].split(",")
+                            ]
                             entries = tuple(zip(names, flags))
                     specs[name] = entries
     return specs

@@ -5,6 +5,7 @@ FloatAttr, str <-> StringAttr, list[int] <-> DenseI64ArrayAttr, list[float] <->
 DenseF32ArrayAttr. Constant tensors are `dense` (small) or `dense_resource` (weights)
 attributes; `WeightStore` keeps the numpy arrays behind the resources alive and readable.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,10 @@ from tritonnx.dialects.ops import defaults
 from tritonnx.symbolic import active, recognize_shape
 
 _NP_TO_MLIR = {
-    np.dtype(np.float32): ir.F32Type.get, np.dtype(np.float16): ir.F16Type.get,
-    np.dtype(np.float64): ir.F64Type.get, np.dtype(ml_dtypes.bfloat16): ir.BF16Type.get,
+    np.dtype(np.float32): ir.F32Type.get,
+    np.dtype(np.float16): ir.F16Type.get,
+    np.dtype(np.float64): ir.F64Type.get,
+    np.dtype(ml_dtypes.bfloat16): ir.BF16Type.get,
     np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
     np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
     np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
@@ -31,9 +34,21 @@ _NP_TO_MLIR = {
     np.dtype(np.uint64): lambda: ir.IntegerType.get_unsigned(64),
     np.dtype(np.bool_): lambda: ir.IntegerType.get_signless(1),
 }
-_MLIR_TO_NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "bf16": ml_dtypes.bfloat16, "i64": np.int64,
-               "i32": np.int32, "i16": np.int16, "i8": np.int8, "i1": np.bool_, "ui8": np.uint8,
-               "ui16": np.uint16, "ui32": np.uint32, "ui64": np.uint64}
+_MLIR_TO_NP = {
+    "f32": np.float32,
+    "f16": np.float16,
+    "f64": np.float64,
+    "bf16": ml_dtypes.bfloat16,
+    "i64": np.int64,
+    "i32": np.int32,
+    "i16": np.int16,
+    "i8": np.int8,
+    "i1": np.bool_,
+    "ui8": np.uint8,
+    "ui16": np.uint16,
+    "ui32": np.uint32,
+    "ui64": np.uint64,
+}
 SMALL_CONSTANT = 16  # elements; integer constants up to this size (shapes, axes) and
 # scalars print inline as `dense<...>`; everything else (weights) is a dense_resource blob
 
@@ -85,9 +100,14 @@ def to_attr(value) -> ir.Attribute:
 
 def from_attr(attr: ir.Attribute):
     """An MLIR attribute as a Python value (the inverse of `to_attr`)."""
-    for cls, conv in ((ir.DenseI64ArrayAttr, list), (ir.DenseF32ArrayAttr, list),
-                      (ir.IntegerAttr, lambda a: a.value), (ir.FloatAttr, lambda a: a.value),
-                      (ir.StringAttr, lambda a: a.value), (ir.BoolAttr, lambda a: a.value)):
+    for cls, conv in (
+        (ir.DenseI64ArrayAttr, list),
+        (ir.DenseF32ArrayAttr, list),
+        (ir.IntegerAttr, lambda a: a.value),
+        (ir.FloatAttr, lambda a: a.value),
+        (ir.StringAttr, lambda a: a.value),
+        (ir.BoolAttr, lambda a: a.value),
+    ):
         if isinstance(attr, cls):
             return conv(attr)
     if isinstance(attr, ir.ArrayAttr):
@@ -99,8 +119,9 @@ def attrs_of(op: ir.Operation) -> dict:
     """The op's attributes as Python values, without structural ones, the defaults the IR
     leaves out filled in (`tritonnx.dialects.ops.defaults`), by name."""
     op = op.operation
-    present = {name: from_attr(op.attributes[name]) for name in op.attributes
-               if name not in ("operandSegmentSizes", "value")}
+    present = {
+        name: from_attr(op.attributes[name]) for name in op.attributes if name not in ("operandSegmentSizes", "value")
+    }
     merged = {**defaults(op.name, present), **present}
     return {k: merged[k] for k in sorted(merged)}
 
@@ -116,7 +137,7 @@ def _is_default(op_name: str, key: str, value, default: dict) -> bool:
 
 def _resource_name(attr: ir.Attribute) -> str:
     text = str(attr)
-    return text[text.index("<") + 1:text.index(">")]
+    return text[text.index("<") + 1 : text.index(">")]
 
 
 class WeightStore:
@@ -149,8 +170,11 @@ class WeightStore:
         if array.size == 1:  # a splat keeps 0-d shapes (DenseElementsAttr.get makes them 1-d)
             value = array.reshape(()).item()
             et = ttype.element_type
-            scalar = (ir.FloatAttr.get(et, float(value)) if isinstance(et, ir.FloatType)
-                      else ir.IntegerAttr.get(et, int(value)))
+            scalar = (
+                ir.FloatAttr.get(et, float(value))
+                if isinstance(et, ir.FloatType)
+                else ir.IntegerAttr.get(et, int(value))
+            )
             return ir.DenseElementsAttr.get_splat(ttype, scalar)
         if array.size <= SMALL_CONSTANT and array.dtype.kind in "iub":
             literal = str(array.tolist()).replace("True", "true").replace("False", "false")
@@ -183,27 +207,38 @@ class WeightStore:
             raw = np.uint16 if dtype.name == "bfloat16" else dtype
             self.arrays[name] = np.frombuffer(self.blobs.pop(name), raw).view(dtype).reshape(ttype.shape).copy()
         if name not in self.arrays:
-            raise KeyError(f"dense_resource<{name}> has no data in this compilation"
-                           + (" (the dump elided it)" if name in self.taken else ""))
+            raise KeyError(
+                f"dense_resource<{name}> has no data in this compilation"
+                + (" (the dump elided it)" if name in self.taken else "")
+            )
         return self.arrays[name]
 
 
-def create(name: str, operands: Sequence[ir.Value | None], result_types: Sequence[ir.Type],
-           attrs: dict | None = None, regions: int = 0) -> ir.Operation:
+def create(
+    name: str,
+    operands: Sequence[ir.Value | None],
+    result_types: Sequence[ir.Type],
+    attrs: dict | None = None,
+    regions: int = 0,
+) -> ir.Operation:
     """Creates op `name` at the current insertion point. `operands` follow the op's IRDL
     operand list; None stands for an absent optional operand. Attributes of a tnx op that
     equal their default (`tritonnx.dialects.ops.defaults`) are left out."""
     specs = operand_specs().get(name)
     attrs = attrs or {}
-    default = defaults(name, {k: from_attr(v) if isinstance(v, ir.Attribute) else v for k, v in attrs.items()}
-                       ) if name.startswith("tnx.") else {}
+    default = (
+        defaults(name, {k: from_attr(v) if isinstance(v, ir.Attribute) else v for k, v in attrs.items()})
+        if name.startswith("tnx.")
+        else {}
+    )
     attributes = {k: to_attr(v) for k, v in attrs.items() if not _is_default(name, k, v, default)}
     present = [v for v in operands if v is not None]
     if specs and any(opt for _, opt in specs):
         sizes = [0 if v is None else 1 for v in operands] + [0] * (len(specs) - len(operands))
         attributes["operandSegmentSizes"] = ir.DenseI32ArrayAttr.get(sizes)
-    return ir.Operation.create(name, results=list(result_types), operands=present,
-                               attributes=attributes, regions=regions)
+    return ir.Operation.create(
+        name, results=list(result_types), operands=present, attributes=attributes, regions=regions
+    )
 
 
 def operand(op: ir.Operation, name: str) -> ir.Value | None:

@@ -16,6 +16,7 @@ Index arithmetic (program ids, ranges, offsets, sizes of dynamic dimensions) is 
 builder's index type `idx`: i32, or i64 in a kernel some of whose tensors reach 2^31
 elements (`TileBuilder(index_bits=64)`, chosen by lower-to-tile's `index_bits`).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,12 +32,29 @@ from tritonnx.symbolic import SymInt
 
 CMPI = {"eq": 0, "ne": 1, "lt": 2, "le": 3, "gt": 4, "ge": 5}
 CMPF = {"eq": 1, "gt": 2, "ge": 3, "lt": 4, "le": 5, "ne": 13}  # ordered, but `ne` is une (NaN != NaN)
-INT_OPS = {"add": "arith.addi", "sub": "arith.subi", "mul": "arith.muli", "div": "arith.divsi",
-           "mod": "arith.remsi", "and": "arith.andi", "or": "arith.ori", "xor": "arith.xori",
-           "shl": "arith.shli", "shr": "arith.shrsi",
-           "max": "arith.maxsi", "min": "arith.minsi"}
-FLOAT_OPS = {"add": "arith.addf", "sub": "arith.subf", "mul": "arith.mulf", "div": "arith.divf",
-             "max": "arith.maximumf", "min": "arith.minimumf", "mod": "arith.remf"}
+INT_OPS = {
+    "add": "arith.addi",
+    "sub": "arith.subi",
+    "mul": "arith.muli",
+    "div": "arith.divsi",
+    "mod": "arith.remsi",
+    "and": "arith.andi",
+    "or": "arith.ori",
+    "xor": "arith.xori",
+    "shl": "arith.shli",
+    "shr": "arith.shrsi",
+    "max": "arith.maxsi",
+    "min": "arith.minsi",
+}
+FLOAT_OPS = {
+    "add": "arith.addf",
+    "sub": "arith.subf",
+    "mul": "arith.mulf",
+    "div": "arith.divf",
+    "max": "arith.maximumf",
+    "min": "arith.minimumf",
+    "mod": "arith.remf",
+}
 
 
 class Block(int):
@@ -139,8 +157,12 @@ class TileBuilder:
     def op(self, name: str, operands: list[ir.Value], result: ir.Type | None, **attrs) -> ir.Value | None:
         """A generic op `name` at the insertion point; its one result, or None when `result`
         (its result type) is None."""
-        o = ir.Operation.create(name, results=[result] if result is not None else [], operands=operands,
-                                attributes={k: to_attr(v) for k, v in attrs.items()})
+        o = ir.Operation.create(
+            name,
+            results=[result] if result is not None else [],
+            operands=operands,
+            attributes={k: to_attr(v) for k, v in attrs.items()},
+        )
         return o.results[0] if result is not None else None
 
     # -- constants and indices -------------------------------------------------------
@@ -168,8 +190,7 @@ class TileBuilder:
             full.owner.attributes["dims"] = dims_attr(shp)
             return self._record(full, shp)
         attr = ir.DenseElementsAttr.get_splat(ir.RankedTensorType.get(shp, et), scalar) if shp else scalar
-        return ir.Operation.create("arith.constant", results=[_ttype(shp, et)],
-                                   attributes={"value": attr}).results[0]
+        return ir.Operation.create("arith.constant", results=[_ttype(shp, et)], attributes={"value": attr}).results[0]
 
     def symbol(self, name: str) -> ir.Value:
         """The run-time value of symbolic size `name` (a kernel argument)."""
@@ -211,8 +232,10 @@ class TileBuilder:
         if not shape(v):
             return self.splat(v, shp)
         own = self.dims_of(v)
-        named = [d if isinstance(d, Block) or own[i] != d or not isinstance(own[i], Block) else own[i]
-                 for i, d in enumerate(shp)]
+        named = [
+            d if isinstance(d, Block) or own[i] != d or not isinstance(own[i], Block) else own[i]
+            for i, d in enumerate(shp)
+        ]
         return self._shaped("tile.broadcast", v, named)
 
     # -- elementwise -------------------------------------------------------------------
@@ -243,9 +266,19 @@ class TileBuilder:
     def cmp(self, pred: str, a, b) -> ir.Value:
         a, b = self._pair(a, b)
         if is_float(elem(a)):
-            out = self.op("arith.cmpf", [a, b], _ttype(shape(a), self.i1), predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPF[pred]))
+            out = self.op(
+                "arith.cmpf",
+                [a, b],
+                _ttype(shape(a), self.i1),
+                predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPF[pred]),
+            )
         else:
-            out = self.op("arith.cmpi", [a, b], _ttype(shape(a), self.i1), predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPI[pred]))
+            out = self.op(
+                "arith.cmpi",
+                [a, b],
+                _ttype(shape(a), self.i1),
+                predicate=ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPI[pred]),
+            )
         return self._record(out, self._merge(a, b))
 
     def and_(self, *masks) -> ir.Value | None:
@@ -294,23 +327,31 @@ class TileBuilder:
     # -- memory and compute --------------------------------------------------------------
     def load(self, buffer: ir.Value, offsets: ir.Value, mask: ir.Value, other: float = 0.0) -> ir.Value:
         et = ir.RankedTensorType(buffer.type).element_type
-        return self._record(self.op("tile.load", [buffer, offsets, mask], ir.RankedTensorType.get(shape(offsets), et),
-                                    other=float(other)), self.dims_of(offsets))
+        return self._record(
+            self.op(
+                "tile.load", [buffer, offsets, mask], ir.RankedTensorType.get(shape(offsets), et), other=float(other)
+            ),
+            self.dims_of(offsets),
+        )
 
     def store(self, buffer: ir.Value, offsets: ir.Value, value: ir.Value, mask: ir.Value) -> None:
         self.op("tile.store", [buffer, offsets, value, mask], None)
 
     def dot(self, a: ir.Value, b: ir.Value, acc: ir.Value, precision: str = "ieee") -> ir.Value:
         """a @ b + acc; `precision` is Triton's input_precision for fp32 inputs (ieee, tf32)."""
-        return self._record(self.op("tile.dot", [a, b, acc], acc.type, input_precision=precision),
-                            [self.dims_of(a)[0], self.dims_of(b)[1]])
+        return self._record(
+            self.op("tile.dot", [a, b, acc], acc.type, input_precision=precision),
+            [self.dims_of(a)[0], self.dims_of(b)[1]],
+        )
 
     def reduce(self, x: ir.Value, axis: int, kind: str) -> ir.Value:
         s = shape(x)
         del s[axis]
         named = self.dims_of(x)
         del named[axis]
-        return self._record(self.op("tile.reduce", [x], ir.RankedTensorType.get(s, elem(x)), axis=axis, kind=kind), named)
+        return self._record(
+            self.op("tile.reduce", [x], ir.RankedTensorType.get(s, elem(x)), axis=axis, kind=kind), named
+        )
 
     def scan(self, x: ir.Value, axis: int, kind: str) -> ir.Value:
         return self._record(self.op("tile.scan", [x], x.type, axis=axis, kind=kind), self.dims_of(x))
@@ -360,7 +401,7 @@ def _run(b: TileBuilder, idx: list, dims: list[int], i: int) -> tuple[ir.Value, 
         return None
     linear, sub, _ = origin
     n = len(sub)
-    if tuple(dims[i:i + n]) != sub:
+    if tuple(dims[i : i + n]) != sub:
         return None
     for j in range(n):
         v = idx[i + j]
@@ -388,7 +429,7 @@ def linearize(b: TileBuilder, idx: list[ir.Value | None], dims: list[int]) -> ir
             term, n = idx[i], 1
             if dims[i] == 1:
                 term = None
-        stride = math.prod(dims[i + n:])
+        stride = math.prod(dims[i + n :])
         i += n
         if term is None:
             continue

@@ -7,6 +7,7 @@ past a buffer, with an `InvalidModelError` naming the node, its op type and opse
 `constant(value)` returns the numpy value of an operand known at compile time, or None.
 A dimension that is dynamic (`?`) satisfies every rule.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,7 +83,7 @@ def broadcasts_to(src, dst) -> bool:
     """Unidirectional broadcasting: `src` can be broadcast to `dst`."""
     if len(src) > len(dst):
         return False
-    return all(s is None or d is None or s in (1, d) for s, d in zip(src, dst[len(dst) - len(src):]))
+    return all(s is None or d is None or s in (1, d) for s, d in zip(src, dst[len(dst) - len(src) :]))
 
 
 class Node:
@@ -99,8 +100,11 @@ class Node:
         names = [n for n, _ in operand_specs()[self.op.name]]
         spec = [o.rstrip("?") for o in OPS[self.type].operands] if self.type in OPS else names
         self._index = {}
-        sizes = (list(ir.DenseI32ArrayAttr(self.op.attributes["operandSegmentSizes"]))
-                 if "operandSegmentSizes" in self.op.attributes else [1] * len(names))
+        sizes = (
+            list(ir.DenseI32ArrayAttr(self.op.attributes["operandSegmentSizes"]))
+            if "operandSegmentSizes" in self.op.attributes
+            else [1] * len(names)
+        )
         at = 0
         for spec_name, size in zip(spec, sizes):
             if size and at < len(self.op.operands):
@@ -157,8 +161,10 @@ class Node:
     def rank_at_least(self, name: str, rank: int, what: str = "") -> list | None:
         s = self.shape(name)
         if s is not None and len(s) < rank:
-            self.fail(f"input {name} has rank {len(s)} (shape {fmt(s)}); {self.type} needs rank {rank} or more"
-                      + (f" ({what})" if what else ""))
+            self.fail(
+                f"input {name} has rank {len(s)} (shape {fmt(s)}); {self.type} needs rank {rank} or more"
+                + (f" ({what})" if what else "")
+            )
         return s
 
     @overload
@@ -198,6 +204,7 @@ def verifier(*names: str):
         for name in names:
             VERIFIERS[name] = fn
         return fn
+
     return register
 
 
@@ -209,6 +216,7 @@ def verify_op(op: ir.Operation, constant: Callable[[ir.Value], np.ndarray | None
 
 
 # ---- convolutions and matrix products ---------------------------------------------------
+
 
 def _spatial_attrs(n: Node, spatial: int, kernel: list | None):
     k = n.attrs.get("kernel_shape")
@@ -296,8 +304,10 @@ def gemm(n: Node):
     m, k = (a[1], a[0]) if ta else (a[0], a[1])
     k2, nn = (b[1], b[0]) if tb else (b[0], b[1])
     if _known(k, k2) and k != k2:
-        n.fail(f"the inner dimensions differ: A' is {fmt([m, k])} and B' is {fmt([k2, nn])} "
-               f"(A {fmt(a)}, B {fmt(b)}, transA {ta}, transB {tb})")
+        n.fail(
+            f"the inner dimensions differ: A' is {fmt([m, k])} and B' is {fmt([k2, nn])} "
+            f"(A {fmt(a)}, B {fmt(b)}, transA {ta}, transB {tb})"
+        )
     c = n.shape("C")
     if c is not None and not broadcasts_to(c, [m, nn]):
         n.fail(f"bias C of shape {fmt(c)} does not broadcast to the output shape {fmt([m, nn])}")
@@ -321,6 +331,7 @@ def matmul(n: Node):
 
 
 # ---- normalizations ---------------------------------------------------------------------
+
 
 def _channels(n: Node, name: str, rank: int) -> int | None:
     x = n.rank_at_least(name, rank, "N x C x ...")
@@ -366,8 +377,9 @@ def layer_norm(n: Node):
     for name in ("Scale", "B"):
         s = n.shape(name)
         if s is not None and not broadcasts_to(s, normalized):
-            n.fail(f"{name} has shape {fmt(s)} but the normalized shape (X {fmt(x)} from axis {axis}) "
-                   f"is {fmt(normalized)}")
+            n.fail(
+                f"{name} has shape {fmt(s)} but the normalized shape (X {fmt(x)} from axis {axis}) is {fmt(normalized)}"
+            )
 
 
 @verifier("MeanVarianceNormalization")
@@ -393,6 +405,7 @@ def lrn(n: Node):
 
 
 # ---- pooling and reductions ---------------------------------------------------------------
+
 
 @verifier("MaxPool", "AveragePool", "LpPool")
 def pool(n: Node):
@@ -460,6 +473,7 @@ def top_k(n: Node):
 
 # ---- elementwise --------------------------------------------------------------------------
 
+
 def _broadcasting(*names: str, same_type: bool = True):
     def check(n: Node):
         shapes = {name: n.shape(name) for name in names if n[name] is not None}
@@ -468,6 +482,7 @@ def _broadcasting(*names: str, same_type: bool = True):
             n.fail(f"the operands do not broadcast ({listed})")
         if same_type:
             n.same_dtype(*names)
+
     return check
 
 
@@ -502,6 +517,7 @@ def clip(n: Node):
 def _quant(scale: str, zero: str, data: str):
     """QuantizeLinear / DequantizeLinear: a per-tensor scale has one element, a per-axis one
     is 1-D along `axis`; the zero point has the scale's shape (blocked scales: not checked)."""
+
     def check(n: Node):
         x, s, z = n.shape(data), n.shape(scale), n.shape(zero)
         if x is None or s is None or not _known(*x, *s):
@@ -509,10 +525,13 @@ def _quant(scale: str, zero: str, data: str):
         if int(n.attrs.get("block_size", 0)) == 0 and math.prod(s) != 1:
             axis = n.axis(n.attrs.get("axis", 1), len(x))
             if len(s) != 1 or s[0] != x[axis]:
-                n.fail(f"{scale} has shape {fmt(s)}: a per-axis scale must be 1-D of length {x[axis]} "
-                       f"(axis {axis} of {data} {fmt(x)})")
+                n.fail(
+                    f"{scale} has shape {fmt(s)}: a per-axis scale must be 1-D of length {x[axis]} "
+                    f"(axis {axis} of {data} {fmt(x)})"
+                )
         if z is not None and _known(*z) and z != s and not math.prod(z) == 1 == math.prod(s):
             n.fail(f"{zero} has shape {fmt(z)} but {scale} has shape {fmt(s)}")
+
     return check
 
 
@@ -533,6 +552,7 @@ def eye_like(n: Node):
 
 
 # ---- views --------------------------------------------------------------------------------
+
 
 @verifier("Reshape")
 def reshape(n: Node):
@@ -614,8 +634,10 @@ def _index_range(n: Node, indices: np.ndarray, size: int | None, axis: int, data
     bad = (indices < -size) | (indices >= size)
     if bad.any():
         first = int(indices[bad].reshape(-1)[0])
-        n.fail(f"constant index {first} is out of range [{-size}, {size - 1}] for axis {axis} of data {fmt(data)} "
-               f"({int(bad.sum())} of {indices.size} indices out of range)")
+        n.fail(
+            f"constant index {first} is out of range [{-size}, {size - 1}] for axis {axis} of data {fmt(data)} "
+            f"({int(bad.sum())} of {indices.size} indices out of range)"
+        )
 
 
 @verifier("Gather")
@@ -675,8 +697,9 @@ def slice_(n: Node):
     lists = {k: n.ints(k) for k in ("starts", "ends", "axes", "steps")}
     lengths = {k: len(v) for k, v in lists.items() if v is not None and n.attrs.get(k) is None}
     if len(set(lengths.values())) > 1:
-        n.fail("starts, ends, axes and steps must have one length (" +
-               ", ".join(f"{k} {lists[k]}" for k in lengths) + ")")
+        n.fail(
+            "starts, ends, axes and steps must have one length (" + ", ".join(f"{k} {lists[k]}" for k in lengths) + ")"
+        )
     if lists["axes"] is not None:
         _axes(n, lists["axes"], len(x))
     if lists["steps"] is not None and 0 in lists["steps"]:
@@ -742,7 +765,6 @@ def resize(n: Node):
     axes = n.attrs.get("axes")
     count = len(axes) if axes else len(x)
     for name in ("scales", "sizes"):
-        v = n.ints(name) if name == "sizes" else (n.attrs.get(name) if n.attrs.get(name) is not None
-                                                   else n.value(name))
+        v = n.ints(name) if name == "sizes" else (n.attrs.get(name) if n.attrs.get(name) is not None else n.value(name))
         if v is not None and np.asarray(v).size not in (0, count):
             n.fail(f"{name} has {np.asarray(v).size} entries for {count} resized axes of X {fmt(x)}")

@@ -8,6 +8,7 @@ Initializers become `dense_resource` constants located at their names. Meaning l
 in the passes. One normalization happens here because the dialect's ops have fixed arity:
 N-ary Concat, Sum, Max, Min and Mean become chains of binary ops (Mean then divides).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,10 @@ def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         raise
     except Exception as e:  # noqa: BLE001 - protobuf DecodeError, checker's ValidationError, OSError: a ModelLoadError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelLoadError(f"{where} is not a valid ONNX model ({type(e).__name__}: {first}). "
-                             "Check that the file is complete and was saved by onnx.save.") from None
+        raise ModelLoadError(
+            f"{where} is not a valid ONNX model ({type(e).__name__}: {first}). "
+            "Check that the file is complete and was saved by onnx.save."
+        ) from None
     return proto
 
 
@@ -75,8 +78,9 @@ def _opset(model: onnx.ModelProto) -> int:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
     domains = ", ".join(sorted(e.domain for e in model.opset_import)) or "none"
-    raise UnsupportedModelError(f"the model imports no default-domain (ai.onnx) opset (only: {domains}); "
-                                "tritonnx compiles ai.onnx models.")
+    raise UnsupportedModelError(
+        f"the model imports no default-domain (ai.onnx) opset (only: {domains}); tritonnx compiles ai.onnx models."
+    )
 
 
 def _node_name(node: onnx.NodeProto, index: int) -> str:
@@ -96,9 +100,11 @@ def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     `tritonnx.dialects.verify.inlined_name`), so that errors and dumps name the user's node.
     The result records the model's own opset in its metadata (SOURCE_OPSET)."""
     from onnx import inliner
+
     try:
-        out = inliner.inline_selected_functions(model, [("", op) for op in OPS], exclude=True,
-                                                inline_schema_functions=True)
+        out = inliner.inline_selected_functions(
+            model, [("", op) for op in OPS], exclude=True, inline_schema_functions=True
+        )
     except Exception:  # noqa: BLE001 - an op the inliner cannot expand: check_supported will name it
         return model
     _name_inlined(list(model.graph.node), out.graph.node)
@@ -115,6 +121,7 @@ def _name_inlined(original: list[onnx.NodeProto], expanded) -> None:
     `original` each replaces. The inliner keeps the other nodes as they are and in order, and
     puts each call's expansion where the call was; a call's expansion ends once it has
     produced the call's outputs (the next expansion then begins)."""
+
     def key(n):
         return n.domain, n.op_type, tuple(n.input), tuple(n.output)
 
@@ -152,7 +159,9 @@ def _source_opset(model: onnx.ModelProto) -> int:
     return _opset(model)
 
 
-_INFERENCE_ERROR = re.compile(r"\(op_type:([\w.]+), node name: ([^\n]*?)\): \[(?:ShapeInference|TypeInference)Error\] (.*)")
+_INFERENCE_ERROR = re.compile(
+    r"\(op_type:([\w.]+), node name: ([^\n]*?)\): \[(?:ShapeInference|TypeInference)Error\] (.*)"
+)
 
 
 def invalid_model_error(e: Exception, model: onnx.ModelProto) -> InvalidModelError | None:
@@ -228,23 +237,41 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
         elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(graph.value_info) + list(graph.input)}
         for node in graph.node:
             value: list[Any] | None = None
-            if (node.domain in ("", "ai.onnx") and node.op_type == "CastLike" and node.input[0] in known
-                    and elem.get(node.input[1])):  # the second input only names the type
+            if (
+                node.domain in ("", "ai.onnx")
+                and node.op_type == "CastLike"
+                and node.input[0] in known
+                and elem.get(node.input[1])
+            ):  # the second input only names the type
                 value = [known[node.input[0]].astype(onnx.helper.tensor_dtype_to_np_dtype(elem[node.input[1]]))]
             elif node.domain in ("", "ai.onnx") and node.op_type == "Shape" and shapes.get(node.input[0]) is not None:
                 full = np.array(shapes[node.input[0]], np.int64)
                 attrs = {a.name: a.i for a in node.attribute}
-                value = [full[attrs.get("start", 0):attrs.get("end", len(full))]]
-            elif (node.domain in ("", "ai.onnx") and not node.op_type.startswith("Random")
-                  and node.op_type not in ("Bernoulli", "Multinomial")
-                  and all(not i or i in known for i in node.input)
-                  and sum(known[i].size for i in node.input if i) <= FOLD_LIMIT
-                  and (node.op_type != "ConstantOfShape" or math.prod(known[node.input[0]].tolist()) <= FOLD_LIMIT)):
+                value = [full[attrs.get("start", 0) : attrs.get("end", len(full))]]
+            elif (
+                node.domain in ("", "ai.onnx")
+                and not node.op_type.startswith("Random")
+                and node.op_type not in ("Bernoulli", "Multinomial")
+                and all(not i or i in known for i in node.input)
+                and sum(known[i].size for i in node.input if i) <= FOLD_LIMIT
+                and (node.op_type != "ConstantOfShape" or math.prod(known[node.input[0]].tolist()) <= FOLD_LIMIT)
+            ):
                 try:
-                    sub = onnx.helper.make_graph([node], "fold", [onnx.helper.make_tensor_value_info(
-                        i, onnx.helper.np_dtype_to_tensor_dtype(known[i].dtype), known[i].shape) for i in dict.fromkeys(node.input) if i],
-                        [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o])
-                    evaluator = reference_evaluator(onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)]))
+                    sub = onnx.helper.make_graph(
+                        [node],
+                        "fold",
+                        [
+                            onnx.helper.make_tensor_value_info(
+                                i, onnx.helper.np_dtype_to_tensor_dtype(known[i].dtype), known[i].shape
+                            )
+                            for i in dict.fromkeys(node.input)
+                            if i
+                        ],
+                        [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o],
+                    )
+                    evaluator = reference_evaluator(
+                        onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", opset)])
+                    )
                     # run(None, feeds) returns the list of all outputs (a dict only with intermediate=True)
                     value = cast(list[Any], evaluator.run(None, {i: known[i] for i in node.input if i}))
                 except Exception:  # noqa: BLE001 - a node the reference evaluator cannot run is not folded
@@ -277,8 +304,9 @@ def check_supported(model: onnx.ModelProto) -> None:
     """Raises UnsupportedModelError listing every node tritonnx cannot compile."""
     opset = _opset(model)
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise UnsupportedModelError(f"the model uses opset {opset}; tritonnx supports opsets "
-                                    f"{MIN_OPSET} to {MAX_OPSET}.")
+        raise UnsupportedModelError(
+            f"the model uses opset {opset}; tritonnx supports opsets {MIN_OPSET} to {MAX_OPSET}."
+        )
     bad, listed = [], []
     for i, node in enumerate(model.graph.node):
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS:
@@ -291,7 +319,9 @@ def check_supported(model: onnx.ModelProto) -> None:
         types = sorted({t for _, t, _ in bad})
         raise UnsupportedModelError(
             f"the model has {len(bad)} node(s) with op types tritonnx does not support yet "
-            f"({', '.join(types)}): {'; '.join(listed)}.", bad)
+            f"({', '.join(types)}): {'; '.join(listed)}.",
+            bad,
+        )
 
 
 def _attr_value(attr: onnx.AttributeProto):
@@ -395,8 +425,9 @@ def _set_weights_aside(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
         return proto, {}
     del light.graph.initializer[:]
     light.graph.initializer.extend(kept)
-    light.graph.input.extend(onnx.helper.make_tensor_value_info(n, t.data_type, list(t.dims))
-                             for n, t in aside.items() if n not in inputs)
+    light.graph.input.extend(
+        onnx.helper.make_tensor_value_info(n, t.data_type, list(t.dims)) for n, t in aside.items() if n not in inputs
+    )
     aside = {n: (t, n in inputs) for n, t in aside.items()}
     return light, aside
 
@@ -430,13 +461,19 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
         invalid = invalid_model_error(e, proto)
         if invalid is not None:
             raise invalid from None
-        raise UnsupportedModelError(f"the model could not be converted to opset {OPSET} and shape-inferred: "
-                             f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+        raise UnsupportedModelError(
+            f"the model could not be converted to opset {OPSET} and shape-inferred: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+        ) from None
     return proto
 
 
-def import_model(model: str | Path | bytes | onnx.ModelProto, weights: WeightStore,
-                 input_overrides: tuple[str, ...] = (), prepared: bool = False) -> ir.Module:
+def import_model(
+    model: str | Path | bytes | onnx.ModelProto,
+    weights: WeightStore,
+    input_overrides: tuple[str, ...] = (),
+    prepared: bool = False,
+) -> ir.Module:
     """Imports an ONNX model (ai.onnx opsets MIN_OPSET to MAX_OPSET, 1 to 28 with onnx 1.23;
     older than OPSET are converted up to it) as a tnx module with one `func.func @main`.
 
@@ -464,19 +501,24 @@ class _Importer:
             raise UnsupportedModelError(
                 f"tensor '{name}' ({where}) has no static shape after shape inference "
                 f"(got {shape}); tritonnx compiles static shapes: give the symbolic input dimensions "
-                f"with `shapes={{name: [...]}}` (CLI: --shape NAME=D1,D2,...).")
+                f"with `shapes={{name: [...]}}` (CLI: --shape NAME=D1,D2,...)."
+            )
         dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
         try:
             return tensor_type(shape, dtype)
         except KeyError:
-            raise UnsupportedModelError(f"tensor '{name}' ({where}) has dtype {dtype}, "
-                                        "which tritonnx does not support yet.") from None
+            raise UnsupportedModelError(
+                f"tensor '{name}' ({where}) has dtype {dtype}, which tritonnx does not support yet."
+            ) from None
 
     def build(self) -> ir.Module:
         module = ir.Module.create()
-        module.operation.attributes["tnx.opset"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), _opset(self.proto))
-        module.operation.attributes["tnx.source_opset"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64),
-                                                                             _source_opset(self.proto))
+        module.operation.attributes["tnx.opset"] = ir.IntegerAttr.get(
+            ir.IntegerType.get_signless(64), _opset(self.proto)
+        )
+        module.operation.attributes["tnx.source_opset"] = ir.IntegerAttr.get(
+            ir.IntegerType.get_signless(64), _source_opset(self.proto)
+        )
         with ir.InsertionPoint(module.body):
             arg_types = [self.ttype(i.name, "graph input") for i in self.inputs]
             out_types = [self.ttype(o.name, "graph output") for o in self.graph.output]
@@ -516,23 +558,31 @@ class _Importer:
             attrs["axis"] = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
             for j, out in enumerate(node.output):
                 if out and (out in self.used or j == 0):
-                    self.values[out] = create("tnx.top_k", ins, [self.ttype(out, f"output of {label(name, op)}")],
-                                              {**attrs, "output": j}).result
+                    self.values[out] = create(
+                        "tnx.top_k", ins, [self.ttype(out, f"output of {label(name, op)}")], {**attrs, "output": j}
+                    ).result
             return
         if op == "LayerNormalization" and len(outs) > 1 and any(o in self.used for o in outs[1:]):
             self.layer_norm_with_statistics(node, name, ins, attrs)
             return
         if len(outs) > 1 and any(o in self.used for o in outs[1:]):
-            raise UnsupportedModelError(f"{label(name, op)}: only the first output is supported "
-                                        f"(outputs {list(outs[1:])} are used).",
-                                        [(name, op, _opset(self.proto))])
+            raise UnsupportedModelError(
+                f"{label(name, op)}: only the first output is supported (outputs {list(outs[1:])} are used).",
+                [(name, op, _opset(self.proto))],
+            )
         out_name = outs[0]
         if op == "Constant":
-            (key, value), = attrs.items()
+            ((key, value),) = attrs.items()
             if key in ("sparse_value",):
                 raise UnsupportedModelError(f"{label(name, op)}: sparse_value is not supported.")
-            array = np.asarray(value, dtype=np.float32 if key.startswith("value_float") else
-                               np.int64 if key.startswith("value_int") else None)
+            array = np.asarray(
+                value,
+                dtype=np.float32
+                if key.startswith("value_float")
+                else np.int64
+                if key.startswith("value_int")
+                else None,
+            )
             self.values[out_name] = self.constant(array, out_name)
             return
         rtype = self.ttype(out_name, f"output of {label(name, op)}")
@@ -541,8 +591,12 @@ class _Importer:
             w_shape = list(ir.RankedTensorType(ins[1].type).shape) if op == "Conv" else None
             attrs = _spatial_defaults(op, attrs, x_shape, w_shape)
         if op == "ConvTranspose":
-            attrs = _transpose_defaults(attrs, list(ir.RankedTensorType(ins[0].type).shape),
-                                        list(ir.RankedTensorType(ins[1].type).shape), list(rtype.shape))
+            attrs = _transpose_defaults(
+                attrs,
+                list(ir.RankedTensorType(ins[0].type).shape),
+                list(ir.RankedTensorType(ins[1].type).shape),
+                list(rtype.shape),
+            )
         rank = len(ir.RankedTensorType(ins[0].type).shape) if ins and ins[0] is not None else 0
         if op == "Transpose" and attrs["perm"] is None:
             attrs["perm"] = list(range(rank))[::-1]
@@ -584,8 +638,11 @@ class _Importer:
         d = create("tnx.sub", [x, mean], [xt]).result
         var = create("tnx.reduce_mean", [create("tnx.mul", [d, d], [xt]).result], [stat], reduce).result
         eps = self.constant(np.array(attrs["epsilon"], dtype=np_dtype(xt.element_type)), f"{name}_epsilon")
-        inv = create("tnx.reciprocal", [create("tnx.sqrt", [create("tnx.add", [var, eps], [stat]).result],
-                                               [stat]).result], [stat]).result
+        inv = create(
+            "tnx.reciprocal",
+            [create("tnx.sqrt", [create("tnx.add", [var, eps], [stat]).result], [stat]).result],
+            [stat],
+        ).result
         y = create("tnx.mul", [create("tnx.mul", [d, inv], [xt]).result, scale], [xt]).result
         if bias is not None:
             y = create("tnx.add", [y, bias], [xt]).result

@@ -19,6 +19,7 @@ LpNormalization: onnx 1.23 sums x**p, not |x|**p, so p=1 divides by the plain su
 flip, fuzz seed 7834); replaced by x / (sum |x|**p)**(1/p) (LpNormalization-1; 0 where the
 norm is 0).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -54,8 +55,16 @@ def _windows(x, kernel_shape, strides, dilations, pads, ceil_mode, fill):
         if ceil_mode and (o - 1) * strides[i] >= x.shape[2 + i] + begin[i]:
             o -= 1  # the last window must start inside the input or its begin pad
         outs.append(o)
-    extra = [max(0, (outs[i] - 1) * strides[i] + (kernel_shape[i] - 1) * dilations[i] + 1
-                 - (x.shape[2 + i] + begin[i] + end[i])) for i in range(n)]
+    extra = [
+        max(
+            0,
+            (outs[i] - 1) * strides[i]
+            + (kernel_shape[i] - 1) * dilations[i]
+            + 1
+            - (x.shape[2 + i] + begin[i] + end[i]),
+        )
+        for i in range(n)
+    ]
     widths = [(0, 0), (0, 0)] + [(begin[i], end[i] + extra[i]) for i in range(n)]
     padded = np.pad(x, widths, constant_values=fill)
     where = np.pad(np.full(x.shape[2:], 2, np.int8), [(b, e) for b, e in widths[2:]], constant_values=1)
@@ -65,8 +74,10 @@ def _windows(x, kernel_shape, strides, dilations, pads, ceil_mode, fill):
         where[tuple(index)] = 0
     values, kinds = [], []
     for offset in itertools.product(*[range(k) for k in kernel_shape]):
-        index = tuple(slice(offset[i] * dilations[i], offset[i] * dilations[i] + (outs[i] - 1) * strides[i] + 1,
-                            strides[i]) for i in range(n))
+        index = tuple(
+            slice(offset[i] * dilations[i], offset[i] * dilations[i] + (outs[i] - 1) * strides[i] + 1, strides[i])
+            for i in range(n)
+        )
         values.append(padded[(slice(None), slice(None)) + index])
         kinds.append(where[index])
     return np.stack(values), np.stack(kinds)[:, None, None]
@@ -75,8 +86,9 @@ def _windows(x, kernel_shape, strides, dilations, pads, ceil_mode, fill):
 class MaxPool(OpRun):
     op_domain = ""
 
-    def _run(self, x, auto_pad=None, ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
-             storage_order=0, strides=None):
+    def _run(
+        self, x, auto_pad=None, ceil_mode=0, dilations=None, kernel_shape=None, pads=None, storage_order=0, strides=None
+    ):
         if auto_pad not in (None, "NOTSET", "VALID") or len(self.output) > 1:
             raise NotImplementedError("MaxPool: auto_pad SAME_* or the Indices output")
         values, kinds = _windows(x.astype(np.float64), kernel_shape, strides, dilations, pads, ceil_mode, -np.inf)
@@ -86,8 +98,17 @@ class MaxPool(OpRun):
 class AveragePool(OpRun):
     op_domain = ""
 
-    def _run(self, x, auto_pad=None, ceil_mode=0, count_include_pad=0, dilations=None, kernel_shape=None,
-             pads=None, strides=None):
+    def _run(
+        self,
+        x,
+        auto_pad=None,
+        ceil_mode=0,
+        count_include_pad=0,
+        dilations=None,
+        kernel_shape=None,
+        pads=None,
+        strides=None,
+    ):
         if auto_pad not in (None, "NOTSET", "VALID"):
             raise NotImplementedError("AveragePool: auto_pad SAME_*")
         values, kinds = _windows(x.astype(np.float64), kernel_shape, strides, dilations, pads, ceil_mode, 0.0)
@@ -98,8 +119,7 @@ class AveragePool(OpRun):
 class LpPool(OpRun):
     op_domain = ""
 
-    def _run(self, x, auto_pad=None, ceil_mode=0, dilations=None, kernel_shape=None, p=2, pads=None,
-             strides=None):
+    def _run(self, x, auto_pad=None, ceil_mode=0, dilations=None, kernel_shape=None, p=2, pads=None, strides=None):
         if auto_pad not in (None, "NOTSET", "VALID"):
             raise NotImplementedError("LpPool: auto_pad SAME_*")
         values, _ = _windows(np.abs(x.astype(np.float64)), kernel_shape, strides, dilations, pads, ceil_mode, 0.0)
@@ -132,5 +152,6 @@ class LpNormalization(OpRun):
 
 def evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
     """A ReferenceEvaluator of `model` with tritonnx's fixes."""
-    return ReferenceEvaluator(model, new_ops=[GatherElements, MaxPool, AveragePool, LpPool, GlobalMaxPool,
-                                              Softsign, LpNormalization])
+    return ReferenceEvaluator(
+        model, new_ops=[GatherElements, MaxPool, AveragePool, LpPool, GlobalMaxPool, Softsign, LpNormalization]
+    )

@@ -2,6 +2,7 @@
 named by its command-line name (`NAME`). `tritonnx.compiler.pipeline` lists them in order
 and `tritonnx-opt --pass-pipeline=a,b` runs any of them. A pass reads the compile options
 from the compile Session (`current_session().options`), not from arguments."""
+
 from __future__ import annotations
 
 import contextvars

@@ -10,6 +10,7 @@ fp16, bf16: every fp32 tensor of the graph is stored in the half type (weights i
     products take half inputs with fp32 accumulation.
 The module records the choice as `tnx.precision`; `choose-blocks` copies it to every kernel.
 """
+
 from __future__ import annotations
 
 import ml_dtypes
@@ -70,8 +71,11 @@ def run(module: ir.Operation, pass_=None) -> None:
                 for r in op.results:
                     if _is_f32(r.type):
                         r.set_type(_retype(r.type, half))
-                if op.name == "tnx.cast" and "to" in op.attributes and \
-                        ir.IntegerAttr(op.attributes["to"]).value == TensorProto.FLOAT:
+                if (
+                    op.name == "tnx.cast"
+                    and "to" in op.attributes
+                    and ir.IntegerAttr(op.attributes["to"]).value == TensorProto.FLOAT
+                ):
                     op.attributes["to"] = to_attr(onnx_half)
             elif op.name == "func.return":
                 want = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results

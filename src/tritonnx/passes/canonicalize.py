@@ -3,6 +3,7 @@ arithmetic, ConstantOfShape weights), folds BatchNormalization into the precedin
 weights (or decomposes it into Mul and Add), turns Flatten/Squeeze/Unsqueeze/Reshape into
 a shape-only `tnx.reshape`, moves the constant parameters of Slice, Expand, Tile, Pad and
 Trilu into attributes, rewrites DepthToSpace/SpaceToDepth as views, and drops dead ops."""
+
 from __future__ import annotations
 
 import math
@@ -75,9 +76,12 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | 
     outs = [f"out{j}" for j in range(max(output + 1, 1))]
     node = helper.make_node(op_type, names, outs, **attrs)
     feeds = {n: x for n, x in zip(names, inputs) if x is not None}  # the inputs named above
-    graph = helper.make_graph([node], "fold", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
-                                               for n, x in feeds.items()],
-                              [helper.make_tensor_value_info(o, 0, None) for o in outs])
+    graph = helper.make_graph(
+        [node],
+        "fold",
+        [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape) for n, x in feeds.items()],
+        [helper.make_tensor_value_info(o, 0, None) for o in outs],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     results = cast(list[Any], evaluator(model).run(None, feeds))  # a list: no intermediate results asked for
     return np.asarray(results[output])
@@ -117,7 +121,7 @@ def _fold(op: ir.Operation) -> bool:
     if op.name == "tnx.shape":
         full = np.array(shape_of(op.operands[0]), dtype=np.int64)
         a = attrs_of(op)
-        array = full[a.get("start", 0):a.get("end", len(full))]
+        array = full[a.get("start", 0) : a.get("end", len(full))]
     elif op.name in ("tnx.reshape", "tnx.flatten", "tnx.squeeze", "tnx.unsqueeze") and is_constant(op.operands[0]):
         array = constant_array(op.operands[0]).reshape(shape)
     elif op.name == "tnx.constant_of_shape" and is_constant(op.operands[0]):  # weights of old models: fast path
@@ -160,16 +164,17 @@ def _fold_batch_norm(op: ir.Operation) -> None:
     x = op.operands[0]
     params = [operand(op, n) for n in ("scale", "b", "input_mean", "input_var")]
     if not all(is_constant(p) for p in params):
-        raise CompileError(f"node {_hint(op)} (BatchNormalization): scale, B, mean and var must be "
-                           "constants (training-mode BatchNormalization is not supported).")
+        raise CompileError(
+            f"node {_hint(op)} (BatchNormalization): scale, B, mean and var must be "
+            "constants (training-mode BatchNormalization is not supported)."
+        )
     gamma, beta, mean, var = (constant_array(p).astype(np.float64) for p in params)
     eps = attrs_of(op)["epsilon"]
     scale = gamma / np.sqrt(var + eps)
     shift = beta - mean * scale
     conv = producer(x)
     with ir.InsertionPoint(op), op.location:
-        if (conv is not None and conv.name == "tnx.conv" and len(list(x.uses)) == 1
-                and is_constant(operand(conv, "w"))):
+        if conv is not None and conv.name == "tnx.conv" and len(list(x.uses)) == 1 and is_constant(operand(conv, "w")):
             w = constant_array(operand(conv, "w"))
             b = operand(conv, "b")
             bias = constant_array(b).astype(np.float64) if b is not None else np.zeros(w.shape[0])
@@ -199,8 +204,7 @@ def _canonical_view(op: ir.Operation) -> bool:
     if op.name == "tnx.reshape" and len(op.operands) == 1:
         return False
     if any(not is_constant(v) for v in op.operands[1:]):
-        raise CompileError(f"node {_hint(op)} ({op.name}): the target shape or axes must be "
-                           "known at compile time.")
+        raise CompileError(f"node {_hint(op)} ({op.name}): the target shape or axes must be known at compile time.")
     with ir.InsertionPoint(op), op.location:
         new = create("tnx.reshape", [op.operands[0]], [op.results[0].type]).result
     op.results[0].replace_all_uses_with(new)
@@ -222,8 +226,9 @@ def _constant_operands(op: ir.Operation, names: tuple[str, ...]) -> dict[str, An
     for n in names:
         v = operand(op, n)
         if v is not None and not is_constant(v):
-            raise CompileError(f"node {_hint(op)} ({onnx_op_type(op.name)}): input '{n}' must be known at "
-                               "compile time.")
+            raise CompileError(
+                f"node {_hint(op)} ({onnx_op_type(op.name)}): input '{n}' must be known at compile time."
+            )
         values[n] = None if v is None else constant_array(v)
     return values
 
@@ -236,8 +241,9 @@ def _canonical_parameters(op: ir.Operation) -> bool:
     in_shape, out_shape = shape_of(data), shape_of(op.results[0])
     rank = len(in_shape)
     canonical = {"tnx.slice": "steps", "tnx.pad": "pads", "tnx.trilu": "k", "tnx.resize": "scales"}.get(name)
-    if len(op.operands) == 1 and (canonical is None or canonical in op.attributes and (
-            name != "tnx.slice" or len(attrs_of(op)["steps"]) == rank)):
+    if len(op.operands) == 1 and (
+        canonical is None or canonical in op.attributes and (name != "tnx.slice" or len(attrs_of(op)["steps"]) == rank)
+    ):
         return False
     if name == "tnx.slice":
         if len(op.operands) == 1:
@@ -279,10 +285,21 @@ def _canonical_parameters(op: ir.Operation) -> bool:
             for i, ax in enumerate(axes):
                 roi[ax], roi[rank + ax] = r[i], r[len(axes) + i]
         if a["mode"] not in ("nearest", "linear", "cubic") or a.get("antialias", 0):
-            raise CompileError(f"node {_hint(op)} (Resize): mode {a['mode']!r}"
-                               f"{' with antialias' if a.get('antialias', 0) else ''} is not supported yet.")
-        keep = {k: a[k] for k in ("coordinate_transformation_mode", "extrapolation_value", "mode", "nearest_mode",
-                                  "cubic_coeff_a", "exclude_outside")}
+            raise CompileError(
+                f"node {_hint(op)} (Resize): mode {a['mode']!r}"
+                f"{' with antialias' if a.get('antialias', 0) else ''} is not supported yet."
+            )
+        keep = {
+            k: a[k]
+            for k in (
+                "coordinate_transformation_mode",
+                "extrapolation_value",
+                "mode",
+                "nearest_mode",
+                "cubic_coeff_a",
+                "exclude_outside",
+            )
+        }
         _replace(op, name, [data], {**keep, "scales": scales, "roi": roi})
     elif name == "tnx.trilu":
         c = _constant_operands(op, ("k",))
@@ -341,14 +358,16 @@ def _normalization(op: ir.Operation) -> None:
             new = create("tnx.div", [x, norm], [xt]).result
         elif op.name == "tnx.layer_normalization":
             axis = a["axis"] + rank if a["axis"] < 0 else a["axis"]
-            y = create("tnx.mean_variance_normalization", [x], [xt],
-                       {"axes": list(range(axis, rank)), "epsilon": a["epsilon"]}).result
+            y = create(
+                "tnx.mean_variance_normalization", [x], [xt], {"axes": list(range(axis, rank)), "epsilon": a["epsilon"]}
+            ).result
             new = create("tnx.mul", [y, operand(op, "scale")], [xt]).result
             if operand(op, "b") is not None:
                 new = create("tnx.add", [new, operand(op, "b")], [xt]).result
         elif op.name == "tnx.instance_normalization":
-            y = create("tnx.mean_variance_normalization", [x], [xt],
-                       {"axes": list(range(2, rank)), "epsilon": a["epsilon"]}).result
+            y = create(
+                "tnx.mean_variance_normalization", [x], [xt], {"axes": list(range(2, rank)), "epsilon": a["epsilon"]}
+            ).result
             new = create("tnx.mul", [y, channel_param(operand(op, "scale"))], [xt]).result
             new = create("tnx.add", [new, channel_param(operand(op, "b"))], [xt]).result
         else:  # group_normalization
@@ -382,24 +401,36 @@ def _decomposed_layer_norm(div: ir.Operation) -> bool:
     rm1, add = producer(mean), producer(sqrt.operands[0])
     if rm1 is None or rm1.name != "tnx.reduce_mean" or rm1.operands[0] != x or add is None or add.name != "tnx.add":
         return False
-    var, eps = (add.operands[0], add.operands[1]) if _scalar_constant(add.operands[1]) is not None \
+    var, eps = (
+        (add.operands[0], add.operands[1])
+        if _scalar_constant(add.operands[1]) is not None
         else (add.operands[1], add.operands[0])
+    )
     epsilon, rm2 = _scalar_constant(eps), producer(var)
     if epsilon is None or rm2 is None or rm2.name != "tnx.reduce_mean":
         return False
     sq = producer(rm2.operands[0])
-    if sq is None or not ((sq.name == "tnx.pow" and sq.operands[0] == d and _scalar_constant(sq.operands[1]) == 2.0)
-                          or (sq.name == "tnx.mul" and sq.operands[0] == d and sq.operands[1] == d)):
+    if sq is None or not (
+        (sq.name == "tnx.pow" and sq.operands[0] == d and _scalar_constant(sq.operands[1]) == 2.0)
+        or (sq.name == "tnx.mul" and sq.operands[0] == d and sq.operands[1] == d)
+    ):
         return False
     rank = len(shape_of(x))
     a1, a2 = attrs_of(rm1), attrs_of(rm2)
     axes = a1.get("axes")
-    if (axes is None or a2.get("axes") != axes or axes != list(range(rank - len(axes), rank))
-            or not a1.get("keepdims", 1) or not a2.get("keepdims", 1) or shape_of(div.results[0]) != shape_of(x)):
+    if (
+        axes is None
+        or a2.get("axes") != axes
+        or axes != list(range(rank - len(axes), rank))
+        or not a1.get("keepdims", 1)
+        or not a2.get("keepdims", 1)
+        or shape_of(div.results[0]) != shape_of(x)
+    ):
         return False
     with ir.InsertionPoint(div), div.location:
-        y = create("tnx.mean_variance_normalization", [x], [div.results[0].type],
-                   {"axes": axes, "epsilon": epsilon}).result
+        y = create(
+            "tnx.mean_variance_normalization", [x], [div.results[0].type], {"axes": axes, "epsilon": epsilon}
+        ).result
     div.results[0].replace_all_uses_with(y)
     div.erase()
     return True
@@ -417,7 +448,10 @@ def _matmul_vectors(op: ir.Operation) -> bool:
             a = create("tnx.reshape", [a], [ir.RankedTensorType.get([1] + shape_of(a), et)]).result
         if len(shape_of(b)) == 1:
             b = create("tnx.reshape", [b], [ir.RankedTensorType.get(shape_of(b) + [1], et)]).result
-        out = list(np.broadcast_shapes(tuple(shape_of(a)[:-2]), tuple(shape_of(b)[:-2]))) + [shape_of(a)[-2], shape_of(b)[-1]]
+        out = list(np.broadcast_shapes(tuple(shape_of(a)[:-2]), tuple(shape_of(b)[:-2]))) + [
+            shape_of(a)[-2],
+            shape_of(b)[-1],
+        ]
         mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get(out, et)]).result
         new = create("tnx.reshape", [mm], [op.results[0].type]).result
     op.results[0].replace_all_uses_with(new)
@@ -434,8 +468,10 @@ def _einsum(op: ir.Operation) -> None:
     if not out and "->" not in eq:
         out = "".join(sorted(c for c in set("".join(terms)) if "".join(terms).count(c) == 1))
     if "." in eq or any(len(set(t)) != len(t) for t in terms) or len(terms) > 2:
-        raise CompileError(f"node {_hint(op)} (Einsum): equation {eq!r} is not supported yet "
-                           "(ellipses, repeated letters in one operand, or more than two operands).")
+        raise CompileError(
+            f"node {_hint(op)} (Einsum): equation {eq!r} is not supported yet "
+            "(ellipses, repeated letters in one operand, or more than two operands)."
+        )
     et = ir.RankedTensorType(op.results[0].type).element_type
     sizes: dict[str, int] = {}
     for term, v in zip(terms, op.operands):
@@ -452,8 +488,9 @@ def _einsum(op: ir.Operation) -> None:
     def reduce(v, have, keep):
         drop = [i for i, c in enumerate(have) if c not in keep]
         if drop:
-            v = create("tnx.reduce_sum", [v], [tensor("".join(c for c in have if c in keep))],
-                       {"axes": drop, "keepdims": 0}).result
+            v = create(
+                "tnx.reduce_sum", [v], [tensor("".join(c for c in have if c in keep))], {"axes": drop, "keepdims": 0}
+            ).result
         return v, "".join(c for c in have if c in keep)
 
     def reshape(v, dims):
@@ -539,29 +576,51 @@ def _rewrite(op: ir.Operation) -> bool:
         return _canonical_parameters(op)
     if name.startswith("tnx.reduce_") or name in ("tnx.arg_max", "tnx.arg_min"):
         return _canonical_reduce(op)
-    if name in ("tnx.layer_normalization", "tnx.instance_normalization", "tnx.group_normalization",
-                "tnx.lp_normalization"):
+    if name in (
+        "tnx.layer_normalization",
+        "tnx.instance_normalization",
+        "tnx.group_normalization",
+        "tnx.lp_normalization",
+    ):
         _normalization(op)
         return True
     if name in ("tnx.cum_sum", "tnx.cum_prod") and len(op.operands) == 2:
         axis = int(np.asarray(_constant_operands(op, ("axis",))["axis"]).reshape(-1)[0])
         rank = len(shape_of(op.operands[0]))
-        _replace(op, name, [op.operands[0]], {**{k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")},
-                                              "axis": axis + rank if axis < 0 else axis})
+        _replace(
+            op,
+            name,
+            [op.operands[0]],
+            {
+                **{k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")},
+                "axis": axis + rank if axis < 0 else axis,
+            },
+        )
         return True
     if name == "tnx.mat_mul":
         return _matmul_vectors(op)
     if name == "tnx.top_k" and "k" not in op.attributes:
         k = int(np.asarray(_constant_operands(op, ("k",))["k"]).reshape(-1)[0])
-        _replace(op, name, [op.operands[0]], {**{a: v for a, v in attrs_of(op).items() if not a.startswith("tnx.")}, "k": k})
+        _replace(
+            op, name, [op.operands[0]], {**{a: v for a, v in attrs_of(op).items() if not a.startswith("tnx.")}, "k": k}
+        )
         return True
     if name == "tnx.one_hot" and "depth" not in op.attributes:
         depth = int(np.asarray(_constant_operands(op, ("depth",))["depth"]).reshape(-1)[0])
         rank = len(shape_of(op.results[0]))
         axis = attrs_of(op)["axis"]
-        _replace(op, name, [op.operands[0], None, op.operands[2]], {"depth": depth, "axis": axis + rank if axis < 0 else axis})
+        _replace(
+            op,
+            name,
+            [op.operands[0], None, op.operands[2]],
+            {"depth": depth, "axis": axis + rank if axis < 0 else axis},
+        )
         return True
-    if name == "tnx.range" and operand(op, "limit") is not None and any(is_symbolic(d) for d in shape_of(op.results[0])):
+    if (
+        name == "tnx.range"
+        and operand(op, "limit") is not None
+        and any(is_symbolic(d) for d in shape_of(op.results[0]))
+    ):
         _replace(op, name, [op.operands[0], None, op.operands[2]], {})  # a dynamic length: the type gives it
         return True
     if name in ("tnx.depth_to_space", "tnx.space_to_depth"):
@@ -572,8 +631,16 @@ def _rewrite(op: ir.Operation) -> bool:
         return True
     if name == "tnx.cast_like":  # the second operand only names the type: a Cast to it
         from onnx import helper
-        _replace(op, "tnx.cast", [op.operands[0]], {
-            "to": helper.np_dtype_to_tensor_dtype(dtype_of(op.results[0])), "saturate": attrs_of(op).get("saturate", 1)})
+
+        _replace(
+            op,
+            "tnx.cast",
+            [op.operands[0]],
+            {
+                "to": helper.np_dtype_to_tensor_dtype(dtype_of(op.results[0])),
+                "saturate": attrs_of(op).get("saturate", 1),
+            },
+        )
         return True
     if name == "tnx.cast" and dtype_of(op.operands[0]) == dtype_of(op.results[0]):
         op.results[0].replace_all_uses_with(op.operands[0])

@@ -15,6 +15,7 @@ runs fastest with large blocks). Block names by kind:
   attention:           BLOCK_M queries x BLOCK_N keys per step, BLOCK_D the head dimension
   pointwise:           BLOCK elements
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def choose(kind: str, anchor: ir.Operation, out_shape: list[int], gpu: GPUTarget | None,
-           precision: str = "fp32") -> dict:
+def choose(
+    kind: str, anchor: ir.Operation, out_shape: list[int], gpu: GPUTarget | None, precision: str = "fp32"
+) -> dict:
     """{"block", "grid", "num_warps", "num_stages"} of a kernel of `kind` (see the module
     docstring) anchored at `anchor` (None for pointwise) with output shape `out_shape`, for
     `gpu` (None: Triton's CPU interpreter) at `precision`. Raises CompileError for a
@@ -67,8 +69,11 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], gpu: GPUTarget
             block = dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)
             warps, stages = dot_warps(bm, bn, precision), (3 if precision != "fp32" else 2)
         else:
-            block = dict(BLOCK_M=min(2048, max(16, pow2(hm))), BLOCK_N=min(256, max(16, pow2(hn))),
-                         BLOCK_K=min(256, max(16, pow2(hk))))
+            block = dict(
+                BLOCK_M=min(2048, max(16, pow2(hm))),
+                BLOCK_N=min(256, max(16, pow2(hn))),
+                BLOCK_K=min(256, max(16, pow2(hk))),
+            )
             warps, stages = 4, 1
         grid = [cdiv(m, block["BLOCK_M"]), cdiv(n, block["BLOCK_N"]), groups]
     elif kind == "attention":  # grid: blocks of queries x (batch, heads)
@@ -85,7 +90,9 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], gpu: GPUTarget
         grid, warps, stages = [cdiv(sq, bm), math.prod(scores[:-2])], (4 if bm <= 64 else 8), (2 if gpu else 1)
     elif kind == "pool":
         x = shape_of(anchor.operands[0])
-        window = math.prod(x[2:]) if anchor.name.startswith("tnx.global") else math.prod(attrs_of(anchor)["kernel_shape"])
+        window = (
+            math.prod(x[2:]) if anchor.name.startswith("tnx.global") else math.prod(attrs_of(anchor)["kernel_shape"])
+        )
         window = max(hint(window), 1)
         p = math.prod(out_shape)
         br = min(pow2(window), 64 if gpu else 256)
@@ -108,8 +115,9 @@ def choose(kind: str, anchor: ir.Operation, out_shape: list[int], gpu: GPUTarget
         axis = attrs_of(anchor)["axis"]
         n = shape_of(anchor.operands[0])[axis]
         if n > MAX_SOFTMAX_AXIS:
-            raise CompileError(f"Softmax over an axis of {n} elements is not supported yet "
-                               f"(at most {MAX_SOFTMAX_AXIS}).")
+            raise CompileError(
+                f"Softmax over an axis of {n} elements is not supported yet (at most {MAX_SOFTMAX_AXIS})."
+            )
         rows = math.prod(shape_of(anchor.operands[0])) // max(n, 1)
         br = pow2(n)
         if is_symbolic(n):  # one block spans the axis: sized for the longest the plan accepts
@@ -154,8 +162,12 @@ def candidates(kind: str, anchor: ir.Operation, chosen: dict, precision: str = "
     configs.append((bm, bn, 3 if stages == 2 else 2))
     out = []
     for m2, n2, s2 in configs:
-        cfg = dict(block=dict(BLOCK_M=m2, BLOCK_N=n2, BLOCK_K=bk), grid=[cdiv(m, m2), cdiv(n, n2), groups],
-                   num_warps=dot_warps(m2, n2, precision), num_stages=s2)
+        cfg = dict(
+            block=dict(BLOCK_M=m2, BLOCK_N=n2, BLOCK_K=bk),
+            grid=[cdiv(m, m2), cdiv(n, n2), groups],
+            num_warps=dot_warps(m2, n2, precision),
+            num_stages=s2,
+        )
         if cfg not in out:
             out.append(cfg)
     return out[:MAX_CANDIDATES]
@@ -163,9 +175,12 @@ def candidates(kind: str, anchor: ir.Operation, chosen: dict, precision: str = "
 
 def config_attrs(cfg: dict) -> dict[str, ir.Attribute]:
     """A tiling configuration as the kernel attributes the later passes read."""
-    attrs = {"tnx.block": ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()}),
-             "tnx.grid": to_attr(cfg["grid"]), "tnx.num_warps": to_attr(cfg["num_warps"]),
-             "tnx.num_stages": to_attr(cfg["num_stages"])}
+    attrs = {
+        "tnx.block": ir.DictAttr.get({k: to_attr(v) for k, v in cfg["block"].items()}),
+        "tnx.grid": to_attr(cfg["grid"]),
+        "tnx.num_warps": to_attr(cfg["num_warps"]),
+        "tnx.num_stages": to_attr(cfg["num_stages"]),
+    }
     if any(is_symbolic(g) for g in cfg["grid"]):  # a dynamic size: the grid as the plan computes it
         attrs["tnx.grid_sizes"] = ir.ArrayAttr.get([ir.StringAttr.get(to_python(g)) for g in cfg["grid"]])
     return attrs
@@ -230,9 +245,10 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
             roles.append("a")
         elif arg in b_args:
             roles.append("b")
-        elif (shape_of(arg) == out_shape and
-              all(u.owner.operation.name in POINTWISE and shape_of(u.owner.operation.results[0]) == out_shape
-                  for u in arg.uses)):
+        elif shape_of(arg) == out_shape and all(
+            u.owner.operation.name in POINTWISE and shape_of(u.owner.operation.results[0]) == out_shape
+            for u in arg.uses
+        ):
             roles.append("e")
         else:
             roles.append("")
@@ -244,7 +260,8 @@ def run(module: ir.Operation, pass_=None) -> None:
         _run(module, current_session().options.gpu)
     if guards:  # conditions on dynamic sizes the plan relies on, checked by the runtime
         module.attributes["tnx.guards"] = ir.ArrayAttr.get(
-            [ir.StringAttr.get(f"{cond}: {reason}") for cond, reason in guards])
+            [ir.StringAttr.get(f"{cond}: {reason}") for cond, reason in guards]
+        )
 
 
 def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
@@ -252,14 +269,18 @@ def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
         if "tnx.kind" not in fn.attributes:
             continue
         kind = ir.StringAttr(fn.attributes["tnx.kind"]).value
-        out_shape = recognize_shape(ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape)
+        out_shape = recognize_shape(
+            ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape
+        )
         anchor = anchor_of(fn)
-        precision = (ir.StringAttr(module.attributes["tnx.precision"]).value
-                     if "tnx.precision" in module.attributes else "fp32")
+        precision = (
+            ir.StringAttr(module.attributes["tnx.precision"]).value if "tnx.precision" in module.attributes else "fp32"
+        )
         cfg = choose(kind, anchor, out_shape, gpu, precision)
         cost = cost_attrs(fn, kind, anchor, out_shape)
-        fn.attributes["tnx.cost"] = ir.DictAttr.get({"flops": to_attr(cost["flops"]),
-                                                     "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])})
+        fn.attributes["tnx.cost"] = ir.DictAttr.get(
+            {"flops": to_attr(cost["flops"]), "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])}
+        )
         if math.prod(out_shape) == 0:
             cfg["grid"] = [0] * len(cfg["grid"])  # an empty output: the runtime skips the launch
         for name, attr in config_attrs(cfg).items():
@@ -267,6 +288,7 @@ def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
         fn.attributes["tnx.target"] = to_attr("interpreter" if gpu is None else "gpu")
         if gpu is not None and kind in ("conv", "conv_transpose", "gemm", "mat_mul") and math.prod(out_shape):
             fn.attributes["tnx.candidates"] = ir.ArrayAttr.get(
-                [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg, precision)])
+                [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg, precision)]
+            )
         if "tnx.precision" in module.attributes:
             fn.attributes["tnx.precision"] = module.attributes["tnx.precision"]

@@ -6,6 +6,7 @@ element type, and returns the result tile. Floating-point math runs in f32 (half
 widened on load); only `tl` core functions are used, so every kernel also runs in Triton's
 interpreter. Semantics follow the ONNX operator pages at the versions in `dialects/ops.py`.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,9 +47,25 @@ def _tanh(b, x):
     t = _exp(b, b.binary("mul", ax, -2.0))  # in (0, 1]: no overflow
     r = b.binary("div", b.binary("sub", b.full_like(t, 1.0), t), b.binary("add", t, 1.0))
     x2 = b.binary("mul", ax, ax)  # near 0, 1 - t cancels: use the series to x^7
-    series = b.binary("mul", ax, b.binary("add", b.full_like(x2, 1.0), b.binary("mul", x2, b.binary(
-        "add", b.full_like(x2, -1.0 / 3.0), b.binary("mul", x2, b.binary(
-            "add", b.full_like(x2, 2.0 / 15.0), b.binary("mul", x2, -17.0 / 315.0)))))))
+    series = b.binary(
+        "mul",
+        ax,
+        b.binary(
+            "add",
+            b.full_like(x2, 1.0),
+            b.binary(
+                "mul",
+                x2,
+                b.binary(
+                    "add",
+                    b.full_like(x2, -1.0 / 3.0),
+                    b.binary(
+                        "mul", x2, b.binary("add", b.full_like(x2, 2.0 / 15.0), b.binary("mul", x2, -17.0 / 315.0))
+                    ),
+                ),
+            ),
+        ),
+    )
     r = _where(b, b.cmp("lt", ax, 0.1), series, r)
     return _where(b, b.cmp("lt", x, 0.0), _neg(b, r), r)
 
@@ -147,10 +164,17 @@ OPS = {
     "tnx.min": lambda b, x, a: b.binary("min", x[0], x[1]),
     "tnx.pow": lambda b, x, a: _pow(b, x[0], x[1]),
     "tnx.mod": lambda b, x, a: _mod(b, x[0], x[1], a.get("fmod", 0)),
-    "tnx.equal": _compare("eq"), "tnx.less": _compare("lt"), "tnx.greater": _compare("gt"),
-    "tnx.less_or_equal": _compare("le"), "tnx.greater_or_equal": _compare("ge"),
-    "tnx.and": _bits("and"), "tnx.or": _bits("or"), "tnx.xor": _bits("xor"),
-    "tnx.bitwise_and": _bits("and"), "tnx.bitwise_or": _bits("or"), "tnx.bitwise_xor": _bits("xor"),
+    "tnx.equal": _compare("eq"),
+    "tnx.less": _compare("lt"),
+    "tnx.greater": _compare("gt"),
+    "tnx.less_or_equal": _compare("le"),
+    "tnx.greater_or_equal": _compare("ge"),
+    "tnx.and": _bits("and"),
+    "tnx.or": _bits("or"),
+    "tnx.xor": _bits("xor"),
+    "tnx.bitwise_and": _bits("and"),
+    "tnx.bitwise_or": _bits("or"),
+    "tnx.bitwise_xor": _bits("xor"),
     "tnx.not": lambda b, x, a: b.binary("xor", x[0], b.full_like(x[0], 1)),
     "tnx.bitwise_not": lambda b, x, a: b.binary("xor", x[0], b.full_like(x[0], -1)),
     "tnx.bit_shift": lambda b, x, a: b.binary("shl" if a["direction"] == "LEFT" else "shr", x[0], x[1]),
@@ -167,10 +191,22 @@ OPS = {
     "tnx.tan": lambda b, x, a: b.binary("div", b.unary("math.sin", x[0]), b.unary("math.cos", x[0])),
     "tnx.sinh": lambda b, x, a: b.binary("mul", b.binary("sub", _exp(b, x[0]), _exp(b, _neg(b, x[0]))), 0.5),
     "tnx.cosh": lambda b, x, a: b.binary("mul", b.binary("add", _exp(b, x[0]), _exp(b, _neg(b, x[0]))), 0.5),
-    "tnx.asinh": lambda b, x, a: _log(b, b.binary("add", x[0], b.unary("math.sqrt", b.binary("add", b.binary("mul", x[0], x[0]), 1.0)))),
-    "tnx.acosh": lambda b, x, a: _log(b, b.binary("add", x[0], b.unary("math.sqrt", b.binary("sub", b.binary("mul", x[0], x[0]), 1.0)))),
-    "tnx.atanh": lambda b, x, a: b.binary("mul", _log(b, b.binary("div", b.binary("add", b.full_like(x[0], 1.0), x[0]),
-                                                                   b.binary("sub", b.full_like(x[0], 1.0), x[0]))), 0.5),
+    "tnx.asinh": lambda b, x, a: _log(
+        b, b.binary("add", x[0], b.unary("math.sqrt", b.binary("add", b.binary("mul", x[0], x[0]), 1.0)))
+    ),
+    "tnx.acosh": lambda b, x, a: _log(
+        b, b.binary("add", x[0], b.unary("math.sqrt", b.binary("sub", b.binary("mul", x[0], x[0]), 1.0)))
+    ),
+    "tnx.atanh": lambda b, x, a: b.binary(
+        "mul",
+        _log(
+            b,
+            b.binary(
+                "div", b.binary("add", b.full_like(x[0], 1.0), x[0]), b.binary("sub", b.full_like(x[0], 1.0), x[0])
+            ),
+        ),
+        0.5,
+    ),
     "tnx.tanh": lambda b, x, a: _tanh(b, x[0]),
     "tnx.floor": lambda b, x, a: _floor(b, x[0]),
     "tnx.ceil": lambda b, x, a: b.unary("math.ceil", x[0]),
@@ -183,21 +219,38 @@ OPS = {
     "tnx.softplus": lambda b, x, a: _softplus(b, x[0]),
     "tnx.softsign": lambda b, x, a: b.binary("div", x[0], b.binary("add", _abs(b, x[0]), 1.0)),
     "tnx.mish": lambda b, x, a: b.binary("mul", x[0], _tanh(b, _softplus(b, x[0]))),
-    "tnx.hard_sigmoid": lambda b, x, a: b.binary("max", b.binary("min", b.binary(
-        "add", b.binary("mul", x[0], a["alpha"]), a["beta"]), 1.0), 0.0),
-    "tnx.hard_swish": lambda b, x, a: b.binary("mul", x[0], b.binary("max", b.binary("min", b.binary(
-        "add", b.binary("mul", x[0], 1.0 / 6.0), 0.5), 1.0), 0.0)),
+    "tnx.hard_sigmoid": lambda b, x, a: b.binary(
+        "max", b.binary("min", b.binary("add", b.binary("mul", x[0], a["alpha"]), a["beta"]), 1.0), 0.0
+    ),
+    "tnx.hard_swish": lambda b, x, a: b.binary(
+        "mul", x[0], b.binary("max", b.binary("min", b.binary("add", b.binary("mul", x[0], 1.0 / 6.0), 0.5), 1.0), 0.0)
+    ),
     "tnx.leaky_relu": lambda b, x, a: _where(b, b.cmp("lt", x[0], 0.0), b.binary("mul", x[0], a["alpha"]), x[0]),
     "tnx.prelu": lambda b, x, a: _where(b, b.cmp("lt", x[0], b.full_like(x[0], 0)), b.binary("mul", x[0], x[1]), x[0]),
-    "tnx.elu": lambda b, x, a: _where(b, b.cmp("lt", x[0], 0.0),
-                                      b.binary("mul", b.binary("sub", _exp(b, x[0]), 1.0), a["alpha"]), x[0]),
-    "tnx.celu": lambda b, x, a: b.binary("add", b.binary("max", x[0], 0.0), b.binary("min", b.binary(
-        "mul", b.binary("sub", _exp(b, b.binary("div", x[0], a["alpha"])), 1.0), a["alpha"]), 0.0)),
-    "tnx.selu": lambda b, x, a: b.binary("mul", _where(b, b.cmp("le", x[0], 0.0), b.binary(
-        "sub", b.binary("mul", _exp(b, x[0]), a["alpha"]), a["alpha"]), x[0]), a["gamma"]),
+    "tnx.elu": lambda b, x, a: _where(
+        b, b.cmp("lt", x[0], 0.0), b.binary("mul", b.binary("sub", _exp(b, x[0]), 1.0), a["alpha"]), x[0]
+    ),
+    "tnx.celu": lambda b, x, a: b.binary(
+        "add",
+        b.binary("max", x[0], 0.0),
+        b.binary(
+            "min", b.binary("mul", b.binary("sub", _exp(b, b.binary("div", x[0], a["alpha"])), 1.0), a["alpha"]), 0.0
+        ),
+    ),
+    "tnx.selu": lambda b, x, a: b.binary(
+        "mul",
+        _where(
+            b, b.cmp("le", x[0], 0.0), b.binary("sub", b.binary("mul", _exp(b, x[0]), a["alpha"]), a["alpha"]), x[0]
+        ),
+        a["gamma"],
+    ),
     "tnx.thresholded_relu": lambda b, x, a: _where(b, b.cmp("gt", x[0], a["alpha"]), x[0], b.full_like(x[0], 0.0)),
-    "tnx.shrink": lambda b, x, a: _where(b, b.cmp("lt", x[0], -a["lambd"]), b.binary("add", x[0], a["bias"]), _where(
-        b, b.cmp("gt", x[0], a["lambd"]), b.binary("sub", x[0], a["bias"]), b.full_like(x[0], 0))),
+    "tnx.shrink": lambda b, x, a: _where(
+        b,
+        b.cmp("lt", x[0], -a["lambd"]),
+        b.binary("add", x[0], a["bias"]),
+        _where(b, b.cmp("gt", x[0], a["lambd"]), b.binary("sub", x[0], a["bias"]), b.full_like(x[0], 0)),
+    ),
     "tnx.gelu": lambda b, x, a: _gelu(b, x[0], a.get("approximate", "none")),
 }
 
@@ -211,10 +264,15 @@ def _is_inf(b, x, positive, negative):
 
 def _gelu(b, x, approximate):
     if approximate == "tanh":
-        inner = b.binary("mul", b.binary("add", x, b.binary("mul", b.binary("mul", b.binary("mul", x, x), x), 0.044715)),
-                         math.sqrt(2.0 / math.pi))
+        inner = b.binary(
+            "mul",
+            b.binary("add", x, b.binary("mul", b.binary("mul", b.binary("mul", x, x), x), 0.044715)),
+            math.sqrt(2.0 / math.pi),
+        )
         return b.binary("mul", b.binary("mul", x, 0.5), b.binary("add", _tanh(b, inner), 1.0))
-    return b.binary("mul", b.binary("mul", x, 0.5), b.binary("add", b.unary("math.erf", b.binary("div", x, SQRT2)), 1.0))
+    return b.binary(
+        "mul", b.binary("mul", x, 0.5), b.binary("add", b.unary("math.erf", b.binary("div", x, SQRT2)), 1.0)
+    )
 
 
 def clip(b: TileBuilder, x, lo, hi):

@@ -12,6 +12,7 @@ The passes talk through the IR only:
   its group (`FUSION` lists them); `tnx.why`: the same in prose, for people. Tests check
   the code; the prose may improve freely.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,6 +76,7 @@ class Group:
     the op that started it: anchor, stencil, pointwise or copy), its members in the order
     they joined (the first started it) and its tail, the last op, whose value the kernel
     stores (multi-output adds further `outputs`)."""
+
     id: int
     kind: str
     members: list[ir.Operation]

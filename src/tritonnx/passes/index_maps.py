@@ -7,6 +7,7 @@ loads; Slice, Pad, Expand, Tile, Gather, GatherElements, Resize, GridSample, ...
 functions in VIEW_MAPS), applies elementwise ops to its operands' tiles (`elementwise`),
 and loads the kernel's input buffers. An anchor's result tile is registered in `known`.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,8 @@ class Emitter:
             i = idx[axis] if idx[axis] is not None else b.const(0, [1] * len(self.shape), b.idx)
             in_head = b.cmp("lt", i, n0)
             in_tail = b.cmp("ge", i, n0)
-            h = self(head, idx[:axis] + [i] + idx[axis + 1:], b.and_(mask, in_head))
-            t_idx = idx[:axis] + [b.binary("sub", i, n0)] + idx[axis + 1:]
+            h = self(head, idx[:axis] + [i] + idx[axis + 1 :], b.and_(mask, in_head))
+            t_idx = idx[:axis] + [b.binary("sub", i, n0)] + idx[axis + 1 :]
             t = self(tail, t_idx, b.and_(mask, in_tail))
             return b.select(b.broadcast(in_head, self.shape), h, t)
         if name in VIEW_MAPS:
@@ -130,7 +131,9 @@ class Emitter:
         axis, depth = a["axis"], a["depth"]
         indices, values = op.operands[0], op.operands[-1]
         i_dims = shape_of(indices)
-        k = b.convert(self(indices, [None if n == 1 else i for i, n in zip(idx[:axis] + idx[axis + 1:], i_dims)], mask), b.idx)
+        k = b.convert(
+            self(indices, [None if n == 1 else i for i, n in zip(idx[:axis] + idx[axis + 1 :], i_dims)], mask), b.idx
+        )
         k = b.select(b.cmp("lt", k, 0), b.binary("add", k, depth), k)
         j = idx[axis] if idx[axis] is not None else self.index(0)
         off, on = self(values, [self.index(0)], mask), self(values, [self.index(1)], mask)
@@ -154,9 +157,12 @@ class Emitter:
                 sub = [idx[axis]]
             else:
                 bs = a.get("block_size", 0) or 1
-                sub = [None if n == 1 else (i if d != axis or bs == 1 or i is None else b.binary("div", i, bs))
-                       for d, (i, n) in enumerate(zip(idx, dims))]
+                sub = [
+                    None if n == 1 else (i if d != axis or bs == 1 or i is None else b.binary("div", i, bs))
+                    for d, (i, n) in enumerate(zip(idx, dims))
+                ]
             return b.convert(self(v, sub, mask), b.f32)
+
         names = [n for n, _ in operand_specs()[op.name]]
         scale, zero = param(operand(op, names[1])), param(operand(op, names[2]))
         v = b.convert(self(x, idx, mask), b.f32)
@@ -168,7 +174,7 @@ class Emitter:
         out = ir.RankedTensorType(op.results[0].type).element_type
         if not isinstance(out, ir.IntegerType):
             raise CompileError(f"node {node_name(op)} (QuantizeLinear): output type {out} is not supported yet.")
-        lo, hi = (0, 2 ** out.width - 1) if out.is_unsigned else (-(2 ** (out.width - 1)), 2 ** (out.width - 1) - 1)
+        lo, hi = (0, 2**out.width - 1) if out.is_unsigned else (-(2 ** (out.width - 1)), 2 ** (out.width - 1) - 1)
         return b.binary("min", b.binary("max", q, float(lo)), float(hi))
 
     def lrn(self, op: ir.Operation, idx: Index, mask) -> ir.Value:
@@ -191,7 +197,9 @@ class Emitter:
     def pointwise(self, op: ir.Operation, xs: list[ir.Value | None]) -> ir.Value:
         out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]))
         if out is None:
-            raise CompileError(f"node {node_name(op)} ({onnx_op_type(op.name)}) cannot be generated inside a kernel yet.")
+            raise CompileError(
+                f"node {node_name(op)} ({onnx_op_type(op.name)}) cannot be generated inside a kernel yet."
+            )
         return out
 
 
@@ -215,8 +223,10 @@ def _expand(em: Emitter, op, idx, mask):
 
 def _tile(em: Emitter, op, idx, mask):
     in_shape, out_shape = shape_of(op.operands[0]), shape_of(op.results[0])
-    src = [None if i is None or d == 1 else (i if d == o else em.b.binary("mod", i, d))
-           for i, d, o in zip(idx, in_shape, out_shape)]
+    src = [
+        None if i is None or d == 1 else (i if d == o else em.b.binary("mod", i, d))
+        for i, d, o in zip(idx, in_shape, out_shape)
+    ]
     return em(op.operands[0], src, mask)
 
 
@@ -256,9 +266,9 @@ def _gather(em: Emitter, op, idx, mask):
     axis = attrs_of(op)["axis"]
     d_shape, i_shape = shape_of(data), shape_of(indices)
     r = len(i_shape)
-    k = em(indices, [None if n == 1 else i for i, n in zip(idx[axis:axis + r], i_shape)], mask)
+    k = em(indices, [None if n == 1 else i for i, n in zip(idx[axis : axis + r], i_shape)], mask)
     k, mask = checked_index(em, op, k, d_shape[axis], mask)
-    return em(data, idx[:axis] + [k] + idx[axis + r:], mask)
+    return em(data, idx[:axis] + [k] + idx[axis + r :], mask)
 
 
 def _gather_elements(em: Emitter, op, idx, mask):
@@ -266,7 +276,7 @@ def _gather_elements(em: Emitter, op, idx, mask):
     axis = attrs_of(op)["axis"]
     k = em(indices, [None if n == 1 else i for i, n in zip(idx, shape_of(indices))], mask)
     k, mask = checked_index(em, op, k, shape_of(data)[axis], mask)
-    return em(data, idx[:axis] + [k] + idx[axis + 1:], mask)
+    return em(data, idx[:axis] + [k] + idx[axis + 1 :], mask)
 
 
 def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value, ir.Value | None]:
@@ -386,12 +396,21 @@ def _resize(em: Emitter, op, idx, mask):
     identity = in_shape == out_shape and all(s == 1.0 for s in a["scales"])  # onnxruntime copies
     blended = _linear_axes(a["scales"]) if mode == "linear" and not identity else set()
     for d, (i, n_in, n_out, s) in enumerate(zip(idx, in_shape, out_shape, a["scales"])):
-        if mode == "nearest":  # as onnxruntime: a copy where no dimension changes, and an axis of f32 scale 1 (rank > 1)
+        if (
+            mode == "nearest"
+        ):  # as onnxruntime: a copy where no dimension changes, and an axis of f32 scale 1 (rank > 1)
             if in_shape == out_shape or (_f32(s) == 1.0 and rank > 1):
                 coords.append(("same", i))
                 continue
-            xo = _nearest_coord(b, ctm, b.convert(i if i is not None else em.index(0), b.f32), n_in, n_out, s,
-                                (a["roi"][d], a["roi"][rank + d]))
+            xo = _nearest_coord(
+                b,
+                ctm,
+                b.convert(i if i is not None else em.index(0), b.f32),
+                n_in,
+                n_out,
+                s,
+                (a["roi"][d], a["roi"][rank + d]),
+            )
             if ctm == "tf_crop_and_resize":
                 extra_masks.append(b.and_(b.cmp("ge", xo, 0.0), b.cmp("le", xo, float(n_in - 1))))
             coords.append(("scaled", xo))
@@ -448,8 +467,20 @@ def _resize(em: Emitter, op, idx, mask):
             ws = []
             for off in (-1, 0, 1, 2):
                 s_ = b.unary("math.absf", b.binary("sub", t_, float(off)))  # distance to the tap
-                near = b.binary("add", b.binary("mul", b.binary("mul", b.binary("sub", b.binary("mul", s_, A + 2), A + 3), s_), s_), 1.0)
-                far = b.binary("sub", b.binary("mul", b.binary("add", b.binary("mul", b.binary("sub", b.binary("mul", s_, A), 5 * A), s_), 8 * A), s_), 4 * A)
+                near = b.binary(
+                    "add",
+                    b.binary("mul", b.binary("mul", b.binary("sub", b.binary("mul", s_, A + 2), A + 3), s_), s_),
+                    1.0,
+                )
+                far = b.binary(
+                    "sub",
+                    b.binary(
+                        "mul",
+                        b.binary("add", b.binary("mul", b.binary("sub", b.binary("mul", s_, A), 5 * A), s_), 8 * A),
+                        s_,
+                    ),
+                    4 * A,
+                )
                 w = b.select(b.cmp("le", s_, 1.0), near, far)
                 pos = b.binary("add", base, off)
                 if a.get("exclude_outside", 0):
@@ -515,8 +546,9 @@ def _resize(em: Emitter, op, idx, mask):
             value = term if value is None else b.binary("add", value, term)
     inside = b.and_(*extra_masks)
     if inside is not None:
-        value = b.select(b.broadcast(inside, em.shape), b.convert(value, b.f32),
-                         b.const(a["extrapolation_value"], em.shape, b.f32))
+        value = b.select(
+            b.broadcast(inside, em.shape), b.convert(value, b.f32), b.const(a["extrapolation_value"], em.shape, b.f32)
+        )
     return value
 
 
@@ -537,8 +569,11 @@ def _grid_sample(em: Emitter, op, idx, mask):
         gi = [idx[0] if g_dims[0] > 1 else None] + [None if n == 1 else i for i, n in zip(idx[2:], g_dims[1:-1])]
         g = b.convert(em(grid, gi + [em.index(comp) if g_dims[-1] > 1 else None], mask), b.f32)
         n = x_dims[2 + d]
-        c = (b.binary("mul", b.binary("add", g, 1.0), (n - 1) / 2.0) if align
-             else b.binary("div", b.binary("sub", b.binary("mul", b.binary("add", g, 1.0), float(n)), 1.0), 2.0))
+        c = (
+            b.binary("mul", b.binary("add", g, 1.0), (n - 1) / 2.0)
+            if align
+            else b.binary("div", b.binary("sub", b.binary("mul", b.binary("add", g, 1.0), float(n)), 1.0), 2.0)
+        )
         if pad == "border":
             c = b.binary("min", b.binary("max", c, 0.0), float(n - 1))
         elif pad == "reflection":
@@ -550,7 +585,11 @@ def _grid_sample(em: Emitter, op, idx, mask):
                 off = b.unary("math.absf", b.binary("sub", c, lo))
                 flips = b.unary("math.floor", b.binary("div", off, span))
                 rem = b.binary("sub", off, b.binary("mul", flips, span))
-                odd = b.cmp("ne", b.binary("sub", flips, b.binary("mul", b.unary("math.floor", b.binary("mul", flips, 0.5)), 2.0)), 0.0)
+                odd = b.cmp(
+                    "ne",
+                    b.binary("sub", flips, b.binary("mul", b.unary("math.floor", b.binary("mul", flips, 0.5)), 2.0)),
+                    0.0,
+                )
                 c = b.select(odd, b.binary("sub", b.full_like(rem, hi), rem), b.binary("add", rem, lo))
                 c = b.binary("min", b.binary("max", c, 0.0), float(n - 1))
         coords.append(c)
@@ -596,8 +635,17 @@ def _reverse_sequence(em: Emitter, op, idx, mask):
     return em(x, src, mask)
 
 
-VIEW_MAPS = {"tnx.grid_sample": _grid_sample, "tnx.reverse_sequence": _reverse_sequence, "tnx.resize": _resize, "tnx.slice": _slice, "tnx.expand": _expand, "tnx.tile": _tile, "tnx.pad": _pad,
-             "tnx.gather": _gather, "tnx.gather_elements": _gather_elements}
+VIEW_MAPS = {
+    "tnx.grid_sample": _grid_sample,
+    "tnx.reverse_sequence": _reverse_sequence,
+    "tnx.resize": _resize,
+    "tnx.slice": _slice,
+    "tnx.expand": _expand,
+    "tnx.tile": _tile,
+    "tnx.pad": _pad,
+    "tnx.gather": _gather,
+    "tnx.gather_elements": _gather_elements,
+}
 
 
 def compute_type(t: ir.Type) -> ir.Type:

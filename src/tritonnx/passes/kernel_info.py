@@ -1,6 +1,7 @@
 """What several passes read off a fused or outlined kernel, kept apart from any one pass:
 the ONNX node name of an op, a kernel's anchor op, the implicit GEMM of a dot anchor and
 the two MatMuls around an attention's Softmax. Imports no pass."""
+
 from __future__ import annotations
 
 import math
@@ -56,7 +57,10 @@ def attention_ops(softmax: ir.Operation) -> tuple[ir.Operation, ir.Operation]:
     v = softmax.operands[0]
     while v.owner.operation.name != "tnx.mat_mul":
         op = v.owner.operation
-        v = next(o for o in op.operands if shape_of(o) == shape_of(softmax.results[0])
-                 and isinstance(o.owner, (ir.Operation, ir.OpView)))
+        v = next(
+            o
+            for o in op.operands
+            if shape_of(o) == shape_of(softmax.results[0]) and isinstance(o.owner, (ir.Operation, ir.OpView))
+        )
     m2 = next(iter(softmax.results[0].uses)).owner.operation
     return v.owner.operation, m2

@@ -19,6 +19,7 @@ The pass leaves `{kernel symbol: source}` in the current session's `sources`, ta
 kernel with `tnx.source` (its file, `kernels/<symbol>.py`), and turns the autotune clones
 of a kernel into `tnx.configs` on it after checking that each prints to the same source.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -33,23 +34,75 @@ NAME = "lower-to-triton"
 
 # Python's operator precedence (higher binds tighter)
 ATOM, UNARY_PREC, CMP_PREC = 100, 14, 7
-BINARY = {"arith.addi": ("+", 12), "arith.addf": ("+", 12), "arith.subi": ("-", 12), "arith.subf": ("-", 12),
-          "arith.muli": ("*", 13), "arith.mulf": ("*", 13), "arith.divf": ("/", 13), "arith.divsi": ("//", 13),
-          "arith.remsi": ("%", 13), "arith.andi": ("&", 10), "arith.ori": ("|", 8), "arith.xori": ("^", 9),
-          "arith.shli": ("<<", 11), "arith.shrsi": (">>", 11)}
+BINARY = {
+    "arith.addi": ("+", 12),
+    "arith.addf": ("+", 12),
+    "arith.subi": ("-", 12),
+    "arith.subf": ("-", 12),
+    "arith.muli": ("*", 13),
+    "arith.mulf": ("*", 13),
+    "arith.divf": ("/", 13),
+    "arith.divsi": ("//", 13),
+    "arith.remsi": ("%", 13),
+    "arith.andi": ("&", 10),
+    "arith.ori": ("|", 8),
+    "arith.xori": ("^", 9),
+    "arith.shli": ("<<", 11),
+    "arith.shrsi": (">>", 11),
+}
 CMP = {0: "==", 1: "!=", 2: "<", 3: "<=", 4: ">", 5: ">="}
 CMPF = {1: "==", 2: ">", 3: ">=", 4: "<", 5: "<=", 13: "!="}
-TL_TYPES = {"f32": "tl.float32", "f16": "tl.float16", "bf16": "tl.bfloat16", "f64": "tl.float64",
-            "i64": "tl.int64", "i32": "tl.int32", "i16": "tl.int16", "i8": "tl.int8", "i1": "tl.int1",
-            "ui8": "tl.uint8", "ui16": "tl.uint16", "ui32": "tl.uint32", "ui64": "tl.uint64"}
-UNARY = {"math.exp": "tl.exp", "math.log": "tl.log", "math.sqrt": "tl.sqrt", "math.erf": "tl.erf",
-         "math.sin": "tl.sin", "math.cos": "tl.cos", "math.floor": "tl.floor", "math.ceil": "tl.ceil",
-         "math.absf": "tl.abs", "math.rsqrt": "tl.rsqrt"}
+TL_TYPES = {
+    "f32": "tl.float32",
+    "f16": "tl.float16",
+    "bf16": "tl.bfloat16",
+    "f64": "tl.float64",
+    "i64": "tl.int64",
+    "i32": "tl.int32",
+    "i16": "tl.int16",
+    "i8": "tl.int8",
+    "i1": "tl.int1",
+    "ui8": "tl.uint8",
+    "ui16": "tl.uint16",
+    "ui32": "tl.uint32",
+    "ui64": "tl.uint64",
+}
+UNARY = {
+    "math.exp": "tl.exp",
+    "math.log": "tl.log",
+    "math.sqrt": "tl.sqrt",
+    "math.erf": "tl.erf",
+    "math.sin": "tl.sin",
+    "math.cos": "tl.cos",
+    "math.floor": "tl.floor",
+    "math.ceil": "tl.ceil",
+    "math.absf": "tl.abs",
+    "math.rsqrt": "tl.rsqrt",
+}
 CASTS = ("arith.sitofp", "arith.uitofp", "arith.fptosi", "arith.extf", "arith.extsi", "arith.trunci", "tile.cast")
-EXPRESSIONS = (set(BINARY) | set(UNARY) | set(CASTS)
-               | {"arith.cmpi", "arith.cmpf", "arith.maximumf", "arith.minimumf", "arith.maxsi", "arith.minsi",
-                  "arith.select", "arith.truncf", "arith.negf", "arith.index_cast", "tile.program_id",
-                  "tile.range", "tile.symbol", "tile.expand_dims", "tile.splat", "tile.broadcast"})
+EXPRESSIONS = (
+    set(BINARY)
+    | set(UNARY)
+    | set(CASTS)
+    | {
+        "arith.cmpi",
+        "arith.cmpf",
+        "arith.maximumf",
+        "arith.minimumf",
+        "arith.maxsi",
+        "arith.minsi",
+        "arith.select",
+        "arith.truncf",
+        "arith.negf",
+        "arith.index_cast",
+        "tile.program_id",
+        "tile.range",
+        "tile.symbol",
+        "tile.expand_dims",
+        "tile.splat",
+        "tile.broadcast",
+    }
+)
 CONSTANTS = ("arith.constant", "tile.full", "tile.constexpr")
 LITERAL_TYPES = ("f32", "i32", "i64", "i1", "index")  # literals Triton reads as these (an int literal widens to i64)
 PROD_HELPER = "@triton.jit\ndef _mul(a, b):\n    return a * b\n"
@@ -238,8 +291,14 @@ class _Printer:
                 self.exprs[v] = Expr(target, ATOM)
                 self.lined.add(v)
                 return
-        inline = (not line and name is None and len(uses) == 1 and len(expr.text) <= MAX_INLINE
-                  and uses[0].owner.operation.parent == op.parent and not yielded)
+        inline = (
+            not line
+            and name is None
+            and len(uses) == 1
+            and len(expr.text) <= MAX_INLINE
+            and uses[0].owner.operation.parent == op.parent
+            and not yielded
+        )
         if inline:
             self.exprs[v] = expr
             return
@@ -274,8 +333,11 @@ class _Printer:
             return
         if name == "tile.store":
             buf, offs, val, mask = op.operands
-            self.emit(depth, f"tl.store({self.exprs[buf].text} + {self.wrap(self.arg(offs, whole=True), 12, True)}, "
-                             f"{self.arg(val).text}{self.mask_text(mask)})")
+            self.emit(
+                depth,
+                f"tl.store({self.exprs[buf].text} + {self.wrap(self.arg(offs, whole=True), 12, True)}, "
+                f"{self.arg(val).text}{self.mask_text(mask)})",
+            )
             return
         r = op.results[0]
         if name in EXPRESSIONS and not list(r.uses):
@@ -284,9 +346,17 @@ class _Printer:
         operands = list(op.operands)
         # an op on constants only (tile.full, which canonicalize does not fold) computes a
         # tile: its first operand is written as one, so Python does not compute on literals
-        self.materialize = operands[0] if out and operands and name in EXPRESSIONS and all(
-            (o := _owner(v)) is not None and o.name in ("arith.constant", "tile.full") and v not in self.exprs
-            for v in operands) else None
+        self.materialize = (
+            operands[0]
+            if out
+            and operands
+            and name in EXPRESSIONS
+            and all(
+                (o := _owner(v)) is not None and o.name in ("arith.constant", "tile.full") and v not in self.exprs
+                for v in operands
+            )
+            else None
+        )
         self.dims[r] = self.merge_dims(operands, out) if operands else [str(d) for d in out]
         self.pshape[r] = self.merged_pshape(operands, out) if operands else (list(out) or None)
         line, hint = False, None
@@ -298,16 +368,24 @@ class _Printer:
             return
         if name in BINARY:
             sym, prec = BINARY[name]
-            expr = Expr(f"{self.wrap(self.arg(operands[0]), prec)} {sym} {self.wrap(self.arg(operands[1]), prec, True)}", prec)
+            expr = Expr(
+                f"{self.wrap(self.arg(operands[0]), prec)} {sym} {self.wrap(self.arg(operands[1]), prec, True)}", prec
+            )
         elif name in ("arith.cmpi", "arith.cmpf"):
             pred = ir.IntegerAttr(a["predicate"]).value
             sym = (CMP if name == "arith.cmpi" else CMPF)[pred]
-            expr = Expr(f"{self.wrap(self.arg(operands[0]), CMP_PREC + 1)} {sym} "
-                        f"{self.wrap(self.arg(operands[1]), CMP_PREC + 1)}", CMP_PREC)
+            expr = Expr(
+                f"{self.wrap(self.arg(operands[0]), CMP_PREC + 1)} {sym} "
+                f"{self.wrap(self.arg(operands[1]), CMP_PREC + 1)}",
+                CMP_PREC,
+            )
         elif name in ("arith.maximumf", "arith.minimumf"):
             fn = "maximum" if name == "arith.maximumf" else "minimum"
-            expr = Expr(f"tl.{fn}({self.arg(operands[0]).text}, {self.arg(operands[1]).text}, "
-                        "propagate_nan=tl.PropagateNan.ALL)", ATOM)
+            expr = Expr(
+                f"tl.{fn}({self.arg(operands[0]).text}, {self.arg(operands[1]).text}, "
+                "propagate_nan=tl.PropagateNan.ALL)",
+                ATOM,
+            )
         elif name in ("arith.maxsi", "arith.minsi"):
             fn = "maximum" if name == "arith.maxsi" else "minimum"
             expr = Expr(f"tl.{fn}({self.arg(operands[0]).text}, {self.arg(operands[1]).text})", ATOM)
@@ -319,9 +397,13 @@ class _Printer:
         elif name == "arith.negf":
             expr = Expr(f"-{self.wrap(self.arg(operands[0]), UNARY_PREC)}", UNARY_PREC)
         elif name == "arith.truncf":  # round to nearest even, as ONNX's Cast does
-            expr = Expr(f"{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]}, "
-                        "fp_downcast_rounding=\"rtne\")", ATOM)
-        elif name == "arith.trunci" and str(elem(r)) == "i1":  # the low bit, as arith truncates (.to(tl.int1) tests != 0)
+            expr = Expr(
+                f'{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]}, fp_downcast_rounding="rtne")',
+                ATOM,
+            )
+        elif (
+            name == "arith.trunci" and str(elem(r)) == "i1"
+        ):  # the low bit, as arith truncates (.to(tl.int1) tests != 0)
             expr = Expr(f"({self.wrap(self.arg(operands[0]), 10)} & 1) != 0", CMP_PREC)
         elif name in CASTS:
             expr = Expr(f"{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]})", ATOM)
@@ -335,19 +417,27 @@ class _Printer:
             expr = Expr(f"tl.cast({sym}, tl.int64)", ATOM) if _wide(op) else Expr(sym, ATOM)
             self.pshape[r] = None
         elif name == "tile.program_id":
-            expr = Expr(f"tl.program_id({ir.IntegerAttr(a['axis']).value})" + (".to(tl.int64)" if _wide(op) else ""), ATOM)
+            expr = Expr(
+                f"tl.program_id({ir.IntegerAttr(a['axis']).value})" + (".to(tl.int64)" if _wide(op) else ""), ATOM
+            )
             self.pshape[r] = None
         elif name == "tile.range":
             end = ir.StringAttr(a["block"]).value if "block" in a else str(ir.IntegerAttr(a["end"]).value)
             if "block" in a:
                 self.constexprs.add(end)
             self.dims[r] = [end]
-            expr = Expr(f"tl.arange({ir.IntegerAttr(a['start']).value}, {end})" + (".to(tl.int64)" if _wide(op) else ""), ATOM)
+            expr = Expr(
+                f"tl.arange({ir.IntegerAttr(a['start']).value}, {end})" + (".to(tl.int64)" if _wide(op) else ""), ATOM
+            )
         elif name in ("tile.splat", "tile.broadcast"):
             named = [ir.StringAttr(d).value for d in ir.ArrayAttr(a["dims"])] if "dims" in a else [str(d) for d in out]
             src_dims = self.dims_of(operands[0]) if shape(operands[0]) else []
-            self.dims[r] = [s if _is_numeric(d) and i < len(src_dims) and not _is_numeric(s) and shape(operands[0])[i] == out[i]
-                            else d for i, (d, s) in enumerate(zip(named, src_dims + [""] * len(named)))]
+            self.dims[r] = [
+                s
+                if _is_numeric(d) and i < len(src_dims) and not _is_numeric(s) and shape(operands[0])[i] == out[i]
+                else d
+                for i, (d, s) in enumerate(zip(named, src_dims + [""] * len(named)))
+            ]
             self.pshape[r] = self.pshape_of(operands[0]) if name == "tile.broadcast" else None
             for d in self.dims[r]:
                 if not _is_numeric(d):
@@ -372,27 +462,32 @@ class _Printer:
             self.pshape[r] = list(out)
             ptr = self.exprs[buf].text
             mask_text = self.mask_text(mask)
-            expr = Expr(f"tl.load({ptr} + {self.wrap(self.arg(offs, whole=True), 12, True)}{mask_text}"
-                        + (f", other={_py(other)})" if mask_text else ")"), ATOM)
+            expr = Expr(
+                f"tl.load({ptr} + {self.wrap(self.arg(offs, whole=True), 12, True)}{mask_text}"
+                + (f", other={_py(other)})" if mask_text else ")"),
+                ATOM,
+            )
             line, hint = True, (ptr[:-4] if ptr.endswith("_ptr") else "v")
         elif name == "tile.dot":
             x, y, acc = (self.arg(v, whole=True).text for v in operands)
             prec = ir.StringAttr(a["input_precision"]).value
             self.dims[r] = [self.dims_of(operands[0])[0], self.dims_of(operands[1])[1]]
             self.pshape[r] = list(out)
-            expr = Expr(f"tl.dot({x}, {y}, {acc}, input_precision=\"{prec}\")", ATOM)
+            expr = Expr(f'tl.dot({x}, {y}, {acc}, input_precision="{prec}")', ATOM)
             line = True
         elif name == "tile.scan":
             fn = "cumprod" if ir.StringAttr(a["kind"]).value == "prod" else "cumsum"
             self.pshape[r] = list(out)
-            expr = Expr(f"tl.{fn}({self.arg(operands[0], whole=True).text}, axis={ir.IntegerAttr(a['axis']).value})", ATOM)
+            expr = Expr(
+                f"tl.{fn}({self.arg(operands[0], whole=True).text}, axis={ir.IntegerAttr(a['axis']).value})", ATOM
+            )
             line = True
         elif name == "tile.reduce":
             kind = ir.StringAttr(a["kind"]).value
             axis = ir.IntegerAttr(a["axis"]).value
             text = self.arg(operands[0], whole=True).text
             d = self.dims_of(operands[0])
-            self.dims[r] = d[:axis] + d[axis + 1:]
+            self.dims[r] = d[:axis] + d[axis + 1 :]
             self.pshape[r] = list(out) or None
             if kind == "prod":
                 self.helpers.add(PROD_HELPER)
@@ -479,8 +574,9 @@ def _blocks(kernel: ir.Operation) -> dict[str, int]:
 def _tensor_text(t: ir.Type) -> str:
     """`f32[1, 64, 13, 13]`; a dynamic compile's sizes as their expressions (`f32[batch, 64]`)."""
     rt = ir.RankedTensorType(t)
-    dims = ", ".join(symbolic.to_python(d.expr) if symbolic.is_symbolic(d) else str(d)
-                     for d in symbolic.recognize_shape(rt.shape))
+    dims = ", ".join(
+        symbolic.to_python(d.expr) if symbolic.is_symbolic(d) else str(d) for d in symbolic.recognize_shape(rt.shape)
+    )
     return f"{rt.element_type}[{dims}]"
 
 
@@ -492,18 +588,27 @@ def header(kernel: ir.Operation, name: str, params: list[str], n_in: int, n_chk:
     block = kernel.regions[0].blocks[0]
     args = list(zip(params, block.arguments))
     ins = ", ".join(f"{p} {_tensor_text(a.type)}" for p, a in args[:n_in])
-    outs = ", ".join(f"{p} {_tensor_text(a.type)}" for p, a in args[n_in + n_chk:])
-    grid = (_attr_list(kernel, "tnx.grid_sizes") if "tnx.grid_sizes" in kernel.attributes
-            else [str(g) for g in ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"])]) if "tnx.grid" in kernel.attributes else []
+    outs = ", ".join(f"{p} {_tensor_text(a.type)}" for p, a in args[n_in + n_chk :])
+    grid = (
+        (
+            _attr_list(kernel, "tnx.grid_sizes")
+            if "tnx.grid_sizes" in kernel.attributes
+            else [str(g) for g in ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"])]
+        )
+        if "tnx.grid" in kernel.attributes
+        else []
+    )
     blocks = ", ".join(f"{k}={v}" for k, v in _blocks(kernel).items())
     warps = ir.IntegerAttr(kernel.attributes["tnx.num_warps"]).value if "tnx.num_warps" in kernel.attributes else "?"
     stages = ir.IntegerAttr(kernel.attributes["tnx.num_stages"]).value if "tnx.num_stages" in kernel.attributes else "?"
     kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
-    lines = [f"# {name}: generated by tritonnx lower-to-triton; do not edit.",
-             f"# ONNX nodes (first call site): {covered}",
-             f"# kind: {kind}; inputs: {ins}",
-             f"# outputs: {outs}",
-             f"# grid: ({', '.join(grid)}); {blocks}; num_warps={warps}, num_stages={stages}"]
+    lines = [
+        f"# {name}: generated by tritonnx lower-to-triton; do not edit.",
+        f"# ONNX nodes (first call site): {covered}",
+        f"# kind: {kind}; inputs: {ins}",
+        f"# outputs: {outs}",
+        f"# grid: ({', '.join(grid)}); {blocks}; num_warps={warps}, num_stages={stages}",
+    ]
     if "tnx.gemm_view" in kernel.attributes:
         lines.append(f"# {ir.StringAttr(kernel.attributes['tnx.gemm_view']).value}")
     return lines
@@ -522,8 +627,13 @@ def print_kernel(kernel: ir.Operation, name: str) -> str:
     params = []
     for i, arg in enumerate(block.arguments):
         named = _loc_name(arg.location)
-        default = f"in{i}_ptr" if i < n_in else f"check{i - n_in}_ptr" if i < n_in + n_chk else \
-            ("y_ptr" if n_out == 1 else f"y{i - n_in - n_chk}_ptr")
+        default = (
+            f"in{i}_ptr"
+            if i < n_in
+            else f"check{i - n_in}_ptr"
+            if i < n_in + n_chk
+            else ("y_ptr" if n_out == 1 else f"y{i - n_in - n_chk}_ptr")
+        )
         params.append(p.unique_pointer(named or default))
         p.exprs[arg] = Expr(params[-1], ATOM)
     for b in BLOCK_NAMES:  # reserved for the constexpr parameters
@@ -551,17 +661,24 @@ def print_kernel(kernel: ir.Operation, name: str) -> str:
 
 def _configs_text(configs: list[dict]) -> str:
     """The autotune candidates as `triton.Config`s of the kernel (the runtime times them on a GPU)."""
-    rows = [f"    triton.Config({c['block']!r}, num_warps={c['num_warps']}, num_stages={c['num_stages']}),"
-            for c in configs]
-    return ("\n\n# The tiling above and its autotune candidates (the runtime times them on a GPU;\n"
-            "# plan.json gives each one's grid).\nCONFIGS = [\n" + "\n".join(rows) + "\n]\n")
+    rows = [
+        f"    triton.Config({c['block']!r}, num_warps={c['num_warps']}, num_stages={c['num_stages']})," for c in configs
+    ]
+    return (
+        "\n\n# The tiling above and its autotune candidates (the runtime times them on a GPU;\n"
+        "# plan.json gives each one's grid).\nCONFIGS = [\n" + "\n".join(rows) + "\n]\n"
+    )
 
 
 def _config_of(kernel: ir.Operation) -> dict:
-    return {"block": _blocks(kernel), "num_warps": ir.IntegerAttr(kernel.attributes["tnx.num_warps"]).value,
-            "num_stages": ir.IntegerAttr(kernel.attributes["tnx.num_stages"]).value,
-            "grid": _attr_list(kernel, "tnx.grid_sizes") if "tnx.grid_sizes" in kernel.attributes
-            else list(ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"]))}
+    return {
+        "block": _blocks(kernel),
+        "num_warps": ir.IntegerAttr(kernel.attributes["tnx.num_warps"]).value,
+        "num_stages": ir.IntegerAttr(kernel.attributes["tnx.num_stages"]).value,
+        "grid": _attr_list(kernel, "tnx.grid_sizes")
+        if "tnx.grid_sizes" in kernel.attributes
+        else list(ir.DenseI64ArrayAttr(kernel.attributes["tnx.grid"])),
+    }
 
 
 def run(module: ir.Operation, pass_=None) -> None:
@@ -584,11 +701,24 @@ def run(module: ir.Operation, pass_=None) -> None:
             else:
                 dropped += 1
         if configs:
-            fn.attributes["tnx.configs"] = ir.ArrayAttr.get([ir.DictAttr.get({
-                "block": ir.DictAttr.get({k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in c["block"].items()}),
-                "num_warps": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), c["num_warps"]),
-                "num_stages": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), c["num_stages"]),
-                "grid": ir.ArrayAttr.get([ir.StringAttr.get(str(g)) for g in c["grid"]])}) for c in configs])
+            fn.attributes["tnx.configs"] = ir.ArrayAttr.get(
+                [
+                    ir.DictAttr.get(
+                        {
+                            "block": ir.DictAttr.get(
+                                {
+                                    k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v)
+                                    for k, v in c["block"].items()
+                                }
+                            ),
+                            "num_warps": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), c["num_warps"]),
+                            "num_stages": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), c["num_stages"]),
+                            "grid": ir.ArrayAttr.get([ir.StringAttr.get(str(g)) for g in c["grid"]]),
+                        }
+                    )
+                    for c in configs
+                ]
+            )
             text += _configs_text([_config_of(fn)] + configs)
         if dropped:
             fn.attributes["tnx.dropped_configs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), dropped)
@@ -598,4 +728,3 @@ def run(module: ir.Operation, pass_=None) -> None:
         for clone in group:
             clone.erase()
     current_session().sources = table
-

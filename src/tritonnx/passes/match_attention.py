@@ -9,6 +9,7 @@ outline reads to pick the flash-attention template. `partition` makes each match
 (V may add a prologue) and removes `tnx.attention_id`. A Softmax that nearly matches gets a
 `tnx.why` saying why not, which the report shows.
 """
+
 from __future__ import annotations
 
 from mlir import ir
@@ -71,8 +72,11 @@ def _attention(softmax: ir.Operation) -> tuple[ir.Operation, list[ir.Operation],
             return None
         chain.append(src)
         # the score runs through the operand of the same shape (a mask broadcasts)
-        scores = [o for o in src.operands if shape_of(o) == shape_of(x) and (p := producer(o)) is not None
-                  and p.name in POINTWISE + ("tnx.mat_mul",)]
+        scores = [
+            o
+            for o in src.operands
+            if shape_of(o) == shape_of(x) and (p := producer(o)) is not None and p.name in POINTWISE + ("tnx.mat_mul",)
+        ]
         if len(scores) != 1:
             return None
         v = scores[0]

@@ -9,6 +9,7 @@ is a Slice of the merged one, an index map for its readers; the merged op says s
 `tnx.merged`. Siblings whose result is a graph output stay apart (the Slice would need a
 copy kernel).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,15 +61,18 @@ def _merge_matmuls(block: ir.Block) -> None:
 
     done: list[ir.Value] = []
     while True:  # one input per scan: a merge erases ops, whose values a later scan must not see
-        x = next((op.operands[0] for op in ops(block) if mergeable(op) and all(op.operands[0] != y for y in done)),
-                 None)
+        x = next(
+            (op.operands[0] for op in ops(block) if mergeable(op) and all(op.operands[0] != y for y in done)), None
+        )
         if x is None:
             return
         done.append(x)
         siblings = [u.owner.operation for u in x.uses if u.operand_number == 0 and mergeable(u.owner.operation)]
-        siblings = [m for m in siblings  # a graph output would need a copy kernel of its slice
-                    if not any(u.owner.operation.name == "func.return"
-                               for u in (bias(m) or m).results[0].uses)]
+        siblings = [
+            m
+            for m in siblings  # a graph output would need a copy kernel of its slice
+            if not any(u.owner.operation.name == "func.return" for u in (bias(m) or m).results[0].uses)
+        ]
         order = {m: i for i, m in enumerate(ops(block))}
         with_and_without = ([m for m in siblings if bias(m) is not None], [m for m in siblings if bias(m) is None])
         for with_bias, group in zip((True, False), with_and_without):
@@ -88,12 +92,22 @@ def _merge_matmuls(block: ir.Block) -> None:
                 result = merged.results[0]
                 if with_bias:
                     adds = [bias(m) for m in group]
-                    b = make_constant(np.concatenate([constant_array(a.operands[1] if a.operands[0] == m.results[0]
-                                                                     else a.operands[0]) for a, m in zip(adds, group)]),
-                                      "merged_bias")
+                    b = make_constant(
+                        np.concatenate(
+                            [
+                                constant_array(a.operands[1] if a.operands[0] == m.results[0] else a.operands[0])
+                                for a, m in zip(adds, group)
+                            ]
+                        ),
+                        "merged_bias",
+                    )
                     result = create("tnx.add", [result, b], [result.type]).result
-                _replace_by_slices(result, [bias(m).results[0] if with_bias else m.results[0] for m in group],
-                                   widths, len(out_shape) - 1)
+                _replace_by_slices(
+                    result,
+                    [bias(m).results[0] if with_bias else m.results[0] for m in group],
+                    widths,
+                    len(out_shape) - 1,
+                )
             for m in group:
                 if with_bias:
                     add = bias(m)
@@ -148,8 +162,10 @@ def _merge_convs(block: ir.Block) -> None:
         first = min(group, key=lambda m: order[m])
         weights = [constant_array(c.operands[1]) for c in group]
         widths = [w.shape[0] for w in weights]
-        biases = [constant_array(operand(c, "b")) if operand(c, "b") is not None
-                  else np.zeros(n, w.dtype) for c, w, n in zip(group, weights, widths)]
+        biases = [
+            constant_array(operand(c, "b")) if operand(c, "b") is not None else np.zeros(n, w.dtype)
+            for c, w, n in zip(group, weights, widths)
+        ]
         out_shape = shape_of(group[0].results[0])
         out_shape = [out_shape[0], sum(widths)] + out_shape[2:]
         et = ir.RankedTensorType(group[0].results[0].type).element_type
@@ -165,8 +181,9 @@ def _merge_convs(block: ir.Block) -> None:
             if acts:
                 act = acts[0]
                 result = create(act.name, [result], [rtype], attrs_of(act)).result
-            _replace_by_slices(result, [a.results[0] for a in acts] if acts else [c.results[0] for c in group],
-                               widths, 1)
+            _replace_by_slices(
+                result, [a.results[0] for a in acts] if acts else [c.results[0] for c in group], widths, 1
+            )
         for i, c in enumerate(group):
             if acts:
                 acts[i].erase()

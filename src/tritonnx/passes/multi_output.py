@@ -11,6 +11,7 @@ the producer's kernel, so it can move up to it (a kernel is called at its group'
 The groups are read from the IR (`tnx.group`, `tnx.fusion`: partition's), the moved ops
 get the code "multi_output".
 """
+
 from __future__ import annotations
 
 from mlir import ir
@@ -39,8 +40,10 @@ def _second_outputs(block: ir.Block) -> None:
             continue
         host, movable, through_slices = found
         how = " through a Slice" if through_slices else ""
-        why = (f"second output of {node_name(host.tail)}'s kernel: reads its result{how} at the same index, "
-               "which other kernels read too (multi-output kernel: one launch and one read fewer)")
+        why = (
+            f"second output of {node_name(host.tail)}'s kernel: reads its result{how} at the same index, "
+            "which other kernels read too (multi-output kernel: one launch and one read fewer)"
+        )
         pos = {op: i for i, op in enumerate(ops(block))}
         last = host.tail
         # a group's members in block order: the ops it reads must come first
@@ -72,9 +75,13 @@ def _host(block: ir.Block, p: Group, groups: dict[int, Group]) -> tuple[Group, l
             base, chain = _through_slices(x)
             h = group_of(producer(base))
             if h is not None and h != p.id:
-                if (base not in groups[h].outputs or not _read_elsewhere(base, p.id)
-                        or groups[h].tail.name in NO_EPILOGUE or shape_of(x) != shape_of(m.results[0])
-                        or shape_of(x) != shape_of(out)):
+                if (
+                    base not in groups[h].outputs
+                    or not _read_elsewhere(base, p.id)
+                    or groups[h].tail.name in NO_EPILOGUE
+                    or shape_of(x) != shape_of(m.results[0])
+                    or shape_of(x) != shape_of(out)
+                ):
                     ok = False
                 hosts.add(h)
                 windows.add(tuple(str(attrs_of(s_)["starts"]) for s_ in chain))
@@ -118,8 +125,13 @@ def _through_slices(value: ir.Value) -> tuple[ir.Value, list[ir.Operation]]:
     chain: list[ir.Operation] = []
     while True:
         src = producer(value)
-        if (src is None or src.name != "tnx.slice" or group_of(src) is not None or len(src.operands) != 1
-                or any(s != 1 for s in attrs_of(src)["steps"])):
+        if (
+            src is None
+            or src.name != "tnx.slice"
+            or group_of(src) is not None
+            or len(src.operands) != 1
+            or any(s != 1 for s in attrs_of(src)["steps"])
+        ):
             return value, chain
         chain.append(src)
         value = src.operands[0]

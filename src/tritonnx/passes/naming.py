@@ -5,6 +5,7 @@ chain). The suffix is a digest of the kernel's body, so identical fusion groups 
 kernel (and one file) and different ones never collide. Outline names each kernel; the
 name is the function's symbol in every later dump, its file `kernels/<name>.py`, its
 launches' `kernel` in plan.json and its row in the report."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,15 +20,38 @@ from tritonnx.dialects.builders import attrs_of, shape_of
 from tritonnx.dialects.ops import KIND as OP_KINDS
 
 MAX_FUSED = 3  # fused op types named; more are summarized as `_etc`
-SHORT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16", "f64": "f64", "i64": "i64", "i32": "i32",
-               "i16": "i16", "i8": "i8", "i1": "bool", "ui8": "u8", "ui16": "u16", "ui32": "u32", "ui64": "u64"}
+SHORT_TYPES = {
+    "f32": "f32",
+    "f16": "f16",
+    "bf16": "bf16",
+    "f64": "f64",
+    "i64": "i64",
+    "i32": "i32",
+    "i16": "i16",
+    "i8": "i8",
+    "i1": "bool",
+    "ui8": "u8",
+    "ui16": "u16",
+    "ui32": "u32",
+    "ui64": "u64",
+}
 
 
 def snake(op_type: str) -> str:
     """`BatchNormalization` -> `batch_normalization`; `MatMul` -> `matmul`."""
-    special = {"MatMul": "matmul", "ConvTranspose": "conv_transpose", "MaxPool": "maxpool", "AveragePool": "avgpool",
-               "GlobalAveragePool": "global_avgpool", "GlobalMaxPool": "global_maxpool", "LpPool": "lppool",
-               "GlobalLpPool": "global_lppool", "TopK": "topk", "ArgMax": "argmax", "ArgMin": "argmin"}
+    special = {
+        "MatMul": "matmul",
+        "ConvTranspose": "conv_transpose",
+        "MaxPool": "maxpool",
+        "AveragePool": "avgpool",
+        "GlobalAveragePool": "global_avgpool",
+        "GlobalMaxPool": "global_maxpool",
+        "LpPool": "lppool",
+        "GlobalLpPool": "global_lppool",
+        "TopK": "topk",
+        "ArgMax": "argmax",
+        "ArgMin": "argmin",
+    }
     if op_type in special:
         return special[op_type]
     out = []
@@ -111,8 +135,8 @@ def kernel_name(kind: str, members: list[ir.Operation], anchor: ir.Operation | N
         if t not in fused:
             fused.append(t)
     if anchor is None and not head:
-        head = "_".join(fused[:MAX_FUSED + 1]) or "copy"
-        fused = fused[MAX_FUSED + 1:] and ["etc"]
+        head = "_".join(fused[: MAX_FUSED + 1]) or "copy"
+        fused = fused[MAX_FUSED + 1 :] and ["etc"]
     elif len(fused) > MAX_FUSED:
         fused = fused[:MAX_FUSED] + ["etc"]
     et = str(ir.RankedTensorType(out.type).element_type)

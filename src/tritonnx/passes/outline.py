@@ -12,6 +12,7 @@ constants, which the importer verifies) gets `tnx.index_check`: "check" (lower-t
 masks its loads and reports an out-of-range index through a check buffer, see
 `index_maps.checked_index`) or "mask" with `check_indices=False` (masked loads only). Each
 call lists the checked nodes of its site in `tnx.check_nodes`, in kernel order."""
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,9 @@ def _mark_index_checks(block: ir.Block, check_indices: bool) -> None:
 
 def _clone(op: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
     attrs = {n: op.attributes[n] for n in op.attributes if n not in ("tnx.group", "tnx.fusion", "tnx.why")}
-    return ir.Operation.create(op.name, results=[r.type for r in op.results], operands=operands,
-                               attributes=attrs, loc=op.location)
+    return ir.Operation.create(
+        op.name, results=[r.type for r in op.results], operands=operands, attributes=attrs, loc=op.location
+    )
 
 
 def _kernel_body(members: list[ir.Operation]) -> tuple[list[ir.Operation], list[ir.Value]]:
@@ -118,8 +120,9 @@ def run(module: ir.Operation, pass_=None) -> None:
             body, inputs = _kernel_body(members)
             # the group's outputs: its values read outside it (one, or several for a
             # multi-output group formed by the fuse pass), in block order
-            outs = [r for m in members for r in m.results
-                    if any(u.owner.operation not in member_set for u in r.uses)] or [members[-1].results[0]]
+            outs = [
+                r for m in members for r in m.results if any(u.owner.operation not in member_set for u in r.uses)
+            ] or [members[-1].results[0]]
             if any("tnx.attention" in m.attributes for m in members):
                 kind = "attention"
             else:
@@ -141,7 +144,9 @@ def run(module: ir.Operation, pass_=None) -> None:
             # the body, not which nodes it came from nor the notes on how it was formed
             text = NOTES.sub("", str(kop).replace(f"@{symbol}(", "@K(", 1))
             kop.attributes["tnx.nodes"] = nodes
-            kop.attributes["tnx.op_types"] = ir.ArrayAttr.get([ir.StringAttr.get(onnx_op_type(m.name)) for m in members])
+            kop.attributes["tnx.op_types"] = ir.ArrayAttr.get(
+                [ir.StringAttr.get(onnx_op_type(m.name)) for m in members]
+            )
             if text in seen:
                 kop.erase()
                 counter -= 1
@@ -155,10 +160,17 @@ def run(module: ir.Operation, pass_=None) -> None:
             with ir.InsertionPoint(members[-1]), loc:
                 call = func.CallOp([v.type for v in outs], ir.FlatSymbolRefAttr.get(symbol), inputs)
                 call.operation.attributes["tnx.nodes"] = nodes  # per call site: kernels are shared
-                notes = [f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.why']).value}" for m in members
-                         if "tnx.why" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.why"]).value]
-                checked = [ir.StringAttr.get(node_name(op)) for op in body if "tnx.index_check" in op.attributes
-                           and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"]
+                notes = [
+                    f"{node_name(m)}: {ir.StringAttr(m.attributes['tnx.why']).value}"
+                    for m in members
+                    if "tnx.why" in m.attributes and "not fused" in ir.StringAttr(m.attributes["tnx.why"]).value
+                ]
+                checked = [
+                    ir.StringAttr.get(node_name(op))
+                    for op in body
+                    if "tnx.index_check" in op.attributes
+                    and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"
+                ]
                 if checked:  # the nodes behind the kernel's check buffers, at this site
                     call.operation.attributes["tnx.check_nodes"] = ir.ArrayAttr.get(checked)
                 if notes:  # fusions that nearly happened, for `tritonnx report`

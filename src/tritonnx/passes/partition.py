@@ -22,6 +22,7 @@ In block order:
 Each op of a group gets `tnx.group`, `tnx.fusion` (a code of `fusion.FUSION`) and `tnx.why`.
 An op with no kernel (a tnx op that only folds) raises CompileError.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,8 +79,10 @@ class _Partition:
             self.visit_view(op)
         elif name.startswith("tnx.") and name != "tnx.constant":
             kind = onnx_op_type(name)
-            raise CompileError(f"node {node_name(op)} ({kind}) has no kernel: tritonnx computes {kind} "
-                               "only when its inputs are constants, so that it folds away at compile time.")
+            raise CompileError(
+                f"node {node_name(op)} ({kind}) has no kernel: tritonnx computes {kind} "
+                "only when its inputs are constants, so that it folds away at compile time."
+            )
 
     def group(self, op: ir.Operation | None) -> Group | None:
         """The standing group `op` is in; None for no op, an op in no group or in one absorbed."""
@@ -115,7 +118,7 @@ class _Partition:
             note = _why(op)
             why = f"anchor ({note})" if note else "anchor"
         group = self.start(op, "anchor", why)
-        for value in (list(op.operands[:2]) if op.name in fusion.DOT else [op.operands[0]]):
+        for value in list(op.operands[:2]) if op.name in fusion.DOT else [op.operands[0]]:
             self.take_prologue(op, value, group)
         return group
 
@@ -177,8 +180,14 @@ class _Partition:
                         external += nbytes(x)
         if external > 2 * nbytes(v):
             return None
-        return group, views, (f"prologue of {node_name(anchor)}: computed on its loads ({external} input bytes for "
-                              f"{nbytes(v)} output bytes, no round trip through memory)")
+        return (
+            group,
+            views,
+            (
+                f"prologue of {node_name(anchor)}: computed on its loads ({external} input bytes for "
+                f"{nbytes(v)} output bytes, no round trip through memory)"
+            ),
+        )
 
     def visit_pointwise(self, op: ir.Operation) -> None:
         """A pointwise op joins its producer's group as an epilogue or starts a pointwise
@@ -194,16 +203,24 @@ class _Partition:
         Reshapes, which keep element order and join too); the group, or None."""
         for value in op.operands:
             src, through = producer(value), []
-            while (src is not None and src.name == "tnx.reshape" and group_of(src) is None
-                   and len(list(src.results[0].uses)) == 1):  # a reshape keeps element order
+            while (
+                src is not None
+                and src.name == "tnx.reshape"
+                and group_of(src) is None
+                and len(list(src.results[0].uses)) == 1
+            ):  # a reshape keeps element order
                 through.append(src)
                 src = producer(src.operands[0])
                 value = through[-1].operands[0]
             group = self.group(src)
-            if (group is not None and group.tail == src and len(list(value.uses)) == 1
-                    and src.name not in fusion.NO_EPILOGUE
-                    and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
-                    and (through or shape_of(value) == shape_of(op.results[0]))):
+            if (
+                group is not None
+                and group.tail == src
+                and len(list(value.uses)) == 1
+                and src.name not in fusion.NO_EPILOGUE
+                and math.prod(shape_of(value)) == math.prod(shape_of(op.results[0]))
+                and (through or shape_of(value) == shape_of(op.results[0]))
+            ):
                 how = " through a reshape" if through else ""
                 for r in through:
                     self.join(r, group, "view", f"reshape of {node_name(src)}'s result: same element order")
@@ -218,10 +235,20 @@ class _Partition:
         into `group`: one kernel computes the whole expression."""
         for value in op.operands:
             other = self.group(producer(value))
-            if (other is None or other is group or other.kind != "pointwise" or other.tail != producer(value)
-                    or len(list(value.uses)) != 1 or shape_of(value) != shape_of(op.results[0])
-                    or any(u.owner.operation != op and group_of(u.owner.operation) != other.id
-                           for m in other.members for r in m.results for u in r.uses)):
+            if (
+                other is None
+                or other is group
+                or other.kind != "pointwise"
+                or other.tail != producer(value)
+                or len(list(value.uses)) != 1
+                or shape_of(value) != shape_of(op.results[0])
+                or any(
+                    u.owner.operation != op and group_of(u.owner.operation) != other.id
+                    for m in other.members
+                    for r in m.results
+                    for u in r.uses
+                )
+            ):
                 continue
             why = f"pointwise branch merged into {node_name(op)}'s group: its only reader"
             self.absorb(other, group, "branch", why)
@@ -233,8 +260,13 @@ class _Partition:
         src = producer(op.operands[0])
         group = self.group(src)
         only_returned = all(use.owner.operation.name == "func.return" for use in op.results[0].uses)
-        if (op.name == "tnx.reshape" and only_returned and group is not None and group.tail == src
-                and len(list(op.operands[0].uses)) == 1):
+        if (
+            op.name == "tnx.reshape"
+            and only_returned
+            and group is not None
+            and group.tail == src
+            and len(list(op.operands[0].uses)) == 1
+        ):
             self.join(op, group, "view", "reshape of the group's result: stored in place (same element order)")
             group.tail = op
         elif any(use.owner.operation.name == "func.return" for use in op.results[0].uses):

@@ -10,6 +10,7 @@ kernel. The partial MatMul says so in `tnx.split_k`. The SM count is the compile
 GPU target's (`CompileOptions.gpu`); for the CPU interpreter (no targets, the default) the
 pass does nothing.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,6 +54,7 @@ def _slices(op: ir.Operation, sms: int) -> int:
 def _split(op: ir.Operation, sms: int) -> None:
     """Replaces `op` by its split-K form when `_slices` says so."""
     from tritonnx.passes.canonicalize import make_constant
+
     s = _slices(op, sms)
     if s < 2:
         return
@@ -65,6 +67,7 @@ def _split(op: ir.Operation, sms: int) -> None:
 
     def tensor(shape):
         return ir.RankedTensorType.get(list(shape), et)
+
     with ir.InsertionPoint(op), op.location:
         a3 = create("tnx.reshape", [x], [tensor([m, s, ks])]).result
         a3 = create("tnx.transpose", [a3], [tensor([s, m, ks])], {"perm": [1, 0, 2]}).result
@@ -75,8 +78,8 @@ def _split(op: ir.Operation, sms: int) -> None:
             b3 = create("tnx.reshape", [w], [tensor([s, ks, n])]).result
         partial = create("tnx.mat_mul", [a3, b3], [tensor([s, m, n])]).operation
         partial.attributes["tnx.split_k"] = to_attr(
-            f"split-K of {node_name(op)}: {m}x{n} outputs give {programs} programs for {sms} SMs; "
-            f"{s} slices of K = {k}")
+            f"split-K of {node_name(op)}: {m}x{n} outputs give {programs} programs for {sms} SMs; {s} slices of K = {k}"
+        )
         y = create("tnx.reduce_sum", [partial.results[0]], [tensor([m, n])], {"axes": [0], "keepdims": 0}).result
         if a.get("alpha", 1.0) != 1.0:
             alpha = make_constant(np.array(a["alpha"], dtype=np_dtype(et)), "alpha")

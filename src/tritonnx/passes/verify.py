@@ -4,6 +4,7 @@ dtypes and attributes (`tritonnx.dialects.verify`); raises InvalidModelError nam
 Runs first in the pipeline, right after import, so that no pass reads past a buffer of a
 malformed model. The IR is left unchanged.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ Does not import MLIR. On a machine where torch sees a CUDA device the kernels ru
 otherwise through Triton's interpreter on torch CPU tensors (TRITON_INTERPRET=1 is set
 before the kernels are imported, because `triton.jit` reads it when it decorates).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,6 +36,7 @@ _NO_LOCK = contextlib.nullcontext()
 def to_torch(value):
     """A numpy array as a torch tensor (bfloat16, which numpy lacks, through its bits)."""
     import torch
+
     array = np.asarray(value)
     if not array.flags.writeable:  # torch wants writable memory; weights read from disk are not
         array = array.copy()
@@ -46,15 +48,18 @@ def to_torch(value):
 def to_numpy(tensor) -> np.ndarray:
     """A torch tensor as a numpy array (bfloat16 as ml_dtypes.bfloat16)."""
     import torch
+
     tensor = tensor.detach().cpu()
     if tensor.dtype == torch.bfloat16:
         import ml_dtypes
+
         return tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16)
     return tensor.numpy()
 
 
 def _device() -> str:
     import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -64,8 +69,10 @@ def _use_interpreter() -> None:
     if os.environ.get("TRITON_INTERPRET") == "1":
         return
     if "triton.language" in sys.modules:
-        raise RuntimeError("Triton was imported in compiled mode before tritonnx could select its CPU "
-                           "interpreter, and there is no GPU; set TRITON_INTERPRET=1 before importing triton.")
+        raise RuntimeError(
+            "Triton was imported in compiled mode before tritonnx could select its CPU "
+            "interpreter, and there is no GPU; set TRITON_INTERPRET=1 before importing triton."
+        )
     os.environ["TRITON_INTERPRET"] = "1"
 
 
@@ -116,6 +123,7 @@ class CompiledModel:
         the first run and reused by every later one (grown when a dynamic model runs at
         larger sizes)."""
         import torch
+
         if key in self._views:
             return self._views[key]
         memory = plan["memory"]
@@ -129,7 +137,7 @@ class CompiledModel:
                 continue
             dtype = getattr(torch, b["dtype"])
             n = math.prod(b["shape"]) * dtype.itemsize
-            views[b["name"]] = self._arena[off:off + n].view(dtype).view(b["shape"])
+            views[b["name"]] = self._arena[off : off + n].view(dtype).view(b["shape"])
         self._views[key] = views
         return views
 
@@ -142,10 +150,13 @@ class CompiledModel:
             for spec in self.plan["inputs"]:
                 got = list(shapes[spec["name"]])
                 if got != spec["shape"]:
-                    raise InputError(f"input '{spec['name']}' has shape {got} and dtype {spec['dtype']}; "
-                                     f"expected shape {spec['shape']} and dtype {spec['dtype']}.")
+                    raise InputError(
+                        f"input '{spec['name']}' has shape {got} and dtype {spec['dtype']}; "
+                        f"expected shape {spec['shape']} and dtype {spec['dtype']}."
+                    )
             return self.plan, ()
         from tritonnx.runtime import dynamic
+
         values = dynamic.bind(self.plan, shapes)
         key = tuple(values[s] for s in self.plan["symbols"])
         if key not in self._plans:
@@ -195,12 +206,22 @@ class CompiledModel:
             return self._jit[name], False
         if name not in self._kernels and self.device == "cuda":
             from tritonnx.runtime import cubin
+
             target = cubin.current_target()
             if target in launch.get("cubins", {}):
                 for suffix in ("cubin", "json"):
                     artifact_format.verify_file(self.path, self.plan, f"kernels/{name}.{target}.{suffix}")
-                self._kernels[name] = (cubin.load(self._kernel_function(name), self.path / "kernels", name, target,
-                                                  launch["signature"], launch.get("constexprs")), True)
+                self._kernels[name] = (
+                    cubin.load(
+                        self._kernel_function(name),
+                        self.path / "kernels",
+                        name,
+                        target,
+                        launch["signature"],
+                        launch.get("constexprs"),
+                    ),
+                    True,
+                )
         if name not in self._kernels:
             if self.device == "cpu":
                 _use_interpreter()
@@ -210,6 +231,7 @@ class CompiledModel:
     def _load_weights(self):
         if self._weights is None:
             from safetensors.torch import load
+
             data = artifact_format.read_verified(self.path, self.plan, "weights.safetensors")
             self._weights = {k: v.to(self.device) for k, v in load(data).items()}
         return self._weights
@@ -218,30 +240,41 @@ class CompiledModel:
         """(the plan at the inputs' sizes, its key, {buffer: tensor}); raises InputError
         naming a wrong, missing or unknown input, or one that is not an array."""
         import torch
+
         expected = {i["name"]: i for i in self.plan["inputs"]}
         if not isinstance(feeds, dict):
-            raise InputError(f"inputs must be a dict {{name: array}}; got {type(feeds).__name__}. The model takes "
-                             + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items()) + ".")
+            raise InputError(
+                f"inputs must be a dict {{name: array}}; got {type(feeds).__name__}. The model takes "
+                + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items())
+                + "."
+            )
         unknown = [n for n in feeds if n not in expected]
         missing = [n for n in expected if n not in feeds]
         if unknown or missing:
-            raise InputError(f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
-                             + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items()) + ".")
+            raise InputError(
+                f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
+                + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items())
+                + "."
+            )
         given = {}
         for name, value in feeds.items():
             if not isinstance(value, torch.Tensor):
                 array = np.asarray(value) if value is not None else None
                 if array is None or array.dtype == object or array.dtype.kind not in "biufcV":
-                    raise InputError(f"input '{name}' is {type(value).__name__}, not an array; expected a numpy "
-                                     f"array or torch tensor of dtype {expected[name]['dtype']} and shape "
-                                     f"{expected[name]['shape']}.")
+                    raise InputError(
+                        f"input '{name}' is {type(value).__name__}, not an array; expected a numpy "
+                        f"array or torch tensor of dtype {expected[name]['dtype']} and shape "
+                        f"{expected[name]['shape']}."
+                    )
                 value = to_torch(array)
             given[name] = value
         for name, t in given.items():
             dtype = str(t.dtype).replace("torch.", "")
             if dtype != expected[name]["dtype"]:
-                raise InputError(f"input '{name}' has dtype {dtype}; expected {expected[name]['dtype']} "
-                                 f"(shape {expected[name]['shape']}).")
+                raise InputError(
+                    f"input '{name}' has dtype {dtype}; expected {expected[name]['dtype']} "
+                    f"(shape {expected[name]['shape']})."
+                )
         plan, key = self.plan_for({name: list(t.shape) for name, t in given.items()})
         tensors = {expected[name]["buffer"]: t.to(self.device).contiguous() for name, t in given.items()}
         return plan, key, tensors
@@ -251,6 +284,7 @@ class CompiledModel:
         {output name: array} (numpy in, numpy out). Safe to call from many threads: calls
         take turns (see the class docstring). Raises InputError for a wrong input."""
         import torch
+
         as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values()) if isinstance(feeds, dict) else True
         interpreter = _INTERPRETER_LOCK if self.device == "cpu" else _NO_LOCK
         with self._lock, interpreter:
@@ -265,8 +299,10 @@ class CompiledModel:
                 self._launch_all(plan, env, specs)
             checks.verify(plan, env)  # IndexError naming the node of an out-of-range index
             # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
-            out = {o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
-                   for o in plan["outputs"]}
+            out = {
+                o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
+                for o in plan["outputs"]
+            }
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
 
     def use_candidate(self, kernel: str, index: int | None) -> None:
@@ -278,7 +314,9 @@ class CompiledModel:
             return
         launch = next(la for la in self.plan["launches"] if la["kernel"] == kernel)
         if not 0 <= index < len(launch.get("candidates", [])):
-            raise InputError(f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}.")
+            raise InputError(
+                f"kernel {kernel} has {len(launch.get('candidates', []))} autotune candidates; got index {index}."
+            )
         self._choices[kernel] = index
 
     def autotune(self, feeds: dict, reps: int = 20) -> dict:
@@ -308,6 +346,7 @@ class CompiledModel:
         import statistics
 
         import torch
+
         self._launch(cfg, args)  # compiles it
         times = []
         for _ in range(self._tune):
@@ -321,6 +360,7 @@ class CompiledModel:
 
     def _launch_all(self, plan: dict, env: dict, specs: dict) -> None:
         import torch
+
         in_place = {out for out, _ in plan["memory"].get("in_place", [])}
         for launch in plan["launches"]:
             args = []
@@ -332,8 +372,12 @@ class CompiledModel:
             args += launch.get("symbol_values", [])  # sizes of dynamic dimensions
             if 0 in launch["grid"]:
                 continue  # an empty output: nothing to compute
-            if (self._tune and launch.get("candidates") and launch["kernel"] not in self._tuned
-                    and launch["buffers"][-1] not in in_place):
+            if (
+                self._tune
+                and launch.get("candidates")
+                and launch["kernel"] not in self._tuned
+                and launch["buffers"][-1] not in in_place
+            ):
                 options = [launch] + launch["candidates"]
                 best = min(range(len(options)), key=lambda i: self._time(options[i], args))
                 cfg = options[best]
@@ -345,8 +389,9 @@ class CompiledModel:
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):
-            raise InputError(f"the model takes {len(self.plan['inputs'])} inputs "
-                             f"({', '.join(self.input_names)}); got {len(arrays)}.")
+            raise InputError(
+                f"the model takes {len(self.plan['inputs'])} inputs ({', '.join(self.input_names)}); got {len(arrays)}."
+            )
         out = self.run(dict(zip(self.input_names, arrays)))
         values = [out[n] for n in self.output_names]
         return values[0] if len(values) == 1 else tuple(values)

@@ -21,6 +21,7 @@ element, plus an xor and two stores predicated off unless an index is bad. Compi
 loads stay masked, so memory stays safe, and the result for an out-of-range index is
 unspecified.
 """
+
 from __future__ import annotations
 
 from tritonnx.errors import IndexOutOfRangeError
@@ -29,6 +30,7 @@ from tritonnx.errors import IndexOutOfRangeError
 def buffers(plan: dict, device) -> dict:
     """{check buffer: a zeroed int64[2] view} for one run of `plan` (empty without checks)."""
     import torch
+
     checks = plan.get("checks") or []
     if not checks:
         return {}
@@ -43,10 +45,13 @@ def verify(plan: dict, env: dict) -> None:
     if not checks:
         return
     import torch
+
     words = torch.stack([env[c["buffer"]] for c in checks]).cpu().tolist()
     for check, (bad, index) in zip(checks, words):
         if bad:
             n = check["size"]
-            raise IndexOutOfRangeError(f"node '{check['node']}' ({check['op_type']}): index {index} is out of range "
-                             f"[{-n}, {n - 1}] for axis {check['axis']} of size {n} (indices element out of "
-                             "data bounds).")
+            raise IndexOutOfRangeError(
+                f"node '{check['node']}' ({check['op_type']}): index {index} is out of range "
+                f"[{-n}, {n - 1}] for axis {check['axis']} of size {n} (indices element out of "
+                "data bounds)."
+            )

@@ -4,6 +4,7 @@ Triton's `CompiledKernel` is built from the kernel's source (for the launcher's 
 list), the cubin and the metadata JSON that `triton.compile` produced; its `[grid](...)`
 launches the binary. Used only on a GPU whose compute capability matches the target.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,13 +19,16 @@ def load(fn, kernel_dir: Path, name: str, target: str, signature: list[str], con
     from triton.compiler.compiler import CompiledKernel
 
     src = ASTSource(fn, dict(zip(fn.arg_names, signature)), constexprs or {})
-    group = {f"{name}.json": str(kernel_dir / f"{name}.{target}.json"),
-             f"{name}.cubin": str(kernel_dir / f"{name}.{target}.cubin")}
+    group = {
+        f"{name}.json": str(kernel_dir / f"{name}.{target}.json"),
+        f"{name}.cubin": str(kernel_dir / f"{name}.{target}.cubin"),
+    }
     return CompiledKernel(src, group, f"{name}-{target}")
 
 
 def current_target() -> str:
     """`sm_XY` of the current CUDA device."""
     import torch
+
     major, minor = torch.cuda.get_device_capability()
     return f"sm_{major}{minor}"

@@ -7,6 +7,7 @@ dimension as Python integer arithmetic over the symbol names ("batch*seq*64",
 (`launch["symbols"]`). Guards (`plan["guards"]`) are conditions the compiled kernels rely
 on (e.g. a one-block softmax over a dynamic axis no longer than the block).
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,8 +27,9 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
         got = list(shapes[spec["name"]])
         want = spec["shape"]
         if len(got) != len(want):
-            raise InputError(f"input '{spec['name']}' has shape {got}; expected rank {len(want)} "
-                             f"(shape {_show(want)}).")
+            raise InputError(
+                f"input '{spec['name']}' has shape {got}; expected rank {len(want)} (shape {_show(want)})."
+            )
         for n, w in zip(got, want):
             if isinstance(w, str) and w in symbols and w not in values:
                 values[w], source[w] = int(n), spec["name"]
@@ -36,25 +38,29 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
         for d, (n, w) in enumerate(zip(got, spec["shape"])):
             if isinstance(w, int):
                 if n != w:
-                    raise InputError(f"input '{spec['name']}' has size {n} in dimension {d}; the model's "
-                                     f"size there is {w} (expected shape {_show(spec['shape'])}).")
+                    raise InputError(
+                        f"input '{spec['name']}' has size {n} in dimension {d}; the model's "
+                        f"size there is {w} (expected shape {_show(spec['shape'])})."
+                    )
                 continue
             try:
                 expected = evaluate(w, values)
             except NameError:
-                raise InputError(f"input '{spec['name']}' dimension {d} is {w}, which no input gives "
-                                 "alone.") from None
+                raise InputError(f"input '{spec['name']}' dimension {d} is {w}, which no input gives alone.") from None
             if n != expected:
                 where = ", ".join(f"{s}={values[s]} (from input '{source[s]}')" for s in values)
-                raise InputError(f"input '{spec['name']}' has size {n} in dimension {d}; expected "
-                                 f"{w} = {expected} with {where}.")
+                raise InputError(
+                    f"input '{spec['name']}' has size {n} in dimension {d}; expected {w} = {expected} with {where}."
+                )
     for name, value in values.items():
         if value < 1:
             raise InputError(f"size {name} = {value} (from input '{source[name]}'): dynamic sizes must be at least 1.")
     for condition, reason in plan.get("guards", []):
         if not evaluate(condition, values):
-            raise InputError(f"sizes {values} break the compiled plan's condition {condition} ({reason}); "
-                             "compile for these shapes with `shapes=` (CLI --shape).")
+            raise InputError(
+                f"sizes {values} break the compiled plan's condition {condition} ({reason}); "
+                "compile for these shapes with `shapes=` (CLI --shape)."
+            )
     return values
 
 

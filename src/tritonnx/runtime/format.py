@@ -20,6 +20,7 @@ Sizes in the plan are ints or integer expressions over the dynamic symbols ("bat
 "(-(-(batch) // 2))"), evaluated by `evaluate`, an `ast` walk that admits only integer
 literals, symbol names and + - * // % and comparisons: file contents are never `eval`ed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,11 +37,25 @@ from tritonnx.errors import ArtifactError
 
 FORMAT = "tritonnx-artifact"
 VERSION = 2
-DTYPES = {"float32", "float16", "float64", "bfloat16", "int8", "int16", "int32", "int64",
-          "uint8", "uint16", "uint32", "uint64", "bool"}
+DTYPES = {
+    "float32",
+    "float16",
+    "float64",
+    "bfloat16",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+}
 BUFFER_KINDS = {"input", "weight", "intermediate", "output", "check"}
-_FILE = re.compile(r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx",
-                   re.ASCII)
+_FILE = re.compile(
+    r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx", re.ASCII
+)
 _CHUNK = 1 << 22
 
 
@@ -55,8 +70,11 @@ def sha256_file(path: Path) -> str:
 
 def manifest(root: Path) -> dict[str, str]:
     """{relative path: SHA-256} of every file of an artifact directory but plan.json."""
-    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "plan.json"}
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "plan.json"
+    }
 
 
 def is_artifact(path: Path) -> bool:
@@ -84,10 +102,12 @@ def load_plan(path: Path) -> dict:
     except (ValueError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{file} is damaged (not JSON: {e}); compile the model again.") from None
     if not isinstance(plan, dict) or plan.get("format") != FORMAT:
-        raise ArtifactError(f"{file} is not a tritonnx plan (no \"format\": \"{FORMAT}\" marker).")
+        raise ArtifactError(f'{file} is not a tritonnx plan (no "format": "{FORMAT}" marker).')
     if plan.get("version") != VERSION:
-        raise ArtifactError(f"{file} has artifact format version {plan.get('version')!r}; this tritonnx reads "
-                            f"version {VERSION}. Compile the model again with this tritonnx.")
+        raise ArtifactError(
+            f"{file} has artifact format version {plan.get('version')!r}; this tritonnx reads "
+            f"version {VERSION}. Compile the model again with this tritonnx."
+        )
     validate(plan, str(file))
     return plan
 
@@ -102,12 +122,13 @@ def validate(plan: dict, where: str = "plan.json") -> None:
     lists of non-negative ints or size expressions over the plan's symbols, dtypes are
     known, the memory plan places only known buffers inside its arena, and `files` names
     only artifact paths with SHA-256 digests. Raises ArtifactError naming the first fault."""
+
     def fail(what: str) -> NoReturn:
         raise ArtifactError(f"{where}: {what}; the artifact is damaged or was not written by tritonnx.")
 
     files = plan.get("files")
     if not isinstance(files, dict):
-        fail("no \"files\" digests")
+        fail('no "files" digests')
     for rel, digest in files.items():
         if not (isinstance(rel, str) and _FILE.fullmatch(rel)):
             fail(f"file {rel!r} is not an artifact path")
@@ -115,7 +136,7 @@ def validate(plan: dict, where: str = "plan.json") -> None:
             fail(f"file {rel!r} has no SHA-256 digest")
     symbols = plan.get("symbols") or {}
     if not isinstance(symbols, dict) or not all(_identifier(s) for s in symbols):
-        fail("\"symbols\" must map identifiers to sizes")
+        fail('"symbols" must map identifiers to sizes')
 
     def size(d, what):
         if isinstance(d, bool) or not isinstance(d, (int, str)):
@@ -148,10 +169,12 @@ def validate(plan: dict, where: str = "plan.json") -> None:
     for i, launch in enumerate(_list(plan, "launches", fail)):
         for cfg in [launch] + list(launch.get("candidates") or []):
             if not isinstance(cfg, dict) or not _identifier(cfg.get("kernel")):
-                fail(f"launch {i} has kernel name {cfg.get('kernel') if isinstance(cfg, dict) else cfg!r}, "
-                     "which is not an identifier")
+                fail(
+                    f"launch {i} has kernel name {cfg.get('kernel') if isinstance(cfg, dict) else cfg!r}, "
+                    "which is not an identifier"
+                )
             if f"kernels/{cfg['kernel']}.py" not in files:
-                fail(f"launch {i}'s kernel {cfg['kernel']} has no digest in \"files\"")
+                fail(f'launch {i}\'s kernel {cfg["kernel"]} has no digest in "files"')
             if not isinstance(cfg.get("grid"), list) or not 1 <= len(cfg["grid"]) <= 3:
                 fail(f"launch {i} has grid {cfg.get('grid')!r}")
             for g in cfg["grid"]:
@@ -194,14 +217,25 @@ def validate(plan: dict, where: str = "plan.json") -> None:
 def _list(plan: dict, key: str, fail: Callable[[str], NoReturn]) -> list:
     value = plan.get(key)
     if not isinstance(value, list):
-        fail(f"no \"{key}\" list")
+        fail(f'no "{key}" list')
     return value
 
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
-           ast.Mod: operator.mod}
-_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-            ast.Eq: operator.eq, ast.NotEq: operator.ne}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_COMPARE = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
 
 
 def _parse(text: str, names: set | None, fail) -> ast.AST:
@@ -213,14 +247,19 @@ def _parse(text: str, names: set | None, fail) -> ast.AST:
     except SyntaxError:
         fail(f"{text!r} is not an expression")
     for node in ast.walk(tree):
-        ok = (isinstance(node, (ast.Expression, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load, ast.Compare))
-              or type(node) in _BINARY or type(node) in _COMPARE
-              or (isinstance(node, ast.BinOp) and type(node.op) in _BINARY)
-              or (isinstance(node, ast.Constant) and type(node.value) is int)
-              or (isinstance(node, ast.Name) and (names is None or node.id in names)))
+        ok = (
+            isinstance(node, (ast.Expression, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load, ast.Compare))
+            or type(node) in _BINARY
+            or type(node) in _COMPARE
+            or (isinstance(node, ast.BinOp) and type(node.op) in _BINARY)
+            or (isinstance(node, ast.Constant) and type(node.value) is int)
+            or (isinstance(node, ast.Name) and (names is None or node.id in names))
+        )
         if not ok:
-            fail(f"{text!r} holds {ast.dump(node) if not isinstance(node, ast.Name) else node.id!r}, "
-                 "which is not integer size arithmetic over the plan's symbols")
+            fail(
+                f"{text!r} holds {ast.dump(node) if not isinstance(node, ast.Name) else node.id!r}, "
+                "which is not integer size arithmetic over the plan's symbols"
+            )
     return tree
 
 
@@ -271,11 +310,14 @@ def read_verified(root: Path, plan: dict, rel: str) -> bytes:
     try:
         data = (Path(root) / rel).read_bytes()
     except OSError as e:
-        raise ArtifactError(f"{root}: cannot read {rel} ({e.strerror}); the artifact is incomplete. "
-                            "Compile the model again.") from None
+        raise ArtifactError(
+            f"{root}: cannot read {rel} ({e.strerror}); the artifact is incomplete. Compile the model again."
+        ) from None
     if hashlib.sha256(data).hexdigest() != digest:
-        raise ArtifactError(f"{root}: {rel} does not match the SHA-256 recorded in plan.json (the file was "
-                            "changed after compiling); refusing to load it. Compile the model again.")
+        raise ArtifactError(
+            f"{root}: {rel} does not match the SHA-256 recorded in plan.json (the file was "
+            "changed after compiling); refusing to load it. Compile the model again."
+        )
     return data
 
 
@@ -285,5 +327,7 @@ def verify_file(root: Path, plan: dict, rel: str) -> None:
     digest = plan["files"].get(rel)
     path = Path(root) / rel
     if digest is None or not path.is_file() or sha256_file(path) != digest:
-        raise ArtifactError(f"{root}: {rel} is missing or does not match the SHA-256 recorded in plan.json; "
-                            "refusing to load it. Compile the model again.")
+        raise ArtifactError(
+            f"{root}: {rel} is missing or does not match the SHA-256 recorded in plan.json; "
+            "refusing to load it. Compile the model again."
+        )

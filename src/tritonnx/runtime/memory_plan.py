@@ -18,6 +18,7 @@ Figures (bytes): `arena_bytes` (the planned peak), `liveness_bytes` (the largest
 sizes alive at any one launch: no placement can do better), `no_reuse_bytes` (every
 intermediate in its own allocation).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,9 +69,15 @@ def plan_memory(plan: dict, in_place: bool = True) -> dict:
                 continue
             roles = launch.get("roles", [])
             for name, role in zip(launch["buffers"][:-1], roles):
-                if (role == "e" and name in live and live[name][1] == i and sizes[name] == sizes[out]
-                        and shapes[name] == shapes[out]
-                        and launch["buffers"].count(name) == 1 and storage[out] == out):
+                if (
+                    role == "e"
+                    and name in live
+                    and live[name][1] == i
+                    and sizes[name] == sizes[out]
+                    and shapes[name] == shapes[out]
+                    and launch["buffers"].count(name) == 1
+                    and storage[out] == out
+                ):
                     root = storage[name]
                     if span[root][1] != i:
                         continue  # another buffer sharing that storage is still alive
@@ -100,6 +107,11 @@ def plan_memory(plan: dict, in_place: bool = True) -> dict:
     for root, (lo, hi) in span.items():
         for t in range(lo, hi + 1):
             alive[t] += sizes[root]
-    return {"alignment": ALIGNMENT, "arena_bytes": arena, "liveness_bytes": max(alive, default=0),
-            "no_reuse_bytes": sum(sizes[n] for n in live),
-            "offsets": {name: offsets_of_root[storage[name]] for name in live}, "in_place": shared}
+    return {
+        "alignment": ALIGNMENT,
+        "arena_bytes": arena,
+        "liveness_bytes": max(alive, default=0),
+        "no_reuse_bytes": sum(sizes[n] for n in live),
+        "offsets": {name: offsets_of_root[storage[name]] for name in live},
+        "in_place": shared,
+    }

@@ -17,6 +17,7 @@ One module per job: a module per template (`dot`, `pool`, `reduce`, `norm`, `sof
 `scan`, `top_k`, `attention`, `pointwise`), `outputs` (storing outputs, multi-output
 windows), `index_width`, `destination` (@main's calls and the check buffers) and `common`.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,17 +48,29 @@ NAME = "lower-to-tile"
 
 # tnx.kind -> template: (TileBuilder, kernel, args, out_value, cfg, anchor) -> None, which
 # writes the program's body at the insertion point
-TEMPLATES = {"conv": dot_kernel, "conv_transpose": dot_kernel, "gemm": dot_kernel, "mat_mul": dot_kernel,
-             "pool": pool_kernel, "softmax": softmax_kernel, "reduce": reduce_kernel, "norm": norm_kernel,
-             "top_k": top_k_kernel, "attention": attention_kernel, "pointwise": pointwise_kernel}
+TEMPLATES = {
+    "conv": dot_kernel,
+    "conv_transpose": dot_kernel,
+    "gemm": dot_kernel,
+    "mat_mul": dot_kernel,
+    "pool": pool_kernel,
+    "softmax": softmax_kernel,
+    "reduce": reduce_kernel,
+    "norm": norm_kernel,
+    "top_k": top_k_kernel,
+    "attention": attention_kernel,
+    "pointwise": pointwise_kernel,
+}
 
 
 def lower_kernel(kernel: ir.Operation) -> None:
     """Replaces the tnx-level kernel `kernel` by its tile-level form, in place."""
     kind = ir.StringAttr(kernel.attributes["tnx.kind"]).value
-    cfg = {k: Block(ir.IntegerAttr(kernel.attributes["tnx.block"][k]).value, k)
-           for k in ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D")
-           if k in ir.DictAttr(kernel.attributes["tnx.block"])}
+    cfg = {
+        k: Block(ir.IntegerAttr(kernel.attributes["tnx.block"][k]).value, k)
+        for k in ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D")
+        if k in ir.DictAttr(kernel.attributes["tnx.block"])
+    }
     old_block = kernel.regions[0].blocks[0]
     ftype = ir.FunctionType(ir.TypeAttr(kernel.attributes["function_type"]).value)
     ret = ops(old_block)[-1]
@@ -65,19 +78,25 @@ def lower_kernel(kernel: ir.Operation) -> None:
     out_value = outputs[0]  # the index space: later outputs share it or are windows of it
     anchor = anchor_of(kernel)
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
-    checked = [op for op in ops(old_block) if "tnx.index_check" in op.attributes
-               and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"]
+    checked = [
+        op
+        for op in ops(old_block)
+        if "tnx.index_check" in op.attributes and ir.StringAttr(op.attributes["tnx.index_check"]).value == "check"
+    ]
     check_type = ir.RankedTensorType.get([2], ir.IntegerType.get_signless(64))
     with ir.InsertionPoint(kernel), kernel.location:
-        new = func.FuncOp(sym, (list(ftype.inputs) + [check_type] * len(checked) + list(ftype.results), []),
-                          visibility="private")
+        new = func.FuncOp(
+            sym, (list(ftype.inputs) + [check_type] * len(checked) + list(ftype.results), []), visibility="private"
+        )
         for name in kernel.attributes:
             if name.startswith("tnx."):
                 new.operation.attributes[name] = kernel.attributes[name]
         if checked:  # check buffers (index_maps.checked_index): after the inputs, before the outputs
             new.operation.attributes["tnx.checks"] = ir.ArrayAttr.get([check_attr(op) for op in checked])
         if len(outputs) > 1:  # a multi-output kernel: its last arguments are its outputs
-            new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outputs))
+            new.operation.attributes["tnx.num_outputs"] = ir.IntegerAttr.get(
+                ir.IntegerType.get_signless(64), len(outputs)
+            )
         if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
             new.operation.attributes["tnx.gemm_view"] = ir.StringAttr.get(gemm_view(kind, anchor))
         roles = attention_roles(anchor) if kind == "attention" else None
@@ -86,7 +105,7 @@ def lower_kernel(kernel: ir.Operation) -> None:
     args = {old: arg for old, arg in zip(old_block.arguments, block.arguments)}
     n_in = len(ftype.inputs)
     args["checks"] = {op.results[0]: arg for op, arg in zip(checked, list(block.arguments)[n_in:])}
-    args["outs"] = list(zip(outputs, list(block.arguments)[n_in + len(checked):]))
+    args["outs"] = list(zip(outputs, list(block.arguments)[n_in + len(checked) :]))
     args["out"] = args["outs"][-1][1]
     bits = index_bits(kernel)
     new.operation.attributes["tnx.index_bits"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), bits)

@@ -1,5 +1,6 @@
 """Names of a kernel's arguments, as its printed source calls them (`x_ptr`, `w_ptr`,
 `bias_ptr`, `y_ptr`): lower-to-tile gives each entry-block argument a NameLoc."""
+
 from __future__ import annotations
 
 from mlir import ir
@@ -29,14 +30,15 @@ def attention_roles(anchor: ir.Operation) -> dict:
     return {_source(m1.operands[0]): "q", _source(m1.operands[1]): "k", _source(m2.operands[1]): "v"}
 
 
-def argument_names(block: ir.Block, anchor: ir.Operation | None, n_checks: int, n_outputs: int,
-                   roles: dict | None = None) -> list[str]:
+def argument_names(
+    block: ir.Block, anchor: ir.Operation | None, n_checks: int, n_outputs: int, roles: dict | None = None
+) -> list[str]:
     """One name per argument of the tnx-level kernel `block`, then per check buffer and per
-    output: an input the anchor reads is named by the anchor's operand (`x`, `w`, `bias`;
-    Gemm's and MatMul's `a`, `b`, `c`), another by the op that reads it first and its
-    operand (`add_b`, `gather_indices`); check buffers are `check0`..., outputs `y` (`y0`,
-    `y1`... for several); `roles` names some arguments outright (`attention_roles`). Each
-ends in `_ptr`; the printer makes repeated names unique."""
+        output: an input the anchor reads is named by the anchor's operand (`x`, `w`, `bias`;
+        Gemm's and MatMul's `a`, `b`, `c`), another by the op that reads it first and its
+        operand (`add_b`, `gather_indices`); check buffers are `check0`..., outputs `y` (`y0`,
+        `y1`... for several); `roles` names some arguments outright (`attention_roles`). Each
+    ends in `_ptr`; the printer makes repeated names unique."""
     names = []
     roles = roles or {}
     for arg in block.arguments:
@@ -58,8 +60,11 @@ ends in `_ptr`; the printer makes repeated names unique."""
         spec = operand_specs().get(user.name, ())
         operand_name = (spec[pos][0] if pos < len(spec) else f"in{pos}").upper()
         if anchor is not None and user == anchor:
-            role = "b" if operand_name == "B" and user.name in ("tnx.gemm", "tnx.mat_mul") else \
-                ROLES.get(operand_name, operand_name.lower())
+            role = (
+                "b"
+                if operand_name == "B" and user.name in ("tnx.gemm", "tnx.mat_mul")
+                else ROLES.get(operand_name, operand_name.lower())
+            )
         else:
             role = f"{user.name[4:]}_{operand_name.lower()}"
         names.append(f"{role}_ptr")

@@ -1,5 +1,6 @@
 """Flash attention (MatMul, pointwise, Softmax, MatMul, marked by fuse): a program per
 BLOCK_M queries of one (batch, head), a loop over BLOCK_N keys with BLOCK_D-wide Q, K and V tiles."""
+
 from __future__ import annotations
 
 from mlir import ir
@@ -39,8 +40,11 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
     q_mask = b.name(b.and_(m_ok, b.cmp("lt", dcol, d)), "mask_q")
     q = b.convert(Emitter(b, args, [bm, bd])(m1.operands[0], batch_of(m1.operands[0]) + [rm, dcol], q_mask), b.f32)
     q = b.name(b.select(b.broadcast(q_mask, [bm, bd]), b.broadcast(q, [bm, bd]), 0.0), "q_tile")
-    inits = [b.name(b.const(LOWEST_F32, [bm], b.f32), "m_i"), b.name(b.const(0.0, [bm], b.f32), "l_i"),
-             b.name(b.const(0.0, [bm, bd], b.f32), "acc")]
+    inits = [
+        b.name(b.const(LOWEST_F32, [bm], b.f32), "m_i"),
+        b.name(b.const(0.0, [bm], b.f32), "l_i"),
+        b.name(b.const(0.0, [bm, bd], b.f32), "acc"),
+    ]
     loop = b.for_range(0, sk, bn, inits)
     with ir.InsertionPoint(loop.body):
         m_i, l_i, acc = loop.inner_iter_args
@@ -48,7 +52,9 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
         keys = b.name(b.binary("add", start, b.arange(bn)), "offs_n")
         kn_row, kn_col = b.expand(keys, 0), b.expand(keys, 1)  # [1, BN], [BN, 1]
         k_mask = b.name(b.and_(b.cmp("lt", drow, d), b.cmp("lt", kn_row, sk)), "mask_k")
-        kt = b.convert(Emitter(b, args, [bd, bn])(m1.operands[1], batch_of(m1.operands[1]) + [drow, kn_row], k_mask), b.f32)
+        kt = b.convert(
+            Emitter(b, args, [bd, bn])(m1.operands[1], batch_of(m1.operands[1]) + [drow, kn_row], k_mask), b.f32
+        )
         kt = b.name(b.select(b.broadcast(k_mask, [bd, bn]), b.broadcast(kt, [bd, bn]), 0.0), "k_tile")
         dt, prec = dot_inputs(kernel)
         s = b.name(b.dot(dt(b, q), dt(b, kt), b.const(0.0, [bm, bn], b.f32), prec), "qk")
@@ -63,7 +69,9 @@ def attention_kernel(b, kernel, args, out_value, cfg, anchor):
         alpha = b.name(b.unary("math.exp", b.binary("sub", m_i, m_new)), "alpha")
         l_new = b.binary("add", b.binary("mul", l_i, alpha), b.reduce(p, 1, "sum"))
         v_mask = b.name(b.and_(b.cmp("lt", kn_col, sk), b.cmp("lt", dcol, dv)), "mask_v")
-        v = b.convert(Emitter(b, args, [bn, bd])(m2.operands[1], batch_of(m2.operands[1]) + [kn_col, dcol], v_mask), b.f32)
+        v = b.convert(
+            Emitter(b, args, [bn, bd])(m2.operands[1], batch_of(m2.operands[1]) + [kn_col, dcol], v_mask), b.f32
+        )
         v = b.name(b.select(b.broadcast(v_mask, [bn, bd]), b.broadcast(v, [bn, bd]), 0.0), "v_tile")
         acc = b.dot(dt(b, p), dt(b, v), b.binary("mul", acc, b.expand(alpha, 1)), prec)
         scf.YieldOp([m_new, l_new, acc])

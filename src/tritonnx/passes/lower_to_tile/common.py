@@ -1,5 +1,6 @@
 """Helpers the templates share: dot operand types, a block's iteration indices, a
 NaN-propagating max / min, and the row tiles of softmax and scan."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,12 @@ def dot_inputs(kernel):
     Triton's input_precision is "tf32"; the half type for fp16/bf16: tensor cores, fp32
     accumulation). Triton 3.9's interpreter multiplies bf16 tiles wrongly, so on the CPU a
     bf16 operand is rounded to bf16 and multiplied in fp32, which gives the same products."""
-    precision = ir.StringAttr(kernel.attributes["tnx.precision"]).value if "tnx.precision" in kernel.attributes else "fp32"
-    interpreter = "tnx.target" in kernel.attributes and ir.StringAttr(kernel.attributes["tnx.target"]).value == "interpreter"
+    precision = (
+        ir.StringAttr(kernel.attributes["tnx.precision"]).value if "tnx.precision" in kernel.attributes else "fp32"
+    )
+    interpreter = (
+        "tnx.target" in kernel.attributes and ir.StringAttr(kernel.attributes["tnx.target"]).value == "interpreter"
+    )
     if precision in ("fp16", "bf16"):
         half = ir.F16Type.get() if precision == "fp16" else ir.BF16Type.get()
         if precision == "bf16" and interpreter:
@@ -55,13 +60,16 @@ def row_tiles(b, args, cfg, anchor):
     dims = shape_of(anchor.results[0])
     axis = attrs_of(anchor)["axis"]
     n = dims[axis]
-    inner = math.prod(dims[axis + 1:])
+    inner = math.prod(dims[axis + 1 :])
     rows = math.prod(dims) // n
     p = b.name(b.expand(block_start(b, 0, bp, bp), 1), "offs_p")  # [BP, 1] rows
     j = b.name(b.expand(b.arange(br), 0), "offs_r")  # [1, BR] positions in the row
     outer_i = b.binary("div", p, inner) if inner > 1 else p
     inner_i = b.binary("mod", p, inner) if inner > 1 else None
-    idx = (delinearize(b, outer_i, dims[:axis]) + [j if n > 1 else None]
-           + (delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])))
+    idx = (
+        delinearize(b, outer_i, dims[:axis])
+        + [j if n > 1 else None]
+        + (delinearize(b, inner_i, dims[axis + 1 :]) if inner_i is not None else [None] * len(dims[axis + 1 :]))
+    )
     mask = b.name(b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br]), "mask")
     return j, idx, mask, Emitter(b, args, [bp, br])

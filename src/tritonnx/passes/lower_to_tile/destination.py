@@ -1,5 +1,6 @@
 """Destination-passing calls: in @main each call of a kernel gets its outputs, and its
 check buffers, as `bufferization.alloc_tensor` allocations (so cse keeps them apart)."""
+
 from __future__ import annotations
 
 from mlir import ir
@@ -25,9 +26,12 @@ def rewrite_calls(module: ir.Operation) -> None:
                 continue
             with ir.InsertionPoint(op), op.location:
                 checks = check_buffers(op, by_symbol[ir.FlatSymbolRefAttr(op.attributes["callee"]).value])
-                empty = [ir.Operation.create("bufferization.alloc_tensor", results=[r.type]).results[0]
-                         for r in op.results]
-                call = func.CallOp([], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + checks + empty)
+                empty = [
+                    ir.Operation.create("bufferization.alloc_tensor", results=[r.type]).results[0] for r in op.results
+                ]
+                call = func.CallOp(
+                    [], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + checks + empty
+                )
                 for name in ("tnx.nodes", "tnx.notes"):
                     if name in op.attributes:
                         call.operation.attributes[name] = op.attributes[name]
@@ -41,8 +45,14 @@ def check_attr(op: ir.Operation) -> ir.Attribute:
     type, axis and the axis's size."""
     data = op.operands[0]
     axis = attrs_of(op)["axis"]
-    return ir.DictAttr.get({"node": ir.StringAttr.get(node_name(op)), "op_type": ir.StringAttr.get(onnx_op_type(op.name)),
-                            "axis": to_attr(axis), "size": to_attr(int(shape_of(data)[axis]))})
+    return ir.DictAttr.get(
+        {
+            "node": ir.StringAttr.get(node_name(op)),
+            "op_type": ir.StringAttr.get(onnx_op_type(op.name)),
+            "axis": to_attr(axis),
+            "size": to_attr(int(shape_of(data)[axis])),
+        }
+    )
 
 
 def check_buffers(call: ir.Operation, kernel: ir.Operation) -> list[ir.Value]:
@@ -56,8 +66,10 @@ def check_buffers(call: ir.Operation, kernel: ir.Operation) -> list[ir.Value]:
         entry = {a.name: a.attr for a in ir.DictAttr(check)}
         if i < len(sites):
             entry["node"] = sites[i]
-        alloc = ir.Operation.create("bufferization.alloc_tensor",
-                                    results=[ir.RankedTensorType.get([2], ir.IntegerType.get_signless(64))],
-                                    attributes={"tnx.check": ir.DictAttr.get(entry)})
+        alloc = ir.Operation.create(
+            "bufferization.alloc_tensor",
+            results=[ir.RankedTensorType.get([2], ir.IntegerType.get_signless(64))],
+            attributes={"tnx.check": ir.DictAttr.get(entry)},
+        )
         out.append(alloc.results[0])
     return out

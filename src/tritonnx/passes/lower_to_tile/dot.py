@@ -1,6 +1,7 @@
 """Implicit-GEMM Conv / ConvTranspose, Gemm and batched MatMul: a program per BLOCK_M x
 BLOCK_N output tile (program_id(2): the group or the batch), a loop over K in BLOCK_K steps
 accumulating tl.dot, then the bias or C and the epilogue."""
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,7 @@ from tritonnx.passes.naming import size_text
 
 def _spatial(n: int) -> list[str]:
     """Letters of n spatial dimensions in names: w; h, w; d, h, w; then 1, 2, ..."""
-    return ["d", "h", "w"][3 - n:] if n <= 3 else [str(i) for i in range(n)]
+    return ["d", "h", "w"][3 - n :] if n <= 3 else [str(i) for i in range(n)]
 
 
 def gemm_view(kind: str, anchor: ir.Operation) -> str:
@@ -32,9 +33,11 @@ def gemm_view(kind: str, anchor: ir.Operation) -> str:
         ks = attrs_of(anchor)["kernel_shape"]
         per_group = f" per group ({groups} groups)" if groups != "1" else ""
         channels = size_text(gemm_dims(kind, anchor)[2] // max(1, math.prod(ks)))
-        return (f"implicit GEMM: M = {m} output pixels, N = {n} output channels{per_group}, "
-                f"K = {k} = {channels} channels x {' x '.join(map(str, ks))} taps"
-                f" (output {'x'.join(size_text(d) for d in out)})")
+        return (
+            f"implicit GEMM: M = {m} output pixels, N = {n} output channels{per_group}, "
+            f"K = {k} = {channels} channels x {' x '.join(map(str, ks))} taps"
+            f" (output {'x'.join(size_text(d) for d in out)})"
+        )
     if kind == "mat_mul" and groups != "1":
         return f"batched GEMM: {groups} x (M = {m}, N = {n}, K = {k})"
     return f"GEMM: M = {m}, N = {n}, K = {k}"
@@ -74,6 +77,7 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
             dims = shape_of(v)[:-2]
             lead = len(batch) - len(dims)
             return [None if d == 1 else batch[lead + j] for j, d in enumerate(dims)]
+
         a_batch, b_batch = batch_of(x), batch_of(w)
     acc0 = b.name(b.const(0.0, [bm, bn], b.f32), "acc")
     loop = b.for_range(0, k_size, bk, [acc0])

@@ -1,5 +1,6 @@
 """The width of a kernel's index arithmetic: int32, or int64 when a tensor of the kernel
 has 2^31 elements or more (dynamic sizes get run-time guards)."""
+
 from __future__ import annotations
 
 import math
@@ -44,6 +45,8 @@ def index_bits(kernel: ir.Operation) -> int:
         if n > limit:
             return 64
     for e in symbolic_sizes:
-        symbolic.guard(f"{symbolic.to_python(e)} <= {limit}",
-                       "int32 index arithmetic: every tensor of a kernel has fewer than 2**31 elements")
+        symbolic.guard(
+            f"{symbolic.to_python(e)} <= {limit}",
+            "int32 index arithmetic: every tensor of a kernel has fewer than 2**31 elements",
+        )
     return 32

@@ -1,5 +1,6 @@
 """MeanVarianceNormalization: a 1-D grid of BLOCK_P kept elements, three loops over the
 reduced extent in BLOCK_R elements (mean, variance, normalized output)."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,9 @@ def norm_kernel(b, kernel, args, out_value, cfg, anchor):
     def loop(inits, body):
         f = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(f.body):
-            r = b.name(b.expand(b.binary("add", b.splat(b.loop_index(f.induction_variable), [br]), b.arange(br)), 0),
-                       "offs_r")
+            r = b.name(
+                b.expand(b.binary("add", b.splat(b.loop_index(f.induction_variable), [br]), b.arange(br)), 0), "offs_r"
+            )
             ridx, ki, ri = delinearize(b, r, rdims), iter(kidx), None
             ri = iter(ridx)
             idx = [next(ri) if d in axes else next(ki) for d in range(len(dims))]
@@ -44,15 +46,34 @@ def norm_kernel(b, kernel, args, out_value, cfg, anchor):
         return f.results
 
     zero = b.const(0.0, [bp], b.f32)
-    (s,) = loop([zero], lambda it, v, valid, idx, em: [
-        b.binary("add", it[0], b.reduce(b.select(valid, v, b.full_like(v, 0.0)), 1, "sum"))])
+    (s,) = loop(
+        [zero],
+        lambda it, v, valid, idx, em: [
+            b.binary("add", it[0], b.reduce(b.select(valid, v, b.full_like(v, 0.0)), 1, "sum"))
+        ],
+    )
     mean = b.expand(b.binary("div", s, float(n_red)), 1)
-    (ss,) = loop([zero], lambda it, v, valid, idx, em: [b.binary("add", it[0], b.reduce(
-        b.select(valid, b.binary("mul", b.binary("sub", v, mean), b.binary("sub", v, mean)), b.full_like(v, 0.0)), 1, "sum"))])
+    (ss,) = loop(
+        [zero],
+        lambda it, v, valid, idx, em: [
+            b.binary(
+                "add",
+                it[0],
+                b.reduce(
+                    b.select(
+                        valid, b.binary("mul", b.binary("sub", v, mean), b.binary("sub", v, mean)), b.full_like(v, 0.0)
+                    ),
+                    1,
+                    "sum",
+                ),
+            )
+        ],
+    )
     rstd = b.expand(b.unary("math.rsqrt", b.binary("add", b.binary("div", ss, float(n_red)), a["epsilon"])), 1)
 
     def write(it, v, valid, idx, em):
         em.known[anchor.results[0]] = known_tile(b, b.binary("mul", b.binary("sub", v, mean), rstd), anchor.results[0])
         store_outputs(b, em, args, idx, valid, dims)
         return [it[0]]
+
     loop([zero], write)

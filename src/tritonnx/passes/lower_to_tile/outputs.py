@@ -1,5 +1,6 @@
 """Storing a kernel's outputs: each at the template's lanes, or, in a multi-output kernel,
 an output that reads an earlier one through unit-step Slices over a window of its index space."""
+
 from __future__ import annotations
 
 from mlir import ir
@@ -64,6 +65,7 @@ def _window(value: ir.Value, earlier: list[ir.Value], windows: dict) -> tuple[ir
     `value` reads an earlier output of its kernel through unit-step Slices, or reads one
     that is itself a window (`windows`: by position in `earlier`); None when it reads them
     at its own index."""
+
     def found(w, starts):
         j = next(k for k, e in enumerate(earlier) if w == e)
         if windows.get(j) is None:

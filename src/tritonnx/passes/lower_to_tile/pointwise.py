@@ -1,5 +1,6 @@
 """The flat pointwise template: a 1-D grid, each program BLOCK consecutive elements of the
 output's index space (delinearized), the whole group evaluated on them."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """Max, average and Lp pooling (and their global forms): a 1-D grid of BLOCK_P outputs, a
 loop over the window in BLOCK_R taps."""
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ def pool_kernel(b, kernel, args, out_value, cfg, anchor):
     spatial = len(x_dims) - 2
     out_dims = shape_of(anchor.results[0])
     a = attrs_of(anchor)
-    kind = {"tnx.max_pool": "max", "tnx.global_max_pool": "max", "tnx.lp_pool": "lp",
-            "tnx.global_lp_pool": "lp"}.get(anchor.name, "avg")
+    kind = {"tnx.max_pool": "max", "tnx.global_max_pool": "max", "tnx.lp_pool": "lp", "tnx.global_lp_pool": "lp"}.get(
+        anchor.name, "avg"
+    )
     if anchor.name.startswith("tnx.global"):
         ks, strides, dils, pads = x_dims[2:], [1] * spatial, [1] * spatial, [0] * (2 * spatial)
         include_pad = True
@@ -45,7 +47,9 @@ def pool_kernel(b, kernel, args, out_value, cfg, anchor):
     inits = [acc0] if kind != "avg" else [acc0, b.name(b.const(0.0, [bp], b.f32), "count")]
     loop = b.for_range(0, window, br, inits)
     with ir.InsertionPoint(loop.body):
-        r = b.name(b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0), "offs_r")
+        r = b.name(
+            b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0), "offs_r"
+        )
         taps = [k if k is not None else b.const(0, [1, br], b.idx) for k in delinearize(b, r, list(ks))]
         in_window = b.and_(p_ok2, b.cmp("lt", r, window))
         src, inside, padded = [], [], []

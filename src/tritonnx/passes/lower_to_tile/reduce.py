@@ -1,5 +1,6 @@
 """ReduceX and ArgMax / ArgMin: a 1-D grid of BLOCK_P kept elements, a loop over the reduced
 extent in BLOCK_R elements (two loops for ReduceLogSumExp: the maximum, then the sum)."""
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,7 @@ def reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     dims = shape_of(x)
     a = attrs_of(anchor)
     axes = a["axes"]
-    kind = anchor.name[len("tnx."):]
+    kind = anchor.name[len("tnx.") :]
     kept = [d for d in range(len(dims)) if d not in axes]
     kdims, rdims = [dims[d] for d in kept], [dims[d] for d in axes]
     n_out, n_red = math.prod(kdims), math.prod(rdims)
@@ -50,8 +51,10 @@ def reduce_kernel(b, kernel, args, out_value, cfg, anchor):
             return inits
         loop = b.for_range(0, n_red, br, inits)
         with ir.InsertionPoint(loop.body):
-            r = b.name(b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0),
-                       "offs_r")
+            r = b.name(
+                b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0),
+                "offs_r",
+            )
             ridx = delinearize(b, r, rdims)
             idx, ki, ri = [], iter(kidx), iter(ridx)
             for d in range(len(dims)):
@@ -67,42 +70,63 @@ def reduce_kernel(b, kernel, args, out_value, cfg, anchor):
     if kind in ("arg_max", "arg_min"):
         largest = kind == "arg_max"
         last = a.get("select_last_index", 0)
-        big = 2 ** 30
+        big = 2**30
 
         def step(it, v, valid, r):
             best, where_ = it
             cm = b.reduce(filled(v, valid, _extreme(b, et, not largest)), 1, "max" if largest else "min")
             hit = b.and_(valid, b.cmp("eq", v, b.expand(cm, 1)))
             rr = b.broadcast(r, [bp, br])
-            ci = (b.reduce(b.select(hit, rr, b.full_like(rr, -1)), 1, "max") if last
-                  else b.reduce(b.select(hit, rr, b.full_like(rr, big)), 1, "min"))
+            ci = (
+                b.reduce(b.select(hit, rr, b.full_like(rr, -1)), 1, "max")
+                if last
+                else b.reduce(b.select(hit, rr, b.full_like(rr, big)), 1, "min")
+            )
             pred = ("ge" if last else "gt") if largest else ("le" if last else "lt")
             better = b.cmp(pred, cm, best)
             return [b.select(better, cm, best), b.select(better, ci, where_)]
+
         _, result = chunks([b.const(_extreme(b, et, not largest), [bp], et), b.const(0, [bp], b.idx)], step)
     elif kind == "reduce_log_sum_exp":
-        (m,) = chunks([b.const(NEG_INF, [bp], et)], lambda it, v, valid, r: [
-            b.binary("max", it[0], b.reduce(filled(v, valid, NEG_INF), 1, "max"))])
+        (m,) = chunks(
+            [b.const(NEG_INF, [bp], et)],
+            lambda it, v, valid, r: [b.binary("max", it[0], b.reduce(filled(v, valid, NEG_INF), 1, "max"))],
+        )
         # shift by the row maximum unless it is infinite: -inf (an all -inf or empty row) gives
         # log(0) = -inf, +inf gives log(inf) = +inf; shifting by it would make inf - inf = NaN
         safe_m = b.select(b.cmp("eq", b.unary("math.absf", m), float("inf")), b.full_like(m, 0.0), m)
         mb = b.expand(safe_m, 1)
-        (s,) = chunks([b.const(0.0, [bp], et)], lambda it, v, valid, r: [
-            b.binary("add", it[0], b.reduce(filled(b.unary("math.exp", b.binary("sub", v, mb)), valid, 0.0), 1, "sum"))])
+        (s,) = chunks(
+            [b.const(0.0, [bp], et)],
+            lambda it, v, valid, r: [
+                b.binary(
+                    "add", it[0], b.reduce(filled(b.unary("math.exp", b.binary("sub", v, mb)), valid, 0.0), 1, "sum")
+                )
+            ],
+        )
         result = b.binary("add", b.unary("math.log", s), safe_m)
     else:
-        prologue = {"reduce_l1": lambda v: elementwise.OPS["tnx.abs"](b, [v], {}),
-                    "reduce_l2": lambda v: b.binary("mul", v, v),
-                    "reduce_sum_square": lambda v: b.binary("mul", v, v)}.get(kind, lambda v: v)
-        combine, neutral = {"reduce_max": ("max", _extreme(b, et, False)), "reduce_min": ("min", _extreme(b, et, True)),
-                            "reduce_prod": ("prod", 1)}.get(kind, ("sum", 0))
+        prologue = {
+            "reduce_l1": lambda v: elementwise.OPS["tnx.abs"](b, [v], {}),
+            "reduce_l2": lambda v: b.binary("mul", v, v),
+            "reduce_sum_square": lambda v: b.binary("mul", v, v),
+        }.get(kind, lambda v: v)
+        combine, neutral = {
+            "reduce_max": ("max", _extreme(b, et, False)),
+            "reduce_min": ("min", _extreme(b, et, True)),
+            "reduce_prod": ("prod", 1),
+        }.get(kind, ("sum", 0))
         merge = {"max": "max", "min": "min", "prod": "mul", "sum": "add"}[combine]
+
         def reduce_chunk(v):
             if combine in ("max", "min"):  # NaN wins, and maximumf / minimumf carry it on
                 return reduce_extreme(b, v, 1, combine)
             return b.reduce(v, 1, combine)
-        (acc,) = chunks([b.const(neutral, [bp], et)], lambda it, v, valid, r: [
-            b.binary(merge, it[0], reduce_chunk(filled(prologue(v), valid, neutral)))])
+
+        (acc,) = chunks(
+            [b.const(neutral, [bp], et)],
+            lambda it, v, valid, r: [b.binary(merge, it[0], reduce_chunk(filled(prologue(v), valid, neutral)))],
+        )
         result = acc
         if kind == "reduce_mean":
             result = b.binary("div", acc, n_red)

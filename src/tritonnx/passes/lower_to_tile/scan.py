@@ -1,5 +1,6 @@
 """CumSum and CumProd (tile kind "softmax"): a 1-D grid of BLOCK_P rows, each row held whole
 in a BLOCK_R block and scanned (tl.cumsum, tl.cumprod)."""
+
 from __future__ import annotations
 
 from tritonnx.dialects.builders import attrs_of, shape_of

@@ -1,5 +1,6 @@
 """Softmax, LogSoftmax and Hardmax: a 1-D grid of BLOCK_P rows, each row held whole in a
 BLOCK_R block (a kernel of this kind anchored on CumSum / CumProd is a scan: `scan.py`)."""
+
 from __future__ import annotations
 
 from tritonnx.dialects.builders import shape_of

@@ -1,5 +1,6 @@
 """TopK: a 1-D grid of BLOCK_P rows, each held whole in a BLOCK_R block, K rounds of
 taking the extreme element."""
+
 from __future__ import annotations
 
 import math
@@ -21,14 +22,14 @@ def top_k_kernel(b, kernel, args, out_value, cfg, anchor):
     x = anchor.operands[0]
     dims, out_dims = shape_of(x), shape_of(anchor.results[0])
     axis, k = a["axis"], a["k"]
-    n, inner = dims[axis], math.prod(dims[axis + 1:])
+    n, inner = dims[axis], math.prod(dims[axis + 1 :])
     rows = math.prod(dims) // n
     p = b.name(b.expand(block_start(b, 0, bp, bp), 1), "offs_p")  # [BP, 1] rows
     j = b.name(b.expand(b.arange(br), 0), "offs_r")  # [1, BR] positions in the row
     outer_i = b.binary("div", p, inner) if inner > 1 else p
     inner_i = b.binary("mod", p, inner) if inner > 1 else None
     head = delinearize(b, outer_i, dims[:axis])
-    tail = delinearize(b, inner_i, dims[axis + 1:]) if inner_i is not None else [None] * len(dims[axis + 1:])
+    tail = delinearize(b, inner_i, dims[axis + 1 :]) if inner_i is not None else [None] * len(dims[axis + 1 :])
     mask = b.name(b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br]), "mask")
     v = b.convert(Emitter(b, args, [bp, br])(x, head + [j if n > 1 else None] + tail, mask), b.f32)
     if not a["largest"]:
