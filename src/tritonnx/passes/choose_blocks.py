@@ -1,8 +1,9 @@
 """choose-blocks: chooses block sizes, grid, num_warps and num_stages for every kernel and records
 them as attributes (`tnx.block`, `tnx.grid`, `tnx.num_warps`, `tnx.num_stages`), the
 figures the cost model needs (`tnx.cost`: FLOPs and the role of each kernel input) and,
-for dot kernels tiled for a GPU, a few autotune candidates (`tnx.candidates`) that
-lower-to-tile lowers too and the runtime tries on a GPU.
+for dot kernels tiled for a GPU, a few autotune candidates (`tnx.candidates`): other block
+sizes, warps and stages that lower-to-tile lowers too; lower-to-triton keeps those that
+print to the kernel's own source as its `triton.Config`s, which the runtime times on a GPU.
 
 Two tables: `gpu` (tensor-core friendly blocks, multiples of 16, sized so the grid fills
 the SMs of the GPU tiled for: the first of the compile's targets, `options.gpu`, a

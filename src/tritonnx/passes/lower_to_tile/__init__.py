@@ -123,7 +123,9 @@ def lower_kernel(kernel: ir.Operation) -> None:
 
 def _candidate_clones(kernel: ir.Operation) -> None:
     """Copies of a kernel, one per autotune candidate of choose-blocks, each with that
-    candidate's tiling and `tnx.candidate_of` naming the kernel."""
+    candidate's tiling and `tnx.candidate_of` naming the kernel. lower-to-triton prints
+    them, keeps each that prints to the kernel's own source as one of its configs
+    (`tnx.configs`) and erases them all."""
     sym = ir.StringAttr(kernel.attributes["sym_name"]).value
     for i, cand in enumerate(ir.ArrayAttr(kernel.attributes["tnx.candidates"])):
         clone = kernel.clone(ip=ir.InsertionPoint.after(kernel))
