@@ -99,6 +99,19 @@ def is_float(t: ir.Type) -> bool:
     return isinstance(t, (ir.F32Type, ir.F16Type, ir.BF16Type, ir.F64Type))
 
 
+def _splat_int(v: ir.Value) -> int | None:
+    """The value of an integer splat `arith.constant` (or scalar one), else None."""
+    owner = v.owner
+    if isinstance(owner, ir.Block) or owner.name != "arith.constant":
+        return None
+    attr = owner.attributes["value"]
+    if isinstance(attr, ir.DenseElementsAttr):
+        if not attr.is_splat:
+            return None
+        attr = attr.get_splat_value()
+    return ir.IntegerAttr(attr).value if isinstance(attr, ir.IntegerAttr) else None
+
+
 def _ttype(shp: list[int], et: ir.Type) -> ir.Type:
     return ir.RankedTensorType.get(list(shp), et) if shp else et
 
@@ -229,6 +242,11 @@ class TileBuilder:
     def broadcast(self, v: ir.Value, shp: list[int]) -> ir.Value:
         if shape(v) == list(shp):
             return v
+        owner = v.owner
+        if not isinstance(owner, ir.Block) and owner.name == "arith.constant" and shape(v):
+            attr = owner.attributes["value"]
+            if isinstance(attr, ir.DenseElementsAttr) and attr.is_splat:  # a constant stays one: it folds
+                return self.const(attr.get_splat_value().value, [int(d) for d in shp], elem(v))
         if not shape(v):
             return self.splat(v, shp)
         own = self.dims_of(v)
@@ -260,8 +278,30 @@ class TileBuilder:
     def binary(self, kind: str, a, b) -> ir.Value:
         a, b = self._pair(a, b)
         et = elem(a)
+        if not is_float(et):  # index math: identities and constants folded as it is built
+            folded = self._fold(kind, a, b)
+            if folded is not None:
+                return folded
         name = (FLOAT_OPS if is_float(et) else INT_OPS)[kind]
         return self._record(self.op(name, [a, b], a.type), self._merge(a, b))
+
+    def _fold(self, kind: str, a: ir.Value, b: ir.Value) -> ir.Value | None:
+        """`a kind b` on integers without an op where it is exact: x + 0, x - 0, x * 1, x // 1
+        are x, x * 0 is 0, and constants combine (+, -, *), so the printed index math has no
+        `oh * 1 - 0 + kh` (a float x + 0.0 is not x for x = -0.0: floats are left alone)."""
+        ca, cb = _splat_int(a), _splat_int(b)
+        out = self._merge(a, b)
+        if ca is not None and cb is not None and kind in ("add", "sub", "mul"):
+            value = {"add": ca + cb, "sub": ca - cb, "mul": ca * cb}[kind]
+            width = ir.IntegerType(elem(a)).width
+            if -(2 ** (width - 1)) <= value < 2 ** (width - 1):
+                return self.const(value, [int(d) for d in out], elem(a))
+            return None
+        if (kind in ("add", "sub") and cb == 0) or (kind in ("mul", "div") and cb == 1):
+            return self.broadcast(a, out)
+        if (kind == "add" and ca == 0) or (kind == "mul" and ca == 1):
+            return self.broadcast(b, out)
+        return None
 
     def cmp(self, pred: str, a, b) -> ir.Value:
         a, b = self._pair(a, b)

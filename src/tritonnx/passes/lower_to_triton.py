@@ -351,6 +351,7 @@ class _Printer:
             if out
             and operands
             and name in EXPRESSIONS
+            and name not in ("tile.splat", "tile.broadcast")
             and all(
                 (o := _owner(v)) is not None and o.name in ("arith.constant", "tile.full") and v not in self.exprs
                 for v in operands

@@ -7,6 +7,7 @@ import math
 
 from mlir import ir
 
+from tritonnx import symbolic
 from tritonnx.dialects.builders import attrs_of, shape_of
 from tritonnx.dialects.tile import delinearize, elem, is_float
 from tritonnx.passes.index_maps import Emitter
@@ -73,3 +74,12 @@ def row_tiles(b, args, cfg, anchor):
     )
     mask = b.name(b.broadcast(b.and_(b.cmp("lt", p, rows), b.cmp("lt", j, n)), [bp, br]), "mask")
     return j, idx, mask, Emitter(b, args, [bp, br])
+
+
+def always_inside(pad, outputs, taps, stride, dilation, n) -> bool:
+    """Whether every input position o * stride - pad + k * dilation of an output o < outputs
+    and a tap k < taps lies in [0, n): then the bounds check on it is dropped (a 1x1 or
+    unpadded Conv). Lanes past those ranges are masked off by the M and K masks anyway."""
+    if any(symbolic.is_symbolic(v) for v in (pad, outputs, taps, stride, dilation, n)):
+        return False
+    return pad == 0 and (outputs - 1) * stride + (taps - 1) * dilation < n

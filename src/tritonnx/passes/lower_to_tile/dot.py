@@ -13,7 +13,7 @@ from tritonnx.dialects.builders import attrs_of, operand, shape_of
 from tritonnx.dialects.tile import delinearize, shape
 from tritonnx.passes.index_maps import Emitter, known_tile
 from tritonnx.passes.kernel_info import gemm_dims
-from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
+from tritonnx.passes.lower_to_tile.common import always_inside, block_start, dot_inputs
 from tritonnx.passes.lower_to_tile.outputs import store_outputs
 from tritonnx.passes.naming import size_text
 
@@ -66,7 +66,7 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
         for i, name in zip(m_idx, ["nb"] + [f"o{c}" for c in letters]):
             if i is not None:
                 b.name(i, name)
-        nb, outs = m_idx[0], [o if o is not None else b.const(0, [bm, 1], b.idx) for o in m_idx[1:]]
+        nb, outs = m_idx[0], [o if o is not None else b.const(0, [int(bm), 1], b.idx) for o in m_idx[1:]]
         co = b.name(b.binary("add", rn, b.binary("mul", b.splat(g, [1, bn]), n_size)), "co") if groups > 1 else rn
     batch, a_batch, b_batch = [], [], []
     if kind == "mat_mul":  # batch dims broadcast NumPy-style; program_id(2) walks the output's
@@ -93,13 +93,16 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
             for i, name in zip(k_idx, ["ci"] + [f"k{c}" for c in letters]):
                 if i is not None:
                     b.name(i, name)
-            ci = k_idx[0] if k_idx[0] is not None else b.const(0, [1, bk], b.idx)
-            taps = [k if k is not None else b.const(0, [1, bk], b.idx) for k in k_idx[1:]]
+            ci = k_idx[0] if k_idx[0] is not None else b.const(0, [1, int(bk)], b.idx)
+            taps = [k if k is not None else b.const(0, [1, int(bk)], b.idx) for k in k_idx[1:]]
             src, inside = [], []
-            for o, k, s, d, pad, n, c in zip(outs, taps, strides, dils, pads, x_dims[2:], letters):
+            for o, k, s, d, pad, n, c, o_size, k_size_d in zip(
+                outs, taps, strides, dils, pads, x_dims[2:], letters, out_dims[2:], ks
+            ):
                 if kind == "conv":  # input position o * stride - pad + k * dilation
                     i = b.binary("add", b.binary("sub", b.binary("mul", o, s), pad), b.binary("mul", k, d))
-                    inside += [b.cmp("ge", i, 0), b.cmp("lt", i, n)]
+                    if not always_inside(pad, o_size, k_size_d, s, d, n):
+                        inside += [b.cmp("ge", i, 0), b.cmp("lt", i, n)]
                 else:  # the output o takes input i where i * stride = o + pad - k * dilation
                     t_ = b.binary("sub", b.binary("add", o, pad), b.binary("mul", k, d))
                     t0 = b.binary("max", t_, 0)
@@ -114,7 +117,7 @@ def dot_kernel(b, kernel, args, out_value, cfg, anchor):
             if kind == "conv":
                 w_idx = [co] + kb_idx
             else:  # W is [C_in, C_out / group, k...]
-                ci_b = kb_idx[0] if kb_idx[0] is not None else b.const(0, [bk, 1], b.idx)
+                ci_b = kb_idx[0] if kb_idx[0] is not None else b.const(0, [int(bk), 1], b.idx)
                 if groups > 1:
                     ci_b = b.binary("add", ci_b, b.binary("mul", b.splat(g, [bk, 1]), cg))
                 w_idx = [ci_b, rn] + kb_idx[1:]

@@ -11,7 +11,7 @@ from mlir.dialects import scf
 from tritonnx.dialects.builders import attrs_of, shape_of
 from tritonnx.dialects.tile import delinearize
 from tritonnx.passes.index_maps import Emitter, known_tile
-from tritonnx.passes.lower_to_tile.common import NEG_INF, block_start, reduce_extreme
+from tritonnx.passes.lower_to_tile.common import NEG_INF, always_inside, block_start, reduce_extreme
 from tritonnx.passes.lower_to_tile.outputs import store_outputs
 
 
@@ -41,7 +41,7 @@ def pool_kernel(b, kernel, args, out_value, cfg, anchor):
     p_ok = b.cmp("lt", p, total)
     idx1 = delinearize(b, p, out_dims)  # n, c, o_1..o_d as [BP]
     idx2 = [b.expand(i, 1) if i is not None else None for i in idx1]
-    outs = [o if o is not None else b.const(0, [bp, 1], b.idx) for o in idx2[2:]]
+    outs = [o if o is not None else b.const(0, [int(bp), 1], b.idx) for o in idx2[2:]]
     p_ok2 = b.expand(p_ok, 1)
     acc0 = b.name(b.const(NEG_INF if kind == "max" else 0.0, [bp], b.f32), "acc")
     inits = [acc0] if kind != "avg" else [acc0, b.name(b.const(0.0, [bp], b.f32), "count")]
@@ -50,12 +50,13 @@ def pool_kernel(b, kernel, args, out_value, cfg, anchor):
         r = b.name(
             b.expand(b.binary("add", b.splat(b.loop_index(loop.induction_variable), [br]), b.arange(br)), 0), "offs_r"
         )
-        taps = [k if k is not None else b.const(0, [1, br], b.idx) for k in delinearize(b, r, list(ks))]
+        taps = [k if k is not None else b.const(0, [1, int(br)], b.idx) for k in delinearize(b, r, list(ks))]
         in_window = b.and_(p_ok2, b.cmp("lt", r, window))
         src, inside, padded = [], [], []
         for d, (o, k) in enumerate(zip(outs, taps)):
             i = b.binary("add", b.binary("sub", b.binary("mul", o, strides[d]), pads[d]), b.binary("mul", k, dils[d]))
-            inside += [b.cmp("ge", i, 0), b.cmp("lt", i, x_dims[2 + d])]
+            if not always_inside(pads[d], out_dims[2 + d], ks[d], strides[d], dils[d], x_dims[2 + d]):
+                inside += [b.cmp("ge", i, 0), b.cmp("lt", i, x_dims[2 + d])]
             padded.append(b.cmp("lt", i, x_dims[2 + d] + pads[spatial + d]))
             src.append(i if x_dims[2 + d] > 1 else None)
         valid = b.broadcast(b.and_(in_window, *inside), [bp, br])
