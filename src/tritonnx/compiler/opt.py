@@ -2,7 +2,7 @@
 pipeline of tritonnx passes and upstream MLIR passes, prints the result.
 
     tritonnx-opt input.mlir --pass-pipeline=tnx-canonicalize,fuse
-    tritonnx-opt input.mlir --pass-pipeline='tile{target=gpu},lower-to-tile'
+    tritonnx-opt input.mlir --pass-pipeline='choose-blocks{target=gpu},lower-to-tile'
     tritonnx-opt 07-partition.mlir --pass-pipeline=multi-output --mlir-print-debuginfo  # = 08-multi-output.mlir
 
 A pass's `{key=value}` options change the compile options (`CompileOptions`, default

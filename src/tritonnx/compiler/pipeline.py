@@ -70,10 +70,11 @@ def _doc(obj: object) -> str:
 
 def registry() -> dict[str, tuple[Callable[..., object], str]]:
     """`{pass name: (run function, one-line description)}` for every tritonnx pass of the
-    pipeline (the description is the first line of its module's docstring), and `fuse`,
+    pipeline (the description is the first line of its module's docstring, less its
+    leading `name: `), and `fuse`,
     tritonnx-opt's shorthand for the five fusion passes in order."""
     passes: dict[str, tuple[Callable[..., object], str]] = {
-        name: (run, _doc(sys.modules[run.__module__]).strip().splitlines()[0])
+        name: (run, _doc(sys.modules[run.__module__]).strip().splitlines()[0].removeprefix(f"{name}: "))
         for name, run in stages()
         if callable(run)
     }
