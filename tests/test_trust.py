@@ -346,6 +346,8 @@ def test_kernel_name_outside_the_artifact_is_refused(tmp_path):
         (lambda p: p["buffers"][0].update(dtype="complex64"), "dtype 'complex64'"),
         (lambda p: p["buffers"][0].update(shape=["__import__('os')"]), "not integer size arithmetic"),
         (lambda p: p["files"].update({"../evil.py": "0" * 64}), "not an artifact path"),
+        (lambda p: p["launches"][0].update(constexprs={"num_warps": 4}), "block sizes"),
+        (lambda p: p["launches"][0].update(constexprs={"BLOCK": 0}), "block sizes"),
         (
             lambda p: p.update(checks=[{"buffer": "w0", "node": "n", "op_type": "Gather", "axis": 0, "size": 4}]),
             "names no check buffer",

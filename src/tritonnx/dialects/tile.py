@@ -99,16 +99,21 @@ def is_float(t: ir.Type) -> bool:
     return isinstance(t, (ir.F32Type, ir.F16Type, ir.BF16Type, ir.F64Type))
 
 
-def _splat_int(v: ir.Value) -> int | None:
-    """The value of an integer splat `arith.constant` (or scalar one), else None."""
+def splat_value(v: ir.Value, ops: tuple[str, ...] = ("arith.constant",)) -> ir.Attribute | None:
+    """The element of a constant `v` made by one of `ops` (`arith.constant`, `tile.full`)
+    that holds one value everywhere (a splat or a scalar), as an attribute; else None."""
     owner = v.owner
-    if isinstance(owner, ir.Block) or owner.name != "arith.constant":
+    if isinstance(owner, ir.Block) or owner.name not in ops:
         return None
     attr = owner.attributes["value"]
     if isinstance(attr, ir.DenseElementsAttr):
-        if not attr.is_splat:
-            return None
-        attr = attr.get_splat_value()
+        return attr.get_splat_value() if attr.is_splat else None
+    return attr
+
+
+def _splat_int(v: ir.Value) -> int | None:
+    """The value of an integer splat or scalar `arith.constant`, else None."""
+    attr = splat_value(v)
     return ir.IntegerAttr(attr).value if isinstance(attr, ir.IntegerAttr) else None
 
 
@@ -242,11 +247,9 @@ class TileBuilder:
     def broadcast(self, v: ir.Value, shp: list[int]) -> ir.Value:
         if shape(v) == list(shp):
             return v
-        owner = v.owner
-        if not isinstance(owner, ir.Block) and owner.name == "arith.constant" and shape(v):
-            attr = owner.attributes["value"]
-            if isinstance(attr, ir.DenseElementsAttr) and attr.is_splat:  # a constant stays one: it folds
-                return self.const(attr.get_splat_value().value, [int(d) for d in shp], elem(v))
+        value = splat_value(v) if shape(v) else None
+        if isinstance(value, (ir.IntegerAttr, ir.FloatAttr)):  # a constant stays one: it folds
+            return self.const(value.value, [int(d) for d in shp], elem(v))
         if not shape(v):
             return self.splat(v, shp)
         own = self.dims_of(v)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from mlir import ir
 
 from tritonnx import symbolic
-from tritonnx.dialects.tile import elem, shape
+from tritonnx.dialects.tile import elem, shape, splat_value
 from tritonnx.passes import current_session, functions, ops
 
 NAME = "lower-to-triton"
@@ -103,7 +103,6 @@ EXPRESSIONS = (
         "tile.broadcast",
     }
 )
-CONSTANTS = ("arith.constant", "tile.full", "tile.constexpr")
 LITERAL_TYPES = ("f32", "i32", "i64", "i1", "index")  # literals Triton reads as these (an int literal widens to i64)
 PROD_HELPER = "@triton.jit\ndef _mul(a, b):\n    return a * b\n"
 BLOCK_NAMES = ("BLOCK", "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_P", "BLOCK_R", "BLOCK_D")
@@ -205,26 +204,15 @@ class _Printer:
     # -- operands ------------------------------------------------------------------------
     def literal(self, v: ir.Value) -> str | None:
         """The Python literal of a constant operand Triton reads with the right type, else None."""
-        op = _owner(v)
-        if op is None or op.name not in ("arith.constant", "tile.full"):
-            return None
+        attr = splat_value(v, ("arith.constant", "tile.full"))
         et = str(elem(v))
-        if et not in LITERAL_TYPES:
-            return None
-        attr = op.attributes["value"]
-        if isinstance(attr, ir.DenseElementsAttr):
-            if not attr.is_splat:
-                return None
-            attr = attr.get_splat_value()
-        return _literal(attr, et)
+        return _literal(attr, et) if attr is not None and et in LITERAL_TYPES else None
 
     def full(self, v: ir.Value) -> Expr:
         """A constant as a whole tile: tl.zeros / tl.full over its named dimensions."""
-        op = _owner(v)
-        assert op is not None  # a constant is an op's result
-        attr = op.attributes["value"]
-        if isinstance(attr, ir.DenseElementsAttr):
-            attr = attr.get_splat_value()
+        attr = splat_value(v, ("arith.constant", "tile.full"))
+        if attr is None:
+            raise NotImplementedError(f"lower-to-triton prints splat constants only, not {v}")
         et = str(elem(v))
         value = _literal(attr, et)
         tl_type = TL_TYPES[et]
@@ -314,13 +302,13 @@ class _Printer:
             if user == op or any(r in self.lined for r in user.results):
                 return True
             uses = [u for r in user.results for u in r.uses]
-            if len(uses) != 1 or any(r in self.lined for r in user.results):
+            if len(uses) != 1:
                 return False
             user = uses[0].owner.operation
 
     def op(self, op: ir.Operation, depth: int):
         name, a = op.name, op.attributes
-        if name == "func.return" or name in CONSTANTS and name != "tile.constexpr":
+        if name in ("func.return", "arith.constant", "tile.full"):  # constants are written at their uses
             return
         if name == "scf.yield":  # one assignment: every value is computed from the old ones
             pairs = [(t, self.arg(v, whole=True).text) for t, v in zip(self.loop_targets[-1], op.operands)]

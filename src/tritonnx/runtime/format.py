@@ -53,6 +53,8 @@ DTYPES = {
     "bool",
 }
 BUFFER_KINDS = {"input", "weight", "intermediate", "output", "check"}
+_BLOCK = re.compile(r"BLOCK(_[A-Z])?")  # the constexpr parameters lower-to-triton prints
+MAX_BLOCK = 1 << 20
 _FILE = re.compile(
     r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx", re.ASCII
 )
@@ -182,6 +184,12 @@ def validate(plan: dict, where: str = "plan.json") -> None:
             for key in ("num_warps", "num_stages"):
                 if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int) or not 0 < cfg[key] <= 64:
                     fail(f"launch {i} has {key} {cfg.get(key)!r}")
+            constexprs = cfg.get("constexprs", {})
+            if not isinstance(constexprs, dict) or not all(
+                isinstance(k, str) and _BLOCK.fullmatch(k) and type(v) is int and 0 < v <= MAX_BLOCK
+                for k, v in constexprs.items()
+            ):
+                fail(f"launch {i} has block sizes {constexprs!r} (constexpr parameters BLOCK_*: 1 to {MAX_BLOCK})")
         if not isinstance(launch.get("buffers"), list) or not all(b in buffers for b in launch["buffers"]):
             fail(f"launch {i} ({launch['kernel']}) reads or writes a buffer the plan does not define")
         if not all(s in symbols for s in launch.get("symbols") or []):
