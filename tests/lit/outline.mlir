@@ -5,10 +5,11 @@
 // the Gemm's result are second outputs of its kernel (multi-output fusion): one call with
 // two results, and the Gemm's result itself, read by nothing else, is not an output.
 // CHECK-LABEL: func.func @main
+// A kernel is named for what it computes, its sizes and dtype, then a digest of its body.
 // Each call site names the ONNX nodes it computes (kernels are shared between sites).
-// CHECK: %[[G:.*]]:2 = call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%arg0, %{{.*}}) {tnx.nodes = ["tnx.gemm", "tnx.relu", "tnx.relu"]} : (tensor<2x2x2xf32>, tensor<4x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>)
+// CHECK: %[[G:.*]]:2 = call @[[K0:gemm_relu_2x3x4_f32_[0-9a-f]+]](%arg0, %{{.*}}) {tnx.nodes = ["tnx.gemm", "tnx.relu", "tnx.relu"]} : (tensor<2x2x2xf32>, tensor<4x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>)
 // Two identical Relu groups of an input share one kernel.
-// CHECK: %[[C:.*]] = call @[[K1:[a-z0-9_]+_[0-9a-f]+]](%arg1) {tnx.nodes = ["[[RC:.*]]"]}
+// CHECK: %[[C:.*]] = call @[[K1:relu_f32_[0-9a-f]+]](%arg1) {tnx.nodes = ["[[RC:.*]]"]}
 // CHECK: %[[D:.*]] = call @[[K1]](%arg1) {tnx.nodes = ["[[RD:.*]]"]}
 // CHECK: return %[[G]]#0, %[[G]]#1, %[[C]], %[[D]]
 // CHECK: func.func private @[[K0]]({{.*}}) -> (tensor<2x3xf32>, tensor<2x3xf32>) attributes {tnx.kind = "gemm"
