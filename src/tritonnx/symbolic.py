@@ -1,51 +1,59 @@
-"""Symbolic sizes for dynamic shapes.
+"""Symbolic sizes: a dynamic dimension is `?` in the IR with its expression beside it.
 
-A model input with a symbolic dimension (ONNX `dim_param`, e.g. "batch" or "seq") that
-the user compiles as dynamic keeps it symbolic: the compiled kernels take the symbol's
-value as a run-time argument and the plan computes shapes, grids and the memory plan from
-it at run time (as TorchInductor does with sympy sizes and `ks0`-style kernel arguments).
+A model's symbols are the dynamic dimensions of its graph inputs (ONNX `dim_param`s and
+`-1`s, named after input and axis where unnamed), recorded on the module as
+`tnx.symbols = {batch = 128 : i64, ...}`: each symbol with its size hint, the size the
+tile heuristics assume (`--size-hint seq=512`). Every other dynamic size is an expression
+over them, closed under +, *, floor and ceiling division, Mod, Min and Max (strided Conv,
+pooling, Slice and Resize produce these; sympy holds them).
 
-MLIR's tensor types hold concrete sizes, so a compile runs at a *sample* size per symbol:
-a prime that divides no static size of the model (`pick_samples`). `shape_of` recovers the
-symbols from the factorization of every dimension (13 * 113 * 64 with samples batch=13,
-seq=113 is `batch*seq*64`) and returns a `SymInt`: an int (the sample value, so every
-comparison and heuristic of the passes still works) that carries its sympy expression
-through + - * // % and cdiv. Tiling heuristics read `hint(x)` (the expression at HINT per
-symbol) instead of the sample, so tile choices do not depend on which primes were drawn;
-`tile.symbol` ops materialize an expression inside a kernel (`TileBuilder.const`).
+In MLIR a dynamic dimension is `?` in the tensor type and the type's encoding lists the
+expressions of its `?` dimensions in order: `tensor<?x64x?xf32, ["batch", "floor(H/2) + 1"]>`.
+`tritonnx.dialects.builders.shape_of` reads a shape as ints and `SymInt`s; `tensor_type`
+writes one. A `SymInt` is an int (the expression at the size hints, so heuristics and
+comparisons of sizes still work) carrying its sympy expression `expr` through + - * // %
+and cdiv. Equality compares expressions, so a symbolic size never equals a number; `str`
+and f-strings print the expression; `range(n)`, list repetition and slicing with a SymInt
+raise (a symbolic size used as a number is a silent specialization, which we refuse).
 
-The driver compiles twice, at two sets of samples, and requires identical kernels and
-plans: a size that is not a product of symbols and constants (seq + 1, a float 1/seq), a
-data constant that depends on a symbol, or a decision taken on a sample's value shows up as
-a difference and is reported instead of being silently specialized.
+Expressions are printed in sympy's notation and parsed back with an `ast` walk (never
+`eval`): names, integers, + - * / // % **, floor, ceiling, Min, Max, Mod.
 
-The module attribute `tnx.symbols = {name = sample, ...}` carries the samples in the IR,
-so `tritonnx-opt` runs passes on a dumped dynamic module the same way.
+A data-dependent size (a count a kernel produces: NonZero, NonMaxSuppression) will be a
+symbol too, with no input to read it from: the plan binds it at a sync point (see
+ARCHITECTURE.md, "Symbolic sizes").
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import contextvars
+import functools
 
 import sympy
 
 from tritonnx.errors import CompileError
 
-HINT = 128  # the size tile heuristics assume for every symbol
-# sample primes, in the order tried; two disjoint sets for the two compiles of a dynamic model
-PRIMES = (13, 113, 17, 109, 19, 107, 23, 103, 29, 101, 31, 97, 37, 89, 41, 83, 43, 79, 47, 73, 53, 71, 59, 67, 61)
+HINT = 128  # the default size hint of a symbol
 
-_symbols: contextvars.ContextVar[dict | None] = contextvars.ContextVar("symbols", default=None)
+_hints: contextvars.ContextVar[dict | None] = contextvars.ContextVar("hints", default=None)
 
 
-def _sym(name: str) -> sympy.Symbol:
+@functools.cache
+def sym(name: str) -> sympy.Symbol:
+    """The sympy symbol of a size named `name` (a positive integer)."""
     return sympy.Symbol(name, integer=True, positive=True)
 
 
+class SymbolicSizeError(CompileError):
+    """A symbolic size was used where a number is needed."""
+
+
 class SymInt(int):
-    """An int (the size at the compile's sample) carrying a sympy expression `expr` over the
-    model's symbols. Arithmetic with ints keeps the expression; comparisons use the value."""
+    """An int (the size at the size hints) carrying a sympy expression `expr` over the
+    model's symbols. Arithmetic with ints keeps the expression; ordering comparisons use
+    the hint value (heuristics), equality the expression."""
 
     expr: sympy.Expr
 
@@ -56,6 +64,31 @@ class SymInt(int):
 
     def __repr__(self) -> str:
         return f"SymInt({int(self)}, {self.expr})"
+
+    def __str__(self) -> str:
+        return str(self.expr)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.expr), spec) if not spec or spec[-1:] == "s" else format(int(self), spec)
+
+    def __index__(self):
+        raise SymbolicSizeError(
+            f"internal error: the symbolic size {self.expr} was used as a number (a count or an index)"
+        )
+
+    def __eq__(self, other):
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        a, b = self.expr, expr_of(other)
+        if a == b:
+            return True
+        return isinstance(other, SymInt) and sympy.expand(a - b) == 0  # a symbolic size is never a number
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = int.__hash__
 
     def _op(self, other, fn_int, fn_expr):
         if not isinstance(other, int) or isinstance(other, bool):
@@ -106,8 +139,15 @@ def expr_of(x) -> sympy.Expr:
     return x.expr if isinstance(x, SymInt) else sympy.Integer(int(x))
 
 
-def wrap(value: int, expr: sympy.Expr):
-    """A SymInt, or a plain int where the expression has no symbol left."""
+def at_hints(expr: sympy.Expr) -> int:
+    """The value of `expr` with every symbol at its size hint."""
+    hints = _hints.get() or {}
+    return int(expr.subs({s: hints.get(s.name, HINT) for s in expr.free_symbols}))
+
+
+def wrap(value: int | None, expr) -> int:
+    """A SymInt of `expr` (its value `value`, or the expression at the hints when None),
+    or a plain int where the expression has no symbol left."""
     expr = sympy.sympify(expr)
     # floor(-x) = -ceiling(x): keep floor and ceiling arguments non-negative (cdiv is -(-a // b))
     expr = expr.replace(
@@ -115,8 +155,69 @@ def wrap(value: int, expr: sympy.Expr):
         lambda e: -sympy.ceiling(-e.args[0]),
     )
     if not expr.free_symbols:
-        return int(value)
-    return SymInt(value, expr)
+        return int(expr)
+    return SymInt(at_hints(expr) if value is None else int(value), expr)
+
+
+def make(expr) -> int:
+    """The size of expression `expr` (sympy or text): a SymInt, or an int if it is constant."""
+    return wrap(None, parse(expr) if isinstance(expr, str) else expr)
+
+
+def smin(a, b):
+    """min of two sizes, symbolic where either is (sympy Min)."""
+    if not (is_symbolic(a) or is_symbolic(b)):
+        return min(int(a), int(b))
+    return wrap(None, sympy.Min(expr_of(a), expr_of(b)))
+
+
+def smax(a, b):
+    """max of two sizes, symbolic where either is (sympy Max)."""
+    if not (is_symbolic(a) or is_symbolic(b)):
+        return max(int(a), int(b))
+    return wrap(None, sympy.Max(expr_of(a), expr_of(b)))
+
+
+_FUNCS = {"floor": sympy.floor, "ceiling": sympy.ceiling, "Min": sympy.Min, "Max": sympy.Max, "Mod": sympy.Mod}
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(text: str) -> sympy.Expr:
+    """A size expression from its text (sympy's printing: names, integers, + - * / // % **,
+    floor, ceiling, Min, Max, Mod), by an `ast` walk. Raises ValueError for anything else."""
+
+    def go(n):
+        if isinstance(n, ast.Expression):
+            return go(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, int) and not isinstance(n.value, bool):
+            return sympy.Integer(n.value)
+        if isinstance(n, ast.Name):
+            return sym(n.id)
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            v = go(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp):
+            a, b = go(n.left), go(n.right)
+            ops = {
+                ast.Add: lambda: a + b,
+                ast.Sub: lambda: a - b,
+                ast.Mult: lambda: a * b,
+                ast.Div: lambda: a / b,
+                ast.FloorDiv: lambda: sympy.floor(a / b),
+                ast.Mod: lambda: sympy.Mod(a, b),
+                ast.Pow: lambda: a**b,
+            }
+            if type(n.op) in ops:
+                return ops[type(n.op)]()
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _FUNCS and not n.keywords:
+            return _FUNCS[n.func.id](*[go(a) for a in n.args])
+        raise ValueError(f"not a size expression: {text!r}")
+
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"not a size expression: {text!r}") from None
+    return go(tree)
 
 
 _guards: contextvars.ContextVar[list | None] = contextvars.ContextVar("guards", default=None)
@@ -146,22 +247,22 @@ def is_symbolic(x) -> bool:
 
 
 def active() -> dict | None:
-    """{symbol name: sample value} of the dynamic compile in progress, or None."""
-    return _symbols.get()
+    """{symbol name: size hint} of the compile in progress, or None for a static one."""
+    return _hints.get()
 
 
 @contextlib.contextmanager
-def scope(samples: dict | None):
-    """Makes `samples` ({symbol name: sample prime}) the current symbols."""
-    token = _symbols.set(dict(samples) if samples else None)
+def scope(hints: dict | None):
+    """Makes `hints` ({symbol name: size hint}) the current symbols."""
+    token = _hints.set(dict(hints) if hints else None)
     try:
         yield
     finally:
-        _symbols.reset(token)
+        _hints.reset(token)
 
 
-def module_samples(op) -> dict | None:
-    """The `tnx.symbols` attribute of a module op as {name: sample}, or None."""
+def module_hints(op) -> dict | None:
+    """The `tnx.symbols` attribute of a module op as {name: size hint}, or None."""
     from mlir import ir
 
     if "tnx.symbols" not in op.attributes:
@@ -170,41 +271,9 @@ def module_samples(op) -> dict | None:
     return {a.name: ir.IntegerAttr(a.attr).value for a in attr}
 
 
-def recognize(d: int):
-    """The dimension `d` as a SymInt when its factorization contains sample primes of the
-    current symbols, else `d` itself."""
-    samples = _symbols.get()
-    if not samples or d <= 1 or isinstance(d, SymInt):
-        return d
-    rest, expr = int(d), sympy.Integer(1)
-    for name, p in samples.items():
-        while rest % p == 0:
-            rest //= p
-            expr = expr * _sym(name)
-    return d if expr == 1 else SymInt(int(d), expr * rest)
-
-
-def recognize_shape(shape) -> list:
-    return [recognize(int(d)) for d in shape]
-
-
 def hint(x) -> int:
-    """The size tile heuristics should assume for `x`: its expression at HINT per symbol."""
-    if not isinstance(x, SymInt):
-        return int(x)
-    return max(1, int(x.expr.subs({s: HINT for s in x.expr.free_symbols})))
-
-
-def pick_samples(names: list[str], static_sizes: set[int], count: int = 2) -> list[dict]:
-    """`count` sets of sample primes {name: prime}, all distinct, none dividing a static
-    size of the model (so no static size is mistaken for a symbolic one)."""
-    free = [p for p in PRIMES if not any(s % p == 0 for s in static_sizes if s > 1)]
-    need = len(names) * count
-    if len(free) < need:
-        raise CompileError(
-            "no sample sizes left for the dynamic dimensions: every candidate prime divides a static size of the model"
-        )
-    return [dict(zip(names, free[i * len(names) : (i + 1) * len(names)])) for i in range(count)]
+    """The size tile heuristics should assume for `x`: its value at the size hints."""
+    return max(1, int(x)) if isinstance(x, SymInt) else int(x)
 
 
 # -- expressions as Python text (the plan) and as tile IR (kernels) ------------------------
@@ -234,6 +303,8 @@ def to_python(e) -> str:
         return f"(-(-({to_python(p)}) // {q}))" if q != 1 else to_python(p)
     if isinstance(e, sympy.Mod):
         return f"(({to_python(e.args[0])}) % ({to_python(e.args[1])}))"
+    if isinstance(e, (sympy.Min, sympy.Max)):
+        return f"{'min' if isinstance(e, sympy.Min) else 'max'}({', '.join(to_python(a) for a in e.args)})"
     if e.is_Add:
         return "(" + " + ".join(to_python(a) for a in e.args) + ")"
     if e.is_Mul:
@@ -266,6 +337,13 @@ def emit(b, e: sympy.Expr, leaf) -> object:
             return b.op("arith.divsi", [v, b.const(q, [], b.idx)], b.idx)
         if isinstance(e, sympy.Mod):
             return b.op("arith.remsi", [go(e.args[0]), go(e.args[1])], b.idx)
+        if isinstance(e, (sympy.Min, sympy.Max)):
+            name = "arith.minsi" if isinstance(e, sympy.Min) else "arith.maxsi"
+            terms = [go(a) for a in e.args]
+            out = terms[0]
+            for t in terms[1:]:
+                out = b.op(name, [out, t], b.idx)
+            return out
         if e.is_Add or e.is_Mul:
             if e.is_Mul:
                 p, q = _split_rational(e)
@@ -288,3 +366,28 @@ def emit(b, e: sympy.Expr, leaf) -> object:
         raise ValueError(f"size expression {e} cannot be computed in a kernel")
 
     return go(sympy.sympify(e))
+
+
+def broadcast_shapes(*shapes) -> list:
+    """NumPy broadcasting of shapes of ints and SymInts (ONNX's multidirectional
+    broadcasting). A symbolic size against a static one other than 1 is that static size (the
+    model is only valid there); two different symbolic sizes raise SymbolicSizeError."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        d: int = 1
+        for x in dims:
+            if is_symbolic(x) and not is_symbolic(d):
+                d = x if d == 1 else d
+            elif is_symbolic(d) and not is_symbolic(x):
+                d = d if x == 1 else x
+            elif is_symbolic(x) and is_symbolic(d):
+                if not d == x:
+                    raise SymbolicSizeError(f"sizes {d} and {x} cannot be broadcast together")
+            elif int(d) == 1:
+                d = x
+            elif int(x) not in (1, int(d)):
+                raise ValueError(f"sizes {d} and {x} cannot be broadcast together")
+        out.append(d)
+    return out

@@ -6,7 +6,7 @@
 // of [-4, 3], and masks the table's load with the validity. The Gather by constant
 // indices is not checked (the importer verifies constants).
 // CHECK-LABEL: func.func @main
-// CHECK: %[[C:.*]] = bufferization.alloc_tensor() {tnx.check = {axis = 0 : i64, node = "embed", op_type = "Gather", size = 4 : i64}} : tensor<2xi64>
+// CHECK: %[[C:.*]] = tnx.empty() {tnx.check = {axis = 0 : i64, node = "embed", op_type = "Gather", size = 4 : i64}} : tensor<2xi64>
 // CHECK: call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%{{.*}}, %arg0, %[[C]], %{{.*}})
 // CHECK: call @[[K1:[a-z0-9_]+_[0-9a-f]+]](
 // CHECK-NOT: tnx.check

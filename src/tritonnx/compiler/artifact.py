@@ -21,11 +21,11 @@ from mlir import ir
 from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
-from tritonnx.dialects.builders import np_dtype
+from tritonnx.dialects.builders import np_dtype, type_shape
 from tritonnx.passes import Session, functions, ops
 from tritonnx.runtime import format as artifact_format
 from tritonnx.runtime.memory_plan import plan_memory
-from tritonnx.symbolic import is_symbolic, module_samples, recognize_shape, to_python
+from tritonnx.symbolic import is_symbolic, make, module_hints, to_python
 
 DOT_KINDS = ("conv", "conv_transpose", "gemm", "mat_mul", "attention")
 
@@ -37,7 +37,7 @@ def _size(d) -> int | str:
 
 def _tensor(t: ir.Type) -> dict:
     rt = ir.RankedTensorType(t)
-    return {"shape": [_size(d) for d in recognize_shape(rt.shape)], "dtype": np.dtype(np_dtype(rt.element_type)).name}
+    return {"shape": [_size(d) for d in type_shape(rt)], "dtype": np.dtype(np_dtype(rt.element_type)).name}
 
 
 def _grid(kernel: ir.Operation) -> list:
@@ -83,12 +83,12 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
             names[op.results[0]] = buf
             weights[buf] = np.asarray(session.weights.array(op.attributes["value"]), order="C")
             buffers.append({"name": buf, "kind": "weight", **_tensor(op.results[0].type)})
-        elif op.name == "bufferization.alloc_tensor" and "tnx.check" in op.attributes:
+        elif op.name == "tnx.empty" and "tnx.check" in op.attributes:
             buf = f"c{len(checks)}"
             names[op.results[0]] = buf
             buffers.append({"name": buf, "kind": "check", **_tensor(op.results[0].type)})
             checks.append({"buffer": buf, **_check(ir.DictAttr(op.attributes["tnx.check"]))})
-        elif op.name == "bufferization.alloc_tensor":
+        elif op.name == "tnx.empty":
             buf = f"t{len(buffers)}"
             names[op.results[0]] = buf
             buffers.append({"name": buf, "kind": "intermediate", **_tensor(op.results[0].type)})
@@ -158,9 +158,9 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
     }
     if checks:  # index checks: buffers the runtime zeroes before a run and reads after it (runtime.checks)
         plan["checks"] = checks
-    samples = module_samples(module.operation)
-    if samples:  # dynamic sizes: their names, the samples compiled at, and what the plan needs of them
-        plan["symbols"] = samples
+    hints = module_hints(module.operation)
+    if hints:  # dynamic sizes: their names, their size hints, and what the plan needs of them
+        plan["symbols"] = hints
         plan["guards"] = (
             [ir.StringAttr(g).value.split(": ", 1) for g in ir.ArrayAttr(module.operation.attributes["tnx.guards"])]
             if "tnx.guards" in module.operation.attributes
@@ -186,7 +186,7 @@ def _check(attr: ir.DictAttr) -> dict:
         "node": ir.StringAttr(attr["node"]).value,
         "op_type": ir.StringAttr(attr["op_type"]).value,
         "axis": ir.IntegerAttr(attr["axis"]).value,
-        "size": _size(recognize_shape([ir.IntegerAttr(attr["size"]).value])[0]),
+        "size": _size(make(ir.StringAttr(attr["size"]).value)),
     }
 
 
@@ -320,7 +320,7 @@ def write(
         raise failed[0]
     plan["targets"] = list(targets)
     plan["kernels"] = len({launch["kernel"] for launch in plan["launches"]})
-    if plan.get("symbols"):  # figures at the samples; the runtime plans memory per set of sizes
+    if plan.get("symbols"):  # figures at the size hints; the runtime plans memory per set of sizes
         from tritonnx.runtime.dynamic import concretize
 
         plan["memory"] = concretize(plan, plan["symbols"])["memory"]

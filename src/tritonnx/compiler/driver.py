@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import keyword
-import math
 import os
-import re
 import shutil
 import time
 import weakref
@@ -27,8 +22,8 @@ from tritonnx.compiler.cost import bounds
 from tritonnx.compiler.options import CompileOptions
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
-from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxError, UnsupportedModelError
-from tritonnx.importers.onnx import import_model, load, prepare
+from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxError
+from tritonnx.importers.onnx import import_model, load, model_symbols, prepare
 from tritonnx.passes import Session, _session, use_session
 
 if TYPE_CHECKING:
@@ -152,66 +147,6 @@ def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
     return out
 
 
-RESERVED = {"tl", "triton", "float", "range", "int"}  # names a kernel's source uses
-PRINTED = re.compile(r"(v|k|acc|out|in\d+_)\d*")  # lower-to-triton's value names
-
-
-def dynamic_dims(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
-    """{symbol: [(input name, dimension), ...]} for the symbolic dimensions of the graph
-    inputs (ONNX dim_param; an unnamed one is named after its input and position). Names
-    become Python identifiers: they are kernel arguments."""
-    inits = {t.name for t in proto.graph.initializer}
-    out: dict[str, list[tuple[str, int]]] = {}
-    for inp in proto.graph.input:
-        if inp.name in inits or not inp.type.tensor_type.HasField("shape"):
-            continue
-        for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            if d.HasField("dim_value"):
-                continue
-            name = re.sub(r"\W", "_", d.dim_param or f"{inp.name}_{i}")
-            if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED or PRINTED.fullmatch(name):
-                name = f"s_{name}"
-            out.setdefault(name, []).append((inp.name, i))
-    return out
-
-
-def _sample_shapes(proto: onnx.ModelProto, dims: dict, samples: dict) -> dict:
-    """{input: [sizes]} with every symbolic dimension at its sample size."""
-    shapes = {}
-    for inp in proto.graph.input:
-        if any(inp.name == i for uses in dims.values() for i, _ in uses):
-            shapes[inp.name] = [d.dim_value if d.HasField("dim_value") else 0 for d in inp.type.tensor_type.shape.dim]
-    for name, uses in dims.items():
-        for i, d in uses:
-            shapes[i][d] = samples[name]
-    return shapes
-
-
-def _static_sizes(proto: onnx.ModelProto) -> set[int]:
-    """Every static size the model states: weight dims, static input and value_info dims,
-    and the values of small integer constants (Reshape targets and the like)."""
-    sizes = {int(d) for t in proto.graph.initializer for d in t.dims}
-    small = [
-        t
-        for t in proto.graph.initializer
-        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(t.dims) <= 64
-    ]
-    small += [
-        a.t
-        for n in proto.graph.node
-        if n.op_type == "Constant"
-        for a in n.attribute
-        if a.name == "value"
-        and a.t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
-        and math.prod(a.t.dims) <= 64
-    ]
-    sizes |= {abs(int(v)) for t in small for v in numpy_helper.to_array(t).reshape(-1)}
-    for vi in list(proto.graph.input) + list(proto.graph.value_info) + list(proto.graph.output):
-        if vi.type.tensor_type.HasField("shape"):
-            sizes |= {d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")}
-    return sizes
-
-
 def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     """A copy of `proto` in which the named graph inputs are initializers with the given
     values. Raises InputError for a name that is not a graph input."""
@@ -235,18 +170,28 @@ def _lower(
     session: Session,
     pipeline: list,
     overrides: tuple,
-    samples: dict | None,
     dumps: Path | None,
     bar: _Progress,
 ) -> tuple[ir.Module, onnx.ModelProto, list]:
     """Imports `proto` and runs the pipeline; returns (module, the prepared ONNX model, the
-    dump texts). `samples`: the sizes of a dynamic compile's symbols (`tnx.symbols`)."""
+    dump texts). The model's symbols, with their size hints, are the module's `tnx.symbols`."""
     prepared = prepare(proto, checked=True)
-    module = import_model(prepared, session.weights, overrides, prepared=True)
-    if samples:
-        module.operation.attributes["tnx.symbols"] = ir.DictAttr.get(
-            {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in samples.items()}
+    hints = dict(session.options.size_hints)
+    symbols = model_symbols(prepared)
+    unknown = sorted(set(hints) - set(symbols))
+    if unknown:
+        raise InputError(
+            f"size hints name {', '.join(unknown)}, which the model has no dynamic dimension of "
+            f"(its symbols: {', '.join(symbols) or 'none'})."
         )
+    with symbolic.scope({s: hints.get(s, symbolic.HINT) for s in symbols} if symbols else None):
+        module = import_model(prepared, session.weights, overrides, prepared=True)
+        texts = _run_pipeline(module, pipeline, dumps, bar)
+    return module, prepared, texts
+
+
+def _run_pipeline(module: ir.Module, pipeline: list, dumps: Path | None, bar: _Progress) -> list:
+    """Runs the passes on `module`; returns [(pass name, dump text)] when `dumps`."""
     texts = [("import", dump_text(module))] if dumps else []
     for name, step in pipeline:
         bar.step(name)
@@ -263,55 +208,7 @@ def _lower(
             raise CompileError(f"pass {name} failed: {e}") from e
         if dumps:
             texts.append((name, dump_text(module)))
-    return module, prepared, texts
-
-
-def _fingerprint(module: ir.Module, session: Session) -> dict:
-    """What must not depend on a dynamic compile's samples: the kernel sources, the plan's
-    launches, buffers and guards (sizes as expressions) and the weights."""
-    plan, weights = artifact.build_plan(module, session)
-    launches = [{k: v for k, v in launch.items() if k not in ("flops", "notes")} for launch in plan["launches"]]
-    return {
-        "sources": sorted(session.sources.values()),
-        "launches": launches,
-        "buffers": plan["buffers"],
-        "guards": plan.get("guards", []),
-        "weights": {k: (v.shape, hashlib.sha256(v.tobytes()).hexdigest()) for k, v in weights.items()},
-    }
-
-
-def _same(a: dict, b: dict, samples: list[dict]) -> None:
-    """Raises CompileError saying where two fingerprints of a dynamic compile differ."""
-    at = [", ".join(f"{k}={v}" for k, v in s.items()) for s in samples]
-    what = None
-    if a["sources"] != b["sources"]:
-        for x, y in zip(a["sources"], b["sources"]):
-            if x != y:
-                line = next(
-                    (
-                        f"{l1.strip()!r} vs {l2.strip()!r}"
-                        for l1, l2 in zip(x.splitlines(), y.splitlines())
-                        if l1 != l2 and not l1.startswith("def ")
-                    ),
-                    "",
-                )
-                what = f"a kernel differs ({line})"
-                break
-        what = what or "the kernels differ"
-    elif a["weights"] != b["weights"]:
-        what = (
-            "a weight depends on the sizes ("
-            + next(k for k in a["weights"] if a["weights"][k] != b["weights"].get(k))
-            + ")"
-        )
-    elif a != b:
-        what = "the launch plan differs"
-    if what:
-        raise CompileError(
-            f"dynamic shapes: compiled at {at[0]} and at {at[1]}, {what}: some size of this model "
-            "is not a product of its dynamic dimensions and constants. Compile with static "
-            "shapes (`shapes=`, CLI --shape)."
-        )
+    return texts
 
 
 def compile(
@@ -326,7 +223,7 @@ def compile(
     cache: bool = True,
     precision: str = "fp32",
     shapes: dict | None = None,
-    dynamic: bool = False,
+    size_hints: dict | None = None,
     check_indices: bool = True,
 ):
     """Compiles an ONNX model (path, bytes or ModelProto; ai.onnx opsets 1 to the newest
@@ -346,12 +243,15 @@ def compile(
     constants: {graph input name: array} to specialize on: those inputs become
         initializers (as a shape, axes or scales input must be, for tritonnx to plan static
         shapes); the compiled model no longer takes them.
-    shapes: {graph input name: [sizes]} for inputs with symbolic dimensions (batch,
-        sequence): the artifact is compiled for, and takes, exactly those shapes.
-    dynamic: keep the symbolic dimensions of the inputs (ONNX dim_param, e.g. batch and
-        sequence) that `shapes` does not fix: one artifact runs at any sizes; kernels take
-        the sizes as arguments (`tritonnx.symbolic`). Raises CompileError when a size of
-        the model is not a product of those dimensions and constants.
+    shapes: {graph input name: [sizes]} for inputs with dynamic dimensions (ONNX dim_param
+        or -1: batch, sequence, image size): the artifact is compiled for, and takes,
+        exactly those shapes. Without it the dimensions stay dynamic: one artifact runs at
+        any sizes; kernels take the sizes as arguments and the runtime computes grids and
+        the memory plan once per set of sizes (`tritonnx.symbolic`). A size the compiler
+        cannot express over the inputs' dimensions raises UnsupportedModelError naming
+        the node; then give `shapes`.
+    size_hints: {symbol: size}: the size the block-size heuristics assume for a dynamic
+        dimension (default `tritonnx.symbolic.HINT`, 128); e.g. {"seq": 512}.
     progress: show a progress bar once the compile has run for a second.
     precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
         (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
@@ -370,17 +270,14 @@ def compile(
         precision=precision,
         check_indices=check_indices,
         override_initializers=tuple(override_initializers),
-    )  # checks the targets
+        size_hints=tuple((size_hints or {}).items()),
+    )  # checks the targets and hints
     _refuse_unloaded_external_data(model)
     proto = load(model)
     if shapes:
         proto = fix_shapes(proto, shapes)
     if constants:
         proto = specialize(proto, constants)
-    dims = dynamic_dims(proto) if dynamic else {}
-    options = dataclasses.replace(options, dynamic=tuple(dims))
-    picked = symbolic.pick_samples(list(dims), _static_sizes(proto)) if dims else []
-    samples: list[dict | None] = [*picked] or [None]  # [None]: a static compile has no symbols
     dumps = Path(dump_ir) if dump_ir else None
     if dumps is not None:
         paths.check_dump_dir(dumps)
@@ -406,44 +303,15 @@ def compile(
     session = Session(options=options)
     token = use_session(session)
     pipeline = stages()
-    bar = _Progress(len(pipeline) * (2 if dims else 1) + 2, progress)
+    bar = _Progress(len(pipeline) + 2, progress)
     overrides = options.override_initializers
     # cubin compilers start now: they import Triton while the passes run
     workers = aot.Workers() if targets else None
     try:
         with make_context(), ir.Location.unknown():
-            first = fix_shapes(proto, _sample_shapes(proto, dims, picked[0])) if dims else proto
-            with symbolic.scope(samples[0]):
-                try:
-                    module, prepared, texts = _lower(first, session, pipeline, overrides, samples[0], dumps, bar)
-                except UnsupportedModelError as e:
-                    if not dims:
-                        raise
-                    raise UnsupportedModelError(
-                        f"{e} (a dynamic compile runs the model at sample sizes "
-                        f"{samples[0]}; a model that cannot take them needs `shapes=`)",
-                        e.nodes,
-                    ) from None
-                expected = _fingerprint(module, session) if dims else {}
-            if dims:  # the same model at other sample sizes must give the same kernels and plan
-                check = Session(options=options)
-                inner = use_session(check)
-                try:
-                    with symbolic.scope(samples[1]):
-                        again, _, _ = _lower(
-                            fix_shapes(proto, _sample_shapes(proto, dims, picked[1])),
-                            check,
-                            pipeline,
-                            overrides,
-                            samples[1],
-                            None,
-                            bar,
-                        )
-                        _same(expected, _fingerprint(again, check), picked)
-                finally:
-                    _session.reset(inner)
+            module, prepared, texts = _lower(proto, session, pipeline, overrides, dumps, bar)
             bar.step("writing artifact")
-            with symbolic.scope(samples[0]):
+            with symbolic.scope(symbolic.module_hints(module.operation)):
                 artifact.write(
                     work,
                     module,

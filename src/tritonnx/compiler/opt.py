@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         try:
             module = ir.Module.parse(text)
             if args.pass_pipeline:  # a dynamic module (`tnx.symbols`) keeps its symbolic sizes
-                with symbolic.scope(symbolic.module_samples(module.operation)):
+                with symbolic.scope(symbolic.module_hints(module.operation)):
                     build(args.pass_pipeline).run(module.operation)
         except Exception as e:  # noqa: BLE001 - a tool's error line and exit status 1, like mlir-opt
             print(f"tritonnx-opt: {e}", file=sys.stderr)

@@ -21,7 +21,8 @@ class CompileOptions:
     is none. precision: the autocast pass's compute precision (PRECISIONS).
     check_indices: run-time range check of data-dependent Gather indices (the outline
     pass marks them). override_initializers: graph inputs with an initializer that stay
-    run-time inputs (sorted). dynamic: the symbolic dimensions kept dynamic (sorted).
+    run-time inputs (sorted). size_hints: (symbol, size) pairs (sorted): the size the tile
+    heuristics assume for a dynamic dimension (`tritonnx.symbolic.HINT` for the others).
 
     Raises CompileError for an unknown target."""
 
@@ -29,7 +30,7 @@ class CompileOptions:
     precision: str = "fp32"
     check_indices: bool = True
     override_initializers: tuple[str, ...] = ()
-    dynamic: tuple[str, ...] = ()
+    size_hints: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self):
         for t in self.targets:
@@ -37,7 +38,11 @@ class CompileOptions:
                 raise CompileError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}.")
         object.__setattr__(self, "targets", tuple(self.targets))
         object.__setattr__(self, "override_initializers", tuple(sorted(self.override_initializers)))
-        object.__setattr__(self, "dynamic", tuple(sorted(self.dynamic)))
+        hints = dict(self.size_hints)
+        for name, n in hints.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise CompileError(f"size hint {name}={n!r}: a size hint is a positive integer.")
+        object.__setattr__(self, "size_hints", tuple(sorted(hints.items())))
 
     @property
     def gpu(self) -> GPUTarget | None:

@@ -15,9 +15,9 @@ import ml_dtypes
 import numpy as np
 from mlir import ir
 
+from tritonnx import symbolic
 from tritonnx.dialects import operand_specs
 from tritonnx.dialects.ops import defaults
-from tritonnx.symbolic import active, recognize_shape
 
 _NP_TO_MLIR = {
     np.dtype(np.float32): ir.F32Type.get,
@@ -64,14 +64,46 @@ def np_dtype(element: ir.Type) -> np.dtype:
 
 
 def tensor_type(shape: Sequence[int], dtype) -> ir.RankedTensorType:
-    return ir.RankedTensorType.get(list(shape), element_type(dtype) if not isinstance(dtype, ir.Type) else dtype)
+    """A ranked tensor type of `shape` (ints and `symbolic.SymInt`s) and `dtype` (numpy
+    dtype or MLIR element type). A symbolic size is `?`; the type's encoding lists the
+    expressions of its `?` dimensions in order (`tensor<?x64xf32, ["batch"]>`)."""
+    et = element_type(dtype) if not isinstance(dtype, ir.Type) else dtype
+    dims = [ir.ShapedType.get_dynamic_size() if symbolic.is_symbolic(d) else int(d) for d in shape]
+    exprs = [str(d.expr) for d in shape if symbolic.is_symbolic(d)]
+    if not exprs:
+        return ir.RankedTensorType.get(dims, et)
+    return ir.RankedTensorType.get(dims, et, ir.ArrayAttr.get([ir.StringAttr.get(e) for e in exprs]))
+
+
+def like(t: ir.Type, shape: Sequence[int] | None = None, element: ir.Type | None = None) -> ir.RankedTensorType:
+    """Tensor type `t` with another shape and/or element type."""
+    rt = ir.RankedTensorType(t)
+    return tensor_type(type_shape(rt) if shape is None else shape, element or rt.element_type)
+
+
+def type_shape(t: ir.Type) -> list[int]:
+    """The sizes of a ranked tensor type: ints, and `symbolic.SymInt`s for its `?`
+    dimensions, read from the type's encoding. Raises CompileError for a `?` without one."""
+    rt = ir.RankedTensorType(t)
+    shape = list(rt.shape)
+    if not any(rt.is_dynamic_dim(i) for i in range(rt.rank)):
+        return shape
+    enc = rt.encoding
+    exprs = [ir.StringAttr(a).value for a in ir.ArrayAttr(enc)] if enc is not None else []
+    dynamic = [i for i in range(rt.rank) if rt.is_dynamic_dim(i)]
+    if len(exprs) != len(dynamic):
+        raise symbolic.SymbolicSizeError(
+            f"tensor type {rt} has {len(dynamic)} dynamic dimension(s) but {len(exprs)} size expression(s)"
+        )
+    for i, e in zip(dynamic, exprs):
+        shape[i] = symbolic.make(e)
+    return shape
 
 
 def shape_of(value: ir.Value) -> list[int]:
-    """The sizes of a tensor value; in a dynamic compile, sizes made of symbols are
-    `tritonnx.symbolic.SymInt`s (ints carrying their expression)."""
-    shape = list(ir.RankedTensorType(value.type).shape)
-    return recognize_shape(shape) if active() else shape
+    """The sizes of a tensor value: ints, and `symbolic.SymInt`s (ints carrying their
+    expression) for its dynamic dimensions."""
+    return type_shape(value.type)
 
 
 def dtype_of(value: ir.Value) -> np.dtype:
@@ -267,3 +299,24 @@ def producer_op(value: ir.Value) -> ir.Operation:
     if op is None:
         raise ValueError(f"expected a value defined by an op, got a block argument: {value}")
     return op
+
+
+def make_sizes(values: np.ndarray, dtype=np.int64) -> ir.Value:
+    """A `tnx.sizes` at the current insertion point: a small integer tensor whose elements
+    (ints and SymInts, `values` of any shape) are sizes over the model's symbols."""
+    values = np.asarray(values, dtype=object)
+    exprs = [str(symbolic.expr_of(v)) for v in values.reshape(-1)]
+    ttype = tensor_type(list(values.shape), dtype)
+    return create("tnx.sizes", [], [ttype], {"exprs": ir.ArrayAttr.get([ir.StringAttr.get(e) for e in exprs])}).result
+
+
+def size_values(value: ir.Value) -> np.ndarray | None:
+    """The elements of a `tnx.sizes` result as an object array of ints and SymInts; None
+    for any other value."""
+    op = producer(value)
+    if op is None or op.name != "tnx.sizes":
+        return None
+    exprs = [symbolic.make(ir.StringAttr(e).value) for e in ir.ArrayAttr(op.attributes["exprs"])]
+    out = np.empty(len(exprs), dtype=object)
+    out[:] = exprs
+    return out.reshape([int(d) for d in shape_of(value)])

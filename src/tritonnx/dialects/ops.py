@@ -104,6 +104,10 @@ BINARY = (
 
 OPS: dict[str, OpDef] = {
     "Constant": OpDef((), "constant", "Constant-21: `value` holds a dense or dense_resource attribute."),
+    # tritonnx's own: a small integer tensor of sizes that depend on the model's symbols (a
+    # Shape computation's result): `exprs` holds each element's expression; no ONNX node
+    "Sizes": OpDef((), "constant", "tritonnx: integer sizes over the model's symbols, `exprs` per element."),
+    "Empty": OpDef((), "constant", "tritonnx: a kernel's destination buffer (an allocation: its type gives the shape)."),
     "Conv": OpDef(
         ("X", "W", "B?"),
         "dot",
@@ -418,6 +422,7 @@ def snake(op_type: str) -> str:
     return "".join(out)
 
 
+INTERNAL = ("Sizes", "Empty")  # tnx ops of tritonnx's own, which no ONNX node imports as
 KIND = {f"tnx.{snake(name)}": d.kind for name, d in OPS.items()}
 # {tnx op name: {attribute: default}}: the spec's defaults, which the IR leaves out
 # (`tritonnx.dialects.builders.create` drops them, `attrs_of` fills them back in)

@@ -274,6 +274,11 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // tritonnx: a kernel's destination buffer (an allocation: its type gives the shape).
+  irdl.operation @empty {
+    %r = irdl.any
+    irdl.results(output: %r)
+  }
   // Equal: elementwise with NumPy broadcasting.
   irdl.operation @equal {
     %0 = irdl.any
@@ -854,6 +859,11 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(data: %0)
+    irdl.results(output: %r)
+  }
+  // tritonnx: integer sizes over the model's symbols, `exprs` per element.
+  irdl.operation @sizes {
+    %r = irdl.any
     irdl.results(output: %r)
   }
   // Slice-13: a view. Canonical form: constant operands moved to attributes.

@@ -22,11 +22,12 @@ from mlir import ir
 from mlir.dialects import func
 from onnx import numpy_helper, shape_inference, version_converter
 
-from tritonnx.dialects.builders import WeightStore, create, np_dtype, tensor_type
-from tritonnx.dialects.ops import OPS, snake
+from tritonnx.dialects.builders import WeightStore, create, np_dtype, shape_of, tensor_type, type_shape
+from tritonnx.dialects.ops import INTERNAL, OPS, snake
 from tritonnx.dialects.verify import inlined_name, label, user_node
 from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
-from tritonnx.symbolic import active, is_symbolic, recognize_shape
+from tritonnx.importers import symbolic_shapes
+from tritonnx.symbolic import HINT, broadcast_shapes, is_symbolic, make, parse, sym
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
 MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
@@ -48,7 +49,7 @@ def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
             if not Path(model).is_file():
                 raise ModelLoadError(f"{where}: no such file.")
             proto = onnx.load(str(model))
-        onnx.checker.check_model(proto)
+        onnx.checker.check_model(_checkable(proto))
     except ModelLoadError:
         raise
     except Exception as e:  # noqa: BLE001 - protobuf DecodeError, checker's ValidationError, OSError: a ModelLoadError
@@ -103,7 +104,7 @@ def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
 
     try:
         out = inliner.inline_selected_functions(
-            model, [("", op) for op in OPS], exclude=True, inline_schema_functions=True
+            model, [("", op) for op in OPS if op not in INTERNAL], exclude=True, inline_schema_functions=True
         )
     except Exception:  # noqa: BLE001 - an op the inliner cannot expand: check_supported will name it
         return model
@@ -278,8 +279,6 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                     value = None
                 if value is not None and any(np.asarray(v).size > FOLD_LIMIT for v in value):
                     value = None
-                if value is not None and any(is_symbolic(d) for v in value for d in recognize_shape(np.shape(v))):
-                    value = None  # its size is dynamic: it is computed at run time
             if value is None:
                 kept.append(node)
                 continue
@@ -294,9 +293,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
         stale = [vi for vi in graph.value_info if vi.name in folded]  # its inferred shape may be partial
         for vi in stale:
             graph.value_info.remove(vi)
-        # data propagation treats small int tensors as shapes; the index tensors a dynamic
-        # compile keeps (Range over a dynamic size) are data, so it stays off then
-        model = infer_shapes(model, data_prop=not active())
+        model = infer_shapes(model)
     return model
 
 
@@ -309,7 +306,7 @@ def check_supported(model: onnx.ModelProto) -> None:
         )
     bad, listed = [], []
     for i, node in enumerate(model.graph.node):
-        if node.domain not in ("", "ai.onnx") or node.op_type not in OPS:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in OPS or node.op_type in INTERNAL:
             op_type = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
             user, user_op = user_node(_node_name(node, i), op_type)
             if (user, user_op, opset) not in bad:
@@ -335,6 +332,15 @@ def _attr_value(attr: onnx.AttributeProto):
     return value
 
 
+def _checkable(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """`proto`, or, when some graph output has no shape (onnx's checker requires one,
+    onnxruntime does not), a copy with the output shapes onnx's shape inference gives."""
+    if all(o.type.tensor_type.HasField("shape") for o in proto.graph.output if o.type.HasField("tensor_type")):
+        return proto
+    light, _ = _set_weights_aside(proto)
+    return shape_inference.infer_shapes(light)
+
+
 def _spatial_defaults(op: str, attrs: dict, x_shape: list[int], w_shape: list[int] | None) -> dict:
     """Fills kernel_shape, strides, dilations, pads; resolves auto_pad into explicit pads."""
     if op == "Conv" and attrs.get("kernel_shape") is None:
@@ -351,8 +357,14 @@ def _spatial_defaults(op: str, attrs: dict, x_shape: list[int], w_shape: list[in
         begins, ends = [], []
         for i in range(n):
             size, s = x_shape[2 + i], attrs["strides"][i]
-            out = math.ceil(size / s)
-            total = max((out - 1) * s + (k[i] - 1) * dil[i] + 1 - size, 0)
+            out = -(-size // s)
+            total = (out - 1) * s + (k[i] - 1) * dil[i] + 1 - size
+            if is_symbolic(total):
+                raise UnsupportedModelError(
+                    f"{op} with auto_pad {auto_pad} over a dynamic size ({size}) with stride {s}: its "
+                    "padding depends on the size; give the input shapes with `shapes=` (CLI: --shape)."
+                )
+            total = max(total, 0)
             small = total // 2
             begins.append(small if auto_pad == "SAME_UPPER" else total - small)
             ends.append(total - begins[-1])
@@ -390,15 +402,20 @@ def _transpose_defaults(attrs: dict, x_shape: list[int], w_shape: list[int], out
     return attrs
 
 
-def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int] | None, int]]:
-    """Each value's (shape, ONNX elem type) from the graph's value_info, inputs and outputs;
-    -1 for a dimension without a value, None for a value of unknown rank."""
-    types: dict[str, tuple[list[int] | None, int]] = {}
+def _value_types(model: onnx.ModelProto) -> dict[str, tuple[list[int | str] | None, int]]:
+    """Each value's (shape, ONNX elem type) from the graph's value_info, inputs and outputs:
+    a size is an int, a dim_param (an expression over the model's symbols) or -1 when the
+    dimension has neither; the shape is None for a value of unknown rank."""
+    types: dict[str, tuple[list[int | str] | None, int]] = {}
     for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
         tt = vi.type.tensor_type
         if tt.HasField("shape"):
-            types[vi.name] = ([d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim], tt.elem_type)
-        else:
+            dims: list[int | str] = [
+                d.dim_value if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else -1
+                for d in tt.shape.dim
+            ]
+            types[vi.name] = (dims, tt.elem_type)
+        elif vi.name not in types:
             types[vi.name] = (None, tt.elem_type)
     return types
 
@@ -443,20 +460,46 @@ def _put_weights_back(proto: onnx.ModelProto, aside: dict) -> onnx.ModelProto:
     return proto
 
 
+def model_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
+    """{symbol: [(input name, axis), ...]} of a prepared model: the dim_params of its graph
+    inputs (which `prepare` names)."""
+    inits = {t.name for t in proto.graph.initializer}
+    out: dict[str, list[tuple[str, int]]] = {}
+    for inp in proto.graph.input:
+        if inp.name not in inits:
+            for i, d in enumerate(inp.type.tensor_type.shape.dim):
+                if d.HasField("dim_param"):
+                    out.setdefault(d.dim_param, []).append((inp.name, i))
+    return out
+
+
+def _symbolic_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
+    light, aside = _set_weights_aside(proto)
+    return _put_weights_back(symbolic_shapes.infer(light), aside)
+
+
 def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) -> onnx.ModelProto:
     """The model as the importer reads it: functions inlined, converted to opset OPSET,
-    every value's shape inferred and static. `checked`: `model` is a ModelProto that `load`
-    returned (it is not checked again). Raises ModelLoadError for an unreadable or invalid
-    model and UnsupportedModelError listing every unsupported node (name, op type, opset) or
-    dynamic shape."""
-    proto, aside = _set_weights_aside(cast(onnx.ModelProto, model) if checked else load(model))
+    the dynamic dimensions of its inputs named (`symbolic_shapes.name_symbols`), every
+    value's shape inferred: static sizes as numbers, dynamic ones as expressions over the
+    input symbols (dim_params). `checked`: `model` is a ModelProto that `load` returned (it
+    is not checked again). Raises ModelLoadError for an unreadable or invalid model and
+    UnsupportedModelError listing every unsupported node (name, op type, opset)."""
+    original = cast(onnx.ModelProto, model) if checked else load(model)
+    proto, aside = _set_weights_aside(original)
     proto = expand_functions(proto)
     check_supported(proto)
     try:
         if _opset(proto) < OPSET:
             proto = version_converter.convert_version(proto, OPSET)
+        if proto is original:  # names are written into the inputs: never into the caller's model
+            proto = onnx.ModelProto()
+            proto.CopyFrom(original)
+        symbols = symbolic_shapes.name_symbols(proto)
         proto = infer_shapes(proto)
         proto = resolve_shapes(_put_weights_back(proto, aside))
+        if symbols:
+            proto = _symbolic_shapes(proto)
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
         invalid = invalid_model_error(e, proto)
         if invalid is not None:
@@ -494,15 +537,47 @@ class _Importer:
         self.inits = {t.name: t for t in self.graph.initializer}
         self.inputs = [i for i in self.graph.input if i.name not in self.inits or i.name in overrides]
         self.used = {n for node in self.graph.node for n in node.input} | {o.name for o in self.graph.output}
+        self.symbols = {sym(s) for s in model_symbols(proto)}
+        self.producers = {
+            o: label(_node_name(n, i), n.op_type) for i, n in enumerate(self.graph.node) for o in n.output
+        }
+
+    def size(self, d: int | str, name: str, axis: int, where: str) -> int:
+        """One size of tensor `name`: an int, or a SymInt of its expression over the model's
+        symbols. Raises UnsupportedModelError naming the node whose output size cannot be
+        expressed (unknown, or given by a symbol no input has)."""
+        made = None
+        if isinstance(d, int) and d >= 0:
+            return d
+        if isinstance(d, str):
+            try:
+                e = parse(d)
+                if e.free_symbols <= self.symbols:
+                    made = make(e)
+            except ValueError:
+                pass
+        if made is None:
+            node = self.producers.get(name)
+            what = f"{node} gives tensor '{name}'" if node else f"tensor '{name}' ({where})"
+            known = ", ".join(sorted(str(s) for s in self.symbols)) or "none"
+            raise UnsupportedModelError(
+                f"{what} a size in dimension {axis} that tritonnx cannot express over the model's "
+                f"symbols ({known}){': ' + repr(d) if isinstance(d, str) else ''} (a size that depends on "
+                "data, or an op whose output size shape inference does not know); give the input "
+                "shapes with `shapes={name: [...]}` (CLI: --shape NAME=D1,D2,...)."
+            )
+        return made
 
     def ttype(self, name: str, where: str) -> ir.RankedTensorType:
-        shape, elem = self.types.get(name, (None, 0))
-        if shape is None or any(d < 0 for d in shape):
+        dims, elem = self.types.get(name, (None, 0))
+        if dims is None:
+            node = self.producers.get(name)
             raise UnsupportedModelError(
-                f"tensor '{name}' ({where}) has no static shape after shape inference "
-                f"(got {shape}); tritonnx compiles static shapes: give the symbolic input dimensions "
-                f"with `shapes={{name: [...]}}` (CLI: --shape NAME=D1,D2,...)."
+                f"tensor '{name}' ({where}{', from ' + node if node else ''}) has no shape after shape "
+                "inference (its rank is unknown); give the input shapes with `shapes={name: [...]}` "
+                "(CLI: --shape NAME=D1,D2,...)."
             )
+        shape = [self.size(d, name, i, where) for i, d in enumerate(dims)]
         dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
         try:
             return tensor_type(shape, dtype)
@@ -513,6 +588,16 @@ class _Importer:
 
     def build(self) -> ir.Module:
         module = ir.Module.create()
+        if self.symbols:
+            from tritonnx.symbolic import active
+
+            hints = active() or {}
+            module.operation.attributes["tnx.symbols"] = ir.DictAttr.get(
+                {
+                    str(s): ir.IntegerAttr.get(ir.IntegerType.get_signless(64), hints.get(str(s), HINT))
+                    for s in sorted(self.symbols, key=str)
+                }
+            )
         module.operation.attributes["tnx.opset"] = ir.IntegerAttr.get(
             ir.IntegerType.get_signless(64), _opset(self.proto)
         )
@@ -554,7 +639,7 @@ class _Importer:
             self.split(node, name, ins[0], attrs)
             return
         if op == "TopK":  # two outputs: one op (and kernel) for each that is used
-            rank = len(ir.RankedTensorType(ins[0].type).shape)
+            rank = len(shape_of(ins[0]))
             attrs["axis"] = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
             for j, out in enumerate(node.output):
                 if out and (out in self.used or j == 0):
@@ -587,17 +672,17 @@ class _Importer:
             return
         rtype = self.ttype(out_name, f"output of {label(name, op)}")
         if op in ("Conv", "MaxPool", "AveragePool", "LpPool"):
-            x_shape = list(ir.RankedTensorType(ins[0].type).shape)
-            w_shape = list(ir.RankedTensorType(ins[1].type).shape) if op == "Conv" else None
+            x_shape = shape_of(ins[0])
+            w_shape = shape_of(ins[1]) if op == "Conv" else None
             attrs = _spatial_defaults(op, attrs, x_shape, w_shape)
         if op == "ConvTranspose":
             attrs = _transpose_defaults(
                 attrs,
-                list(ir.RankedTensorType(ins[0].type).shape),
-                list(ir.RankedTensorType(ins[1].type).shape),
-                list(rtype.shape),
+                shape_of(ins[0]),
+                shape_of(ins[1]),
+                type_shape(rtype),
             )
-        rank = len(ir.RankedTensorType(ins[0].type).shape) if ins and ins[0] is not None else 0
+        rank = len(shape_of(ins[0])) if ins and ins[0] is not None else 0
         if op == "Transpose" and attrs["perm"] is None:
             attrs["perm"] = list(range(rank))[::-1]
         if op in _AXIS_ATTRS and attrs.get("axis") is not None and attrs["axis"] < 0:
@@ -613,12 +698,12 @@ class _Importer:
 
     def split(self, node: onnx.NodeProto, name: str, data: ir.Value, attrs: dict) -> None:
         """Split as one Slice per output (sizes from the inferred output shapes)."""
-        rank = len(ir.RankedTensorType(data.type).shape)
+        rank = len(shape_of(data))
         axis = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
         start = 0
         for out in node.output:
             rtype = self.ttype(out, f"output of {label(name, node.op_type)}")
-            size = rtype.shape[axis]
+            size = type_shape(rtype)[axis]
             if out:  # canonical Slice form: full-rank starts and steps
                 starts = [0] * rank
                 starts[axis] = start
@@ -632,7 +717,7 @@ class _Importer:
         xt = ir.RankedTensorType(x.type)
         rank = len(xt.shape)
         axis = attrs["axis"] + rank if attrs["axis"] < 0 else attrs["axis"]
-        stat = ir.RankedTensorType.get(list(xt.shape[:axis]) + [1] * (rank - axis), xt.element_type)
+        stat = tensor_type(shape_of(x)[:axis] + [1] * (rank - axis), xt.element_type)
         reduce = {"axes": list(range(axis, rank)), "keepdims": 1}
         mean = create("tnx.reduce_mean", [x], [stat], reduce).result
         d = create("tnx.sub", [x, mean], [xt]).result
@@ -656,12 +741,12 @@ class _Importer:
         if len(ins) == 1:
             acc = create("tnx.identity", ins, [rtype], {}).result
         for j, nxt in enumerate(ins[1:], 1):
-            shape = list(ir.RankedTensorType(acc.type).shape)
+            shape = shape_of(acc)
             if op == "Concat":
-                shape[attrs["axis"]] += ir.RankedTensorType(nxt.type).shape[attrs["axis"]]
+                shape[attrs["axis"]] += shape_of(nxt)[attrs["axis"]]
             else:
-                shape = list(np.broadcast_shapes(tuple(shape), tuple(ir.RankedTensorType(nxt.type).shape)))
-            ttype = rtype if j == len(ins) - 1 and op != "Mean" else ir.RankedTensorType.get(shape, rtype.element_type)
+                shape = broadcast_shapes(shape, shape_of(nxt))
+            ttype = rtype if j == len(ins) - 1 and op != "Mean" else tensor_type(shape, rtype.element_type)
             acc = create(f"tnx.{snake(binary)}", [acc, nxt], [ttype], attrs if op == "Concat" else {}).result
         if op == "Mean":
             n = self.constant(np.array(len(ins), dtype=np_dtype(rtype.element_type)), f"{op}_count")

@@ -19,7 +19,7 @@ from mlir import ir
 from onnx import TensorProto
 
 from tritonnx.compiler.options import PRECISIONS
-from tritonnx.dialects.builders import create, np_dtype, to_attr
+from tritonnx.dialects.builders import create, like, np_dtype, to_attr
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_session, current_weights, functions, ops
 
@@ -35,7 +35,7 @@ def _is_f32(t: ir.Type) -> bool:
 
 
 def _retype(t: ir.Type, et: ir.Type) -> ir.Type:
-    return ir.RankedTensorType.get(list(ir.RankedTensorType(t).shape), et)
+    return like(t, element=et)
 
 
 def run(module: ir.Operation, pass_=None) -> None:

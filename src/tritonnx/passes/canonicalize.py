@@ -1,5 +1,6 @@
 """tnx-canonicalize: removes Identity and inference Dropout, folds constant subgraphs (Shape
-arithmetic, ConstantOfShape weights), folds BatchNormalization into the preceding Conv's
+arithmetic, ConstantOfShape weights; a shape computation over dynamic sizes folds into a
+`tnx.sizes` of expressions), folds BatchNormalization into the preceding Conv's
 weights (or decomposes it into Mul and Add), turns Flatten/Squeeze/Unsqueeze/Reshape into
 a shape-only `tnx.reshape`, moves the constant parameters of Slice, Expand, Tile, Pad and
 Trilu into attributes, rewrites DepthToSpace/SpaceToDepth as views, and drops dead ops."""
@@ -13,10 +14,21 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type, operand_specs
-from tritonnx.dialects.builders import attrs_of, create, dtype_of, operand, producer, producer_op, shape_of
+from tritonnx.dialects.builders import (
+    attrs_of,
+    create,
+    dtype_of,
+    make_sizes,
+    operand,
+    producer,
+    producer_op,
+    shape_of,
+    size_values,
+    tensor_type,
+)
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_weights, functions, ops
-from tritonnx.symbolic import is_symbolic
+from tritonnx.symbolic import SymbolicSizeError, is_symbolic, smax, smin
 
 NAME = "tnx-canonicalize"
 
@@ -112,6 +124,82 @@ def make_constant(array: np.ndarray, hint: str, dtype=None) -> ir.Value:
     return create("tnx.constant", [], [attr.type], {"value": attr}).result
 
 
+def known_values(value: ir.Value) -> np.ndarray | None:
+    """The elements of an integer tensor known at compile time: an integer constant's array,
+    or a `tnx.sizes`'s (an object array of ints and SymInts); None otherwise."""
+    if is_constant(value):
+        array = constant_array(value)
+        return array if np.issubdtype(array.dtype, np.integer) else None
+    return size_values(value)
+
+
+def _symbolic(array: np.ndarray) -> bool:
+    return array.dtype == object and any(is_symbolic(v) for v in array.reshape(-1))
+
+
+SIZE_OPS = {  # integer ops of shape computations, on object arrays of sizes (NumPy semantics = ONNX's here)
+    "tnx.add": lambda a, b, _: a + b,
+    "tnx.sub": lambda a, b, _: a - b,
+    "tnx.mul": lambda a, b, _: a * b,
+    "tnx.max": lambda a, b, _: np.vectorize(smax, otypes=[object])(a, b),
+    "tnx.min": lambda a, b, _: np.vectorize(smin, otypes=[object])(a, b),
+    "tnx.equal": lambda a, b, _: np.vectorize(lambda x, y: x == y, otypes=[object])(a, b),
+}
+
+
+def _size_div(a, b):
+    """ONNX integer Div (truncation toward zero) of sizes: floor division where both are
+    non-negative; a SymInt divisor, or a negative operand with a SymInt, is refused."""
+    if not (is_symbolic(a) or is_symbolic(b)):
+        q = abs(int(a)) // abs(int(b))
+        return q if (int(a) >= 0) == (int(b) > 0) else -q
+    if is_symbolic(b) or int(b) <= 0:
+        raise SymbolicSizeError(f"Div of sizes {a} / {b}")
+    return a // b
+
+
+def evaluate_sizes(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+    """Evaluates a shape computation on sizes (object arrays of ints and SymInts): the
+    arithmetic of SIZE_OPS and Div, Neg, Abs, Cast, Identity, Where, Gather, Concat, the
+    reshaping views, canonical Slice, ReduceProd, Size. Returns None for any other op (it
+    is then computed at run time, or refused where a kernel cannot compute it)."""
+    name, a = op.name, attrs_of(op)
+    x = inputs[0] if inputs else None
+    shape = [int(d) for d in shape_of(op.results[0])]
+    if name in SIZE_OPS:
+        return SIZE_OPS[name](inputs[0], inputs[1], a)
+    if name == "tnx.div":
+        return np.vectorize(_size_div, otypes=[object])(inputs[0], inputs[1])
+    if name == "tnx.neg":
+        return -x
+    if name == "tnx.abs":
+        return np.vectorize(abs, otypes=[object])(x)
+    if name in ("tnx.cast", "tnx.identity") and np.issubdtype(dtype_of(op.results[0]), np.integer):
+        return x
+    if name == "tnx.where":
+        return np.where(inputs[0].astype(bool), inputs[1], inputs[2])
+    if name == "tnx.gather" and x is not None:
+        idx = np.asarray(inputs[1])
+        if _symbolic(idx) if idx.dtype == object else False:
+            return None
+        axis = a["axis"] + x.ndim if a["axis"] < 0 else a["axis"]
+        idx = np.where(idx.astype(np.int64) < 0, idx.astype(np.int64) + x.shape[axis], idx.astype(np.int64))
+        return np.take(x, idx, axis=axis)
+    if name == "tnx.concat":
+        return np.concatenate([inputs[0], inputs[1]], axis=a["axis"])
+    if name in RESHAPES:
+        return x.reshape(shape)
+    if name == "tnx.slice" and len(op.operands) == 1:
+        index = [np.arange(n) * st + s for n, s, st in zip(shape, a["starts"], a["steps"])]
+        return x[np.ix_(*index)] if shape else x
+    if name == "tnx.reduce_prod" and "axes" in op.attributes:
+        out = x
+        for ax in sorted(a["axes"], reverse=True):
+            out = np.multiply.reduce(out, axis=ax, keepdims=bool(a.get("keepdims", 1)))
+        return out
+    return None
+
+
 def _fold(op: ir.Operation) -> bool:
     result = op.results[0]
     shape = shape_of(result)
@@ -119,9 +207,28 @@ def _fold(op: ir.Operation) -> bool:
         return False  # a tensor whose size is dynamic is computed at run time, not stored as a weight
     array: np.ndarray | None
     if op.name == "tnx.shape":
-        full = np.array(shape_of(op.operands[0]), dtype=np.int64)
+        full = np.empty(len(shape_of(op.operands[0])), dtype=object)
+        full[:] = shape_of(op.operands[0])
         a = attrs_of(op)
         array = full[a.get("start", 0) : a.get("end", len(full))]
+    elif op.name == "tnx.size":
+        array = np.array(math.prod(shape_of(op.operands[0])), dtype=object)
+    elif (
+        op.operands
+        and all(v is not None and size_values(v) is not None or is_constant(v) for v in op.operands)
+        and any(size_values(v) is not None for v in op.operands)
+    ):  # a shape computation over dynamic sizes
+        inputs = [None if v is None else known_values(v) for v in _positional(op)]
+        if any(v is not None and i is None for v, i in zip(_positional(op), inputs)):
+            return False  # a float operand: data
+        try:
+            array = evaluate_sizes(op, [None if i is None else np.asarray(i, dtype=object) for i in inputs])
+        except SymbolicSizeError as e:
+            raise CompileError(
+                f"node {_hint(op)} ({onnx_op_type(op.name)}): {e} cannot be computed over dynamic sizes."
+            ) from None
+        if array is None:
+            return False
     elif op.name in ("tnx.reshape", "tnx.flatten", "tnx.squeeze", "tnx.unsqueeze") and is_constant(op.operands[0]):
         array = constant_array(op.operands[0]).reshape(shape)
     elif op.name == "tnx.constant_of_shape" and is_constant(op.operands[0]):  # weights of old models: fast path
@@ -144,7 +251,13 @@ def _fold(op: ir.Operation) -> bool:
     else:
         return False
     with ir.InsertionPoint(op), op.location:
-        new = make_constant(np.asarray(array).astype(dtype_of(result)).reshape(shape), _hint(op))
+        array = np.asarray(array)
+        if array.dtype == object and _symbolic(array):
+            new = make_sizes(array.reshape(shape), dtype_of(result))
+        else:
+            if array.dtype == object:
+                array = np.array([int(v) for v in array.reshape(-1)], dtype=np.int64)
+            new = make_constant(array.astype(dtype_of(result)).reshape(shape), _hint(op))
     result.replace_all_uses_with(new)
     op.erase()
     return True
@@ -203,7 +316,7 @@ def _canonical_view(op: ir.Operation) -> bool:
     """Flatten/Squeeze/Unsqueeze/Reshape(shape) -> tnx.reshape(data) (the type holds the shape)."""
     if op.name == "tnx.reshape" and len(op.operands) == 1:
         return False
-    if any(not is_constant(v) for v in op.operands[1:]):
+    if any(not is_constant(v) and size_values(v) is None for v in op.operands[1:]):
         raise CompileError(f"node {_hint(op)} ({op.name}): the target shape or axes must be known at compile time.")
     with ir.InsertionPoint(op), op.location:
         new = create("tnx.reshape", [op.operands[0]], [op.results[0].type]).result
@@ -220,17 +333,39 @@ def _replace(op: ir.Operation, name: str, operands: list, attrs: dict) -> None:
 
 
 def _constant_operands(op: ir.Operation, names: tuple[str, ...]) -> dict[str, Any]:
-    """Values of the named optional operands (np.ndarray, None where absent) by name; raises
-    CompileError if one is not constant."""
+    """Values of the named optional operands (np.ndarray, None where absent) by name: a
+    constant's array, or the sizes of a `tnx.sizes` (an object array of ints and SymInts);
+    raises CompileError if one is neither."""
     values: dict[str, Any] = {}
     for n in names:
         v = operand(op, n)
-        if v is not None and not is_constant(v):
+        if v is not None and not is_constant(v) and size_values(v) is None:
             raise CompileError(
                 f"node {_hint(op)} ({onnx_op_type(op.name)}): input '{n}' must be known at compile time."
             )
-        values[n] = None if v is None else constant_array(v)
+        values[n] = None if v is None else constant_array(v) if is_constant(v) else size_values(v)
     return values
+
+
+def _slice_start(op: ir.Operation, s, e, st, n) -> tuple[int, int]:
+    """(start, step) of one sliced axis of size `n` (Slice-13's clamping); with a dynamic
+    `n` or `e` the start must still be a number (it is an attribute): a negative start on a
+    dynamic axis (x[-k:]) or a negative step over one is refused, naming the node."""
+    if not any(is_symbolic(v) for v in (s, e, st, n)):
+        start, _, step = slice(int(s), int(e), int(st)).indices(int(n))
+        return start, step
+    if is_symbolic(st) or int(st) < 0 or is_symbolic(s) and not isinstance(s, int):
+        start = None
+    else:
+        start = s + n if int(s) < 0 and not is_symbolic(s) else s
+        if not is_symbolic(n) and not is_symbolic(start):
+            start = min(max(int(start), 0), int(n))
+    if start is None or is_symbolic(start):
+        raise CompileError(
+            f"node {_hint(op)} (Slice): its start on an axis of dynamic size {n} depends on that size "
+            f"(starts {s}, steps {st}); give the input shapes with `shapes=` (CLI --shape)."
+        )
+    return max(int(start), 0), int(st)
 
 
 def _canonical_parameters(op: ir.Operation) -> bool:
@@ -255,8 +390,7 @@ def _canonical_parameters(op: ir.Operation) -> bool:
         steps = [1] * len(c["starts"]) if c["steps"] is None else c["steps"]
         start, step = [0] * rank, [1] * rank
         for ax, s, e, st in zip(axes, c["starts"], c["ends"], steps):
-            s, _, st = slice(int(s), int(e), int(st)).indices(in_shape[ax])
-            start[ax], step[ax] = s, st
+            start[ax], step[ax] = _slice_start(op, s, e, st, in_shape[ax])
         _replace(op, name, [data], {"starts": start, "steps": step})
     elif name in ("tnx.expand", "tnx.tile"):
         _constant_operands(op, ("shape",) if name == "tnx.expand" else ("repeats",))
@@ -342,7 +476,7 @@ def _normalization(op: ir.Operation) -> None:
     et = ir.RankedTensorType(xt).element_type
 
     def tensor(shape):
-        return ir.RankedTensorType.get(list(shape), et)
+        return tensor_type(shape, et)
 
     def channel_param(v):  # [C] -> [C, 1, ..., 1] so it broadcasts against NCHW
         return create("tnx.reshape", [v], [tensor([dims[1]] + [1] * (rank - 2))]).result
@@ -445,14 +579,14 @@ def _matmul_vectors(op: ir.Operation) -> bool:
     et = ir.RankedTensorType(op.results[0].type).element_type
     with ir.InsertionPoint(op), op.location:
         if len(shape_of(a)) == 1:
-            a = create("tnx.reshape", [a], [ir.RankedTensorType.get([1] + shape_of(a), et)]).result
+            a = create("tnx.reshape", [a], [tensor_type([1] + shape_of(a), et)]).result
         if len(shape_of(b)) == 1:
-            b = create("tnx.reshape", [b], [ir.RankedTensorType.get(shape_of(b) + [1], et)]).result
+            b = create("tnx.reshape", [b], [tensor_type(shape_of(b) + [1], et)]).result
         out = list(np.broadcast_shapes(tuple(shape_of(a)[:-2]), tuple(shape_of(b)[:-2]))) + [
             shape_of(a)[-2],
             shape_of(b)[-1],
         ]
-        mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get(out, et)]).result
+        mm = create("tnx.mat_mul", [a, b], [tensor_type(out, et)]).result
         new = create("tnx.reshape", [mm], [op.results[0].type]).result
     op.results[0].replace_all_uses_with(new)
     op.erase()
@@ -478,7 +612,7 @@ def _einsum(op: ir.Operation) -> None:
         sizes.update(zip(term, shape_of(v)))
 
     def tensor(letters):
-        return ir.RankedTensorType.get([sizes[c] for c in letters], et)
+        return tensor_type([sizes[c] for c in letters], et)
 
     def arrange(v, have, want):
         if have != want:
@@ -496,7 +630,7 @@ def _einsum(op: ir.Operation) -> None:
     def reshape(v, dims):
         if shape_of(v) == list(dims):
             return v
-        return create("tnx.reshape", [v], [ir.RankedTensorType.get(dims, et)]).result
+        return create("tnx.reshape", [v], [tensor_type(dims, et)]).result
 
     with ir.InsertionPoint(op), op.location:
         if len(terms) == 1:
@@ -514,7 +648,7 @@ def _einsum(op: ir.Operation) -> None:
             lead = [sizes[c] for c in batch]  # batch dims stay dims: "bhqd,bhkd->bhqk" is a 4-D MatMul
             a = reshape(arrange(a, ta, batch + free_a + contract), lead + [n[1], n[2]])
             b = reshape(arrange(b, tb, batch + contract + free_b), lead + [n[2], n[3]])
-            mm = create("tnx.mat_mul", [a, b], [ir.RankedTensorType.get(lead + [n[1], n[3]], et)]).result
+            mm = create("tnx.mat_mul", [a, b], [tensor_type(lead + [n[1], n[3]], et)]).result
             new = arrange(reshape(mm, [sizes[c] for c in batch + free_a + free_b]), batch + free_a + free_b, out)
     op.results[0].replace_all_uses_with(new)
     op.erase()
@@ -536,8 +670,8 @@ def _depth_space(op: ir.Operation) -> None:
     else:
         mid, perm = [n, c, h // bs, bs, w // bs, bs], [0, 3, 5, 1, 2, 4]
     with ir.InsertionPoint(op), op.location:
-        r = create("tnx.reshape", [op.operands[0]], [ir.RankedTensorType.get(mid, et)]).result
-        t = create("tnx.transpose", [r], [ir.RankedTensorType.get([mid[p] for p in perm], et)], {"perm": perm}).result
+        r = create("tnx.reshape", [op.operands[0]], [tensor_type(mid, et)]).result
+        t = create("tnx.transpose", [r], [tensor_type([mid[p] for p in perm], et)], {"perm": perm}).result
         new = create("tnx.reshape", [t], [op.results[0].type]).result
     op.results[0].replace_all_uses_with(new)
     op.erase()

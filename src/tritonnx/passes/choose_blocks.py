@@ -23,12 +23,12 @@ import math
 
 from mlir import ir
 
-from tritonnx.dialects.builders import attrs_of, shape_of, to_attr
+from tritonnx.dialects.builders import attrs_of, shape_of, to_attr, type_shape
 from tritonnx.dialects.ops import POINTWISE
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims
-from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, recognize_shape, to_python
+from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, to_python
 from tritonnx.target import GPUTarget
 
 NAME = "choose-blocks"
@@ -270,9 +270,7 @@ def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
         if "tnx.kind" not in fn.attributes:
             continue
         kind = ir.StringAttr(fn.attributes["tnx.kind"]).value
-        out_shape = recognize_shape(
-            ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]).shape
-        )
+        out_shape = type_shape(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0])
         anchor = anchor_of(fn)
         precision = (
             ir.StringAttr(module.attributes["tnx.precision"]).value if "tnx.precision" in module.attributes else "fp32"

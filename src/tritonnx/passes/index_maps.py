@@ -16,12 +16,11 @@ import numpy as np
 from mlir import ir
 
 from tritonnx.dialects import onnx_op_type, operand_specs
-from tritonnx.dialects.builders import attrs_of, operand, producer_op, shape_of
+from tritonnx.dialects.builders import attrs_of, operand, producer_op, shape_of, size_values
 from tritonnx.dialects.tile import TileBuilder, delinearize, elem, is_float, linearize
 from tritonnx.errors import CompileError
 from tritonnx.passes import elementwise
 from tritonnx.passes.kernel_info import node_name
-from tritonnx.symbolic import recognize
 
 Index = list  # per-dimension index tiles (ir.Value), or None where the index is always 0
 
@@ -93,8 +92,8 @@ class Emitter:
             i = idx[0] if idx[0] is not None else self.index(0)
             step = b.binary("mul", b.convert(i, elem(start)), delta)
             return b.binary("add", b.broadcast(step, self.shape), start)
-        if name == "tnx.constant":  # a scalar size a dynamic compile keeps in the kernel (outline)
-            value = recognize(int(ir.DenseElementsAttr(op.attributes["value"]).get_splat_value().value))
+        if name == "tnx.sizes":  # a scalar dynamic size, computed in the kernel (outline)
+            value = size_values(op.results[0]).reshape(-1)[0]
             return b.const(value, [1] * len(self.shape), compute_type(elem_type_of(v)))
         if name == "tnx.eye_like":
             i, j = (t if t is not None else self.index(0) for t in idx[-2:])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from mlir import ir
 
-from tritonnx.dialects.builders import attrs_of, create, operand, shape_of, to_attr
+from tritonnx.dialects.builders import attrs_of, create, operand, shape_of, tensor_type, to_attr
 from tritonnx.passes import functions, ops
 from tritonnx.passes.fusion import POINTWISE, node_name
 
@@ -86,7 +86,7 @@ def _merge_matmuls(block: ir.Block) -> None:
             names = ", ".join(node_name(m) for m in group)
             with ir.InsertionPoint(first), first.location:
                 w = make_constant(np.concatenate(weights, axis=1), "merged")
-                merged = create("tnx.mat_mul", [x, w], [ir.RankedTensorType.get(out_shape, et)]).operation
+                merged = create("tnx.mat_mul", [x, w], [tensor_type(out_shape, et)]).operation
                 why = f"horizontal fusion of {names}: one MatMul reads the input once"
                 merged.attributes["tnx.merged"] = to_attr(why)
                 result = merged.results[0]
@@ -174,7 +174,7 @@ def _merge_convs(block: ir.Block) -> None:
         with ir.InsertionPoint(first), first.location:
             w = make_constant(np.concatenate(weights, axis=0), "merged")
             b = make_constant(np.concatenate(biases), "merged_bias")
-            rtype = ir.RankedTensorType.get(out_shape, et)
+            rtype = tensor_type(out_shape, et)
             merged = create("tnx.conv", [x, w, b], [rtype], {k: attrs_of(first)[k] for k in CONV_ATTRS}).operation
             merged.attributes["tnx.merged"] = to_attr(f"horizontal fusion of {names}: one Conv reads the input once")
             result = merged.results[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 
 from mlir import ir
 
@@ -68,10 +67,7 @@ def _sizes(values) -> str:
 
 def size_text(v) -> str:
     """A size as text: the number, or a dynamic one's expression (`16*batch`)."""
-    r = v if symbolic.is_symbolic(v) else symbolic.recognize(int(v))
-    if not symbolic.is_symbolic(r):
-        return str(int(v))
-    return str(r.expr)
+    return str(v.expr) if symbolic.is_symbolic(v) else str(int(v))
 
 
 def _size(v) -> str:
@@ -79,14 +75,6 @@ def _size(v) -> str:
     of several is written `dyn`)."""
     text = size_text(v)
     return text if text.isidentifier() or text.isdigit() else "dyn"
-
-
-def _stable(text: str) -> str:
-    """`text` with the sizes of a dynamic compile written as their expressions, so that the
-    digest does not depend on the sample sizes the passes ran at."""
-    if not symbolic.active():
-        return text
-    return re.sub(r"(?<![A-Za-wyz0-9_.%#@^+-])\d+(?=x|[^\w.]|$)", lambda m: _size(int(m.group())), text)
 
 
 def _anchor_part(kind: str, anchor: ir.Operation) -> tuple[str, str]:
@@ -141,5 +129,5 @@ def kernel_name(kind: str, members: list[ir.Operation], anchor: ir.Operation | N
         fused = fused[:MAX_FUSED] + ["etc"]
     et = str(ir.RankedTensorType(out.type).element_type)
     parts = [head] + fused + ([detail] if detail else []) + [SHORT_TYPES.get(et, et)]
-    digest = hashlib.sha256(_stable(body).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(body.encode()).hexdigest()[:8]
     return "_".join(p for p in parts if p) + "_" + digest

@@ -27,21 +27,15 @@ from tritonnx.dialects.ops import KERNEL_KIND, VIEWS
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import node_name
 from tritonnx.passes.naming import kernel_name
-from tritonnx.symbolic import active, is_symbolic, recognize
 
 NAME = "outline"
 NOTES = re.compile(r'tnx\.(folded|merged|split_k) = "[^"]*"')  # informational attributes
 
 
 def is_size_constant(op: ir.Operation) -> bool:
-    """An integer scalar constant whose value is a dynamic size (a shape computation's result,
-    e.g. the sequence length in an index b * seq + s): it becomes a kernel argument."""
-    if op.name != "tnx.constant" or not active():
-        return False
-    attr = op.attributes["value"]
-    if not isinstance(attr, ir.DenseIntElementsAttr) or not attr.is_splat or math.prod(shape_of(op.results[0])) != 1:
-        return False
-    return is_symbolic(recognize(int(attr.get_splat_value().value)))
+    """A scalar `tnx.sizes`: a dynamic size as data (a shape computation's result, e.g. the
+    sequence length in an index b * seq + s), computed in the kernel from its arguments."""
+    return op.name == "tnx.sizes" and math.prod(shape_of(op.results[0])) == 1
 
 
 CHECKED = ("tnx.gather", "tnx.gather_elements")  # ops whose indices operand addresses memory

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from mlir import ir
 
-from tritonnx.dialects.builders import attrs_of, create, np_dtype, operand, shape_of, to_attr
+from tritonnx.dialects.builders import attrs_of, create, np_dtype, operand, shape_of, tensor_type, to_attr
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import node_name
 
@@ -66,7 +66,7 @@ def _split(op: ir.Operation, sms: int) -> None:
     x, w, ks = op.operands[0], op.operands[1], k // s
 
     def tensor(shape):
-        return ir.RankedTensorType.get(list(shape), et)
+        return tensor_type(shape, et)
 
     with ir.InsertionPoint(op), op.location:
         a3 = create("tnx.reshape", [x], [tensor([m, s, ks])]).result

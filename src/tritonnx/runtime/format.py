@@ -295,6 +295,14 @@ def evaluate(text: int | str, values: dict[str, int]) -> int:
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp):
             return _BINARY[type(node.op)](go(node.left), go(node.right))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("min", "max")
+            and node.args
+            and not node.keywords
+        ):
+            return (min if node.func.id == "min" else max)(go(a) for a in node.args)
         if isinstance(node, ast.Compare):
             left = go(node.left)
             for op, right in zip(node.ops, node.comparators):

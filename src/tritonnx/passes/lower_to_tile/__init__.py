@@ -6,7 +6,7 @@ Everything else in the group is evaluated by `index_maps.Emitter` on the templat
 of indices: views are index maps on loads, elementwise ops apply to tiles. Kernels become
 destination-passing: `@kernel_N(inputs..., outputs...)` (a multi-output kernel, formed by
 the fuse pass, stores several; `tnx.num_outputs` counts them); in @main each call gets its
-outputs from `bufferization.alloc_tensor` (allocations, so cse keeps them apart).
+outputs from `tnx.empty` (allocations, so cse keeps them apart).
 A kernel with checked data indices (`tnx.index_check`, set by outline) also takes one
 int64[2] check buffer per checked op, between its inputs and outputs (`tnx.checks`
 describes them); each call gets them as allocations tagged `tnx.check`.

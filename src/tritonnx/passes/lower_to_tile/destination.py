@@ -1,5 +1,5 @@
 """Destination-passing calls: in @main each call of a kernel gets its outputs, and its
-check buffers, as `bufferization.alloc_tensor` allocations (so cse keeps them apart)."""
+check buffers, as `tnx.empty` allocations (so cse keeps them apart)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def rewrite_calls(module: ir.Operation) -> None:
             with ir.InsertionPoint(op), op.location:
                 checks = check_buffers(op, by_symbol[ir.FlatSymbolRefAttr(op.attributes["callee"]).value])
                 empty = [
-                    ir.Operation.create("bufferization.alloc_tensor", results=[r.type]).results[0] for r in op.results
+                    ir.Operation.create("tnx.empty", results=[r.type]).results[0] for r in op.results
                 ]
                 call = func.CallOp(
                     [], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + checks + empty
@@ -50,13 +50,13 @@ def check_attr(op: ir.Operation) -> ir.Attribute:
             "node": ir.StringAttr.get(node_name(op)),
             "op_type": ir.StringAttr.get(onnx_op_type(op.name)),
             "axis": to_attr(axis),
-            "size": to_attr(int(shape_of(data)[axis])),
+            "size": ir.StringAttr.get(str(shape_of(data)[axis])),  # an expression where dynamic
         }
     )
 
 
 def check_buffers(call: ir.Operation, kernel: ir.Operation) -> list[ir.Value]:
-    """One int64[2] `bufferization.alloc_tensor` per check of `kernel` at this call site,
+    """One int64[2] `tnx.empty` per check of `kernel` at this call site,
     tagged `tnx.check` with the node of this site (`tnx.check_nodes`, set by outline)."""
     if "tnx.checks" not in kernel.attributes:
         return []
@@ -67,7 +67,7 @@ def check_buffers(call: ir.Operation, kernel: ir.Operation) -> list[ir.Value]:
         if i < len(sites):
             entry["node"] = sites[i]
         alloc = ir.Operation.create(
-            "bufferization.alloc_tensor",
+            "tnx.empty",
             results=[ir.RankedTensorType.get([2], ir.IntegerType.get_signless(64))],
             attributes={"tnx.check": ir.DictAttr.get(entry)},
         )

@@ -8,6 +8,7 @@ import math
 from mlir import ir
 
 from tritonnx import symbolic
+from tritonnx.dialects.builders import type_shape
 from tritonnx.passes import ops
 
 INDEX_LIMIT = 2**31 - 1  # the largest int32
@@ -38,7 +39,7 @@ def index_bits(kernel: ir.Operation) -> int:
     for t in types:
         if not isinstance(t, ir.RankedTensorType):
             continue
-        n = math.prod(symbolic.recognize_shape(ir.RankedTensorType(t).shape))
+        n = math.prod(type_shape(t))
         if symbolic.is_symbolic(n):
             symbolic_sizes.append(n.expr)
             n = int(n.expr.subs({s: 1 for s in n.expr.free_symbols}))
