@@ -8,8 +8,8 @@ writes them into the inputs.
 The expressions come from onnxruntime's symbolic shape inference
 (`onnxruntime.tools.symbolic_shape_infer`, sympy underneath), which propagates sizes
 through shape computations (Shape, Gather, Concat, Reshape targets) and through strided
-Conv and pooling (floor division). tritonnx adds ConvTranspose, which that tool leaves to
-onnx's inference. A size the tool cannot express gets a fresh symbol of its own
+Conv and pooling (floor division). tritonnx adds ConvTranspose and Flatten, which that
+tool leaves to onnx's inference. A size the tool cannot express gets a fresh symbol of its own
 (`Resize_12_o0__d2`, `unk__3`); `tritonnx.importers.onnx` refuses such a size when a
 node uses it, naming the node.
 """
@@ -61,11 +61,29 @@ def _inference_class():
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference, get_shape_from_sympy_shape
 
     class Inference(SymbolicShapeInference):
-        """onnxruntime's inference, with ConvTranspose-11's output size."""
+        """onnxruntime's inference, with the output sizes of ConvTranspose-11 and Flatten-21."""
 
         def __init__(self):
             super().__init__(int_max=2**31 - 1, auto_merge=True, guess_output_rank=False, verbose=0)
             self.dispatcher_["ConvTranspose"] = self._infer_conv_transpose
+            self.dispatcher_["Flatten"] = self._infer_flatten
+
+        def _set_shape(self, node, shape):
+            self._update_computed_dims(shape)
+            vi = self.known_vi_[node.output[0]]
+            vi.CopyFrom(
+                onnx.helper.make_tensor_value_info(
+                    node.output[0],
+                    self.known_vi_[node.input[0]].type.tensor_type.elem_type,
+                    get_shape_from_sympy_shape(shape),
+                )
+            )
+
+        def _infer_flatten(self, node):
+            x = self._get_sympy_shape(node, 0)
+            axis = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 1)
+            axis = axis + len(x) if axis < 0 else axis
+            self._set_shape(node, [sympy.Mul(*x[:axis]), sympy.Mul(*x[axis:])])
 
         def _infer_conv_transpose(self, node):
             x = self._get_sympy_shape(node, 0)
@@ -89,16 +107,7 @@ def _inference_class():
                     strides[i] * (x[2 + i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - pads[i] - pads[n + i]
                     for i in range(n)
                 ]
-            shape = [x[0], w[1] * group, *spatial]
-            self._update_computed_dims(shape)
-            vi = self.known_vi_[node.output[0]]
-            vi.CopyFrom(
-                onnx.helper.make_tensor_value_info(
-                    node.output[0],
-                    self.known_vi_[node.input[0]].type.tensor_type.elem_type,
-                    get_shape_from_sympy_shape(shape),
-                )
-            )
+            self._set_shape(node, [x[0], w[1] * group, *spatial])
 
     return Inference
 
