@@ -182,7 +182,7 @@ def test_dynamic_sizes_are_checked_at_the_run_size():
         [helper.make_tensor_value_info("x", f, [2, "n"]), helper.make_tensor_value_info("ids", i64, [3])],
         [helper.make_tensor_value_info("y", f, [2, 3])],
     )
-    model = tritonnx.compile(proto, dynamic=True)
+    model = tritonnx.compile(proto)
     assert model.plan["checks"][0]["size"] == "n"
     for n in (5, 11):
         x = np.arange(2 * n, dtype=np.float32).reshape(2, n)

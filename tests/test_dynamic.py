@@ -1,4 +1,4 @@
-"""Dynamic shapes: a model with symbolic batch and sequence compiles once (`dynamic=True`);
+"""Dynamic shapes: a model with symbolic batch and sequence compiles once, by default;
 its kernels take the sizes as arguments and the one artifact runs at any sizes, checked
 against onnxruntime, with no recompilation."""
 
@@ -15,24 +15,38 @@ from tritonnx.runtime.format import evaluate
 
 
 def test_symint_arithmetic_keeps_the_expression():
-    with symbolic.scope({"batch": 13, "seq": 113}):
-        m = symbolic.recognize(13 * 113 * 64)
-        assert int(m) == 13 * 113 * 64 and str(m.expr) == "64*batch*seq"
-        assert symbolic.recognize(64) == 64 and not symbolic.is_symbolic(symbolic.recognize(64))
+    with symbolic.scope({"batch": 4, "seq": 16}):
+        m = symbolic.make("64*batch*seq")
+        assert int(m) == 64 * 4 * 16 and str(m) == "64*batch*seq" and f"{m}" == "64*batch*seq"
         blocks = -(-m // 128)  # cdiv, as the choose-blocks pass writes it
-        assert int(blocks) == -(-(13 * 113 * 64) // 128)
         assert evaluate(symbolic.to_python(blocks), {"batch": 3, "seq": 7}) == -(-(3 * 7 * 64) // 128)
         assert symbolic.to_python(m // 64) == "batch*seq"
         assert not symbolic.is_symbolic(m % 64)  # 64 divides every value of it
-        assert symbolic.hint(m) == 64 * symbolic.HINT * symbolic.HINT
-    assert symbolic.recognize(13 * 113) == 13 * 113 and not symbolic.is_symbolic(symbolic.recognize(13 * 113))
+        assert symbolic.hint(m) == 64 * 4 * 16
+        conv = (symbolic.make("H") + 2 * 1 - 3) // 2 + 1  # a strided Conv's output size
+        assert symbolic.parse(str(conv.expr)) == conv.expr  # the text in the IR reads back
+        assert evaluate(symbolic.to_python(conv), {"H": 9}) == (9 + 2 - 3) // 2 + 1
+        assert m != 64 * 4 * 16  # a symbolic size never equals a number, whatever its hint
+        assert symbolic.make("seq") == symbolic.make("seq") and symbolic.smin(m, 5) != 5
+        with pytest.raises(symbolic.SymbolicSizeError):
+            float(m)  # a symbolic size used as a number is refused, never its hint
+        with pytest.raises(symbolic.SymbolicSizeError):
+            m / 3
+    with pytest.raises(ValueError, match="not a size expression"):
+        symbolic.parse("__import__('os')")
 
 
-def test_samples_avoid_static_sizes():
-    sets = symbolic.pick_samples(["batch", "seq"], {26, 64, 1000})  # 13 divides 26
-    values = [v for s in sets for v in s.values()]
-    assert len(set(values)) == 4 and 13 not in values
-    assert all(26 % v and 1000 % v for v in values)
+def test_dynamic_types_hold_their_expressions():
+    from mlir import ir
+
+    from tritonnx.dialects import make_context
+    from tritonnx.dialects.builders import tensor_type, type_shape
+
+    with make_context(), ir.Location.unknown():
+        h = symbolic.make("floor(H/2 - 1/2) + 1")
+        t = tensor_type([symbolic.make("batch"), 64, h, h], np.float32)
+        assert str(t) == 'tensor<?x64x?x?xf32, ["batch", "floor(H/2 - 1/2) + 1", "floor(H/2 - 1/2) + 1"]>'
+        assert type_shape(ir.Type.parse(str(t))) == [symbolic.make("batch"), 64, h, h]
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +65,9 @@ def test_bert_one_artifact_runs_at_every_size(bert, monkeypatch):
     runs = []
     lower = driver._lower
     monkeypatch.setattr(driver, "_lower", lambda *a, **k: runs.append(1) or lower(*a, **k))
-    model = tritonnx.compile(path, d / "art", dynamic=True, cache=False)
-    compiled = len(runs)  # the compile and its check at a second set of sample sizes
-    assert compiled == 2
+    model = tritonnx.compile(path, d / "art", cache=False)  # dynamic by default
+    compiled = len(runs)
+    assert compiled == 1  # one pipeline run: nothing is sampled, nothing compiled twice
     assert model.dynamic and set(model.plan["symbols"]) == {"batch", "seq"}
     assert [i["shape"] for i in model.plan["inputs"]] == [["batch", "seq"], ["batch", "seq"]]
     assert model.plan["outputs"][0]["shape"] == ["batch", "seq", tm.HIDDEN]
@@ -80,7 +94,7 @@ def test_bert_one_artifact_runs_at_every_size(bert, monkeypatch):
 
 def test_bert_dynamic_kernels_compile_to_cubin(bert):
     path, d = bert
-    model = tritonnx.compile(path, d / "gpu", dynamic=True, targets=("sm_90",), cache=False)
+    model = tritonnx.compile(path, d / "gpu", targets=("sm_90",), cache=False)
     for launch in model.launches:  # the sizes a kernel reads are i32 arguments after its buffers
         n, first = len(launch["symbols"]), len(launch["buffers"])
         assert launch["signature"][first : first + n] == ["i32"] * n
@@ -93,9 +107,9 @@ def test_bert_dynamic_kernels_compile_to_cubin(bert):
 
 
 def _padded(tmp_path):
-    """x[n, 4] -> Pad by one row on each side -> Relu: a size n + 2, not a product."""
+    """x[n, 4] -> Pad by one row on each side -> Relu: a size n + 2."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)  # no shape: onnxruntime runs it
     pads = helper.make_tensor("pads", TensorProto.INT64, [4], [1, 0, 1, 0])
     graph = helper.make_graph(
         [helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Relu", ["p"], ["y"])],
@@ -109,23 +123,45 @@ def _padded(tmp_path):
     return str(path)
 
 
-def test_size_that_is_not_a_product_is_refused(tmp_path):
+def test_sizes_that_are_not_products(tmp_path):
+    """n + 2 (Pad) and a strided Conv's floor((H - 1)/2) + 1 are sizes like any other."""
     path = _padded(tmp_path)
-    with pytest.raises(tritonnx.CompileError, match="compiled at n=13 and at n=113, a kernel differs"):
-        tritonnx.compile(path, tmp_path / "art", dynamic=True, cache=False)
-    assert not (tmp_path / "art").exists()
-    model = tritonnx.compile(path, tmp_path / "static", shapes={"x": [5, 4]}, dynamic=True)  # nothing left dynamic
-    assert not model.dynamic
-    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    np.testing.assert_allclose(model.run({"x": x})["y"], ort_run(path, {"x": x})[0])
+    model = tritonnx.compile(path, tmp_path / "art", cache=False)
+    assert model.plan["outputs"][0]["shape"] == ["(n + 2)", 4] or model.plan["outputs"][0]["shape"][0] == "(2 + n)"
+    for n in (1, 6):
+        x = np.random.default_rng(n).standard_normal((n, 4)).astype(np.float32)
+        np.testing.assert_allclose(model.run({"x": x})["y"], ort_run(path, {"x": x})[0])
+    static = tritonnx.compile(path, tmp_path / "static", shapes={"x": [5, 4]})  # nothing left dynamic
+    assert not static.dynamic and static.plan["outputs"][0]["shape"] == [7, 4]
+
+
+def test_strided_conv_over_a_dynamic_image(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", -1])  # -1: Paddle's dynamic size
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = onnx.numpy_helper.from_array(np.random.default_rng(0).standard_normal((8, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+        helper.make_node("Relu", ["p"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "conv", [x], [y], [w])
+    path = str(tmp_path / "conv.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    model = tritonnx.compile(path, tmp_path / "art", cache=False)
+    assert set(model.plan["symbols"]) == {"N", "H", "x_3"}
+    for shape in [(1, 3, 9, 9), (2, 3, 16, 11)]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        got, ref = model.run({"x": x})["y"], ort_run(path, {"x": x})[0]
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_dynamic_cli(bert, tmp_path):
     from tritonnx.compiler import cli
 
     path, _ = bert
-    assert cli.main(["compile", path, "-o", str(tmp_path / "cli"), "--dynamic"]) == 0
-    assert tritonnx.runtime.CompiledModel(tmp_path / "cli").dynamic
+    assert cli.main(["compile", path, "-o", str(tmp_path / "cli"), "--size-hint", "seq=512"]) == 0
+    assert tritonnx.runtime.CompiledModel(tmp_path / "cli").plan["symbols"] == {"batch": 128, "seq": 512}
 
 
 @pytest.mark.parametrize("name", ["gpt2", "distilbert", "vit"])
@@ -135,7 +171,7 @@ def test_other_transformers_dynamic(name, tmp_path):
     import transformer_models as tm
 
     path = tm.export(name, str(tmp_path), opset=17, dynamic=True)
-    model = tritonnx.compile(path, tmp_path / "art", dynamic=True, cache=False)
+    model = tritonnx.compile(path, tmp_path / "art", cache=False)
     assert set(model.plan["symbols"]) == ({"batch"} if name == "vit" else {"batch", "seq"})
     for batch, seq in [(1, 7), (3, 20)]:
         feeds = tm.inputs(name, batch=batch, seq=seq)

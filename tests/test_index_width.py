@@ -100,7 +100,7 @@ def test_dynamic_size_is_guarded_for_int32(tmp_path):
     """A dynamic [n, 8] tensor: the kernel stays int32, and the runtime refuses an n that
     would take it past 2^31 elements (before launching), naming the condition."""
     out = tmp_path / "art"
-    model = tritonnx.compile(_neg_model(["n", 8]), out, dynamic=True)
+    model = tritonnx.compile(_neg_model(["n", 8]), out)
     plan, _ = _plan_and_sources(out)
     assert [launch["index_bits"] for launch in plan["launches"]] == [32]
     assert any(cond.startswith("8*n <= ") and "int32" in reason for cond, reason in plan["guards"])
@@ -113,7 +113,7 @@ def test_dynamic_kernel_past_2_31_at_any_size_is_int64(tmp_path):
     """A dynamic [n, 2^31+64] tensor is over the limit at n = 1: int64, with its symbol
     argument widened (launch signature i64, cast in the source); compiles to sm_90."""
     out = tmp_path / "art"
-    tritonnx.compile(_neg_model(["n", 2**31 + 64]), out, dynamic=True, targets=("sm_90",))
+    tritonnx.compile(_neg_model(["n", 2**31 + 64]), out, targets=("sm_90",))
     plan, sources = _plan_and_sources(out)
     (launch,) = plan["launches"]
     assert launch["index_bits"] == 64 and launch["symbols"] == ["n"]

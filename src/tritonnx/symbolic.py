@@ -13,8 +13,9 @@ expressions of its `?` dimensions in order: `tensor<?x64x?xf32, ["batch", "floor
 writes one. A `SymInt` is an int (the expression at the size hints, so heuristics and
 comparisons of sizes still work) carrying its sympy expression `expr` through + - * // %
 and cdiv. Equality compares expressions, so a symbolic size never equals a number; `str`
-and f-strings print the expression; `range(n)`, list repetition and slicing with a SymInt
-raise (a symbolic size used as a number is a silent specialization, which we refuse).
+and f-strings print the expression; `float(n)` and `n / k` raise SymbolicSizeError (a
+dynamic size used as a number would be a silent specialization). Code that needs a number
+(a count, an attribute) checks `is_symbolic` and refuses with the node's name.
 
 Expressions are printed in sympy's notation and parsed back with an `ast` walk (never
 `eval`): names, integers, + - * / // % **, floor, ceiling, Min, Max, Mod.
@@ -71,10 +72,14 @@ class SymInt(int):
     def __format__(self, spec: str) -> str:
         return format(str(self.expr), spec) if not spec or spec[-1:] == "s" else format(int(self), spec)
 
-    def __index__(self):
-        raise SymbolicSizeError(
-            f"internal error: the symbolic size {self.expr} was used as a number (a count or an index)"
-        )
+    def __float__(self):
+        raise SymbolicSizeError(f"the dynamic size {self.expr} was used as a number (a float)")
+
+    def __truediv__(self, other):
+        raise SymbolicSizeError(f"the dynamic size {self.expr} was divided as a float (/ {other})")
+
+    def __rtruediv__(self, other):
+        raise SymbolicSizeError(f"{other} was divided by the dynamic size {self.expr} as a float")
 
     def __eq__(self, other):
         if isinstance(other, bool) or not isinstance(other, int):

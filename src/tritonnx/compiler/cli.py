@@ -29,7 +29,7 @@ def _compile(args) -> int:
         cache=not args.no_cache,
         precision=args.precision,
         shapes=_shapes(args.shape or ()),
-        dynamic=args.dynamic,
+        size_hints=_hints(args.size_hint or ()),
         check_indices=not args.no_index_check,
     )
     plan = model.plan
@@ -61,6 +61,19 @@ def _shapes(specs) -> dict:
             raise InputError(f"--shape {spec!r}: expected NAME=D1,D2,... with integer sizes") from None
         if not name:
             raise InputError(f"--shape {spec!r}: expected NAME=D1,D2,...")
+    return out
+
+
+def _hints(specs) -> dict:
+    """{'seq': 512} from ['seq=512', ...]. Raises InputError for a malformed spec."""
+    from tritonnx.errors import InputError
+
+    out = {}
+    for spec in specs:
+        name, _, n = spec.partition("=")
+        if not name or not n.strip().isdigit() or int(n) < 1:
+            raise InputError(f"--size-hint {spec!r}: expected SYMBOL=N with a positive integer N")
+        out[name] = int(n)
     return out
 
 
@@ -183,13 +196,14 @@ def parser() -> argparse.ArgumentParser:
         "--shape",
         action="append",
         metavar="NAME=D1,D2,...",
-        help="static shape for an input with symbolic dimensions (repeatable)",
+        help="specialize: compile for exactly this shape of an input with dynamic dimensions "
+        "(repeatable; without it the artifact runs at any sizes)",
     )
     c.add_argument(
-        "--dynamic",
-        action="store_true",
-        help="keep the inputs' symbolic dimensions (batch, sequence) not fixed by --shape: one "
-        "artifact runs at any sizes",
+        "--size-hint",
+        action="append",
+        metavar="SYMBOL=N",
+        help="the size the block-size heuristics assume for a dynamic dimension (default 128; repeatable)",
     )
     c.add_argument(
         "--precision",

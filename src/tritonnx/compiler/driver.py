@@ -140,7 +140,7 @@ def fix_shapes(proto: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
         if len(shape.dim) != len(dims):
             raise InputError(f"input '{name}' has rank {len(shape.dim)}; shapes gives {list(dims)}.")
         for i, (d, n) in enumerate(zip(shape.dim, dims)):
-            if d.HasField("dim_value") and d.dim_value != n:
+            if d.HasField("dim_value") and d.dim_value >= 0 and d.dim_value != n:
                 raise InputError(f"input '{name}' has static size {d.dim_value} in dimension {i}; shapes gives {n}.")
             d.Clear()
             d.dim_value = int(n)
