@@ -98,7 +98,7 @@ class SymInt(int):
     def _op(self, other, fn_int, fn_expr):
         if not isinstance(other, int) or isinstance(other, bool):
             return fn_int(int(self), other)
-        return wrap(fn_int(int(self), int(other)), fn_expr(self.expr, expr_of(other)))
+        return wrap(fn_int(int(self), int(other)), _combine(fn_expr, self.expr, expr_of(other)))
 
     def __add__(self, o):
         return self._op(o, lambda a, b: a + b, lambda a, b: a + b)
@@ -140,33 +140,67 @@ class SymInt(int):
         return self if int(self) >= 0 else -self
 
 
+_FNS: dict = {}
+
+
+def _combine(fn, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    """fn(a, b), normalized, memoized: the passes compute the same sizes many times."""
+    key = (fn.__code__, a, b)
+    out = _FNS.get(key)
+    if out is None:
+        if len(_FNS) > 100_000:
+            _FNS.clear()
+        out = _FNS[key] = _normal(sympy.sympify(fn(a, b)))
+    return out
+
+
 def expr_of(x) -> sympy.Expr:
     return x.expr if isinstance(x, SymInt) else sympy.Integer(int(x))
 
 
+def _hints_key() -> tuple:
+    return tuple(sorted((_hints.get() or {}).items()))
+
+
+@functools.lru_cache(maxsize=65536)
+def _value_at(expr: sympy.Expr, hints: tuple) -> int:
+    values = dict(hints)
+    return int(expr.subs({s: values.get(s.name, HINT) for s in expr.free_symbols}))
+
+
 def at_hints(expr: sympy.Expr) -> int:
     """The value of `expr` with every symbol at its size hint."""
-    hints = _hints.get() or {}
-    return int(expr.subs({s: hints.get(s.name, HINT) for s in expr.free_symbols}))
+    return _value_at(expr, _hints_key())
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal(expr: sympy.Expr) -> sympy.Expr:
+    # floor(-x) = -ceiling(x): keep floor and ceiling arguments non-negative (cdiv is -(-a // b))
+    return expr.replace(
+        lambda e: isinstance(e, sympy.floor) and e.args[0].could_extract_minus_sign(),
+        lambda e: -sympy.ceiling(-e.args[0]),
+    )
 
 
 def wrap(value: int | None, expr) -> int:
     """A SymInt of `expr` (its value `value`, or the expression at the hints when None),
     or a plain int where the expression has no symbol left."""
-    expr = sympy.sympify(expr)
-    # floor(-x) = -ceiling(x): keep floor and ceiling arguments non-negative (cdiv is -(-a // b))
-    expr = expr.replace(
-        lambda e: isinstance(e, sympy.floor) and e.args[0].could_extract_minus_sign(),
-        lambda e: -sympy.ceiling(-e.args[0]),
-    )
+    expr = _normal(sympy.sympify(expr))
     if not expr.free_symbols:
         return int(expr)
     return SymInt(at_hints(expr) if value is None else int(value), expr)
 
 
+@functools.lru_cache(maxsize=65536)
+def _made(text: str, hints: tuple) -> int:
+    return wrap(None, parse(text))
+
+
 def make(expr) -> int:
     """The size of expression `expr` (sympy or text): a SymInt, or an int if it is constant."""
-    return wrap(None, parse(expr) if isinstance(expr, str) else expr)
+    if isinstance(expr, str):
+        return _made(expr, _hints_key())
+    return wrap(None, expr)
 
 
 def smin(a, b):
