@@ -179,3 +179,18 @@ def test_other_transformers_dynamic(name, tmp_path):
         ref = ort_run(path, feeds)[0]
         assert got.shape == ref.shape and got.shape[0] == batch
         assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-4
+
+
+def test_report_gives_dynamic_figures_as_expressions(bert, tmp_path):
+    import json
+
+    from tritonnx.compiler.report import report
+
+    path, _ = bert
+    tritonnx.compile(path, tmp_path / "art", size_hints={"seq": 64})
+    summary = json.loads(report(tmp_path / "art", "json"))
+    assert summary["sizes"] == {"batch": 128, "seq": 64}  # the concrete figures: at the size hints
+    e = {k: symbolic.parse(v) for k, v in summary["expressions"].items()}
+    assert {str(s) for s in e["bytes"].free_symbols} == {"batch", "seq"}
+    at_hints = {symbolic.sym("batch"): 128, symbolic.sym("seq"): 64}
+    assert int(e["flops"].subs(at_hints)) == summary["totals"]["flops"]  # the same figure, two forms

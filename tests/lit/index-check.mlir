@@ -6,12 +6,12 @@
 // of [-4, 3], and masks the table's load with the validity. The Gather by constant
 // indices is not checked (the importer verifies constants).
 // CHECK-LABEL: func.func @main
-// CHECK: %[[C:.*]] = tnx.empty() {tnx.check = {axis = 0 : i64, node = "embed", op_type = "Gather", size = 4 : i64}} : tensor<2xi64>
+// CHECK: %[[C:.*]] = "tnx.empty"() {tnx.check = {axis = 0 : i64, node = "embed", op_type = "Gather", size = "4"}} : () -> tensor<2xi64>
 // CHECK: call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%{{.*}}, %arg0, %[[C]], %{{.*}})
 // CHECK: call @[[K1:[a-z0-9_]+_[0-9a-f]+]](
 // CHECK-NOT: tnx.check
 // CHECK: func.func private @[[K0]](%{{.*}}: tensor<4x8xf32>, %[[IDS:.*]]: tensor<3xi64>, %[[CHK:.*]]: tensor<2xi64>, %{{.*}}: tensor<3x8xf32>)
-// CHECK-SAME: tnx.checks = [{axis = 0 : i64, node = "embed", op_type = "Gather", size = 4 : i64}]
+// CHECK-SAME: tnx.checks = [{axis = 0 : i64, node = "embed", op_type = "Gather", size = "4"}]
 // CHECK: %[[K:.*]] = "tile.load"(%[[IDS]]
 // CHECK: %[[W:.*]] = arith.addi %[[K]], %{{.*}} : tensor<32xi64>
 // CHECK: %[[LO:.*]] = arith.cmpi sge, %[[W]]

@@ -3,7 +3,7 @@
 // Add + Relu on a broadcast bias becomes one flat pointwise program: the bias load uses
 // only the channel index (the broadcast dimension is an index map, not a copy).
 // CHECK-LABEL: func.func @main
-// CHECK: %[[OUT:.*]] = tnx.empty() : tensor<2x3xf32>
+// CHECK: %[[OUT:.*]] = "tnx.empty"() : () -> tensor<2x3xf32>
 // CHECK: call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%arg0, %{{.*}}, %[[OUT]]) {tnx.nodes = {{.*}}} : (tensor<2x3xf32>, tensor<3xf32>, tensor<2x3xf32>) -> ()
 // CHECK: func.func private @[[K0]](%[[X:.*]]: tensor<2x3xf32>, %[[B:.*]]: tensor<3xf32>, %[[Y:.*]]: tensor<2x3xf32>)
 // CHECK: "tile.program_id"() {axis = 0 : i64}

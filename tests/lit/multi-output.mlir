@@ -5,8 +5,8 @@
 // them to one call; the kernel stores the Conv's tile, then the second output over its
 // window: lanes whose channel lies in [4, 6), at channel - 4.
 // CHECK-LABEL: func.func @main
-// CHECK: %[[C:.*]] = tnx.empty() : tensor<1x6x4x4xf32>
-// CHECK: %[[R:.*]] = tnx.empty() : tensor<1x2x4x4xf32>
+// CHECK: %[[C:.*]] = "tnx.empty"() : () -> tensor<1x6x4x4xf32>
+// CHECK: %[[R:.*]] = "tnx.empty"() : () -> tensor<1x2x4x4xf32>
 // CHECK: call @[[K0:[a-z0-9_]+_[0-9a-f]+]](%arg0, %{{.*}}, %{{.*}}, %[[C]], %[[R]]) {tnx.nodes = ["tnx.conv", "tnx.mul", "tnx.relu"]}
 // CHECK: call @[[K1:[a-z0-9_]+_[0-9a-f]+]](%[[C]], %{{.*}})
 // CHECK: return %{{.*}}, %[[R]]

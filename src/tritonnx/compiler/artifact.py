@@ -129,7 +129,9 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                     "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
                     if "tnx.notes" in op.attributes
                     else [],
-                    "flops": ir.IntegerAttr(cost["flops"]).value,
+                    "flops": _size_text(ir.StringAttr(cost["flops"]).value)
+                    if isinstance(cost["flops"], ir.StringAttr)
+                    else ir.IntegerAttr(cost["flops"]).value,
                     "precision": (
                         ir.StringAttr(k.attributes["tnx.precision"]).value  # of its dot products
                         if "tnx.precision" in k.attributes

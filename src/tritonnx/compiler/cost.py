@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import onnx
 
 from tritonnx import target as gpu_targets
@@ -164,12 +165,40 @@ def bounds(model: onnx.ModelProto) -> dict:
     }
 
 
+def symbolic_totals(plan: dict) -> dict[str, str]:
+    """A dynamic plan's figures as expressions over its symbols (sympy's notation): "bytes"
+    (every launch's buffers read and written once: the compulsory traffic, without the
+    L2 re-reads the numeric figure models), "flops", and "no_reuse_bytes" (intermediate
+    buffers without reuse). Units: bytes, FLOPs."""
+    import sympy
+
+    from tritonnx.symbolic import parse
+
+    def dim(d) -> sympy.Expr:
+        return parse(d) if isinstance(d, str) else sympy.Integer(int(d))
+
+    def size(b: dict) -> sympy.Expr:
+        return sympy.Mul(*[dim(d) for d in b["shape"]]) * np.dtype(b["dtype"]).itemsize
+
+    buffers = {b["name"]: b for b in plan["buffers"]}
+    traffic, flops = sympy.Integer(0), sympy.Integer(0)
+    for launch in plan["launches"]:
+        roles = launch.get("roles") or [""] * len(launch["buffers"])
+        names = {n for n, r in zip(launch["buffers"], list(roles) + [""] * len(launch["buffers"])) if r != "check"}
+        traffic += sum((size(buffers[n]) for n in names), sympy.Integer(0))
+        flops += dim(launch.get("flops", 0))
+    no_reuse = sum((size(b) for b in plan["buffers"] if b["kind"] == "intermediate"), sympy.Integer(0))
+    return {k: str(sympy.expand(v)) for k, v in (("bytes", traffic), ("flops", flops), ("no_reuse_bytes", no_reuse))}
+
+
 def summarize(plan: dict, gpu: str = "H100") -> dict:
     """Per-launch costs and totals of a plan: {"gpu", "launches": [...], "totals": {...}}.
     Totals: kernels launched, FLOPs, modeled bytes, roofline seconds, the bounds and their
     ratios, and the memory plan's peak against its liveness bound and no reuse. A dynamic
-    plan is judged at the sizes it was compiled at (`plan["symbols"]`, in "sizes")."""
+    plan is judged at its size hints (`plan["symbols"]`, in "sizes"), and its figures are
+    also given as expressions over the symbols ("expressions", `symbolic_totals`)."""
     sizes = plan.get("symbols") or {}
+    expressions = symbolic_totals(plan) if sizes else {}
     if sizes:
         from tritonnx.runtime.dynamic import concretize
 
@@ -222,4 +251,11 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
             }
         )
     notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
-    return {"gpu": gpu_targets.get(gpu).product, "launches": rows, "totals": totals, "notes": notes, "sizes": sizes}
+    return {
+        "gpu": gpu_targets.get(gpu).product,
+        "launches": rows,
+        "totals": totals,
+        "notes": notes,
+        "sizes": sizes,
+        "expressions": expressions,
+    }

@@ -42,7 +42,9 @@ def render(summary: dict, plan: dict, console=None) -> None:
     console = console or Console(width=None if Console().is_terminal else 200)
     tiles = "GPU tiles" if plan.get("targets") else "CPU-interpreter tiles (compile with --target for GPU tiles)"
     if summary.get("sizes"):
-        tiles += "; dynamic sizes, figures at " + ", ".join(f"{k}={v}" for k, v in summary["sizes"].items())
+        tiles += "; dynamic sizes: figures at the size hints " + ", ".join(
+            f"{k}={v}" for k, v in summary["sizes"].items()
+        )
     table = Table(title=f"kernels, roofline on {summary['gpu']} ({tiles})", show_lines=False)
     for col in ("#", "kernel", "ONNX nodes", "kind", "grid", "block", "warps", "FLOPs", "bytes", "time", "bound"):
         table.add_column(col, justify="right" if col in ("#", "warps", "FLOPs", "bytes", "time") else "left")
@@ -96,6 +98,15 @@ def render(summary: dict, plan: dict, console=None) -> None:
             f"{t['peak_bytes'] / t['no_reuse_bytes']:.2f}x" if t["no_reuse_bytes"] else "",
         )
     console.print(totals)
+    if summary.get("expressions"):
+        e = summary["expressions"]
+        exprs = Table(title="dynamic figures as expressions over the symbols", show_header=True)
+        exprs.add_column("figure")
+        exprs.add_column("expression")
+        exprs.add_row("FLOPs", e["flops"])
+        exprs.add_row("DRAM bytes (each buffer once a launch)", e["bytes"])
+        exprs.add_row("intermediate bytes, no reuse", e["no_reuse_bytes"])
+        console.print(exprs)
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
 

@@ -265,6 +265,11 @@ def run(module: ir.Operation, pass_=None) -> None:
         )
 
 
+def _figure(n) -> ir.Attribute:
+    """A cost figure as an attribute: an integer, or a dynamic one's expression (`to_python`)."""
+    return ir.StringAttr.get(to_python(n)) if is_symbolic(n) else to_attr(int(n))
+
+
 def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
     for fn in functions(module):
         if "tnx.kind" not in fn.attributes:
@@ -278,7 +283,7 @@ def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
         cfg = choose(kind, anchor, out_shape, gpu, precision)
         cost = cost_attrs(fn, kind, anchor, out_shape)
         fn.attributes["tnx.cost"] = ir.DictAttr.get(
-            {"flops": to_attr(cost["flops"]), "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])}
+            {"flops": _figure(cost["flops"]), "roles": ir.ArrayAttr.get([ir.StringAttr.get(r) for r in cost["roles"]])}
         )
         if math.prod(out_shape) == 0:
             cfg["grid"] = [0] * len(cfg["grid"])  # an empty output: the runtime skips the launch

@@ -79,6 +79,8 @@ def concretize(plan: dict, values: dict[str, int]) -> dict:
         check["size"] = evaluate(check["size"], values)
     for launch in out["launches"]:
         launch["grid"] = [evaluate(g, values) for g in launch["grid"]]
+        if "flops" in launch:
+            launch["flops"] = evaluate(launch["flops"], values)
         for cand in launch.get("candidates", []):
             cand["grid"] = [evaluate(g, values) for g in cand["grid"]]
         launch["symbol_values"] = [values[s] for s in launch.get("symbols", [])]
