@@ -279,6 +279,8 @@ def _save_weights(path: Path, weights: dict, proto: onnx.ModelProto, failed: lis
     try:
         from tritonnx.runtime import to_torch
 
+        # torch.from_numpy shares the arrays' memory and safetensors >= 0.8 writes from it:
+        # a weight mapped from external data streams from its file, never held twice
         save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
         external.save(proto, path / "model.onnx")  # external data: copied into model.onnx.data
     except BaseException as e:  # noqa: BLE001 - re-raised by `write` in the main thread once the cubins are done

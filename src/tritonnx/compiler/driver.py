@@ -276,8 +276,14 @@ def _fingerprint(module: ir.Module, session: Session) -> dict:
         "launches": launches,
         "buffers": plan["buffers"],
         "guards": plan.get("guards", []),
-        "weights": {k: (v.shape, hashlib.sha256(v.tobytes()).hexdigest()) for k, v in weights.items()},
+        "weights": {k: (v.shape, hashlib.sha256(_raw(v)).hexdigest()) for k, v in weights.items()},
     }
+
+
+def _raw(v: np.ndarray) -> memoryview:
+    """An array's bytes (no copy for a C-contiguous array, such as a weight mapped from
+    external data)."""
+    return np.ascontiguousarray(v).reshape(-1).view(np.uint8).data
 
 
 def _same(a: dict, b: dict, samples: list[dict]) -> None:
