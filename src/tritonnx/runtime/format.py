@@ -12,8 +12,10 @@ An artifact is a directory with `plan.json` and the files it lists:
 
 `format` is the marker by which tritonnx recognizes a directory it may replace (an output
 path holding anything else is refused). The runtime checks `version`, validates the plan
-(`validate`) and compares every file's SHA-256 with `files` before it imports a kernel or
-loads weights (`read_verified`). The digests catch a damaged or edited artifact; they do not
+(`validate`) and compares every file's SHA-256 with `files` before it imports a kernel
+(`read_verified`: the bytes checked are the bytes run) or maps the weights (`verify_file`,
+in chunks: safetensors then maps the file, so a model's weights are never read into memory
+whole). The digests catch a damaged or edited artifact; they do not
 make a foreign artifact safe: loading one runs its kernels' Python code, as loading a pickle
 does, so load artifacts only from a trusted source.
 
