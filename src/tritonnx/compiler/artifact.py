@@ -5,8 +5,10 @@ plan.json          the format marker and version, the SHA-256 of every other fil
                    buffers, scalars, num_warps, num_stages, ONNX nodes) in launch order
 kernels/*.py       one @triton.jit kernel per distinct fusion group
 kernels/*.<target>.cubin   ahead-of-time GPU binaries, when targets were given
-weights.safetensors
-model.onnx         the source model, for `tritonnx run --check`
+weights.safetensors   written by safetensors from the arrays' memory (no copy: a weight
+                   mapped from an external data file is streamed from it)
+model.onnx         the source model, for `tritonnx run --check`; with external data, its
+                   big weights in model.onnx.data beside it
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
 from tritonnx.dialects.builders import np_dtype, type_shape
+from tritonnx.importers import external
 from tritonnx.passes import Session, functions, ops
 from tritonnx.runtime import format as artifact_format
 from tritonnx.runtime.memory_plan import plan_memory
@@ -278,8 +281,10 @@ def _save_weights(path: Path, weights: dict, proto: onnx.ModelProto, failed: lis
     try:
         from tritonnx.runtime import to_torch
 
+        # torch.from_numpy shares the arrays' memory and safetensors >= 0.8 writes from it:
+        # a weight mapped from external data streams from its file, never held twice
         save_file({k: to_torch(v).contiguous() for k, v in weights.items()}, str(path / "weights.safetensors"))
-        onnx.save(proto, str(path / "model.onnx"))
+        external.save(proto, path / "model.onnx")  # external data: copied into model.onnx.data
     except BaseException as e:  # noqa: BLE001 - re-raised by `write` in the main thread once the cubins are done
         failed.append(e)
 

@@ -1,7 +1,7 @@
 """The compile cache: finished artifacts by a key of everything that decides them.
 
-Key: SHA-256 of the model as compiled (after `constants` are applied; a model's external
-data is loaded into it first, so the key covers the weights' bytes), the compile options,
+Key: SHA-256 of the model as compiled (after `constants` are applied; the bytes of its
+external data, read in chunks, wherever the model's directory is), the compile options,
 the tritonnx sources (every .py and .mlir file of the package, so an edit invalidates the
 cache) and the versions of Triton, onnx and the MLIR bindings.
 
@@ -37,6 +37,7 @@ import onnx
 
 from tritonnx.compiler.options import CompileOptions
 from tritonnx.compiler.paths import pid_alive, remove_tree
+from tritonnx.importers import external
 from tritonnx.runtime.format import sha256_file
 
 MAX_ENTRIES = 16
@@ -74,11 +75,16 @@ def _fingerprint() -> str:
 
 
 def key(proto: onnx.ModelProto, options: CompileOptions) -> str:
-    """The cache key of compiling `proto` (external data loaded) with `options`: tritonnx's
-    own fingerprint, `options.key()` and the serialized model."""
+    """The cache key of compiling `proto` (from `importers.onnx.load`) with `options`:
+    tritonnx's own fingerprint, `options.key()`, the serialized model and the bytes of its
+    external data (`importers.external.digest`)."""
     h = hashlib.sha256(_fingerprint().encode())
     h.update(options.key().encode())
-    h.update(proto.SerializeToString(deterministic=True))
+    if external.has_external(proto):
+        h.update(external.without_basepath(proto).SerializeToString(deterministic=True))
+        external.digest(proto, h)
+    else:
+        h.update(proto.SerializeToString(deterministic=True))
     return h.hexdigest()[:32]
 
 

@@ -107,7 +107,9 @@ OPS: dict[str, OpDef] = {
     # tritonnx's own: a small integer tensor of sizes that depend on the model's symbols (a
     # Shape computation's result): `exprs` holds each element's expression; no ONNX node
     "Sizes": OpDef((), "constant", "tritonnx: integer sizes over the model's symbols, `exprs` per element."),
-    "Empty": OpDef((), "constant", "tritonnx: a kernel's destination buffer (an allocation: its type gives the shape)."),
+    "Empty": OpDef(
+        (), "constant", "tritonnx: a kernel's destination buffer (an allocation: its type gives the shape)."
+    ),
     "Conv": OpDef(
         ("X", "W", "B?"),
         "dot",

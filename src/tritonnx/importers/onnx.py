@@ -26,7 +26,7 @@ from tritonnx.dialects.builders import WeightStore, create, np_dtype, shape_of, 
 from tritonnx.dialects.ops import INTERNAL, OPS, snake
 from tritonnx.dialects.verify import inlined_name, label, user_node
 from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
-from tritonnx.importers import symbolic_shapes
+from tritonnx.importers import external, symbolic_shapes
 from tritonnx.symbolic import HINT, broadcast_shapes, is_symbolic, make, parse, sym
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
@@ -35,7 +35,12 @@ _AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "LogSoftmax", "Hardmax", "Gather"
 
 
 def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
-    """Reads and checks a model. Raises ModelLoadError with the file name on failure."""
+    """Reads and checks a model. Raises ModelLoadError with the file name on failure.
+
+    A model file with external data (any over 2 GB) is read without it and checked by path
+    (onnx's checker then reads the file itself, at any size, and checks that each location is
+    a file inside the model's directory); its big initializers stay in their files,
+    memory-mapped when read (`tritonnx.importers.external`)."""
     where = "the model"
     try:
         if isinstance(model, onnx.ModelProto):
@@ -48,7 +53,11 @@ def load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
                 raise ModelLoadError(f"{where} is a directory; give the path of an .onnx file.")
             if not Path(model).is_file():
                 raise ModelLoadError(f"{where}: no such file.")
-            proto = onnx.load(str(model))
+            proto = onnx.load(str(model), load_external_data=False)
+            if external.has_external(proto):
+                onnx.checker.check_model(str(model))
+                external.locate(proto, Path(model).parent)
+                return proto
         onnx.checker.check_model(_checkable(proto))
     except ModelLoadError:
         raise
@@ -232,7 +241,7 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
             return model
         graph = model.graph
         shapes = {vi.name: _static(vi) for vi in list(graph.value_info) + list(graph.input) + list(graph.output)}
-        known = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        known = {t.name: external.array(t) for t in graph.initializer}  # external: mapped, not read
         opset = _opset(model)
         kept, folded = [], {}
         elem = {vi.name: vi.type.tensor_type.elem_type for vi in list(graph.value_info) + list(graph.input)}
@@ -434,7 +443,7 @@ def _set_weights_aside(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     kept, aside = [], {}
     for t in light.graph.initializer:
         size = len(t.raw_data) or t.ByteSize()
-        if size >= WEIGHT_BYTES and t.data_location != onnx.TensorProto.EXTERNAL:
+        if size >= WEIGHT_BYTES or external.is_external(t):  # external: a big weight (`external.locate`)
             aside[t.name] = t
         else:
             kept.append(t)
@@ -617,7 +626,7 @@ class _Importer:
             for name, init in self.inits.items():
                 if name not in self.values:
                     with ir.Location.name(name):
-                        self.values[name] = self.constant(numpy_helper.to_array(init), name)
+                        self.values[name] = self.constant(external.array(init), name)
             for i, node in enumerate(self.graph.node):
                 with ir.Location.name(_node_name(node, i)):
                     self.node(node, i)

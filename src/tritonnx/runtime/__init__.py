@@ -229,11 +229,15 @@ class CompiledModel:
         return self._kernels[name]
 
     def _load_weights(self):
+        """{buffer: tensor} of the weights, on the device. The file is checked against its
+        SHA-256 in chunks and then memory-mapped by safetensors (copy-on-write: on the CPU the
+        tensors are the mapping, never a second copy of the file)."""
         if self._weights is None:
-            from safetensors.torch import load
+            from safetensors.torch import load_file
 
-            data = artifact_format.read_verified(self.path, self.plan, "weights.safetensors")
-            self._weights = {k: v.to(self.device) for k, v in load(data).items()}
+            artifact_format.verify_file(self.path, self.plan, "weights.safetensors")
+            loaded = load_file(str(self.path / "weights.safetensors"))
+            self._weights = {k: v.to(self.device) for k, v in loaded.items()}
         return self._weights
 
     def _check(self, feeds: dict):

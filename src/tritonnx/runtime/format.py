@@ -8,11 +8,14 @@ An artifact is a directory with `plan.json` and the files it lists:
   kernels/NAME.TARGET.cubin, kernels/NAME.TARGET.json   ahead-of-time binaries
   weights.safetensors  the weights
   model.onnx           the source model (for `tritonnx run --check`)
+  model.onnx.data      its external data, for a model that has some (every model over 2 GB)
 
 `format` is the marker by which tritonnx recognizes a directory it may replace (an output
 path holding anything else is refused). The runtime checks `version`, validates the plan
-(`validate`) and compares every file's SHA-256 with `files` before it imports a kernel or
-loads weights (`read_verified`). The digests catch a damaged or edited artifact; they do not
+(`validate`) and compares every file's SHA-256 with `files` before it imports a kernel
+(`read_verified`: the bytes checked are the bytes run) or maps the weights (`verify_file`,
+in chunks: safetensors then maps the file, so a model's weights are never read into memory
+whole). The digests catch a damaged or edited artifact; they do not
 make a foreign artifact safe: loading one runs its kernels' Python code, as loading a pickle
 does, so load artifacts only from a trusted source.
 
@@ -56,7 +59,8 @@ BUFFER_KINDS = {"input", "weight", "intermediate", "output", "check"}
 _BLOCK = re.compile(r"BLOCK(_[A-Z])?")  # the constexpr parameters lower-to-triton prints
 MAX_BLOCK = 1 << 20
 _FILE = re.compile(
-    r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx", re.ASCII
+    r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx(\.data)?",
+    re.ASCII,
 )
 _CHUNK = 1 << 22
 
@@ -338,12 +342,20 @@ def read_verified(root: Path, plan: dict, rel: str) -> bytes:
 
 
 def verify_file(root: Path, plan: dict, rel: str) -> None:
-    """Checks artifact file `rel` against the plan's SHA-256 without keeping its bytes (for
-    files a library opens by path, e.g. cubins). Raises ArtifactError as `read_verified`."""
+    """Checks artifact file `rel` against the plan's SHA-256, reading it in chunks and keeping
+    none of its bytes (for files a library then opens by path: cubins, the weights, which
+    safetensors maps). Raises ArtifactError as `read_verified`."""
     digest = plan["files"].get(rel)
-    path = Path(root) / rel
-    if digest is None or not path.is_file() or sha256_file(path) != digest:
+    if digest is None:
+        raise ArtifactError(f"{root}: the plan lists no digest for {rel}; the artifact is damaged.")
+    try:
+        actual = sha256_file(Path(root) / rel)
+    except OSError as e:
         raise ArtifactError(
-            f"{root}: {rel} is missing or does not match the SHA-256 recorded in plan.json; "
-            "refusing to load it. Compile the model again."
+            f"{root}: cannot read {rel} ({e.strerror}); the artifact is incomplete. Compile the model again."
+        ) from None
+    if actual != digest:
+        raise ArtifactError(
+            f"{root}: {rel} does not match the SHA-256 recorded in plan.json (the file was "
+            "changed after compiling); refusing to load it. Compile the model again."
         )

@@ -26,9 +26,7 @@ def rewrite_calls(module: ir.Operation) -> None:
                 continue
             with ir.InsertionPoint(op), op.location:
                 checks = check_buffers(op, by_symbol[ir.FlatSymbolRefAttr(op.attributes["callee"]).value])
-                empty = [
-                    ir.Operation.create("tnx.empty", results=[r.type]).results[0] for r in op.results
-                ]
+                empty = [ir.Operation.create("tnx.empty", results=[r.type]).results[0] for r in op.results]
                 call = func.CallOp(
                     [], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + checks + empty
                 )
