@@ -18,21 +18,6 @@ import pytest
 import torchvision_models
 import tritonnx
 from models import ort_run
-from tritonnx.errors import CompileError, InvalidModelError
-
-# Today a model with symbolic dimensions compiles to one dynamic artifact only with
-# `dynamic=True`. Once the default compile keeps symbolic dimensions (issue 13), this becomes
-# `DYNAMIC = {}` (or goes, with the `**DYNAMIC` below).
-DYNAMIC = dict(dynamic=True)
-
-# Today's dynamic compile stops at a size that is not a product of the dynamic dimensions
-# (a strided Conv's or a pool's output size, a Resize's); issue 13 makes those symbolic.
-# strict: the test fails as soon as the dynamic compile works, so the marker goes with the fix.
-NOT_PRODUCT = pytest.mark.xfail(
-    raises=CompileError,
-    strict=True,
-    reason="issue 13: 'some size of this model is not a product of its dynamic dimensions'",
-)
 
 RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 
@@ -60,35 +45,6 @@ def _check(model, proto, x, atol=0.0):
         assert err.max() <= bound, (name, x.shape, _rel(got[name], ref), float(err.max()), float(bound))
 
 
-def _set_dims(proto, name, dims):
-    """A copy of `proto` whose graph input `name` has the static sizes {axis: size} of `dims`."""
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    inp = next(i for i in out.graph.input if i.name == name)
-    for axis, size in dims.items():
-        d = inp.type.tensor_type.shape.dim[axis]
-        d.Clear()
-        d.dim_value = size
-    return out
-
-
-def _unknown_for_negative(proto):
-    """A copy of `proto` whose dimensions written as dim_value -1 (as Paddle2ONNX writes an
-    unknown size) in graph inputs, outputs and value_info are unknown dimensions (neither
-    dim_value nor dim_param).
-
-    Today the driver reads -1 as a static size: `shapes=` refuses to give it a value
-    ("input 'x' has static size -1 in dimension 0") and `dynamic=True` does not see it as a
-    symbol. Issue 13 names -1 dimensions as symbols; then this helper goes."""
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    for value in [*out.graph.input, *out.graph.output, *out.graph.value_info]:
-        for d in value.type.tensor_type.shape.dim:
-            if d.HasField("dim_value") and d.dim_value < 0:
-                d.Clear()
-    return out
-
-
 # --------------------------------------------------------------------------- torchvision
 
 # (name, input height and width): tests/export_torchvision.py exports at these sizes
@@ -104,11 +60,10 @@ def test_torchvision_static(name, size, tmp_path):
 
 
 @pytest.mark.slow
-@NOT_PRODUCT
 @pytest.mark.parametrize("name, size", TORCHVISION)
 def test_torchvision_dynamic_batch(name, size, tmp_path):
     proto = onnx.load(torchvision_models.exported(name))
-    model = tritonnx.compile(proto, tmp_path / "art", **DYNAMIC)
+    model = tritonnx.compile(proto, tmp_path / "art")  # default options: the batch stays dynamic
     assert model.dynamic
     for batch in (1, 2, 5):
         _check(model, proto, _image([batch, 3, size, size], seed=batch))
@@ -163,16 +118,9 @@ def test_ppocr_det_static(hw, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    raises=InvalidModelError,
-    strict=True,
-    reason="issue 13: the dynamic compile's sample sizes (113) are not multiples of 32, where the "
-    "detector's upsampled and lateral FPN features stop matching: 'node p2o.Add.250 (Add): "
-    "Incompatible dimensions'",
-)
 def test_ppocr_det_dynamic(tmp_path):
     proto = _with_logits(ppocr(DET))
-    model = tritonnx.compile(proto, tmp_path / "art", **DYNAMIC)
+    model = tritonnx.compile(proto, tmp_path / "art")  # default options: N, H and W stay dynamic
     assert model.dynamic
     for hw in [(320, 320), (480, 640)]:
         _check(model, proto, _image([1, 3, *hw], seed=hw[1]), atol=DET_ATOL)
@@ -188,29 +136,26 @@ def test_ppocr_rec_static(width, tmp_path):
 
 
 @pytest.mark.slow
-@NOT_PRODUCT
 def test_ppocr_rec_dynamic(tmp_path):
-    # the recognizer takes lines 48 pixels high (its height is dim_param '?'); batch and
-    # width stay symbolic
-    proto = _set_dims(ppocr(REC), "x", {2: 48})
-    model = tritonnx.compile(proto, tmp_path / "art", **DYNAMIC)
+    # the model as shipped: batch, height (dim_param '?') and width all stay symbolic; the
+    # recognizer reads lines 48 pixels high
+    proto = ppocr(REC)
+    model = tritonnx.compile(proto, tmp_path / "art")
     assert model.dynamic
     for width in (320, 160):
         _check(model, proto, _image([1, 3, 48, width], seed=width))
 
 
 def test_ppocr_cls_static(tmp_path):
-    proto = _unknown_for_negative(ppocr(CLS))
+    proto = ppocr(CLS)  # batch -1, as Paddle2ONNX writes a dynamic size
     model = tritonnx.compile(proto, tmp_path / "art", shapes={"x": [1, 3, 48, 192]})
     _check(model, proto, _image([1, 3, 48, 192], seed=0))
 
 
-@pytest.mark.slow
-def test_ppocr_cls_dynamic_batch(tmp_path):
-    # the classifier takes 48x192 crops; its height and width are both dim_param '?', which
-    # as one name would be one size, so they are fixed here; the batch (-1) stays symbolic
-    proto = _set_dims(_unknown_for_negative(ppocr(CLS)), "x", {2: 48, 3: 192})
-    model = tritonnx.compile(proto, tmp_path / "art", **DYNAMIC)
-    assert model.dynamic
-    for batch in (1, 2):
-        _check(model, proto, _image([batch, 3, 48, 192], seed=batch))
+def test_ppocr_cls_dynamic_sizes_it_cannot_express(tmp_path):
+    # the model as shipped: batch -1, height and width dim_param '?' (two symbols, x_2 and
+    # x_3). Its Reshape target is a Concat of shape data along axis 1, which the symbolic
+    # shape inference cannot follow: the size is refused, naming the node, not guessed
+    with pytest.raises(UnsupportedModelError, match=r"cannot express over the model's symbols \(x_0, x_2, x_3\)"):
+        tritonnx.compile(ppocr(CLS), tmp_path / "art")
+    assert not (tmp_path / "art").exists()

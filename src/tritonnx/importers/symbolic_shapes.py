@@ -40,7 +40,8 @@ def symbol_name(dim_param: str, input_name: str, axis: int) -> str:
 
 def name_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
     """Names the dynamic dimensions of `proto`'s graph inputs in place (dim_param set to
-    the symbol's identifier; `-1` and unnamed dimensions included) and returns {symbol:
+    the symbol's identifier; `-1` and unnamed dimensions included; a `-1` of an output or
+    value_info becomes unknown, for inference to fill) and returns {symbol:
     [(input name, axis), ...]}. Inputs that are initializers (weights) are left alone."""
     inits = {t.name for t in proto.graph.initializer}
     out: dict[str, list[tuple[str, int]]] = {}
@@ -54,6 +55,10 @@ def name_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
             d.Clear()
             d.dim_param = name
             out.setdefault(name, []).append((inp.name, i))
+    for vi in [*proto.graph.output, *proto.graph.value_info]:  # a -1 elsewhere: unknown, to be inferred
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_value") and d.dim_value < 0:
+                d.Clear()
     return out
 
 
@@ -67,6 +72,22 @@ def _inference_class():
             super().__init__(int_max=2**31 - 1, auto_merge=True, guess_output_rank=False, verbose=0)
             self.dispatcher_["ConvTranspose"] = self._infer_conv_transpose
             self.dispatcher_["Flatten"] = self._infer_flatten
+            for op, fn in list(self.dispatcher_.items()):
+                self.dispatcher_[op] = self._lenient(fn)
+
+        @staticmethod
+        def _lenient(fn):
+            """The tool's rule for an op, which keeps onnx's inference for the node (the tool
+            runs it first) where the rule's own assertion fails (Concat of shape data along
+            an axis other than 0, as Paddle2ONNX exports have)."""
+
+            def rule(node):
+                try:
+                    fn(node)
+                except AssertionError:
+                    pass
+
+            return rule
 
         def _set_shape(self, node, shape):
             self._update_computed_dims(shape)
