@@ -18,6 +18,7 @@ import pytest
 import torchvision_models
 import tritonnx
 from models import ort_run
+from tritonnx.errors import UnsupportedModelError
 
 RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 
