@@ -44,12 +44,12 @@ def measure(name: str, workdir: Path, repeat: int) -> dict:
             model = tritonnx.compile(path, None, cache=False, shapes=shapes if kind == "static" else None)
             times[kind].append(time.perf_counter() - t)
             plans[kind] = model.plan
-    static = Counter(launch["kernel"].rsplit("_", 1)[0] for launch in plans["static"]["launches"])
+    static = Counter(tuple(launch["nodes"]) for launch in plans["static"]["launches"])
     extra = []
     for launch in plans["dynamic"]["launches"]:
-        base = launch["kernel"].rsplit("_", 1)[0]
-        if static[base]:
-            static[base] -= 1
+        key = tuple(launch["nodes"])
+        if static[key]:
+            static[key] -= 1
         else:
             extra.append(_nodes(launch))
     d, s = statistics.median(times["dynamic"]), statistics.median(times["static"])

@@ -482,11 +482,6 @@ def model_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
-def _symbolic_shapes(proto: onnx.ModelProto) -> onnx.ModelProto:
-    light, aside = _set_weights_aside(proto)
-    return _put_weights_back(symbolic_shapes.infer(light), aside)
-
-
 def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) -> onnx.ModelProto:
     """The model as the importer reads it: functions inlined, converted to opset OPSET,
     the dynamic dimensions of its inputs named (`symbolic_shapes.name_symbols`), every
@@ -504,11 +499,11 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
         if proto is original:  # names are written into the inputs: never into the caller's model
             proto = onnx.ModelProto()
             proto.CopyFrom(original)
-        symbols = symbolic_shapes.name_symbols(proto)
-        proto = infer_shapes(proto)
-        proto = resolve_shapes(_put_weights_back(proto, aside))
-        if symbols:
-            proto = _symbolic_shapes(proto)
+        if symbolic_shapes.name_symbols(proto):  # sizes over the symbols: onnxruntime's inference, on the light model
+            proto = _put_weights_back(symbolic_shapes.infer(proto), aside)
+        else:
+            proto = infer_shapes(proto)
+            proto = resolve_shapes(_put_weights_back(proto, aside))
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
         invalid = invalid_model_error(e, proto)
         if invalid is not None:
