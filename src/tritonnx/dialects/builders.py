@@ -69,7 +69,7 @@ def tensor_type(shape: Sequence[int], dtype) -> ir.RankedTensorType:
     expressions of its `?` dimensions in order (`tensor<?x64xf32, ["batch"]>`)."""
     et = element_type(dtype) if not isinstance(dtype, ir.Type) else dtype
     dims = [ir.ShapedType.get_dynamic_size() if symbolic.is_symbolic(d) else int(d) for d in shape]
-    exprs = [str(d.expr) for d in shape if symbolic.is_symbolic(d)]
+    exprs = [str(symbolic.expr_of(d)) for d in shape if symbolic.is_symbolic(d)]
     if not exprs:
         return ir.RankedTensorType.get(dims, et)
     return ir.RankedTensorType.get(dims, et, ir.ArrayAttr.get([ir.StringAttr.get(e) for e in exprs]))

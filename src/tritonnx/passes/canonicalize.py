@@ -158,13 +158,13 @@ def _size_div(a, b):
     return a // b
 
 
-def evaluate_sizes(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | None:
+def evaluate_sizes(op: ir.Operation, inputs: list[Any]) -> Any:
     """Evaluates a shape computation on sizes (object arrays of ints and SymInts): the
     arithmetic of SIZE_OPS and Div, Neg, Abs, Cast, Identity, Where, Gather, Concat, the
     reshaping views, canonical Slice, ReduceProd, Size. Returns None for any other op (it
     is then computed at run time, or refused where a kernel cannot compute it)."""
     name, a = op.name, attrs_of(op)
-    x = inputs[0] if inputs else None
+    x: Any = inputs[0] if inputs else None
     shape = [int(d) for d in shape_of(op.results[0])]
     if name in SIZE_OPS:
         return SIZE_OPS[name](inputs[0], inputs[1], a)
@@ -193,10 +193,7 @@ def evaluate_sizes(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndar
         index = [np.arange(n) * st + s for n, s, st in zip(shape, a["starts"], a["steps"])]
         return x[np.ix_(*index)] if shape else x
     if name == "tnx.reduce_prod" and "axes" in op.attributes:
-        out = x
-        for ax in sorted(a["axes"], reverse=True):
-            out = np.multiply.reduce(out, axis=ax, keepdims=bool(a.get("keepdims", 1)))
-        return out
+        return np.multiply.reduce(x, axis=tuple(a["axes"]), keepdims=a.get("keepdims", 1) == 1)
     return None
 
 
@@ -352,8 +349,9 @@ def _slice_start(op: ir.Operation, s, e, st, n) -> tuple[int, int]:
     `n` or `e` the start must still be a number (it is an attribute): a negative start on a
     dynamic axis (x[-k:]) or a negative step over one is refused, naming the node."""
     if not any(is_symbolic(v) for v in (s, e, st, n)):
-        start, _, step = slice(int(s), int(e), int(st)).indices(int(n))
-        return start, step
+        first, _, step = slice(int(s), int(e), int(st)).indices(int(n))
+        return first, step
+    start: Any
     if is_symbolic(st) or int(st) < 0 or is_symbolic(s) and not isinstance(s, int):
         start = None
     else:

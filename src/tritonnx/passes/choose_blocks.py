@@ -290,7 +290,11 @@ def _run(module: ir.Operation, gpu: GPUTarget | None) -> None:
         for name, attr in config_attrs(cfg).items():
             fn.attributes[name] = attr
         fn.attributes["tnx.target"] = to_attr("interpreter" if gpu is None else "gpu")
-        if gpu is not None and kind in ("conv", "conv_transpose", "gemm", "mat_mul") and math.prod(out_shape):
+        if (
+            gpu is not None
+            and kind in ("conv", "conv_transpose", "gemm", "mat_mul")
+            and any(int(d) == 0 for d in out_shape) is False
+        ):
             fn.attributes["tnx.candidates"] = ir.ArrayAttr.get(
                 [ir.DictAttr.get(config_attrs(c)) for c in candidates(kind, anchor, cfg, precision)]
             )

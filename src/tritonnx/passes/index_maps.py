@@ -93,7 +93,9 @@ class Emitter:
             step = b.binary("mul", b.convert(i, elem(start)), delta)
             return b.binary("add", b.broadcast(step, self.shape), start)
         if name == "tnx.sizes":  # a scalar dynamic size, computed in the kernel (outline)
-            value = size_values(op.results[0]).reshape(-1)[0]
+            sizes = size_values(op.results[0])
+            assert sizes is not None  # a tnx.sizes has them
+            value = sizes.reshape(-1)[0]
             return b.const(value, [1] * len(self.shape), compute_type(elem_type_of(v)))
         if name == "tnx.eye_like":
             i, j = (t if t is not None else self.index(0) for t in idx[-2:])

@@ -564,7 +564,7 @@ def _blocks(kernel: ir.Operation) -> dict[str, int]:
 def _tensor_text(t: ir.Type) -> str:
     """`f32[1, 64, 13, 13]`; a dynamic compile's sizes as their expressions (`f32[batch, 64]`)."""
     rt = ir.RankedTensorType(t)
-    dims = ", ".join(symbolic.to_python(d.expr) if symbolic.is_symbolic(d) else str(d) for d in type_shape(rt))
+    dims = ", ".join(symbolic.to_python(d) if symbolic.is_symbolic(d) else str(d) for d in type_shape(rt))
     return f"{rt.element_type}[{dims}]"
 
 

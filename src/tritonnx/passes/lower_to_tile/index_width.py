@@ -41,8 +41,9 @@ def index_bits(kernel: ir.Operation) -> int:
             continue
         n = math.prod(type_shape(t))
         if symbolic.is_symbolic(n):
-            symbolic_sizes.append(n.expr)
-            n = int(n.expr.subs({s: 1 for s in n.expr.free_symbols}))
+            e = symbolic.expr_of(n)
+            symbolic_sizes.append(e)
+            n = int(e.subs({s: 1 for s in e.free_symbols}))
         if n > limit:
             return 64
     for e in symbolic_sizes:
