@@ -407,10 +407,21 @@ def _canonical_parameters(op: ir.Operation) -> bool:
         a = attrs_of(op)
         axes = a.get("axes") or list(range(rank))
         axes = [x + rank if x < 0 else x for x in axes]
-        scales = [float(o) / i for o, i in zip(out_shape, in_shape)]
-        if c["scales"] is not None and np.size(c["scales"]):
+        given = c["scales"] is not None and np.size(c["scales"])
+        scales: list[Any] = [
+            None if is_symbolic(o) or is_symbolic(i) else float(o) / i for o, i in zip(out_shape, in_shape)
+        ]
+        if given:
             for ax, s in zip(axes, np.reshape(c["scales"], -1)):
                 scales[ax] = float(s)
+        for ax, s in enumerate(scales):
+            if s is None and out_shape[ax] == in_shape[ax]:
+                scales[ax] = 1.0
+            elif s is None:
+                raise CompileError(
+                    f"node {_hint(op)} (Resize): its scale on axis {ax} is {out_shape[ax]} / {in_shape[ax]}, "
+                    "a ratio of dynamic sizes; give `scales` or the input shapes (`shapes=`, CLI --shape)."
+                )
         roi = [0.0] * rank + [1.0] * rank
         if c["roi"] is not None and np.size(c["roi"]):
             r = [float(v) for v in np.reshape(c["roi"], -1)]

@@ -133,6 +133,23 @@ def _is_numeric(d: str) -> bool:
     return d.isdigit()
 
 
+def _symbol_names(kernel: ir.Operation) -> set[str]:
+    """The symbolic sizes a kernel reads (its `tile.symbol`s): scalar arguments, so no
+    variable of the kernel may take their names (a symbol `x_2` beside a tile `x`)."""
+    found: set[str] = set()
+
+    def walk(op):
+        for region in op.regions:
+            for block in region.blocks:
+                for inner in block.operations:
+                    if inner.operation.name == "tile.symbol":
+                        found.add(ir.StringAttr(inner.operation.attributes["symbol"]).value)
+                    walk(inner.operation)
+
+    walk(kernel)
+    return found
+
+
 class _Printer:
     def __init__(self, kernel: ir.Operation):
         self.kernel = kernel
@@ -142,7 +159,7 @@ class _Printer:
         self.exprs: dict = {}  # value -> Expr of it as printed (an inline expression or a variable)
         self.pshape: dict = {}  # value -> its printed shape: sizes (1 where Triton broadcasts) or None (a scalar)
         self.dims: dict = {}  # value -> names of its dimensions (block names or sizes)
-        self.used: set[str] = {"tl", "triton", "range", "float", "int"}
+        self.used: set[str] = {"tl", "triton", "range", "float", "int"} | _symbol_names(kernel)
         self.lines: list[str] = []
         self.loop_targets: list[list[str]] = []  # per open scf.for: its loop-carried variables
         self.loop_args: list[list[ir.Value]] = []  # and its region arguments
