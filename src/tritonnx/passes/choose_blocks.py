@@ -12,7 +12,8 @@ only and the cubins of the others run those blocks) and `interpreter` (Triton's 
 runs fastest with large blocks). Block names by kind:
   conv, gemm, mat_mul: BLOCK_M, BLOCK_N, BLOCK_K over the implicit GEMM [M, K] x [K, N]
   pool:                BLOCK_P outputs x BLOCK_R window positions
-  softmax:             BLOCK_P rows x BLOCK_R (the whole softmax axis)
+  softmax:             BLOCK_P rows x BLOCK_R (the whole axis, or a chunk of a longer or dynamic one)
+  top_k:               BLOCK_P rows x BLOCK_R (the whole axis)
   attention:           BLOCK_M queries x BLOCK_N keys per step, BLOCK_D the head dimension
   pointwise:           BLOCK elements
 """
@@ -27,13 +28,15 @@ from tritonnx.dialects.builders import attrs_of, shape_of, to_attr, type_shape
 from tritonnx.dialects.ops import POINTWISE
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_session, functions, ops
-from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims
+from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims, node_name
 from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, to_python
 from tritonnx.target import GPUTarget
 
 NAME = "choose-blocks"
-MAX_SOFTMAX_AXIS = 16384
-DYNAMIC_AXIS = 1024  # a one-block softmax over a dynamic axis is this wide (a run-time guard)
+ONE_BLOCK_AXIS = 16384  # a static softmax axis up to this long is held in one block
+CHUNK_GPU, CHUNK_INTERPRETER = 4096, 16384  # a longer or dynamic one loops in chunks of this many
+MAX_TOP_K_AXIS = 16384  # TopK holds its row in one block
+DYNAMIC_AXIS = 1024  # the least block of a dynamic row: TopK's one block (a run-time guard), softmax's chunk
 
 
 def pow2(n: int) -> int:
@@ -50,7 +53,7 @@ def choose(
     """{"block", "grid", "num_warps", "num_stages"} of a kernel of `kind` (see the module
     docstring) anchored at `anchor` (None for pointwise) with output shape `out_shape`, for
     `gpu` (None: Triton's CPU interpreter) at `precision`. Raises CompileError for a
-    Softmax axis longer than MAX_SOFTMAX_AXIS."""
+    TopK axis longer than MAX_TOP_K_AXIS."""
     sms = gpu.sms if gpu is not None else 0  # a GPU grid should give each SM a program
     if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
         m, n, k, groups = gemm_dims(kind, anchor)
@@ -112,18 +115,35 @@ def choose(
         bp = min(pow2(hint(p)), 128 if gpu else max(1, 65536 // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(p, bp)], 4, 1
-    elif kind in ("softmax", "top_k"):
+    elif kind == "top_k":  # the row is held whole in one block: K rounds over it
         axis = attrs_of(anchor)["axis"]
         n = shape_of(anchor.operands[0])[axis]
-        if n > MAX_SOFTMAX_AXIS:
+        if n > MAX_TOP_K_AXIS:
             raise CompileError(
-                f"Softmax over an axis of {n} elements is not supported yet (at most {MAX_SOFTMAX_AXIS})."
+                f"TopK node '{node_name(anchor)}' over an axis of {n} elements is not supported yet "
+                f"(at most {MAX_TOP_K_AXIS}: TopK holds its row in one block)."
             )
         rows = math.prod(shape_of(anchor.operands[0])) // max(n, 1)
         br = pow2(n)
         if is_symbolic(n):  # one block spans the axis: sized for the longest the plan accepts
             br = max(pow2(hint(n)), DYNAMIC_AXIS)
-            guard(f"{to_python(n)} <= {br}", f"{kind} over a dynamic axis runs in one block of {br}")
+            guard(f"{to_python(n)} <= {br}", f"TopK over a dynamic axis runs in one block of {br}")
+        bp = min(pow2(hint(rows)), max(1, (1 if gpu else 65536) // br))
+        block = dict(BLOCK_P=bp, BLOCK_R=br)
+        grid, warps, stages = [cdiv(rows, bp)], (4 if br <= 2048 else 8), 1
+    elif kind == "softmax":
+        # a static axis of at most ONE_BLOCK_AXIS is held whole (read once); a longer or a
+        # dynamic one loops over it in chunks of BLOCK_R (lower-to-tile's `fits_one_block`)
+        axis = attrs_of(anchor)["axis"]
+        n = shape_of(anchor.operands[0])[axis]
+        rows = math.prod(shape_of(anchor.operands[0])) // max(n, 1)
+        chunk = CHUNK_GPU if gpu else CHUNK_INTERPRETER
+        if is_symbolic(n):
+            br = min(chunk, max(pow2(hint(n)), DYNAMIC_AXIS))
+        elif n > ONE_BLOCK_AXIS:
+            br = chunk
+        else:
+            br = pow2(n)
         bp = min(pow2(hint(rows)), max(1, (1 if gpu else 65536) // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(rows, bp)], (4 if br <= 2048 else 8), 1

@@ -52,7 +52,7 @@ def norm_kernel(b, kernel, args, out_value, cfg, anchor):
             b.binary("add", it[0], b.reduce(b.select(valid, v, b.full_like(v, 0.0)), 1, "sum"))
         ],
     )
-    mean = b.expand(b.binary("div", s, float(n_red)), 1)
+    mean = b.expand(b.binary("div", s, n_red), 1)
     (ss,) = loop(
         [zero],
         lambda it, v, valid, idx, em: [
@@ -69,7 +69,7 @@ def norm_kernel(b, kernel, args, out_value, cfg, anchor):
             )
         ],
     )
-    rstd = b.expand(b.unary("math.rsqrt", b.binary("add", b.binary("div", ss, float(n_red)), a["epsilon"])), 1)
+    rstd = b.expand(b.unary("math.rsqrt", b.binary("add", b.binary("div", ss, n_red), a["epsilon"])), 1)
 
     def write(it, v, valid, idx, em):
         em.known[anchor.results[0]] = known_tile(b, b.binary("mul", b.binary("sub", v, mean), rstd), anchor.results[0])
