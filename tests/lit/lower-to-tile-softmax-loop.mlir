@@ -42,7 +42,7 @@
 // CHECK: "tile.store"
 // A dynamic row: the loops run to the kernel's `vocab` argument.
 // CHECK-LABEL: func.func private @softmax_f32_
-// CHECK-SAME: tensor<3x113xf32>
+// CHECK-SAME: tensor<3x?xf32, ["vocab"]>
 // CHECK: %[[V:.*]] = "tile.symbol"() {symbol = "vocab"}
 // CHECK: %[[UB:.*]] = arith.index_cast %[[V]] : i32 to index
 // CHECK: scf.for %{{.*}} = %{{.*}} to %[[UB]] step
@@ -57,12 +57,12 @@
 // TRITON-LABEL: def softmax_f32_{{[0-9a-f]+}}(input_ptr, y_ptr, vocab, BLOCK_P: tl.constexpr, BLOCK_R: tl.constexpr):
 // TRITON: for k0 in range(0, vocab, BLOCK_R):
 // TRITON: for k0_1 in range(0, vocab, BLOCK_R):
-module attributes {tnx.symbols = {vocab = 113 : i64}} {
-  func.func @main(%x: tensor<2x50257xf32>, %s: tensor<2x1000xf32>, %d: tensor<3x113xf32>) -> (tensor<2x50257xf32>, tensor<2x50257xf32>, tensor<2x1000xf32>, tensor<3x113xf32>) {
+module attributes {tnx.symbols = {vocab = 128 : i64}} {
+  func.func @main(%x: tensor<2x50257xf32>, %s: tensor<2x1000xf32>, %d: tensor<3x?xf32, ["vocab"]>) -> (tensor<2x50257xf32>, tensor<2x50257xf32>, tensor<2x1000xf32>, tensor<3x?xf32, ["vocab"]>) {
     %p = "tnx.softmax"(%x) {axis = 1 : i64} : (tensor<2x50257xf32>) -> tensor<2x50257xf32>
     %l = "tnx.log_softmax"(%x) {axis = 1 : i64} : (tensor<2x50257xf32>) -> tensor<2x50257xf32>
     %o = "tnx.softmax"(%s) {axis = 1 : i64} : (tensor<2x1000xf32>) -> tensor<2x1000xf32>
-    %t = "tnx.softmax"(%d) {axis = 1 : i64} : (tensor<3x113xf32>) -> tensor<3x113xf32>
-    return %p, %l, %o, %t : tensor<2x50257xf32>, tensor<2x50257xf32>, tensor<2x1000xf32>, tensor<3x113xf32>
+    %t = "tnx.softmax"(%d) {axis = 1 : i64} : (tensor<3x?xf32, ["vocab"]>) -> tensor<3x?xf32, ["vocab"]>
+    return %p, %l, %o, %t : tensor<2x50257xf32>, tensor<2x50257xf32>, tensor<2x1000xf32>, tensor<3x?xf32, ["vocab"]>
   }
 }

@@ -482,6 +482,20 @@ def model_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+def _keep_known(inferred: onnx.ModelProto, before: onnx.ModelProto) -> onnx.ModelProto:
+    """`inferred` with the shapes onnx's inference gave (`before`) where onnxruntime's left a
+    value without one (a rank it does not know, e.g. ReduceMax-18 with an `axes` input)."""
+    known = {
+        vi.name: vi for vi in [*before.graph.value_info, *before.graph.output] if vi.type.tensor_type.HasField("shape")
+    }
+    for vi in [*inferred.graph.value_info, *inferred.graph.output]:
+        if not vi.type.tensor_type.HasField("shape") and vi.name in known:
+            vi.type.CopyFrom(known[vi.name].type)
+    names = {vi.name for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]}
+    inferred.graph.value_info.extend(vi for n, vi in known.items() if n not in names)
+    return inferred
+
+
 def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) -> onnx.ModelProto:
     """The model as the importer reads it: functions inlined, converted to opset OPSET,
     the dynamic dimensions of its inputs named (`symbolic_shapes.name_symbols`), every
@@ -499,10 +513,11 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
         if proto is original:  # names are written into the inputs: never into the caller's model
             proto = onnx.ModelProto()
             proto.CopyFrom(original)
-        if symbolic_shapes.name_symbols(proto):  # sizes over the symbols: onnxruntime's inference, on the light model
-            proto = _put_weights_back(symbolic_shapes.infer(proto), aside)
+        symbols = symbolic_shapes.name_symbols(proto)
+        proto = infer_shapes(proto)
+        if symbols:  # sizes over the symbols: onnxruntime's inference, on the light model
+            proto = _put_weights_back(_keep_known(symbolic_shapes.infer(proto), proto), aside)
         else:
-            proto = infer_shapes(proto)
             proto = resolve_shapes(_put_weights_back(proto, aside))
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
         invalid = invalid_model_error(e, proto)
