@@ -11,6 +11,7 @@ import tritonnx
 from models import ort_run
 from tritonnx import symbolic
 from tritonnx.compiler import driver
+from tritonnx.errors import ArtifactError, IndexOutOfRangeError, InputError
 from tritonnx.runtime.format import evaluate
 
 
@@ -28,6 +29,10 @@ def test_symint_arithmetic_keeps_the_expression():
         assert evaluate(symbolic.to_python(conv), {"H": 9}) == (9 + 2 - 3) // 2 + 1
         assert m != 64 * 4 * 16  # a symbolic size never equals a number, whatever its hint
         assert symbolic.make("seq") == symbolic.make("seq") and symbolic.smin(m, 5) != 5
+        clamp = symbolic.smin(symbolic.make("seq"), 512) + symbolic.smax(symbolic.make("batch"), 2)
+        assert evaluate(symbolic.to_python(clamp), {"batch": 1, "seq": 700}) == 512 + 2  # a plan reads min/max
+        with pytest.raises(ArtifactError, match="not integer size arithmetic"):
+            evaluate("abs(seq)", {"seq": 3})
         with pytest.raises(symbolic.SymbolicSizeError):
             float(m)  # a symbolic size used as a number is refused, never its hint
         with pytest.raises(symbolic.SymbolicSizeError):
@@ -181,6 +186,34 @@ def test_other_transformers_dynamic(name, tmp_path):
         assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-4
 
 
+@pytest.mark.parametrize("name", ["bert", "gpt2"])
+def test_sequence_longer_than_the_position_table_is_refused(name, tmp_path):
+    """A sequence longer than the position table (MAX_POS rows) is invalid for the model
+    (onnxruntime refuses it) and is never run off the table's end. BERT slices its position
+    ids to Min(MAX_POS, seq), which onnxruntime's shape inference merges with seq: the plan
+    keeps that as a guard, checked before anything runs. GPT-2 gathers rows Range(0, seq):
+    the Gather's indices depend on a dynamic size, so they are checked."""
+    pytest.importorskip("transformers")
+    import transformer_models as tm
+
+    path = tm.export(name, str(tmp_path), opset=17, dynamic=True)
+    model = tritonnx.compile(path, tmp_path / "art", cache=False)
+    feeds = tm.inputs(name, batch=1, seq=tm.MAX_POS + 8)
+    with pytest.raises(Exception, match="Expand|Gather"):  # onnxruntime's own error
+        ort_run(path, feeds)
+    if name == "bert":
+        assert [f"min({tm.MAX_POS}, seq) == seq"] == [g[0] for g in model.plan["guards"] if "==" in g[0]]
+        with pytest.raises(InputError, match=rf"condition min\({tm.MAX_POS}, seq\) == seq"):
+            model.run(feeds)
+    else:
+        with pytest.raises(IndexOutOfRangeError, match="node '/model/wpe/Gather'"):
+            model.run(feeds)
+    feeds = tm.inputs(name, batch=1, seq=tm.MAX_POS)  # the longest valid sequence runs
+    got = model.run(feeds)["last_hidden_state"]
+    ref = ort_run(path, feeds)[0]
+    assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-4
+
+
 def test_report_gives_dynamic_figures_as_expressions(bert, tmp_path):
     import json
 
@@ -194,3 +227,27 @@ def test_report_gives_dynamic_figures_as_expressions(bert, tmp_path):
     assert {str(s) for s in e["bytes"].free_symbols} == {"batch", "seq"}
     at_hints = {symbolic.sym("batch"): 128, symbolic.sym("seq"): 64}
     assert int(e["flops"].subs(at_hints)) == summary["totals"]["flops"]  # the same figure, two forms
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt2"])
+def test_dynamic_plan_launches_as_many_kernels_as_static(name, tmp_path):
+    """What a static compile folds to constants (positions Range(0, seq), the padding and
+    causal masks' index arithmetic) is computed inside the kernels that read it (generators,
+    `tnx.fusion = "generator"`): the dynamic plan launches as many kernels as the static one,
+    and the report names the nodes computed from the sizes and the kernel they are in."""
+    pytest.importorskip("transformers")
+    import json
+
+    import transformer_models as tm
+    from tritonnx.compiler.report import report
+
+    path = tm.export(name, str(tmp_path), opset=17, dynamic=True)
+    shapes = {n: [2, 16] for n in tm.input_names(name)}
+    static = tritonnx.compile(path, tmp_path / "static", cache=False, shapes=shapes)
+    dynamic = tritonnx.compile(path, tmp_path / "dynamic", cache=False)
+    assert len(dynamic.launches) == len(static.launches)
+    summary = json.loads(report(tmp_path / "dynamic", "json"))
+    from_sizes = {n for k in summary["from_sizes"] for n in k["nodes"]}
+    assert {"/model/Range", "/model/Range_1", "/model/Range_2"} <= from_sizes
+    assert {k["kernel"] for k in summary["from_sizes"]} <= {launch["kernel"] for launch in dynamic.launches}
+    assert not json.loads(report(tmp_path / "static", "json"))["from_sizes"]

@@ -74,24 +74,24 @@ def test_transformer_cubins_every_precision(name, precision, exports, tmp_path):
     assert kernels and all((model.path / "kernels" / f"{k}.sm_90.cubin").stat().st_size > 0 for k in kernels)
 
 
-def test_symbolic_dims_need_shapes(exports, tmp_path):
-    """A model exported with symbolic batch and sequence compiles for the shapes given;
-    without them the error says how to give them; a contradiction names the input."""
+def test_symbolic_dims_specialized_by_shapes(exports, tmp_path):
+    """A model exported with symbolic batch and sequence compiles to one dynamic artifact
+    by default; ``shapes=`` (``--shape``) specializes it; a contradiction names the input."""
     from tritonnx.compiler import cli
 
     path = tm.export("bert", str(exports), opset=17, dynamic=True)
-    with pytest.raises(tritonnx.UnsupportedModelError, match="--shape NAME="):
-        tritonnx.compile(path, tmp_path / "none")
-    assert not (tmp_path / "none").exists()
+    assert tritonnx.compile(path, tmp_path / "dyn").dynamic
     for batch, seq in [(1, 7), (3, 64)]:
         shapes = {"input_ids": [batch, seq], "attention_mask": [batch, seq]}
         model = tritonnx.compile(path, tmp_path / f"b{batch}s{seq}", shapes=shapes)
+        assert not model.dynamic
         feeds = tm.inputs("bert", batch=batch, seq=seq)
         got = model.run(feeds)[model.output_names[0]]
         ref = ort_run(path, feeds)[0]
         assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-4
     with pytest.raises(ValueError, match="input 'input_ids' has rank 2"):
         tritonnx.compile(path, tmp_path / "bad", shapes={"input_ids": [1, 2, 3]})
+    assert not (tmp_path / "bad").exists()
     assert (
         cli.main(
             ["compile", path, "-o", str(tmp_path / "cli"), "--shape", "input_ids=2,5", "--shape", "attention_mask=2,5"]

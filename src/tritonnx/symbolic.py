@@ -67,10 +67,10 @@ class SymInt(int):
         return f"SymInt({int(self)}, {self.expr})"
 
     def __str__(self) -> str:
-        return str(self.expr)
+        return text(self.expr)
 
     def __format__(self, spec: str) -> str:
-        return format(str(self.expr), spec) if not spec or spec[-1:] == "s" else format(int(self), spec)
+        return format(text(self.expr), spec) if not spec or spec[-1:] == "s" else format(int(self), spec)
 
     def __float__(self):
         raise SymbolicSizeError(f"the dynamic size {self.expr} was used as a number (a float)")
@@ -158,19 +158,36 @@ def expr_of(x) -> sympy.Expr:
     return x.expr if isinstance(x, SymInt) else sympy.Integer(int(x))
 
 
-def _hints_key() -> tuple:
-    return tuple(sorted((_hints.get() or {}).items()))
+_hints_key_var: contextvars.ContextVar[tuple] = contextvars.ContextVar("hints_key", default=())
+_type_cache: contextvars.ContextVar[dict | None] = contextvars.ContextVar("type_cache", default=None)
+
+
+def type_cache() -> dict | None:
+    """{MLIR tensor type: its sizes} for the current scope (None outside one). Types are
+    uniqued per MLIR context and compare by identity; the keys keep their context alive
+    until the scope ends, so no type of another context can take a cached one's place."""
+    return _type_cache.get()
+
+
+def hints_key() -> tuple:
+    """The current size hints as a sorted tuple of (name, hint): a cache key."""
+    return _hints_key_var.get()
 
 
 @functools.lru_cache(maxsize=65536)
 def _value_at(expr: sympy.Expr, hints: tuple) -> int:
     values = dict(hints)
-    return int(expr.subs({s: values.get(s.name, HINT) for s in expr.free_symbols}))
+    return int(expr.xreplace({s: sympy.Integer(values.get(s.name, HINT)) for s in expr.free_symbols}))
+
+
+def value_at(expr: sympy.Expr, size: int) -> int:
+    """The value of `expr` with every symbol equal to `size`."""
+    return _value_at(expr, tuple((s.name, size) for s in sorted(expr.free_symbols, key=str)))
 
 
 def at_hints(expr: sympy.Expr) -> int:
     """The value of `expr` with every symbol at its size hint."""
-    return _value_at(expr, _hints_key())
+    return _value_at(expr, hints_key())
 
 
 @functools.lru_cache(maxsize=65536)
@@ -199,7 +216,7 @@ def _made(text: str, hints: tuple) -> int:
 def make(expr) -> int:
     """The size of expression `expr` (sympy or text): a SymInt, or an int if it is constant."""
     if isinstance(expr, str):
-        return _made(expr, _hints_key())
+        return _made(expr, hints_key())
     return wrap(None, expr)
 
 
@@ -281,6 +298,17 @@ def guard(condition: str, reason: str) -> None:
         found.append([condition, reason])
 
 
+def add_guards(module, guards: list) -> None:
+    """Appends `guards` ([condition, reason]) to the module op's `tnx.guards` (strings
+    "condition: reason"), after the ones already there, without repeating one."""
+    from mlir import ir
+
+    old = list(ir.ArrayAttr(module.attributes["tnx.guards"])) if "tnx.guards" in module.attributes else []
+    have = {ir.StringAttr(g).value for g in old}
+    new = [ir.StringAttr.get(t) for t in dict.fromkeys(f"{c}: {r}" for c, r in guards) if t not in have]
+    module.attributes["tnx.guards"] = ir.ArrayAttr.get(old + new)
+
+
 def is_symbolic(x) -> bool:
     return isinstance(x, SymInt)
 
@@ -294,9 +322,13 @@ def active() -> dict | None:
 def scope(hints: dict | None):
     """Makes `hints` ({symbol name: size hint}) the current symbols."""
     token = _hints.set(dict(hints) if hints else None)
+    key_token = _hints_key_var.set(tuple(sorted(hints.items())) if hints else ())
+    cache_token = _type_cache.set({} if hints else None)
     try:
         yield
     finally:
+        _type_cache.reset(cache_token)
+        _hints_key_var.reset(key_token)
         _hints.reset(token)
 
 
@@ -318,6 +350,13 @@ def hint(x) -> int:
 # -- expressions as Python text (the plan) and as tile IR (kernels) ------------------------
 
 
+@functools.lru_cache(maxsize=65536)
+def text(e: sympy.Expr) -> str:
+    """`e` in sympy's notation (memoized: printing is the slow part of sympy)."""
+    return str(e)
+
+
+@functools.lru_cache(maxsize=65536)
 def _split_rational(e: sympy.Expr) -> tuple[sympy.Expr, int]:
     """e = P / q with P an integer polynomial and q a positive int."""
     num, den = sympy.fraction(sympy.together(e))
@@ -331,6 +370,12 @@ def to_python(e) -> str:
         e = e.expr
     elif isinstance(e, int):
         return str(e)
+    return _to_python(sympy.sympify(e))
+
+
+@functools.lru_cache(maxsize=65536)
+def _to_python(e: sympy.Expr) -> str:
+    to_python = _to_python
     if e.is_Integer:
         return str(int(e))
     if e.is_Symbol:

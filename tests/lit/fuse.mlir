@@ -80,20 +80,22 @@ func.func @prologue(%x: tensor<1x4x4x4xf32>) -> tensor<1x2x4x4xf32> {
 }
 
 // Not prologues: a pointwise value with a second reader (here the graph output), and a
-// group whose inputs weigh more than twice its output (three full-size tensors in, one
-// out: recomputing it on every re-read of a tile would move more than storing it once).
+// group whose inputs weigh more than three times its output (four full-size tensors in,
+// one out: recomputing it on a second read of the row would move more than storing it once).
 // CHECK-LABEL: func.func @no_prologue
 // CHECK: "tnx.relu"{{.*}}tnx.fusion = "pointwise", tnx.group = 0
 // CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = 1
 // CHECK: "tnx.add"{{.*}}tnx.fusion = "pointwise", tnx.group = 2
 // CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue", tnx.group = 2
+// CHECK: "tnx.sub"{{.*}}tnx.fusion = "epilogue", tnx.group = 2
 // CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = 3
-func.func @no_prologue(%x: tensor<4x8xf32>, %y: tensor<64x8xf32>, %z: tensor<64x8xf32>, %v: tensor<64x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<64x8xf32>) {
+func.func @no_prologue(%x: tensor<4x8xf32>, %y: tensor<64x8xf32>, %z: tensor<64x8xf32>, %v: tensor<64x8xf32>, %w: tensor<64x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<64x8xf32>) {
   %r = "tnx.relu"(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32>
   %s = "tnx.softmax"(%r) {axis = 1 : i64} : (tensor<4x8xf32>) -> tensor<4x8xf32>
   %a = "tnx.add"(%y, %z) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
   %m = "tnx.mul"(%a, %v) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
-  %u = "tnx.softmax"(%m) {axis = 1 : i64} : (tensor<64x8xf32>) -> tensor<64x8xf32>
+  %d = "tnx.sub"(%m, %w) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
+  %u = "tnx.softmax"(%d) {axis = 1 : i64} : (tensor<64x8xf32>) -> tensor<64x8xf32>
   return %r, %s, %u : tensor<4x8xf32>, tensor<4x8xf32>, tensor<64x8xf32>
 }
 

@@ -107,17 +107,47 @@ func.func @prologue_read_twice(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<
   return %r, %s : tensor<4x8xf32>, tensor<4x8xf32>
 }
 
-// No prologue when the group's inputs weigh more than twice its output (three full-size
-// tensors in, one out).
-// CHECK-LABEL: func.func @prologue_too_heavy
-// CHECK: "tnx.add"{{.*}}tnx.fusion = "pointwise", tnx.group = 0
-// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue", tnx.group = 0
+// A Softmax (a row anchor: it reads its input at most twice) takes a prologue whose inputs
+// weigh up to three times its output: three full-size tensors in, one out. Four are too
+// heavy: recomputed on a second read of the row they would move more than a round trip.
+// CHECK-LABEL: func.func @prologue_three_inputs
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "prologue", tnx.group = 1
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "prologue", tnx.group = 1
 // CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = 1
-func.func @prologue_too_heavy(%y: tensor<64x8xf32>, %z: tensor<64x8xf32>, %v: tensor<64x8xf32>) -> tensor<64x8xf32> {
+func.func @prologue_three_inputs(%y: tensor<64x8xf32>, %z: tensor<64x8xf32>, %v: tensor<64x8xf32>) -> tensor<64x8xf32> {
   %a = "tnx.add"(%y, %z) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
   %m = "tnx.mul"(%a, %v) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
   %u = "tnx.softmax"(%m) {axis = 1 : i64} : (tensor<64x8xf32>) -> tensor<64x8xf32>
   return %u : tensor<64x8xf32>
+}
+
+// CHECK-LABEL: func.func @prologue_too_heavy
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "pointwise", tnx.group = 0
+// CHECK: "tnx.mul"{{.*}}tnx.fusion = "epilogue", tnx.group = 0
+// CHECK: "tnx.sub"{{.*}}tnx.fusion = "epilogue", tnx.group = 0
+// CHECK: "tnx.softmax"{{.*}}tnx.fusion = "anchor", tnx.group = 1
+func.func @prologue_too_heavy(%y: tensor<64x8xf32>, %z: tensor<64x8xf32>, %v: tensor<64x8xf32>, %w: tensor<64x8xf32>) -> tensor<64x8xf32> {
+  %a = "tnx.add"(%y, %z) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
+  %m = "tnx.mul"(%a, %v) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
+  %d = "tnx.sub"(%m, %w) : (tensor<64x8xf32>, tensor<64x8xf32>) -> tensor<64x8xf32>
+  %u = "tnx.softmax"(%d) {axis = 1 : i64} : (tensor<64x8xf32>) -> tensor<64x8xf32>
+  return %u : tensor<64x8xf32>
+}
+
+// A generator (a Range over a dynamic length: it reads no tensor) merges into the group of
+// its only reader through the views between, at another shape (positions broadcast over
+// the batch): no kernel of its own.
+// CHECK-LABEL: func.func @generator
+// CHECK: "tnx.range"{{.*}}tnx.fusion = "generator", tnx.group = [[G:[0-9]+]]
+// CHECK: "tnx.reshape"{{.*}}tnx.fusion = "view", tnx.group = [[G]]
+// CHECK: "tnx.add"{{.*}}tnx.fusion = "pointwise", tnx.group = [[G]]
+func.func @generator(%x: tensor<?x?xi64, ["batch", "seq"]>) -> tensor<?x?xi64, ["batch", "seq"]> attributes {tnx.symbols = {batch = 4 : i64, seq = 8 : i64}} {
+  %start = "tnx.constant"() {value = dense<0> : tensor<i64>} : () -> tensor<i64>
+  %delta = "tnx.constant"() {value = dense<1> : tensor<i64>} : () -> tensor<i64>
+  %r = "tnx.range"(%start, %delta) {operandSegmentSizes = array<i32: 1, 0, 1>} : (tensor<i64>, tensor<i64>) -> tensor<?xi64, ["seq"]>
+  %p = "tnx.reshape"(%r) {operandSegmentSizes = array<i32: 1, 0>} : (tensor<?xi64, ["seq"]>) -> tensor<1x?xi64, ["seq"]>
+  %s = "tnx.add"(%x, %p) : (tensor<?x?xi64, ["batch", "seq"]>, tensor<1x?xi64, ["seq"]>) -> tensor<?x?xi64, ["batch", "seq"]>
+  return %s : tensor<?x?xi64, ["batch", "seq"]>
 }
 
 // The branches of a decomposed Gelu meet in one Mul: the Tanh branch's group merges into

@@ -132,6 +132,10 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                     "notes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.notes"])]
                     if "tnx.notes" in op.attributes
                     else [],
+                    # nodes it computes from the dynamic sizes alone (positions, masks)
+                    "from_sizes": [ir.StringAttr(x).value for x in ir.ArrayAttr(op.attributes["tnx.from_sizes"])]
+                    if "tnx.from_sizes" in op.attributes
+                    else [],
                     "flops": _size_text(ir.StringAttr(cost["flops"]).value)
                     if isinstance(cost["flops"], ir.StringAttr)
                     else ir.IntegerAttr(cost["flops"]).value,

@@ -251,11 +251,17 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
             }
         )
     notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
+    from_sizes = [
+        {"kernel": launch["kernel"], "nodes": launch["from_sizes"]}
+        for launch in plan["launches"]
+        if launch.get("from_sizes")
+    ]
     return {
         "gpu": gpu_targets.get(gpu).product,
         "launches": rows,
         "totals": totals,
         "notes": notes,
+        "from_sizes": from_sizes,
         "sizes": sizes,
         "expressions": expressions,
     }

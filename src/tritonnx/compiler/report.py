@@ -107,6 +107,11 @@ def render(summary: dict, plan: dict, console=None) -> None:
         exprs.add_row("DRAM bytes (each buffer once a launch)", e["bytes"])
         exprs.add_row("intermediate bytes, no reuse", e["no_reuse_bytes"])
         console.print(exprs)
+    for k in summary.get("from_sizes", []):
+        console.print(
+            f"computed from the dynamic sizes in {k['kernel']} (a static compile folds these to constants; "
+            f"no kernel of their own): {', '.join(dict.fromkeys(k['nodes']))}"
+        )
     for note in summary.get("notes", []):
         console.print(f"note: {note}")
 

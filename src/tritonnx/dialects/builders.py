@@ -59,8 +59,31 @@ def element_type(dtype: np.dtype) -> ir.Type:
 
 
 def np_dtype(element: ir.Type) -> np.dtype:
-    """The numpy dtype of an MLIR element type."""
+    """The numpy dtype of an MLIR element type (by type class: printing a type is slow)."""
+    if isinstance(element, ir.IntegerType) and not element.is_signed:  # the bindings downcast types
+        found = _INTEGER_TO_NP.get((element.width, element.is_unsigned))
+        if found is not None:
+            return found
+    elif isinstance(element, ir.F32Type):
+        return _F32
     return np.dtype(_MLIR_TO_NP[str(element)])
+
+
+_INTEGER_TO_NP = {
+    (w, u): np.dtype(_MLIR_TO_NP[f"{'ui' if u else 'i'}{w}"])
+    for w, u in [
+        (64, False),
+        (32, False),
+        (16, False),
+        (8, False),
+        (1, False),
+        (8, True),
+        (16, True),
+        (32, True),
+        (64, True),
+    ]
+}
+_F32 = np.dtype(np.float32)
 
 
 def tensor_type(shape: Sequence[int], dtype) -> ir.RankedTensorType:
@@ -69,7 +92,7 @@ def tensor_type(shape: Sequence[int], dtype) -> ir.RankedTensorType:
     expressions of its `?` dimensions in order (`tensor<?x64xf32, ["batch"]>`)."""
     et = element_type(dtype) if not isinstance(dtype, ir.Type) else dtype
     dims = [ir.ShapedType.get_dynamic_size() if symbolic.is_symbolic(d) else int(d) for d in shape]
-    exprs = [str(symbolic.expr_of(d)) for d in shape if symbolic.is_symbolic(d)]
+    exprs = [symbolic.text(symbolic.expr_of(d)) for d in shape if symbolic.is_symbolic(d)]
     if not exprs:
         return ir.RankedTensorType.get(dims, et)
     return ir.RankedTensorType.get(dims, et, ir.ArrayAttr.get([ir.StringAttr.get(e) for e in exprs]))
@@ -86,18 +109,27 @@ def type_shape(t: ir.Type) -> list[int]:
     dimensions, read from the type's encoding. Raises CompileError for a `?` without one."""
     rt = ir.RankedTensorType(t)
     shape = list(rt.shape)
-    if not any(rt.is_dynamic_dim(i) for i in range(rt.rank)):
+    dynamic = [i for i, d in enumerate(shape) if d == _DYNAMIC]
+    if not dynamic:
         return shape
+    cache = symbolic.type_cache()
+    found = cache.get(rt) if cache is not None else None
+    if found is not None:
+        return list(found)
     enc = rt.encoding
     exprs = [ir.StringAttr(a).value for a in ir.ArrayAttr(enc)] if enc is not None else []
-    dynamic = [i for i in range(rt.rank) if rt.is_dynamic_dim(i)]
     if len(exprs) != len(dynamic):
         raise symbolic.SymbolicSizeError(
             f"tensor type {rt} has {len(dynamic)} dynamic dimension(s) but {len(exprs)} size expression(s)"
         )
     for i, e in zip(dynamic, exprs):
         shape[i] = symbolic.make(e)
+    if cache is not None:
+        cache[rt] = tuple(shape)
     return shape
+
+
+_DYNAMIC = -(2**63)  # ShapedType.get_dynamic_size(): the size of a `?` dimension
 
 
 def shape_of(value: ir.Value) -> list[int]:

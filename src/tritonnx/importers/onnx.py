@@ -11,6 +11,7 @@ N-ary Concat, Sum, Max, Min and Mean become chains of binary ops (Mean then divi
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -98,6 +99,7 @@ def _node_name(node: onnx.NodeProto, index: int) -> str:
 
 
 SOURCE_OPSET = "tritonnx.source_opset"  # model metadata: the opset the user's model imports
+ASSUMPTIONS = "tritonnx.assumptions"  # model metadata: JSON [[condition, reason]] the shapes rely on
 
 
 def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -516,7 +518,11 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
         symbols = symbolic_shapes.name_symbols(proto)
         proto = infer_shapes(proto)
         if symbols:  # sizes over the symbols: onnxruntime's inference, on the light model
-            proto = _put_weights_back(_keep_known(symbolic_shapes.infer(proto), proto), aside)
+            inferred, merges = symbolic_shapes.infer(proto)
+            proto = _put_weights_back(_keep_known(inferred, proto), aside)
+            conditions = symbolic_shapes.assumptions(merges, set(symbols))
+            if conditions:  # checked by the runtime for every set of sizes (plan["guards"])
+                proto.metadata_props.add(key=ASSUMPTIONS, value=json.dumps(conditions))
         else:
             proto = resolve_shapes(_put_weights_back(proto, aside))
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
@@ -616,6 +622,11 @@ class _Importer:
                     str(s): ir.IntegerAttr.get(ir.IntegerType.get_signless(64), hints.get(str(s), HINT))
                     for s in sorted(self.symbols, key=str)
                 }
+            )
+        assumed: list = next((json.loads(p.value) for p in self.proto.metadata_props if p.key == ASSUMPTIONS), [])
+        if assumed:  # the sizes the shapes were inferred for: the first of the plan's guards
+            module.operation.attributes["tnx.guards"] = ir.ArrayAttr.get(
+                [ir.StringAttr.get(f"{cond}: {reason}") for cond, reason in assumed]
             )
         module.operation.attributes["tnx.opset"] = ir.IntegerAttr.get(
             ir.IntegerType.get_signless(64), _opset(self.proto)

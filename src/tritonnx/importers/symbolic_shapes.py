@@ -63,15 +63,22 @@ def name_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
 
 
 def _inference_class():
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference, get_shape_from_sympy_shape
+    from onnxruntime.tools.symbolic_shape_infer import (
+        SymbolicShapeInference,
+        get_opset,
+        get_shape_from_sympy_shape,
+    )
 
     class Inference(SymbolicShapeInference):
-        """onnxruntime's inference, with the output sizes of ConvTranspose-11 and Flatten-21."""
+        """onnxruntime's inference, with the output sizes of ConvTranspose-11 and Flatten-21,
+        and Resize's without the tool's `sympy.simplify` (seconds per node over the nested
+        ceil(ceil(H/2)/2) sizes of a feature pyramid)."""
 
         def __init__(self):
             super().__init__(int_max=2**31 - 1, auto_merge=True, guess_output_rank=False, verbose=0)
             self.dispatcher_["ConvTranspose"] = self._infer_conv_transpose
             self.dispatcher_["Flatten"] = self._infer_flatten
+            self.dispatcher_["Resize"] = self._infer_resize
             for op, fn in list(self.dispatcher_.items()):
                 self.dispatcher_[op] = self._lenient(fn)
 
@@ -106,6 +113,30 @@ def _inference_class():
             axis = axis + len(x) if axis < 0 else axis
             self._set_shape(node, [sympy.Mul(*x[:axis]), sympy.Mul(*x[axis:])])
 
+        def _infer_resize(self, node):
+            """Resize-10/11/13/18/19 (https://onnx.ai/onnx/operators/onnx__Resize.html): the
+            `sizes` input where given, else floor(size * (roi end - roi start) * scale), the
+            scales as exact rationals (a float32 scale of 2 makes 2*H, not floor(2.0*H))."""
+            x = self._get_sympy_shape(node, 0)
+            opset = get_opset(self.out_mp_)
+            scales = self._try_get_value(node, 1 if opset <= 10 else 2)
+            sizes = None if opset <= 10 else self._try_get_value(node, 3)
+            roi = None if opset <= 10 else self._try_get_value(node, 1)
+            if sizes is not None and len(sizes):
+                self._set_shape(node, [sympy.floor(v) for v in sizes])
+            elif scales is not None and len(scales):
+                mode = next((a.s for a in node.attribute if a.name == "coordinate_transformation_mode"), b"")
+                crop = mode == b"tf_crop_and_resize" and roi is not None and len(roi) == 2 * len(x)
+                extent = [
+                    sympy.Rational(float(roi[len(x) + i])) - sympy.Rational(float(roi[i])) if crop else 1
+                    for i in range(len(x))
+                ]
+                self._set_shape(
+                    node, [sympy.floor(d * e * sympy.Rational(float(s))) for d, e, s in zip(x, extent, scales)]
+                )
+            else:
+                self._set_shape(node, self._new_symbolic_shape(self._get_shape_rank(node, 0), node))
+
         def _infer_conv_transpose(self, node):
             x = self._get_sympy_shape(node, 0)
             w = self._get_sympy_shape(node, 1)
@@ -133,15 +164,47 @@ def _inference_class():
     return Inference
 
 
-def infer(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """`proto` with every value's shape inferred symbolically (dim_params holding sympy
-    expressions over the input symbols). Runs the tool's steps itself: its `infer_shapes`
-    writes a file into the working directory when some shape stays unknown, which a
-    compiler must not do. Raises what the tool raises for an inconsistent model."""
+def infer(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tuple[str, str]]]:
+    """(`proto` with every value's shape inferred symbolically (dim_params holding sympy
+    expressions over the input symbols), the merges the inference made as
+    [(expression, the expression or number it was merged into)]). Runs the tool's steps
+    itself: its `infer_shapes` writes a file into the working directory when some shape
+    stays unknown, which a compiler must not do. Raises what the tool raises for an
+    inconsistent model.
+
+    A merge is an assumption: where two sizes meet in one broadcast or MatMul (a position
+    table's `Min(512, seq)` added to a `seq`-long sequence), the tool takes them to be
+    equal from there on. The model is valid only at sizes where they are; the caller must
+    check that at run time (`assumptions`)."""
     logging.getLogger("onnxruntime.tools.symbolic_shape_infer").setLevel(logging.ERROR)
     inference = _inference_class()()
     inference._preprocess(proto)
     while inference.run_:
         inference._infer_impl()
     inference._update_output_from_vi()
-    return inference.out_mp_
+    merges = [(str(k), str(v)) for k, v in inference.suggested_merge_.items() if str(k) != str(v)]
+    return inference.out_mp_, merges
+
+
+def assumptions(merges: list[tuple[str, str]], symbols: set[str]) -> list[tuple[str, str]]:
+    """The run-time conditions [(Python condition over the symbols, reason)] that the
+    inference's `merges` rely on: `min(512, seq) == seq`, that is seq <= 512. A merge of a
+    size the tool made up itself (a symbol that is not a model symbol) is not checkable and
+    is left out: a size over such a symbol is refused by the importer where a node uses it."""
+    from tritonnx import symbolic
+
+    out = []
+    for a, b in merges:
+        try:
+            ea, eb = symbolic.parse(a), symbolic.parse(b)
+        except ValueError:
+            continue
+        if not {s.name for s in ea.free_symbols | eb.free_symbols} <= symbols:
+            continue
+        out.append(
+            (
+                f"{symbolic.to_python(ea)} == {symbolic.to_python(eb)}",
+                f"the model's shapes agree only where {a} equals {b} (two sizes meet in one operation)",
+            )
+        )
+    return out

@@ -29,7 +29,7 @@ from tritonnx.dialects.ops import POINTWISE
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims, node_name
-from tritonnx.symbolic import collect_guards, guard, hint, is_symbolic, to_python
+from tritonnx.symbolic import add_guards, collect_guards, guard, hint, is_symbolic, to_python
 from tritonnx.target import GPUTarget
 
 NAME = "choose-blocks"
@@ -280,9 +280,7 @@ def run(module: ir.Operation, pass_=None) -> None:
     with collect_guards() as guards:
         _run(module, current_session().options.gpu)
     if guards:  # conditions on dynamic sizes the plan relies on, checked by the runtime
-        module.attributes["tnx.guards"] = ir.ArrayAttr.get(
-            [ir.StringAttr.get(f"{cond}: {reason}") for cond, reason in guards]
-        )
+        add_guards(module, guards)
 
 
 def _figure(n) -> ir.Attribute:

@@ -37,6 +37,7 @@ FUSION = {
     "prologue": "computed on the anchor's loads, never stored",
     "view": "a Reshape or index map inside a group (before an epilogue, after a prologue, or stored in place)",
     "branch": "a pointwise group merged into the group of its only reader",
+    "generator": "computed from the sizes and scalars alone (Range, positions, masks), recomputed by its only reader",
     "attention": "part of a flash-attention kernel (scores, online Softmax, probabilities times V)",
     "multi_output": "a second output of the kernel that produces the value it reads",
 }

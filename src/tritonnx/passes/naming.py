@@ -67,7 +67,7 @@ def _sizes(values) -> str:
 
 def size_text(v) -> str:
     """A size as text: the number, or a dynamic one's expression (`16*batch`)."""
-    return str(v.expr) if symbolic.is_symbolic(v) else str(int(v))
+    return symbolic.text(v.expr) if symbolic.is_symbolic(v) else str(int(v))
 
 
 def _size(v) -> str:

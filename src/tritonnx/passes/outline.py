@@ -27,6 +27,7 @@ from tritonnx.dialects.ops import KERNEL_KIND, VIEWS
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import node_name
 from tritonnx.passes.naming import kernel_name
+from tritonnx.symbolic import is_symbolic
 
 NAME = "outline"
 NOTES = re.compile(r'tnx\.(folded|merged|split_k) = "[^"]*"')  # informational attributes
@@ -42,13 +43,19 @@ CHECKED = ("tnx.gather", "tnx.gather_elements")  # ops whose indices operand add
 
 
 def _mark_index_checks(block: ir.Block, check_indices: bool) -> None:
-    """Marks the gathers of `block` whose indices depend on data: on a graph input or on an
-    op with no operands that is not a tnx.constant (a random generator)."""
+    """Marks the gathers of `block` whose indices depend on data: on a graph input, on a
+    dynamic size (`tnx.sizes`: positions Range(0, seq) index a table of fixed length, which
+    a longer sequence overruns) or on an op with no operands that is not a tnx.constant (a
+    random generator)."""
     data = {arg for arg in block.arguments}
     for op in ops(block):
         if op.name in CHECKED and op.operands[1] in data:
             op.attributes["tnx.index_check"] = ir.StringAttr.get("check" if check_indices else "mask")
-        if any(x in data for x in op.operands) or (not len(op.operands) and op.name != "tnx.constant"):
+        if (
+            any(x in data for x in op.operands)
+            or (not len(op.operands) and op.name != "tnx.constant")
+            or (op.name == "tnx.range" and any(is_symbolic(d) for d in shape_of(op.results[0])))
+        ):  # a Range of dynamic length runs to a dynamic size (canonicalize drops its limit operand)
             data.update(op.results)
 
 
@@ -167,6 +174,13 @@ def run(module: ir.Operation, pass_=None) -> None:
                 ]
                 if checked:  # the nodes behind the kernel's check buffers, at this site
                     call.operation.attributes["tnx.check_nodes"] = ir.ArrayAttr.get(checked)
+                generated = [
+                    ir.StringAttr.get(node_name(m))
+                    for m in members
+                    if "tnx.fusion" in m.attributes and ir.StringAttr(m.attributes["tnx.fusion"]).value == "generator"
+                ]
+                if generated:  # what this kernel computes from the dynamic sizes alone, for the report
+                    call.operation.attributes["tnx.from_sizes"] = ir.ArrayAttr.get(generated)
                 if notes:  # fusions that nearly happened, for `tritonnx report`
                     call.operation.attributes["tnx.notes"] = ir.ArrayAttr.get([ir.StringAttr.get(n) for n in notes])
             for v, r in zip(outs, call.results):

@@ -7,12 +7,19 @@ In block order:
 - A pointwise group whose result only an anchor reads (Conv/Gemm/MatMul data or weights,
   a pool, reduction, normalization or Softmax input) becomes the anchor's prologue: it is
   computed on the anchor's loads, when its inputs weigh at most twice its output (so
-  recomputing it per tile re-read costs no more than storing and loading it once).
+  recomputing it per tile re-read costs no more than storing and loading it once); three
+  times for a reduction, normalization, Softmax or global pool, which reads its input at
+  most twice (a row that does not fit one block is read again).
 - A pointwise op (Relu, Clip, Add, Mul, Where, Cast, ...: `dialects/ops.py`) joins the group
   of the producer whose value it alone consumes and whose shape it keeps (an epilogue:
   bias, activation, residual add), also through Reshapes; its other operands are loaded by
   the kernel. Otherwise it starts a pointwise group. Pointwise groups whose only reader it
   is merge into its group (the branches of a decomposed Gelu become one kernel).
+- A generator (a pointwise group that reads no tensor: Range, index arithmetic over the
+  dynamic sizes, scalar constants; what a static compile folds to a constant, such as
+  positions and masks over a dynamic sequence) merges into the group of its only reader,
+  read directly or through views (a Gather's indices), at any shape: recomputing it costs
+  no load. A Range with several readers is first cloned, one copy per reader.
 - View ops (Reshape, Transpose, Concat, Slice, Pad, Expand, Tile, Gather, ...) join no
   group: they become index maps on the loads of every kernel that reads them. A Reshape of
   a group's result that is only a graph output joins the group (a reshape keeps element
@@ -38,18 +45,46 @@ from tritonnx.passes.fusion import Group, fusion_of, group_of, mark, nbytes, nod
 
 NAME = "partition"
 
+# reduction anchors that read each input element at most twice (windowed pools re-read)
+ROW_ANCHORS = tuple(n for n in fusion.REDUCE if n not in ("tnx.max_pool", "tnx.average_pool", "tnx.lp_pool"))
+
 
 def run(module: ir.Operation, pass_=None) -> None:
     for fn in functions(module):
         if "sym_visibility" in fn.attributes:
             continue  # kernels are already outlined
         block = fn.regions[0].blocks[0]
+        _rematerialize_ranges(block)
         partition = _Partition()
         for op in ops(block):
             partition.visit(op)
         for op in ops(block):
             if "tnx.attention_id" in op.attributes:
                 del op.attributes["tnx.attention_id"]  # now a group: the kernel body must not carry it
+
+
+def _rematerialize_ranges(block: ir.Block) -> None:
+    """A Range that reads only scalar constants and dynamic sizes (positions 0..seq-1), and
+    the views of it, are cloned once per further reader, so that each copy can merge into
+    its reader's kernel as a generator: recomputing a Range costs a multiply-add a lane, a
+    kernel of its own a launch and a round trip through memory. Walks the block backwards,
+    so that cloning a view gives its Range the readers it then clones for."""
+    pure: set = set()
+    for op in ops(block):
+        small = all(
+            (src := producer(x)) is not None
+            and (src in pure or (src.name in ("tnx.constant", "tnx.sizes") and math.prod(shape_of(x)) <= 16))
+            for x in op.operands
+        )
+        if small and (op.name == "tnx.range" or (op.name in fusion.VIEWS and producer(op.operands[0]) in pure)):
+            pure.add(op)
+    for op in reversed(ops(block)):
+        if op not in pure:
+            continue
+        uses = [(u.owner.operation, u.operand_number) for u in op.results[0].uses]
+        for owner, index in uses[1:]:
+            copy = op.clone(ip=ir.InsertionPoint.after(op))
+            owner.operands[index] = copy.results[0]
 
 
 def _why(op: ir.Operation) -> str | None:
@@ -152,7 +187,9 @@ class _Partition:
         the anchor's loads instead of stored and loaded again: (group, views between, why),
         or None. Cost rule: the group's inputs may weigh at most twice its output, so
         recomputing it on every (re-)read of a tile moves no more bytes than a round trip
-        through memory."""
+        through memory. A reduction anchor reads its input k <= 2 times: fused it moves
+        k * inputs bytes, unfused inputs + output + k * output, so its limit is three times
+        (the embeddings' Add of word, type and position rows before a LayerNorm)."""
         views, v = [], operand
         while True:
             src = producer(v)
@@ -178,7 +215,7 @@ class _Partition:
                     src_x = producer(x)
                     if src_x is None or src_x.name != "tnx.constant":
                         external += nbytes(x)
-        if external > 2 * nbytes(v):
+        if external > (3 if anchor.name in ROW_ANCHORS else 2) * nbytes(v):
             return None
         return (
             group,
@@ -196,6 +233,66 @@ class _Partition:
         if group is None:
             group = self.start(op, "pointwise", "pointwise root: no single-use producer to join")
         self.merge_branches(op, group)
+        self.merge_generators(op, group)
+
+    def is_generator(self, group: Group) -> bool:
+        """True when `group` is pointwise and reads no tensor: its inputs from outside are
+        scalar constants and dynamic sizes (`tnx.sizes`), or none (Range)."""
+        if group.kind != "pointwise":
+            return False
+        inside = {r for m in group.members for r in m.results}
+        for m in group.members:
+            for x in m.operands:
+                src = producer(x)
+                if x in inside:
+                    continue
+                if src is None or src.name not in ("tnx.constant", "tnx.sizes") or math.prod(shape_of(x)) != 1:
+                    return False
+        return True
+
+    def _feeds_only(self, value: ir.Value, op: ir.Operation, group: Group, views: list) -> bool:
+        """True when every reader of `value` is `op`, a member of `group`, or an ungrouped
+        view whose results feed only those (collected into `views`)."""
+        for use in value.uses:
+            owner = use.owner.operation
+            if owner == op or group_of(owner) == group.id or owner in views:
+                continue
+            if owner.name in fusion.VIEWS and group_of(owner) is None:
+                if all(self._feeds_only(r, op, group, views) for r in owner.results):
+                    views.append(owner)
+                    continue
+            return False
+        return True
+
+    def merge_generators(self, op: ir.Operation, group: Group) -> None:
+        """Generator groups whose values only `op` reads (directly or through ungrouped
+        views, at any shape) merge into `group` with the views between: the kernel
+        recomputes them on its indices."""
+        found: list[Group] = []
+
+        def walk(v: ir.Value, depth: int = 0) -> None:
+            src = producer(v)
+            if src is None or depth > 32:
+                return
+            if src.name in fusion.VIEWS and group_of(src) is None:
+                for w in src.operands:
+                    walk(w, depth + 1)
+                return
+            other = self.group(src)
+            if other is not None and other is not group and other not in found and self.is_generator(other):
+                found.append(other)
+
+        for v in op.operands:
+            walk(v)
+        for other in found:
+            views: list[ir.Operation] = []
+            if other.id in self.groups and all(
+                self._feeds_only(r, op, other, views) for m in other.members for r in m.results
+            ):
+                why = f"generator merged into {node_name(op)}'s group: computed from the sizes on its indices"
+                self.absorb(other, group, "generator", why)
+                for view in views:
+                    self.join(view, group, "view", f"index map between a generator and {node_name(op)}")
 
     def epilogue(self, op: ir.Operation) -> Group | None:
         """Joins `op` to the group whose last op produces an operand that only `op` reads,

@@ -27,6 +27,7 @@ literals, symbol names and + - * // % and comparisons: file contents are never `
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import keyword
@@ -252,15 +253,37 @@ _COMPARE = {
 
 def _parse(text: str, names: set | None, fail) -> ast.AST:
     """The syntax tree of a size expression or condition; `fail(message)` for anything but
-    integer literals, names (those in `names`, any when None), + - * // %, unary minus and
-    comparisons."""
+    integer literals, names (those in `names`, any when None), + - * // %, unary minus,
+    min(...), max(...) and comparisons."""
+    tree, message = _checked(text, None if names is None else frozenset(names))
+    if tree is None:
+        fail(message)
+    assert tree is not None  # fail raises
+    return tree
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(text: str, names: frozenset | None) -> tuple[ast.AST | None, str | None]:
+    """(the tree, None) of `_parse`, or (None, what is wrong); memoized (a plan repeats
+    its expressions)."""
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
-        fail(f"{text!r} is not an expression")
+        return None, f"{text!r} is not an expression"
+    calls = {
+        id(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("min", "max")
+        and node.args
+        and not node.keywords
+    }
     for node in ast.walk(tree):
         ok = (
             isinstance(node, (ast.Expression, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load, ast.Compare))
+            or (isinstance(node, ast.Call) and id(node.func) in calls)
+            or id(node) in calls
             or type(node) in _BINARY
             or type(node) in _COMPARE
             or (isinstance(node, ast.BinOp) and type(node.op) in _BINARY)
@@ -268,11 +291,9 @@ def _parse(text: str, names: set | None, fail) -> ast.AST:
             or (isinstance(node, ast.Name) and (names is None or node.id in names))
         )
         if not ok:
-            fail(
-                f"{text!r} holds {ast.dump(node) if not isinstance(node, ast.Name) else node.id!r}, "
-                "which is not integer size arithmetic over the plan's symbols"
-            )
-    return tree
+            what = ast.dump(node) if not isinstance(node, ast.Name) else repr(node.id)
+            return None, f"{text!r} holds {what}, which is not integer size arithmetic over the plan's symbols"
+    return tree, None
 
 
 def evaluate(text: int | str, values: dict[str, int]) -> int:

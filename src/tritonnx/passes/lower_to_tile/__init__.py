@@ -149,8 +149,5 @@ def run(module: ir.Operation, pass_=None) -> None:
         for k in kernels:
             lower_kernel(k)
     if guards:  # beside choose-blocks', in the order found
-        old = list(ir.ArrayAttr(module.attributes["tnx.guards"])) if "tnx.guards" in module.attributes else []
-        have = {ir.StringAttr(g).value for g in old}
-        new = [ir.StringAttr.get(t) for t in dict.fromkeys(f"{c}: {r}" for c, r in guards) if t not in have]
-        module.attributes["tnx.guards"] = ir.ArrayAttr.get(old + new)
+        symbolic.add_guards(module, guards)
     rewrite_calls(module)

@@ -16,7 +16,7 @@ def rewrite_calls(module: ir.Operation) -> None:
     """Rewrites every `func.call` of a kernel outside the kernels (in @main) to
     destination-passing form: the call takes its inputs, one int64[2] check buffer per check
     of the kernel, and one allocation per result, and has no results; the results' uses take
-    the allocations. The call's `tnx.nodes` and `tnx.notes` carry over."""
+    the allocations. The call's `tnx.nodes`, `tnx.notes` and `tnx.from_sizes` carry over."""
     by_symbol = {ir.StringAttr(f.attributes["sym_name"]).value: f for f in functions(module)}
     for fn in functions(module):
         if "tnx.kind" in fn.attributes:
@@ -30,7 +30,7 @@ def rewrite_calls(module: ir.Operation) -> None:
                 call = func.CallOp(
                     [], ir.FlatSymbolRefAttr(op.attributes["callee"]), list(op.operands) + checks + empty
                 )
-                for name in ("tnx.nodes", "tnx.notes"):
+                for name in ("tnx.nodes", "tnx.notes", "tnx.from_sizes"):
                     if name in op.attributes:
                         call.operation.attributes[name] = op.attributes[name]
             for r, e in zip(op.results, empty):

@@ -31,19 +31,19 @@ def index_bits(kernel: ir.Operation) -> int:
     choice independent of the block sizes, so every autotune candidate of a kernel has the
     same width."""
     block = kernel.regions[0].blocks[0]
-    types = [a.type for a in block.arguments]
+    types = dict.fromkeys(a.type for a in block.arguments)  # distinct types, in order
     for op in ops(block):
-        types += [r.type for r in op.results]
+        types.update(dict.fromkeys(r.type for r in op.results))
     limit = INDEX_LIMIT - BLOCK_MARGIN
-    symbolic_sizes = []
+    symbolic_sizes: dict = {}
     for t in types:
         if not isinstance(t, ir.RankedTensorType):
             continue
         n = math.prod(type_shape(t))
         if symbolic.is_symbolic(n):
             e = symbolic.expr_of(n)
-            symbolic_sizes.append(e)
-            n = int(e.subs({s: 1 for s in e.free_symbols}))
+            symbolic_sizes[e] = None
+            n = symbolic.value_at(e, 1)
         if n > limit:
             return 64
     for e in symbolic_sizes:
