@@ -129,3 +129,46 @@ def test_fold_passes_attributes(tmp_path, node, consts, opset):
 def test_lp_normalization_of_constant_keeps_signs(tmp_path, p):
     """onnx's reference sums x**p, not |x|**p: with p=1 it divided by the plain sum (fuzz seed 7834)."""
     check_fold(tmp_path, helper.make_node("LpNormalization", ["x"], ["y"], axis=1, p=p), {"x": _w(7, 4, 7)})
+
+
+@pytest.mark.parametrize(
+    "onnx_op, attrs, inputs",
+    [
+        ("Concat", {"axis": 0}, [np.array([1, 2], np.int64), np.array([3], np.int64)]),
+        ("Concat", {"axis": -1}, [np.ones((2, 1), np.int64), np.zeros((2, 3), np.int64)]),
+        ("Add", {}, [np.array([1, 2], np.int64), np.array(3, np.int64)]),
+        ("Mul", {}, [np.array([[1], [2]], np.int32), np.array([3, 4], np.int32)]),
+        ("Sub", {}, [np.array([1, 2], np.int64), np.array([5, 1], np.int64)]),
+        ("Equal", {}, [np.array([1, -1], np.int64), np.array([-1], np.int64)]),
+        ("Where", {}, [np.array([True, False]), np.array([1, 2], np.int64), np.array([7], np.int64)]),
+        ("Expand", {}, [np.array([[1], [2]], np.int64), np.array([1, 3], np.int64)]),
+        ("Expand", {}, [np.array([True]), np.array([2, 1, 3], np.int64)]),
+        ("Cast", {"to": 7}, [np.array([True, False])]),
+        ("Cast", {"to": 9}, [np.array([0, 3, -1], np.int64)]),
+        ("Cast", {"to": 6}, [np.array([2**40, -3], np.int64)]),  # wraps, as onnx.reference does
+    ],
+)
+def test_numpy_folding_matches_the_reference(onnx_op, attrs, inputs):
+    """The numpy fast path of constant folding (shape computations) gives onnx.reference's
+    values, dtypes and shapes."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    from tritonnx.dialects.ops import snake
+    from tritonnx.passes.canonicalize import _numpy
+
+    names = [f"i{k}" for k in range(len(inputs))]
+    graph = helper.make_graph(
+        [helper.make_node(onnx_op, names, ["o"], **attrs)],
+        "g",
+        [
+            helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
+            for n, x in zip(names, inputs)
+        ],
+        [helper.make_tensor_value_info("o", 0, None)],
+    )
+    ref = ReferenceEvaluator(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])).run(
+        None, dict(zip(names, inputs))
+    )[0]
+    got = _numpy(f"tnx.{snake(onnx_op)}", attrs, inputs)
+    assert got is not None and got.dtype == ref.dtype and got.shape == ref.shape and np.array_equal(got, ref)

@@ -199,11 +199,16 @@ def _normal(expr: sympy.Expr) -> sympy.Expr:
     )
 
 
+@functools.lru_cache(maxsize=65536)
+def _constant(expr: sympy.Expr) -> bool:
+    return not expr.free_symbols
+
+
 def wrap(value: int | None, expr) -> int:
     """A SymInt of `expr` (its value `value`, or the expression at the hints when None),
     or a plain int where the expression has no symbol left."""
-    expr = _normal(sympy.sympify(expr))
-    if not expr.free_symbols:
+    expr = _normal(expr if isinstance(expr, sympy.Basic) else sympy.sympify(expr))
+    if _constant(expr):
         return int(expr)
     return SymInt(at_hints(expr) if value is None else int(value), expr)
 

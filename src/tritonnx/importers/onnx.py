@@ -308,6 +308,67 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
     return model
 
 
+_CONSTANT_VALUES = {  # Constant-13's attributes of a dense value, and their dtypes
+    "value": None,
+    "value_float": np.float32,
+    "value_floats": np.float32,
+    "value_int": np.int64,
+    "value_ints": np.int64,
+}
+
+
+def _constants_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """`proto` (changed in place) with its Constant nodes of a dense value as initializers
+    of the same name (https://onnx.ai/onnx/operators/onnx__Constant.html): a third of an
+    exported transformer's nodes, which the importer and the folding would otherwise each
+    handle as an op; and its Identity nodes of an initializer (a tied weight's alias) read
+    through to the initializer. A graph output stays a node; a model with subgraphs (If,
+    Loop bodies, which may read those values by name) is left as it is."""
+    if any(
+        a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in proto.graph.node for a in n.attribute
+    ):
+        return proto  # a subgraph may read a Constant or an alias by name
+    outputs = {o.name for o in proto.graph.output}
+    inits = {t.name for t in proto.graph.initializer}
+    kept, made, alias = [], [], {}
+    for node in proto.graph.node:
+        if (
+            node.op_type == "Identity"
+            and node.domain in ("", "ai.onnx")
+            and node.input[0] in inits
+            and node.output[0] not in outputs
+        ):  # an alias of a weight (exporters write one per tied parameter)
+            alias[node.output[0]] = node.input[0]
+            continue
+        attr = node.attribute[0] if node.op_type == "Constant" and len(node.attribute) == 1 else None
+        if (
+            attr is None
+            or node.domain not in ("", "ai.onnx")
+            or attr.name not in _CONSTANT_VALUES
+            or node.output[0] in outputs
+        ):
+            kept.append(node)
+            continue
+        value = onnx.helper.get_attribute_value(attr)
+        if attr.name == "value":
+            t = onnx.TensorProto()
+            t.CopyFrom(value)
+        else:
+            t = numpy_helper.from_array(np.asarray(value, dtype=_CONSTANT_VALUES[attr.name]))
+        t.name = node.output[0]
+        made.append(t)
+        inits.add(t.name)
+    if made or alias:
+        for node in kept:
+            for i, name in enumerate(node.input):
+                if name in alias:
+                    node.input[i] = alias[name]
+        del proto.graph.node[:]
+        proto.graph.node.extend(kept)
+        proto.graph.initializer.extend(made)
+    return proto
+
+
 def check_supported(model: onnx.ModelProto) -> None:
     """Raises UnsupportedModelError listing every node tritonnx cannot compile."""
     opset = _opset(model)
@@ -516,6 +577,8 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
             proto = onnx.ModelProto()
             proto.CopyFrom(original)
         symbols = symbolic_shapes.name_symbols(proto)
+        if symbols:  # a static model's are folded by resolve_shapes, with everything constant
+            proto = _constants_as_initializers(proto)
         proto = infer_shapes(proto)
         if symbols:  # sizes over the symbols: onnxruntime's inference, on the light model
             inferred, merges = symbolic_shapes.infer(proto)

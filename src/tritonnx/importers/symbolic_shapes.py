@@ -20,6 +20,7 @@ import keyword
 import logging
 import re
 
+import numpy as np
 import onnx
 import sympy
 
@@ -71,16 +72,36 @@ def _inference_class():
 
     class Inference(SymbolicShapeInference):
         """onnxruntime's inference, with the output sizes of ConvTranspose-11 and Flatten-21,
-        and Resize's without the tool's `sympy.simplify` (seconds per node over the nested
-        ceil(ceil(H/2)/2) sizes of a feature pyramid)."""
+        and Resize's and the common Slices' without the tool's `sympy.simplify` (seconds per
+        node over the nested ceil(ceil(H/2)/2) sizes of a feature pyramid)."""
 
         def __init__(self):
             super().__init__(int_max=2**31 - 1, auto_merge=True, guess_output_rank=False, verbose=0)
             self.dispatcher_["ConvTranspose"] = self._infer_conv_transpose
             self.dispatcher_["Flatten"] = self._infer_flatten
             self.dispatcher_["Resize"] = self._infer_resize
+            self._tool_slice = self.dispatcher_["Slice"]
+            self.dispatcher_["Slice"] = self._infer_slice
             for op, fn in list(self.dispatcher_.items()):
                 self.dispatcher_[op] = self._lenient(fn)
+
+        def _preprocess(self, in_mp):
+            """The tool's `_preprocess`, with the initializers' value infos built directly
+            (the tool's `make_tensor_value_info` per initializer took a tenth of its time)."""
+            self.out_mp_ = onnx.ModelProto()
+            self.out_mp_.CopyFrom(in_mp)
+            self.graph_inputs_ = {i.name: i for i in self.out_mp_.graph.input}
+            self.initializers_ = {i.name: i for i in self.out_mp_.graph.initializer}
+            self.known_vi_ = dict(self.graph_inputs_)
+            for t in self.out_mp_.graph.initializer:
+                vi = onnx.ValueInfoProto(name=t.name)
+                tensor = vi.type.tensor_type
+                tensor.elem_type = t.data_type
+                shape = tensor.shape
+                shape.SetInParent()  # a scalar has a shape of no dimensions
+                for d in t.dims:
+                    shape.dim.add().dim_value = d
+                self.known_vi_[t.name] = vi
 
         @staticmethod
         def _lenient(fn):
@@ -137,6 +158,63 @@ def _inference_class():
             else:
                 self._set_shape(node, self._new_symbolic_shape(self._get_shape_rank(node, 0), node))
 
+        def _infer_slice(self, node):
+            """Slice-10/11/13 (https://onnx.ai/onnx/operators/onnx__Slice.html) where starts,
+            ends and steps are known, steps positive and starts non-negative numbers: per
+            axis, the end clamped to the size (Min(end, size) where either is symbolic; an end
+            of INT_MAX or more is the size, a negative one counts from it) and the size
+            ceil((end - start) / step). The tool's rule, with its simplifications, does the
+            rest (and the data of shape slices in both cases)."""
+            starts, ends = self._try_get_value(node, 1), self._try_get_value(node, 2)
+            axes = self._try_get_value(node, 3) if len(node.input) > 3 and node.input[3] else None
+            steps = self._try_get_value(node, 4) if len(node.input) > 4 and node.input[4] else None
+            if get_opset(self.out_mp_) < 10 or starts is None or ends is None:
+                return self._tool_slice(node)
+            starts, ends = list(np.atleast_1d(starts)), list(np.atleast_1d(ends))
+            shape = self._get_sympy_shape(node, 0)
+            axes = list(range(len(starts))) if axes is None else [int(a) % len(shape) for a in np.atleast_1d(axes)]
+            steps = [1] * len(starts) if steps is None else list(np.atleast_1d(steps))
+            new = list(shape)
+            for axis, start, end, step in zip(axes, starts, ends, steps):
+                d = shape[axis]
+                if not (_number(start) and _number(step) and int(step) > 0 and int(start) >= 0):
+                    return self._tool_slice(node)
+                start, step = int(start), int(step)
+                if _number(end):
+                    end = int(end)
+                    if end >= self.int_max_:
+                        end = d
+                    elif end < 0:
+                        end = d + end if not _number(d) else max(0, end + int(d))
+                    elif _number(d):
+                        end = min(end, int(d))
+                    elif end > 1:
+                        end = sympy.Min(end, d)
+                elif _number(d):
+                    # Min(seq, 512) cannot simplify (seq is a positive integer, 512 > 1): built
+                    # without sympy's evaluation, which takes milliseconds to find that out
+                    fast = isinstance(end, sympy.Symbol) and int(d) > 1
+                    end = sympy.Min(end, int(d), evaluate=not fast)
+                elif end != d:
+                    return self._tool_slice(node)
+                if _number(d):
+                    start = min(start, int(d))
+                new[axis] = (
+                    end - start if step == 1 else sympy.floor(sympy.Rational(1, step) * (end - start + step - 1))
+                )
+                if _number(new[axis]):
+                    new[axis] = max(0, int(new[axis]))
+            self._update_computed_dims(new)
+            vi = self.known_vi_[node.output[0]]
+            vi.CopyFrom(
+                onnx.helper.make_tensor_value_info(
+                    node.output[0], vi.type.tensor_type.elem_type, get_shape_from_sympy_shape(new)
+                )
+            )
+            data = self.sympy_data_.get(node.input[0])
+            if isinstance(data, list) and axes == [0] and len(starts) == 1 and _number(ends[0]):  # shape data
+                self.sympy_data_[node.output[0]] = data[int(starts[0]) : int(ends[0]) : int(steps[0])]
+
         def _infer_conv_transpose(self, node):
             x = self._get_sympy_shape(node, 0)
             w = self._get_sympy_shape(node, 1)
@@ -162,6 +240,11 @@ def _inference_class():
             self._set_shape(node, [x[0], w[1] * group, *spatial])
 
     return Inference
+
+
+def _number(x) -> bool:
+    """True for a plain or numpy integer, or a sympy Integer (no symbol)."""
+    return isinstance(x, (int, np.integer)) or (isinstance(x, sympy.Basic) and x.is_Integer)
 
 
 def infer(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tuple[str, str]]]:

@@ -50,6 +50,9 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | 
 
     op_type, opset = onnx_op_type(op.name), _opset(op)
     attrs = {k: v for k, v in attrs_of(op).items() if not k.startswith("tnx.")}
+    fast = _numpy(op.name, attrs, inputs)
+    if fast is not None:
+        return fast
     if op.name == "tnx.mean_variance_normalization":  # ONNX's has no epsilon: the formula itself
         assert inputs[0] is not None  # X is MeanVarianceNormalization's one, required input
         x = inputs[0].astype(np.float64)
@@ -97,6 +100,35 @@ def evaluate(op: ir.Operation, inputs: list[np.ndarray | None]) -> np.ndarray | 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     results = cast(list[Any], evaluator(model).run(None, feeds))  # a list: no intermediate results asked for
     return np.asarray(results[output])
+
+
+def _numpy(name: str, attrs: dict, inputs: list) -> np.ndarray | None:
+    """The few ops that shape computations fold most (Concat of shape pieces, integer
+    Add/Sub/Mul, Equal, Where, Expand, integer Casts) evaluated with numpy, whose semantics
+    are ONNX's for them (https://onnx.ai/onnx/operators/: Concat-13, Add-14, Equal-19,
+    Where-16, Expand-13, Cast-21 between integer and bool types), without building a
+    reference evaluator per op; None for anything else."""
+    if any(x is None for x in inputs) or not inputs:
+        return None
+    ints = all(x.dtype.kind in "iub" for x in inputs)
+    if name == "tnx.concat" and len({x.dtype for x in inputs}) == 1 and len({x.ndim for x in inputs}) == 1:
+        return np.concatenate(inputs, axis=int(attrs["axis"]))
+    if name in ("tnx.add", "tnx.sub", "tnx.mul") and ints and len({x.dtype for x in inputs}) == 1:
+        fn = {"tnx.add": np.add, "tnx.sub": np.subtract, "tnx.mul": np.multiply}[name]
+        return np.asarray(fn(inputs[0], inputs[1]), dtype=inputs[0].dtype)
+    if name == "tnx.equal" and ints:
+        return np.equal(inputs[0], inputs[1])
+    if name == "tnx.where" and inputs[0].dtype == np.bool_ and inputs[1].dtype == inputs[2].dtype:
+        return np.where(inputs[0], inputs[1], inputs[2])
+    if name == "tnx.expand" and inputs[1].dtype.kind == "i":
+        shape = np.broadcast_shapes(inputs[0].shape, tuple(int(d) for d in inputs[1].reshape(-1)))
+        return np.array(np.broadcast_to(inputs[0], shape))
+    if name == "tnx.cast" and ints and set(attrs) == {"to"} | ({"saturate"} & set(attrs)):
+        from onnx import helper
+
+        to = np.dtype(helper.tensor_dtype_to_np_dtype(int(attrs["to"])))
+        return inputs[0].astype(to) if to.kind in "iub" else None
+    return None
 
 
 def _opset(op: ir.Operation) -> int:

@@ -10,8 +10,6 @@ on (e.g. a one-block softmax over a dynamic axis no longer than the block).
 
 from __future__ import annotations
 
-import copy
-
 from tritonnx.errors import InputError
 from tritonnx.runtime.format import evaluate
 from tritonnx.runtime.memory_plan import plan_memory
@@ -70,19 +68,24 @@ def _show(shape: list) -> str:
 
 def concretize(plan: dict, values: dict[str, int]) -> dict:
     """A copy of a dynamic `plan` with every size, grid and the memory plan computed at
-    `values` ({symbol: size}); launches carry their symbol arguments' values."""
-    out = copy.deepcopy({k: v for k, v in plan.items() if k != "memory"})
+    `values` ({symbol: size}); launches carry their symbol arguments' values. Every entry
+    it changes is a new dict; the rest is shared with `plan` (read-only)."""
+    out = {k: v for k, v in plan.items() if k != "memory"}
     for group in ("inputs", "outputs", "buffers"):
-        for t in out[group]:
-            t["shape"] = [evaluate(d, values) for d in t["shape"]]
-    for check in out.get("checks", []):  # the size of the axis an index check guards
-        check["size"] = evaluate(check["size"], values)
-    for launch in out["launches"]:
-        launch["grid"] = [evaluate(g, values) for g in launch["grid"]]
+        out[group] = [dict(t, shape=[evaluate(d, values) for d in t["shape"]]) for t in plan[group]]
+    if "checks" in plan:  # the size of the axis an index check guards
+        out["checks"] = [dict(c, size=evaluate(c["size"], values)) for c in plan["checks"]]
+    launches = []
+    for launch in plan["launches"]:
+        new = dict(launch, grid=[evaluate(g, values) for g in launch["grid"]])
         if "flops" in launch:
-            launch["flops"] = evaluate(launch["flops"], values)
-        for cand in launch.get("candidates", []):
-            cand["grid"] = [evaluate(g, values) for g in cand["grid"]]
-        launch["symbol_values"] = [values[s] for s in launch.get("symbols", [])]
+            new["flops"] = evaluate(launch["flops"], values)
+        if "candidates" in launch:
+            new["candidates"] = [
+                dict(cand, grid=[evaluate(g, values) for g in cand["grid"]]) for cand in launch["candidates"]
+            ]
+        new["symbol_values"] = [values[s] for s in launch.get("symbols", [])]
+        launches.append(new)
+    out["launches"] = launches
     out["memory"] = plan_memory(out)
     return out
