@@ -11,7 +11,7 @@ import tritonnx
 from models import ort_run
 from tritonnx import symbolic
 from tritonnx.compiler import driver
-from tritonnx.errors import ArtifactError, IndexOutOfRangeError, InputError
+from tritonnx.errors import ArtifactError, IndexOutOfRangeError, InputError, UnsupportedModelError
 from tritonnx.runtime.format import evaluate
 
 
@@ -251,3 +251,19 @@ def test_dynamic_plan_launches_as_many_kernels_as_static(name, tmp_path):
     assert {"/model/Range", "/model/Range_1", "/model/Range_2"} <= from_sizes
     assert {k["kernel"] for k in summary["from_sizes"]} <= {launch["kernel"] for launch in dynamic.launches}
     assert not json.loads(report(tmp_path / "static", "json"))["from_sizes"]
+
+
+def test_size_that_depends_on_data_is_refused_naming_the_node(tmp_path):
+    """A Reshape whose target is an input's values: its output size depends on data, which
+    no expression over the symbols gives. The compile refuses it naming the node, and
+    writes nothing."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
+    target = helper.make_tensor_value_info("target", TensorProto.INT64, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    node = helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape_by_data")
+    proto = helper.make_model(
+        helper.make_graph([node], "g", [x, target], [y]), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    with pytest.raises(UnsupportedModelError, match=r"reshape_by_data.*cannot express over the model's symbols \(n\)"):
+        tritonnx.compile(proto, tmp_path / "art")
+    assert not (tmp_path / "art").exists()

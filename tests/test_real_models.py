@@ -4,7 +4,7 @@ and the PP-OCR text detector, recognizer and direction classifier that ship in t
 `rapidocr-onnxruntime` wheel (Paddle2ONNX exports, opsets 11 and 12, Apache-2.0).
 
 Each model is compiled with default options (its dynamic dimensions stay dynamic) and one
-artifact runs at several sizes; SqueezeNet and the classifier are also compiled static
+artifact runs at several sizes; SqueezeNet and the detector are also compiled static
 (`shapes=`). The static runs of the slow models would repeat the dynamic ones' sizes. Inputs are seeded random images: uniform in [0, 1), normalized as the
 models' preprocessing does, (x - 0.5) / 0.5.
 """
@@ -19,7 +19,6 @@ import pytest
 import torchvision_models
 import tritonnx
 from models import ort_run
-from tritonnx.errors import UnsupportedModelError
 
 RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 
@@ -138,16 +137,12 @@ def test_ppocr_rec_dynamic(tmp_path):
         _check(model, proto, _image([1, 3, 48, width], seed=width))
 
 
-def test_ppocr_cls_static(tmp_path):
-    proto = ppocr(CLS)  # batch -1, as Paddle2ONNX writes a dynamic size
-    model = tritonnx.compile(proto, tmp_path / "art", shapes={"x": [1, 3, 48, 192]})
-    _check(model, proto, _image([1, 3, 48, 192], seed=0))
-
-
-def test_ppocr_cls_dynamic_sizes_it_cannot_express(tmp_path):
-    # the model as shipped: batch -1, height and width dim_param '?' (two symbols, x_2 and
-    # x_3). Its Reshape target is a Concat of shape data along axis 1, which the symbolic
-    # shape inference cannot follow: the size is refused, naming the node, not guessed
-    with pytest.raises(UnsupportedModelError, match=r"cannot express over the model's symbols \(x_0, x_2, x_3\)"):
-        tritonnx.compile(ppocr(CLS), tmp_path / "art")
-    assert not (tmp_path / "art").exists()
+def test_ppocr_cls_dynamic(tmp_path):
+    # the model as shipped: batch -1, height and width dim_param '?' (three symbols, x_0,
+    # x_2 and x_3); its Reshape target is a Concat of shape data along axis -1, which
+    # the shape inference follows once the axis is made positive
+    proto = ppocr(CLS)
+    model = tritonnx.compile(proto, tmp_path / "art")
+    assert set(model.plan["symbols"]) == {"x_0", "x_2", "x_3"}
+    for shape in ([1, 3, 48, 192], [2, 3, 48, 96]):
+        _check(model, proto, _image(shape, seed=shape[3]))

@@ -72,8 +72,9 @@ def _inference_class():
 
     class Inference(SymbolicShapeInference):
         """onnxruntime's inference, with the output sizes of ConvTranspose-11 and Flatten-21,
-        and Resize's and the common Slices' without the tool's `sympy.simplify` (seconds per
-        node over the nested ceil(ceil(H/2)/2) sizes of a feature pyramid)."""
+        Resize's and the common Slices' without the tool's `sympy.simplify` (seconds per
+        node over the nested ceil(ceil(H/2)/2) sizes of a feature pyramid), and Concat's
+        shape data along a negative axis."""
 
         def __init__(self):
             super().__init__(int_max=2**31 - 1, auto_merge=True, guess_output_rank=False, verbose=0)
@@ -82,6 +83,8 @@ def _inference_class():
             self.dispatcher_["Resize"] = self._infer_resize
             self._tool_slice = self.dispatcher_["Slice"]
             self.dispatcher_["Slice"] = self._infer_slice
+            self._tool_concat = self.dispatcher_["Concat"]
+            self.dispatcher_["Concat"] = self._infer_concat
             for op, fn in list(self.dispatcher_.items()):
                 self.dispatcher_[op] = self._lenient(fn)
 
@@ -157,6 +160,22 @@ def _inference_class():
                 )
             else:
                 self._set_shape(node, self._new_symbolic_shape(self._get_shape_rank(node, 0), node))
+
+        def _infer_concat(self, node):
+            """The tool's Concat with a negative axis made positive first: its rule follows
+            shape data only along axis 0, and Paddle2ONNX writes `axis = -1` for the 1-D
+            Reshape targets it concatenates (PP-OCR's direction classifier)."""
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if axis < 0:
+                rank = len(self._get_shape(node, 0) or [])
+                if rank:
+                    fixed = onnx.NodeProto()
+                    fixed.CopyFrom(node)
+                    for a in fixed.attribute:
+                        if a.name == "axis":
+                            a.i = axis + rank
+                    return self._tool_concat(fixed)
+            return self._tool_concat(node)
 
         def _infer_slice(self, node):
             """Slice-10/11/13 (https://onnx.ai/onnx/operators/onnx__Slice.html) where starts,
