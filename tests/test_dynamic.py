@@ -267,3 +267,29 @@ def test_size_that_depends_on_data_is_refused_naming_the_node(tmp_path):
     with pytest.raises(UnsupportedModelError, match=r"reshape_by_data.*cannot express over the model's symbols \(n\)"):
         tritonnx.compile(proto, tmp_path / "art")
     assert not (tmp_path / "art").exists()
+
+
+def test_group_normalization_over_dynamic_extents(tmp_path):
+    """GroupNormalization-21 over a dynamic batch, height and width: one normalization
+    kernel over rows of C/G * h * w elements (a dynamic length, read in chunks). Its output
+    has no shape in the file and onnx's inference gives it none at opset 21: the checker
+    reads the rest of the model, onnxruntime and tritonnx run it."""
+    from onnx import numpy_helper
+
+    channels, groups = 8, 4
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", channels, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal(channels).astype(np.float32), name) for name in ("scale", "bias")
+    ]
+    node = helper.make_node("GroupNormalization", ["x", "scale", "bias"], ["y"], num_groups=groups, epsilon=1e-5)
+    proto = helper.make_model(
+        helper.make_graph([node], "g", [x], [y], weights), opset_imports=[helper.make_opsetid("", 21)]
+    )
+    model = tritonnx.compile(proto, tmp_path / "art", cache=False)
+    assert set(model.plan["symbols"]) == {"n", "h", "w"} and len(model.launches) == 1
+    for shape in ([1, channels, 5, 7], [2, channels, 33, 65]):
+        feed = rng.standard_normal(shape).astype(np.float32)
+        got, ref = model.run({"x": feed})["y"], ort_run(proto, {"x": feed})[0]
+        assert float(np.abs(got - ref).max() / np.abs(ref).max()) < 1e-5

@@ -406,11 +406,22 @@ def _attr_value(attr: onnx.AttributeProto):
 
 def _checkable(proto: onnx.ModelProto) -> onnx.ModelProto:
     """`proto`, or, when some graph output has no shape (onnx's checker requires one,
-    onnxruntime does not), a copy with the output shapes onnx's shape inference gives."""
-    if all(o.type.tensor_type.HasField("shape") for o in proto.graph.output if o.type.HasField("tensor_type")):
+    onnxruntime does not), a copy with the output shapes onnx's shape inference gives; an
+    output it gives none (an op whose inference onnx does not define at this opset, as
+    GroupNormalization-21's) is left out of the copy the checker reads, the rest is checked."""
+
+    def shaped(o: onnx.ValueInfoProto) -> bool:
+        return not o.type.HasField("tensor_type") or o.type.tensor_type.HasField("shape")
+
+    if all(shaped(o) for o in proto.graph.output):
         return proto
     light, _ = _set_weights_aside(proto)
-    return shape_inference.infer_shapes(light)
+    inferred = shape_inference.infer_shapes(light)
+    if not all(shaped(o) for o in inferred.graph.output):
+        kept = [o for o in inferred.graph.output if shaped(o)]
+        del inferred.graph.output[:]
+        inferred.graph.output.extend(kept)
+    return inferred
 
 
 def _spatial_defaults(op: str, attrs: dict, x_shape: list[int], w_shape: list[int] | None) -> dict:
