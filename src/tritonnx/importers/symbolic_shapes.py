@@ -306,7 +306,8 @@ def assumptions(merges: list[tuple[str, str]], symbols: set[str]) -> list[tuple[
         out.append(
             (
                 f"{symbolic.to_python(ea)} == {symbolic.to_python(eb)}",
-                f"the model's shapes agree only where {a} equals {b} (two sizes meet in one operation)",
+                f"the model's shapes agree only where {a} equals {b} (two sizes meet in one operation), "
+                "so the model is not valid at these sizes",
             )
         )
     return out

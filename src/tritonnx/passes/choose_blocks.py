@@ -127,7 +127,10 @@ def choose(
         br = pow2(n)
         if is_symbolic(n):  # one block spans the axis: sized for the longest the plan accepts
             br = max(pow2(hint(n)), DYNAMIC_AXIS)
-            guard(f"{to_python(n)} <= {br}", f"TopK over a dynamic axis runs in one block of {br}")
+            guard(
+                f"{to_python(n)} <= {br}",
+                f"TopK over a dynamic axis runs in one block of {br}; compile for these shapes with `shapes=` (CLI --shape)",
+            )
         bp = min(pow2(hint(rows)), max(1, (1 if gpu else 65536) // br))
         block = dict(BLOCK_P=bp, BLOCK_R=br)
         grid, warps, stages = [cdiv(rows, bp)], (4 if br <= 2048 else 8), 1

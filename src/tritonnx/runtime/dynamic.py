@@ -55,10 +55,7 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
             raise InputError(f"size {name} = {value} (from input '{source[name]}'): dynamic sizes must be at least 1.")
     for condition, reason in plan.get("guards", []):
         if not evaluate(condition, values):
-            raise InputError(
-                f"sizes {values} break the compiled plan's condition {condition} ({reason}); "
-                "compile for these shapes with `shapes=` (CLI --shape)."
-            )
+            raise InputError(f"sizes {values} break the compiled plan's condition {condition}: {reason}.")
     return values
 
 

@@ -49,6 +49,6 @@ def index_bits(kernel: ir.Operation) -> int:
     for e in symbolic_sizes:
         symbolic.guard(
             f"{symbolic.to_python(e)} <= {limit}",
-            "int32 index arithmetic: every tensor of a kernel has fewer than 2**31 elements",
+            "int32 index arithmetic: every tensor of a kernel has fewer than 2**31 elements; compile for these shapes with `shapes=` (CLI --shape)",
         )
     return 32
