@@ -122,7 +122,7 @@ def test_ppocr_det_dynamic(tmp_path):
     proto = _with_logits(ppocr(DET))
     model = tritonnx.compile(proto, tmp_path / "art")  # default options: N, H and W stay dynamic
     assert model.dynamic
-    for hw in [(320, 320), (480, 640), (64, 96)]:
+    for hw in [(320, 320), (64, 96)]:  # square and not: N, H and W all bound at run time
         _check(model, proto, _image([1, 3, *hw], seed=hw[1]), atol=DET_ATOL)
 
 
@@ -133,7 +133,7 @@ def test_ppocr_rec_dynamic(tmp_path):
     proto = ppocr(REC)
     model = tritonnx.compile(proto, tmp_path / "art")
     assert model.dynamic
-    for width in (320, 160):
+    for width in (160, 96):
         _check(model, proto, _image([1, 3, 48, width], seed=width))
 
 

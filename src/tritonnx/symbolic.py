@@ -380,7 +380,6 @@ def to_python(e) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _to_python(e: sympy.Expr) -> str:
-    to_python = _to_python
     if e.is_Integer:
         return str(int(e))
     if e.is_Symbol:
@@ -388,21 +387,21 @@ def _to_python(e: sympy.Expr) -> str:
     if isinstance(e, sympy.floor) or isinstance(e, sympy.ceiling):
         p, q = _split_rational(e.args[0])
         if isinstance(e, sympy.floor):
-            return f"(({to_python(p)}) // {q})" if q != 1 else to_python(p)
-        return f"(-(-({to_python(p)}) // {q}))" if q != 1 else to_python(p)
+            return f"(({_to_python(p)}) // {q})" if q != 1 else _to_python(p)
+        return f"(-(-({_to_python(p)}) // {q}))" if q != 1 else _to_python(p)
     if isinstance(e, sympy.Mod):
-        return f"(({to_python(e.args[0])}) % ({to_python(e.args[1])}))"
+        return f"(({_to_python(e.args[0])}) % ({_to_python(e.args[1])}))"
     if isinstance(e, (sympy.Min, sympy.Max)):
-        return f"{'min' if isinstance(e, sympy.Min) else 'max'}({', '.join(to_python(a) for a in e.args)})"
+        return f"{'min' if isinstance(e, sympy.Min) else 'max'}({', '.join(_to_python(a) for a in e.args)})"
     if e.is_Add:
-        return "(" + " + ".join(to_python(a) for a in e.args) + ")"
+        return "(" + " + ".join(_to_python(a) for a in e.args) + ")"
     if e.is_Mul:
         p, q = _split_rational(e)
         if q != 1:
             raise ValueError(f"size expression {e} is not an integer")
-        return "*".join(to_python(a) for a in sympy.Mul.make_args(p)) if p.is_Mul else to_python(p)
+        return "*".join(_to_python(a) for a in sympy.Mul.make_args(p)) if p.is_Mul else _to_python(p)
     if e.is_Pow and e.exp.is_Integer and e.exp > 0:
-        return "*".join([to_python(e.base)] * int(e.exp))
+        return "*".join([_to_python(e.base)] * int(e.exp))
     raise ValueError(f"size expression {e} cannot be evaluated at run time")
 
 
