@@ -174,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tritonnx", description="Compile ONNX models to fused Triton kernels and run them."
     )
+    from tritonnx import __version__
+
+    p.add_argument("--version", action="version", version=f"tritonnx {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile an ONNX model into an artifact directory")
     c.add_argument("model", help="path of the .onnx file")

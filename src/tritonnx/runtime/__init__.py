@@ -2,8 +2,10 @@
 
 Does not import MLIR. On a machine where torch sees a CUDA device the kernels run there
 (from the artifact's cubins when one matches the device, else compiled by Triton's JIT);
-otherwise through Triton's interpreter on torch CPU tensors (TRITON_INTERPRET=1 is set
-before the kernels are imported, because `triton.jit` reads it when it decorates).
+otherwise through Triton's interpreter on torch CPU tensors. The interpreter is chosen per
+kernel, when its source is executed (`triton.jit` decorates with the interpreter while
+Triton's `knobs.runtime.interpret` is set in a scope around that one `exec`), never through
+a process-wide switch: torch, triton, transformers and tritonnx may be imported in any order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import linecache
 import math
 import os
-import sys
 import threading
 import types
 from pathlib import Path
@@ -63,17 +64,50 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _use_interpreter() -> None:
-    """Switches Triton to its CPU interpreter. Must happen before triton.language is
-    imported: `triton.jit` picks compiler or interpreter when it decorates."""
-    if os.environ.get("TRITON_INTERPRET") == "1":
+_DECORATE_LOCK = threading.Lock()  # the interpret knob is read by `triton.jit` while it decorates
+
+
+def _exec_kernel(source: str, filename: str, module: types.ModuleType, interpret: bool) -> None:
+    """Executes a kernel source into `module`; with `interpret`, its @triton.jit functions
+    become Triton's interpreter functions (`triton.runtime.interpreter.InterpretedFunction`)
+    whatever the process's TRITON_INTERPRET, and the knob is restored after."""
+    code = compile(source, filename, "exec")
+    if not interpret:
+        exec(code, module.__dict__)  # noqa: S102 -- verified kernel source
         return
-    if "triton.language" in sys.modules:
-        raise RuntimeError(
-            "Triton was imported in compiled mode before tritonnx could select its CPU "
-            "interpreter, and there is no GPU; set TRITON_INTERPRET=1 before importing triton."
-        )
-    os.environ["TRITON_INTERPRET"] = "1"
+    from triton import knobs
+
+    with _DECORATE_LOCK, knobs.runtime.scope():
+        knobs.runtime.interpret = True
+        exec(code, module.__dict__)  # noqa: S102 -- verified kernel source
+
+
+@contextlib.contextmanager
+def _jit_calls_interpreted():
+    """While the interpreter runs a kernel: Triton's own @jit library functions (`tl.zeros`,
+    `tl.sum`'s combine functions, ...) run interpreted too. Imported in compiled mode they are
+    JITFunctions, which refuse a call outside a compiled kernel; the interpreter patches
+    `triton.language` for the launch in the same way, and both patches end with it. Held
+    under _INTERPRETER_LOCK, so no other launch sees them."""
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    if os.environ.get("TRITON_INTERPRET") == "1":  # triton.language was decorated interpreted
+        yield
+        return
+    original = JITFunction.__call__
+    wrapped: dict = {}
+
+    def call(self, *args, **kwargs):
+        if self.fn not in wrapped:
+            wrapped[self.fn] = InterpretedFunction(self.fn)
+        return wrapped[self.fn](*args, **kwargs)
+
+    JITFunction.__call__ = call
+    try:
+        yield
+    finally:
+        JITFunction.__call__ = original
 
 
 class CompiledModel:
@@ -100,8 +134,6 @@ class CompiledModel:
         self.plan = artifact_format.load_plan(self.path)
         self._lock = threading.RLock()
         self.device = _device()
-        if self.device == "cpu" and "triton.language" not in sys.modules:
-            _use_interpreter()  # now, while it is still possible; else at the first run, with a clear error
         self._kernels: dict = {}  # kernel -> (its launchable form for the plan's block sizes, is it a cubin)
         self._jit: dict = {}  # kernel -> its @triton.jit function
         self._weights = None
@@ -186,7 +218,7 @@ class CompiledModel:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         module = types.ModuleType(f"tritonnx_kernel_{name}")
         module.__file__ = filename
-        exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 -- verified kernel source
+        _exec_kernel(source, filename, module, interpret=self.device == "cpu")
         fn = module.__dict__.get(name)
         if fn is None:
             raise ArtifactError(f"{self.path}: {rel} defines no kernel {name}.")
@@ -200,8 +232,6 @@ class CompiledModel:
         name = launch["kernel"]
         if "cubins" not in launch:  # no binaries, or a candidate: no binary of its block sizes
             if name not in self._jit:
-                if self.device == "cpu":
-                    _use_interpreter()
                 self._jit[name] = self._kernel_function(name)
             return self._jit[name], False
         if name not in self._kernels and self.device == "cuda":
@@ -223,8 +253,6 @@ class CompiledModel:
                     True,
                 )
         if name not in self._kernels:
-            if self.device == "cpu":
-                _use_interpreter()
             self._kernels[name] = (self._kernel_function(name), False)
         return self._kernels[name]
 
@@ -299,7 +327,7 @@ class CompiledModel:
             env.update(checks.buffers(plan, self.device))  # index checks: zeroed before the launches
             specs = {b["name"]: b for b in plan["buffers"]}
             # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), _jit_calls_interpreted() if self.device == "cpu" else _NO_LOCK:
                 self._launch_all(plan, env, specs)
             checks.verify(plan, env)  # IndexError naming the node of an out-of-range index
             # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
@@ -399,3 +427,11 @@ class CompiledModel:
         out = self.run(dict(zip(self.input_names, arrays)))
         values = [out[n] for n in self.output_names]
         return values[0] if len(values) == 1 else tuple(values)
+
+
+def load(artifact: str | os.PathLike) -> CompiledModel:
+    """The artifact directory written by `tritonnx.compile` (or `tritonnx compile -o DIR`),
+    ready to run, without compiling: `tritonnx.load("out/").run({...})`. Raises
+    ArtifactError when the directory holds no artifact or one whose files fail their
+    SHA-256 check (`tritonnx.runtime.format`)."""
+    return CompiledModel(artifact)
