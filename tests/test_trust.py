@@ -452,3 +452,18 @@ def test_none_input_names_the_input(tmp_path):
 def test_directory_as_model(tmp_path, capsys):
     assert cli.main(["compile", str(tmp_path), "-o", str(tmp_path / "out")]) == 1
     assert "is a directory; give the path of an .onnx file" in capsys.readouterr().err
+
+
+def test_run_inputs_by_name_seed_and_benchmark(tmp_path, capsys):
+    """`--inputs NAME=FILE.npy` (Polygraphy's form), the random inputs' seed printed, and
+    `--benchmark` figures labelled as the interpreter's, not a GPU's."""
+    out = _artifact(tmp_path)
+    np.save(tmp_path / "x.npy", _x())
+    assert cli.main(["run", str(out), "--inputs", f"x={tmp_path / 'x.npy'}", "--check"]) == 0
+    assert "relative error" in capsys.readouterr().out
+    assert cli.main(["run", str(out), "--inputs", f"nope={tmp_path / 'x.npy'}"]) == 1
+    assert "no input 'nope'" in capsys.readouterr().err
+    assert cli.main(["run", str(out), "--seed", "7", "--benchmark", "--warmup", "1", "--iterations", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "--seed 7" in text and "3 iterations after 1 warmup" in text
+    assert "not GPU figures" in text and "median" in text and "p90" in text and "runs/s" in text

@@ -86,30 +86,117 @@ def _report(args) -> int:
     return 0
 
 
-def _read_inputs(path: str, model) -> dict:
-    """{input name: array} from an .npz file (one array per input, by name) or, for a
-    model with one input, an .npy file. Raises InputError saying what is wrong."""
+def _load_array_file(path: str):
+    """np.load of an .npy or .npz file; raises InputError naming the file when it is missing
+    or not one of those."""
     from tritonnx.errors import InputError
 
-    names = [i["name"] for i in model.plan["inputs"]]
     try:
-        data = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"--inputs {path}: no such file.") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # not an .npy/.npz, truncated
         raise InputError(f"--inputs {path} is not a readable .npz or .npy file ({type(e).__name__}: {e}).") from None
-    if isinstance(data, np.ndarray):
-        if len(names) != 1:
-            raise InputError(
-                f"--inputs {path} holds one array, but the model takes {len(names)} inputs "
-                f"({', '.join(names)}): give an .npz file with one array per input name."
-            )
-        return {names[0]: data}
-    try:
-        with data:
-            return {k: data[k] for k in data.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(f"--inputs {path}: cannot read its arrays ({type(e).__name__}: {e}).") from None
+
+
+def _read_inputs(specs: list[str], model) -> dict:
+    """{input name: array} from `--inputs` values (Polygraphy's forms): FILE.npz (one array
+    per input, by name), FILE.npy (a model with one input), NAME=FILE.npy (one input;
+    repeatable). Raises InputError saying what is wrong and which file."""
+    from tritonnx.errors import InputError
+
+    names = [i["name"] for i in model.plan["inputs"]]
+    feeds: dict = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if sep and name in names:  # NAME=FILE.npy
+            data = _load_array_file(path)
+            if not isinstance(data, np.ndarray):
+                raise InputError(f"--inputs {spec}: {path} holds several arrays; NAME=FILE takes one .npy array.")
+            feeds[name] = data
+            continue
+        if sep and not any(c in name for c in "/\\."):
+            raise InputError(f"--inputs {spec}: the model has no input {name!r}; its inputs are {', '.join(names)}.")
+        path = spec
+        data = _load_array_file(path)
+        if isinstance(data, np.ndarray):
+            if len(names) != 1:
+                raise InputError(
+                    f"--inputs {path} holds one array, but the model takes {len(names)} inputs "
+                    f"({', '.join(names)}): give an .npz file with one array per input name, or NAME=FILE.npy per input."
+                )
+            feeds[names[0]] = data
+            continue
+        try:
+            with data:
+                feeds.update({k: data[k] for k in data.files})
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise InputError(f"--inputs {path}: cannot read its arrays ({type(e).__name__}: {e}).") from None
+    return feeds
+
+
+def _random_inputs(model, seed: int) -> dict:
+    """Seeded random inputs at the plan's static shapes: floats standard normal, integers
+    in [0, 2) (valid indices of any axis), booleans either. Raises InputError for a dynamic
+    artifact, whose sizes only the user knows."""
+    from tritonnx.errors import InputError
+
+    if model.dynamic:
+        raise InputError(
+            "the artifact has dynamic sizes ("
+            + ", ".join(model.plan["symbols"])
+            + "): give the inputs with --inputs FILE.npz (or NAME=FILE.npy per input)"
+        )
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for i in model.plan["inputs"]:
+        dtype = np.dtype(i["dtype"]) if i["dtype"] != "bfloat16" else np.dtype(np.float32)
+        if dtype.kind == "f":
+            feeds[i["name"]] = rng.standard_normal(i["shape"]).astype(i["dtype"])
+        elif dtype.kind == "b":
+            feeds[i["name"]] = rng.integers(0, 2, i["shape"]).astype(bool)
+        else:
+            feeds[i["name"]] = rng.integers(0, 2, i["shape"]).astype(dtype)
+    return feeds
+
+
+def _benchmark(model, feeds: dict, warmup: int, iterations: int) -> None:
+    """Prints latency (median, p90, min, in ms) and throughput of `iterations` runs after
+    `warmup` ones: CUDA events around each run on a GPU, wall time on the interpreter."""
+    import time
+
+    import torch
+
+    from tritonnx.runtime import to_torch
+
+    tensors = {k: to_torch(v).to(model.device) for k, v in feeds.items()}  # on the device: no copies timed
+    for _ in range(warmup):
+        model.run(tensors)
+    times = []
+    for _ in range(iterations):
+        if model.device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            model.run(tensors)
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            model.run(tensors)
+            times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1e3
+    batch = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else 1
+    how = (
+        f"CUDA events on {torch.cuda.get_device_name()}"
+        if model.device == "cuda"
+        else "wall time on Triton's CPU interpreter: these are not GPU figures"
+    )
+    print(f"benchmark: {iterations} iterations after {warmup} warmup ({how})")
+    print(
+        f"latency: median {np.median(ms):.3f} ms, p90 {np.percentile(ms, 90):.3f} ms, min {ms.min():.3f} ms; "
+        f"throughput {1e3 / np.median(ms):.2f} runs/s ({batch * 1e3 / np.median(ms):.2f} samples/s at batch {batch})"
+    )
 
 
 def _run(args) -> int:
@@ -119,16 +206,8 @@ def _run(args) -> int:
     if args.inputs:
         feeds = _read_inputs(args.inputs, model)
     else:
-        if model.dynamic:
-            from tritonnx.errors import InputError
-
-            raise InputError(
-                "the artifact has dynamic sizes ("
-                + ", ".join(model.plan["symbols"])
-                + "): give the inputs with --inputs FILE.npz"
-            )
-        rng = np.random.default_rng(0)
-        feeds = {i["name"]: rng.standard_normal(i["shape"]).astype(i["dtype"]) for i in model.plan["inputs"]}
+        feeds = _random_inputs(model, args.seed)
+        print(f"inputs: seeded random (--seed {args.seed})")
     outputs = model.run(feeds)
     for name, value in outputs.items():
         print(
@@ -138,6 +217,8 @@ def _run(args) -> int:
     if args.output:  # to exactly the path given (np.savez would append .npz to a name without it)
         with open(args.output, "wb") as f:
             np.savez(f, **outputs)
+    if args.benchmark:
+        _benchmark(model, feeds, args.warmup, args.iterations)
     if args.check:
         import onnxruntime as ort
 
@@ -145,8 +226,8 @@ def _run(args) -> int:
         ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         worst = 0.0
         for name, value in outputs.items():
-            diff = float(np.abs(value - ref[name]).max())
-            rel = diff / max(float(np.abs(ref[name]).max()), 1e-30)
+            diff = float(np.abs(value.astype(np.float64) - ref[name]).max()) if value.size else 0.0
+            rel = diff / max(float(np.abs(ref[name]).max()) if value.size else 0.0, 1e-30)
             worst = max(worst, rel)
             print(f"check {name} against onnxruntime: max abs error {diff:.3g}, relative error {rel:.3g}")
         if worst > args.rtol:
@@ -235,7 +316,19 @@ def parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=_report)
     r = sub.add_parser("run", help="run a compiled artifact")
     r.add_argument("artifact", help="artifact directory written by `tritonnx compile`")
-    r.add_argument("--inputs", help=".npz file with one array per model input (default: seeded random)")
+    r.add_argument(
+        "--inputs",
+        action="append",
+        metavar="FILE.npz|FILE.npy|NAME=FILE.npy",
+        help="the inputs: an .npz with one array per input name, an .npy for a one-input model, or "
+        "NAME=FILE.npy per input (repeatable); default: seeded random",
+    )
+    r.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    r.add_argument(
+        "--benchmark", action="store_true", help="time the runs: median/p90 latency and throughput (trtexec-style)"
+    )
+    r.add_argument("--warmup", type=int, default=2, metavar="N", help="untimed runs before --benchmark (default 2)")
+    r.add_argument("--iterations", type=int, default=10, metavar="N", help="timed runs of --benchmark (default 10)")
     r.add_argument("--output", help="write the outputs to this .npz file")
     r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
     r.add_argument("--rtol", type=float, default=1e-4, help="relative error --check accepts (default 1e-4)")
