@@ -31,3 +31,17 @@ def test_lazy_names_resolve():
     assert tritonnx.InferenceSession.__module__ == "tritonnx.session"
     assert tritonnx.compile.__module__ == "tritonnx.compiler.driver"
     assert "load" in dir(tritonnx)
+
+
+def test_doctor_says_what_runs_and_why(capsys):
+    import torch
+
+    from tritonnx.compiler import cli
+
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert f"torch     {torch.__version__}" in out and "triton" in out
+    if torch.cuda.is_available():
+        assert "compute capability" in out
+    else:
+        assert "Triton's CPU interpreter" in out and "none usable:" in out

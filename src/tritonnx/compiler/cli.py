@@ -14,6 +14,7 @@ import zipfile
 import numpy as np
 
 from tritonnx.target import ALIASES, TARGETS
+from tritonnx.target import DEFAULT as TARGETS_DEFAULT
 
 
 def _compile(args) -> int:
@@ -236,6 +237,65 @@ def _run(args) -> int:
     return 0
 
 
+def doctor() -> list[tuple[str, str]]:
+    """(component, what it is and what that means) for what `tritonnx` will run with here:
+    tritonnx, torch and its CUDA build, Triton and its backend, the GPU and its compute
+    capability (and whether tritonnx has a target table for it), or the interpreter."""
+    import platform
+
+    from tritonnx import __version__
+
+    rows = [("tritonnx", f"{__version__} (Python {platform.python_version()})")]
+    try:
+        import torch
+    except ImportError as e:
+        return rows + [("torch", f"not importable ({e}): nothing can run")]
+    cuda = torch.version.cuda
+    rows.append(("torch", f"{torch.__version__}, " + (f"built for CUDA {cuda}" if cuda else "a CPU-only build")))
+    try:
+        import triton
+
+        rows.append(("triton", triton.__version__))
+    except ImportError as e:
+        rows.append(("triton", f"not importable ({e})"))
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability()
+        target = f"sm_{major}{minor}"
+        known = target in TARGETS
+        rows.append(
+            (
+                "GPU",
+                f"{torch.cuda.get_device_name()}, compute capability {major}.{minor} ({target}"
+                + ("" if known else f"; no tritonnx target table for it: tiling uses {TARGETS_DEFAULT}")
+                + ")",
+            )
+        )
+        rows.append(("runs on", "the GPU: kernels from the artifact's cubins for this target, else Triton's JIT"))
+    else:
+        why = (
+            "torch is a CPU-only build"
+            if not cuda
+            else "torch is built for CUDA but sees no device (driver, CUDA_VISIBLE_DEVICES)"
+        )
+        rows.append(("GPU", f"none usable: {why}"))
+        rows.append(
+            (
+                "runs on",
+                "Triton's CPU interpreter: right numbers, not GPU speed; kernels can still be compiled "
+                "for a GPU ahead of time (--target sm_90)",
+            )
+        )
+    return rows
+
+
+def _doctor(args) -> int:
+    rows = doctor()
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
 def _cache(args) -> int:
     from tritonnx.compiler import cache
 
@@ -333,6 +393,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
     r.add_argument("--rtol", type=float, default=1e-4, help="relative error --check accepts (default 1e-4)")
     r.set_defaults(fn=_run)
+    d = sub.add_parser(
+        "doctor", help="print what will run here: torch and its CUDA, Triton, the GPU or the interpreter"
+    )
+    d.set_defaults(fn=_doctor)
     ca = sub.add_parser(
         "cache", help="show or clear the compile cache ($TRITONNX_CACHE_DIR, else the platform's cache directory)"
     )

@@ -8,6 +8,13 @@ pipeline of tritonnx passes and upstream MLIR passes, prints the result.
 A pass's `{key=value}` options change the compile options (`CompileOptions`, default
 ones otherwise) while that pass runs: `target` (`gpu` for the default GPU target,
 `interpreter`, or a target name such as `sm_80`), `precision`, `check_indices`.
+
+mlir-opt's options work too: `--pass-pipeline='builtin.module(fuse,outline)'` (the anchored
+form; the outer `builtin.module(...)` is stripped), `-o FILE` (write the output to FILE
+instead of stdout), `--mlir-print-ir-after-all` (the IR after each pass on stderr, each
+dump headed `// -----// IR Dump After <pass> //----- //`) and `--mlir-timing` (a pass
+timing report on stderr). An unknown option, pass or pass option is one `tritonnx-opt: ...`
+error line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import argparse
 import dataclasses
 import re
 import sys
+from typing import NoReturn
 
 from mlir import ir
 from mlir.passmanager import PassManager
@@ -81,27 +89,91 @@ def _with_options(run, options: dict[str, str]):
     return wrapped
 
 
+class PipelineError(ValueError):
+    """A pipeline that names an unknown pass or gives a pass an unknown or malformed option."""
+
+
+def strip_anchor(pipeline: str) -> str:
+    """`pipeline` without an outer `builtin.module(...)`, mlir-opt's anchored form:
+    `builtin.module(fuse,outline)` is `fuse,outline`."""
+    pipeline = pipeline.strip()
+    m = re.fullmatch(r"builtin\.module\s*\((.*)\)", pipeline, re.DOTALL)
+    return m.group(1).strip() if m else pipeline
+
+
+def _parse_options(name: str, text: str) -> dict[str, str]:
+    """The `key=value` options of pass `name`, checked against `pass_options`."""
+    options: dict[str, str] = {}
+    for kv in text.split():
+        key, eq, value = kv.partition("=")
+        if not eq or not key:
+            raise PipelineError(f"pass {name}: malformed option {kv!r}, expected key=value")
+        options[key] = value
+    try:
+        pass_options(CompileOptions(), options)
+    except ValueError as e:
+        raise PipelineError(f"pass {name}: {e}") from None
+    return options
+
+
 def build(pipeline: str) -> PassManager:
-    """A PassManager for a comma-separated list of tritonnx and upstream passes; tritonnx
-    pass options are written `name{key=value key2=value2}`."""
+    """A PassManager for a comma-separated list of tritonnx and upstream passes, optionally
+    anchored as `builtin.module(...)`; tritonnx pass options are written
+    `name{key=value key2=value2}`. Raises PipelineError for an unknown pass or option."""
     passes = registry()
     pm = PassManager("builtin.module")
-    for item in _split(pipeline):
-        m = re.fullmatch(r"([\w-]+)(?:\{(.*)\})?", item)
+    for item in _split(strip_anchor(pipeline)):
+        m = re.fullmatch(r"([\w-]+)(?:\{(.*)\})?", item, re.DOTALL)
         name = m.group(1) if m else item
         if m and name in passes:
-            options = dict(kv.split("=", 1) for kv in (m.group(2) or "").split())
+            options = _parse_options(name, m.group(2) or "")
             run = passes[name][0]
             pm.add(_with_options(run, options) if options else run, name=name, argument=name)
         else:
-            pm.add(item)
+            try:
+                pm.add(item)
+            except Exception as e:  # noqa: BLE001 - MLIR's parser error, as one line
+                lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+                detail = lines[0] if lines else type(e).__name__
+                detail = detail.removeprefix("MLIR Textual PassPipeline Parser:")
+                raise PipelineError(f"bad pass {item!r}: {detail}") from None
     return pm
 
 
+class _UsageError(Exception):
+    """A command-line error; `main` prints it as one `tritonnx-opt: ...` line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise _UsageError (argparse prints usage, exits 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.match(r"unrecognized arguments: (.*)", message)
+        if m:
+            message = f"unknown option {m.group(1)}; see tritonnx-opt --help"
+        raise _UsageError(message)
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="tritonnx-opt", description=__doc__.splitlines()[0])
+    """Run `tritonnx-opt` on `argv` (default: sys.argv[1:]); returns the exit status."""
+    p = _Parser(
+        prog="tritonnx-opt",
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("input", nargs="?", default="-", help="input .mlir file (default: stdin)")
-    p.add_argument("--pass-pipeline", default="", help="comma-separated passes, e.g. tnx-canonicalize,fuse")
+    p.add_argument(
+        "--pass-pipeline",
+        default="",
+        help="comma-separated passes, e.g. tnx-canonicalize,fuse or 'builtin.module(fuse,outline)'",
+    )
+    p.add_argument("-o", dest="output", default="-", metavar="FILE", help="output file (default: stdout)")
+    p.add_argument(
+        "--mlir-print-ir-after-all",
+        action="store_true",
+        help="print the IR after each pass to stderr, each headed `// -----// IR Dump After <pass> //----- //`",
+    )
+    p.add_argument("--mlir-timing", action="store_true", help="print a pass timing report to stderr")
     p.add_argument(
         "--mlir-print-debuginfo",
         action="store_true",
@@ -113,12 +185,20 @@ def main(argv=None) -> int:
         help="after the IR, print the Triton source lower-to-triton wrote for each kernel",
     )
     p.add_argument("--list-passes", action="store_true", help="list tritonnx passes and exit")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except _UsageError as e:
+        print(f"tritonnx-opt: {e}", file=sys.stderr)
+        return 1
     if args.list_passes:
         for name, (_, doc) in registry().items():
             print(f"{name}: {doc}")
         return 0
-    text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+    try:
+        text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+    except OSError as e:
+        print(f"tritonnx-opt: cannot read {args.input}: {e.strerror}", file=sys.stderr)
+        return 1
     session = Session()  # this run's weights: the blobs the input kept
     session.weights.adopt(text)
     token = use_session(session)
@@ -126,18 +206,36 @@ def main(argv=None) -> int:
         try:
             module = ir.Module.parse(text)
             if args.pass_pipeline:  # a dynamic module (`tnx.symbols`) keeps its symbolic sizes
-                with symbolic.scope(symbolic.module_hints(module.operation)):
-                    build(args.pass_pipeline).run(module.operation)
+                pm = build(args.pass_pipeline)
+                if args.mlir_print_ir_after_all:
+                    pm.enable_ir_printing(print_after_all=True)
+                if args.mlir_timing:
+                    pm.enable_timing()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                try:
+                    with symbolic.scope(symbolic.module_hints(module.operation)):
+                        pm.run(module.operation)
+                finally:
+                    del pm  # the timing report is printed when the PassManager goes
         except Exception as e:  # noqa: BLE001 - a tool's error line and exit status 1, like mlir-opt
             print(f"tritonnx-opt: {e}", file=sys.stderr)
             return 1
         finally:
             _session.reset(token)
-        print(dump_text(module, debug_info=args.mlir_print_debuginfo), end="")
+        out = [dump_text(module, debug_info=args.mlir_print_debuginfo)]
         if args.print_triton:
             for name, source in session.sources.items():
-                print(f"// ----- Triton source of @{name} -----")
-                print(source, end="")
+                out.append(f"// ----- Triton source of @{name} -----\n{source}")
+        if args.output == "-":
+            print("".join(out), end="")
+        else:
+            try:
+                with open(args.output, "w") as f:
+                    f.write("".join(out))
+            except OSError as e:
+                print(f"tritonnx-opt: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+                return 1
     return 0
 
 
