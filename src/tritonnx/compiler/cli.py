@@ -79,11 +79,16 @@ def _hints(specs) -> dict:
 
 
 def _report(args) -> int:
-    from tritonnx.compiler.report import report
+    from tritonnx.compiler import report as rep
 
-    text = report(args.artifact, args.format, args.gpu)
+    text = rep.report(args.artifact, args.format, args.gpu, wide=args.wide)
     if text is not None:
         print(text)
+    if args.graph:
+        for msg in rep.write_graph(args.artifact, args.graph):
+            print(msg)
+    if args.annotated_onnx:
+        print(rep.write_annotated_onnx(args.artifact, args.annotated_onnx))
     return 0
 
 
@@ -372,6 +377,17 @@ def parser() -> argparse.ArgumentParser:
         choices=[*TARGETS, *ALIASES],
         default="H100",
         help="roofline ceilings: a target or product (default H100)",
+    )
+    rp.add_argument("--wide", action="store_true", help="every column: ONNX node names, grid, block, warps")
+    rp.add_argument(
+        "--graph",
+        metavar="OUT.svg",
+        help="draw the ONNX graph with each kernel's nodes as a cluster; writes OUT.dot beside (svg needs `dot`)",
+    )
+    rp.add_argument(
+        "--annotated-onnx",
+        metavar="OUT.onnx",
+        help="write model.onnx with each node's kernel in metadata_props (tritonnx.kernel, tritonnx.launch)",
     )
     rp.set_defaults(fn=_report)
     r = sub.add_parser("run", help="run a compiled artifact")

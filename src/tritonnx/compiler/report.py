@@ -22,47 +22,86 @@ def load_plan(artifact: str | Path) -> dict:
 def _si(x: float, unit: str) -> str:
     scales: tuple[tuple[float, str], ...] = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""))
     if unit == "s":
-        scales = ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+        scales = ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"))
     for scale, prefix in scales:
         if abs(x) >= scale:
             return f"{x / scale:.3g} {prefix}{unit}"
     return f"{x:.3g} {unit}"
 
 
-def _nodes(nodes: list[str], width: int = 40) -> str:
-    text = ", ".join(nodes)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _op_types(artifact: str | Path | None) -> dict[str, str]:
+    """ONNX node name -> op type, from the artifact's model.onnx (empty when there is none).
+    An unnamed node is also known as n<index>, its position in the graph."""
+    if artifact is None or not (Path(artifact) / "model.onnx").is_file():
+        return {}
+    import onnx
+
+    model = onnx.load(str(Path(artifact) / "model.onnx"), load_external_data=False)
+    ops: dict[str, str] = {}
+    for i, node in enumerate(model.graph.node):
+        ops.setdefault(f"n{i}", node.op_type)
+        if node.name:
+            ops[node.name] = node.op_type
+    return ops
 
 
-def render(summary: dict, plan: dict, console=None) -> None:
-    """Prints the per-kernel table and the totals with rich."""
+def _op_summary(nodes: list[str], ops: dict[str, str]) -> str:
+    """The op types of a launch's nodes joined with "+", e.g. Conv+Relu."""
+    return "+".join(ops.get(n, "?") for n in nodes)
+
+
+def _node_names(nodes: list[str], ops: dict[str, str]) -> str:
+    return ", ".join(f"{n} ({ops[n]})" if n in ops else n for n in nodes)
+
+
+def render(summary: dict, plan: dict, console=None, *, wide: bool = False, ops: dict[str, str] | None = None) -> None:
+    """Prints the per-kernel table and the totals with rich. By default the table has the
+    columns that fit 80 characters (long text wraps, never cut); wide=True adds the ONNX node
+    names, grid, block and warps. ops: ONNX node name -> op type (`_op_types`)."""
     from rich.console import Console
     from rich.table import Table
 
+    ops = ops or {}
     console = console or Console(width=None if Console().is_terminal else 200)
     tiles = "GPU tiles" if plan.get("targets") else "CPU-interpreter tiles (compile with --target for GPU tiles)"
     if summary.get("sizes"):
         tiles += "; dynamic sizes: figures at the size hints " + ", ".join(
             f"{k}={v}" for k, v in summary["sizes"].items()
         )
-    table = Table(title=f"kernels, roofline on {summary['gpu']} ({tiles})", show_lines=False)
-    for col in ("#", "kernel", "ONNX nodes", "kind", "grid", "block", "warps", "FLOPs", "bytes", "time", "bound"):
-        table.add_column(col, justify="right" if col in ("#", "warps", "FLOPs", "bytes", "time") else "left")
-    for i, r in enumerate(summary["launches"]):
-        block = "x".join(str(v) for v in r["block"].values())
-        table.add_row(
-            str(i),
-            r["kernel"],
-            _nodes(r["nodes"]),
-            r["kind"],
-            "x".join(map(str, r["grid"])),
-            block,
-            str(r["num_warps"]),
-            _si(r["flops"], "FLOP"),
-            _si(r["bytes"], "B"),
-            _si(r["time_s"], "s"),
-            r["bound"],
+    from rich import box
+
+    # no vertical rules, one space between columns (the box's): the default columns fit 80 characters
+    table = Table(
+        title=f"kernels, roofline on {summary['gpu']} ({tiles})",
+        show_lines=False,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+    )
+    cols = ["#", "kernel", "ops"]  # the kind shows in the kernel's name and its ops
+    if wide:
+        cols += ["kind", "ONNX nodes", "grid", "block", "warps"]
+    cols += ["FLOPs", "bytes", "time", "bound"]
+    # the kernel name is what a user greps for: the other cells wrap first (rich shrinks
+    # only wrapping columns), and it folds, never "…", when even that is not enough
+    for col in cols:
+        table.add_column(
+            col,
+            justify="right" if col in ("#", "warps", "FLOPs", "bytes", "time") else "left",
+            overflow="fold",
+            no_wrap=col == "kernel",
         )
+    for i, r in enumerate(summary["launches"]):
+        row = [str(i), r["kernel"], _op_summary(r["nodes"], ops)]
+        if wide:
+            row += [
+                r["kind"],
+                _node_names(r["nodes"], ops),
+                "x".join(map(str, r["grid"])),
+                "x".join(str(v) for v in r["block"].values()),
+                str(r["num_warps"]),
+            ]
+        row += [_si(r["flops"], "FLOP"), _si(r["bytes"], "B"), _si(r["time_s"], "s"), r["bound"]]
+        table.add_row(*row)
     console.print(table)
     t = summary["totals"]
     totals = Table(title="totals", show_header=True)
@@ -116,10 +155,12 @@ def render(summary: dict, plan: dict, console=None) -> None:
         console.print(f"note: {note}")
 
 
-def report(artifact: str | Path, fmt: str = "table", gpu: str = "H100") -> str | None:
-    """The report of an artifact: a JSON string for fmt="json", else printed as tables.
-    gpu: the roofline's ceilings, a target name or product alias of `tritonnx.target`.
-    Raises InputError for an unknown gpu."""
+def report(
+    artifact: str | Path, fmt: str = "table", gpu: str = "H100", *, wide: bool = False, console=None
+) -> str | None:
+    """The report of an artifact: a JSON string for fmt="json", else printed as tables
+    (wide=True: every column). gpu: the roofline's ceilings, a target name or product alias
+    of `tritonnx.target`. Raises InputError for an unknown gpu."""
     try:
         gpu_targets.get(gpu)
     except KeyError as e:
@@ -128,5 +169,101 @@ def report(artifact: str | Path, fmt: str = "table", gpu: str = "H100") -> str |
     summary = summarize(plan, gpu)
     if fmt == "json":
         return json.dumps(summary, indent=1)
-    render(summary, plan)
+    render(summary, plan, console, wide=wide, ops=_op_types(artifact))
     return None
+
+
+def _dot_id(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def graph_dot(artifact: str | Path, plan: dict | None = None) -> str:
+    """The artifact's ONNX graph in graphviz's dot language, each launch's nodes a cluster
+    labelled with its kernel name; nodes in no launch (folded away) drawn plain."""
+    import onnx
+
+    plan = plan or load_plan(artifact)
+    model = onnx.load(str(Path(artifact) / "model.onnx"), load_external_data=False)
+    names = [node.name or f"n{i}" for i, node in enumerate(model.graph.node)]
+    lines = ["digraph tritonnx {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+    grouped: set[str] = set()
+    for i, launch in enumerate(plan["launches"]):
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f"    label={_dot_id(f'#{i} ' + launch['kernel'])}; style=rounded; color=blue;")
+        for n in launch["nodes"]:
+            if n not in grouped:
+                grouped.add(n)
+                lines.append(f"    {_dot_id(n)};")
+        lines.append("  }")
+    for name, node in zip(names, model.graph.node):
+        label = _dot_id(name)[:-1] + "\\n" + _dot_id(node.op_type)[1:]
+        lines.append(f"  {_dot_id(name)} [label={label}];")
+        if name not in grouped:
+            lines.append(f"  {_dot_id(name)} [style=dashed];")
+    producer = {out: name for name, node in zip(names, model.graph.node) for out in node.output if out}
+    for name, node in zip(names, model.graph.node):
+        for inp in dict.fromkeys(node.input):
+            if inp in producer:
+                lines.append(f"  {_dot_id(producer[inp])} -> {_dot_id(name)} [label={_dot_id(inp)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_graph(artifact: str | Path, out: str | Path) -> list[str]:
+    """Writes the fusion graph: the .dot beside out always, and out (an .svg or any format
+    `dot -T` knows, from its suffix) when graphviz's `dot` is on PATH. Returns the messages
+    to print."""
+    import shutil
+    import subprocess
+
+    out = Path(out)
+    dot_path = out.with_suffix(".dot")
+    text = graph_dot(artifact)
+    if dot_path != out and dot_path.exists():  # a file the user did not name: never replaced
+        from tritonnx.errors import OutputPathError
+
+        raise OutputPathError(
+            f"{dot_path} exists; tritonnx writes the graph's .dot beside {out.name} only when it is new."
+        )
+    dot_path.write_text(text)
+    msgs = [f"wrote {dot_path}"]
+    if out == dot_path:
+        return msgs
+    dot = shutil.which("dot")
+    if dot is None:
+        msgs.append(
+            f"{out} needs graphviz's `dot` on PATH: dot -T{out.suffix.lstrip('.') or 'svg'} {dot_path} -o {out}"
+        )
+        return msgs
+    fmt = out.suffix.lstrip(".") or "svg"
+    subprocess.run([dot, f"-T{fmt}", str(dot_path), "-o", str(out)], check=True)
+    msgs.append(f"wrote {out}")
+    return msgs
+
+
+def write_annotated_onnx(artifact: str | Path, out: str | Path, plan: dict | None = None) -> str:
+    """Writes the artifact's model.onnx to out with each node's kernel in its metadata_props
+    (tritonnx.kernel, tritonnx.launch = launch index), for Netron. Returns a message."""
+    import onnx
+
+    plan = plan or load_plan(artifact)
+    model = onnx.load(str(Path(artifact) / "model.onnx"))
+    where: dict[str, tuple[int, str]] = {}
+    for i, launch in enumerate(plan["launches"]):
+        for n in launch["nodes"]:
+            where.setdefault(n, (i, launch["kernel"]))
+    for j, node in enumerate(model.graph.node):
+        hit = where.get(node.name or f"n{j}")
+        if hit is None:
+            continue
+        keep = [p for p in node.metadata_props if not p.key.startswith("tritonnx.")]
+        del node.metadata_props[:]
+        node.metadata_props.extend(keep)
+        node.metadata_props.add(key="tritonnx.kernel", value=hit[1])
+        node.metadata_props.add(key="tritonnx.launch", value=str(hit[0]))
+    out = Path(out)
+    if model.ByteSize() > 2**31 - 1 - 2**20:
+        onnx.save(model, str(out), save_as_external_data=True, location=out.name + ".data")
+    else:
+        onnx.save(model, str(out))
+    return f"wrote {out}"
