@@ -1,5 +1,6 @@
 """Compile the SqueezeNet in this folder with the Python API, run it, and compare with
 onnxruntime. Run from the repository root: `python examples/run_squeezenet.py`."""
+
 from pathlib import Path
 
 import numpy as np
