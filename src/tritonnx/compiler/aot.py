@@ -5,8 +5,10 @@ stdin): `triton.jit` decides between compiling and interpreting when a function 
 decorated, so a process that runs kernels through the CPU interpreter (TRITON_INTERPRET=1)
 cannot also compile them. Each kernel and target gets `<kernel>.<target>.cubin` and
 Triton's metadata for it, `<kernel>.<target>.json`, which `tritonnx.runtime.cubin` needs to launch the binary.
-Each job is {"file", "kernel", "signature", "constexprs", "num_warps", "num_stages", "targets"}:
-the binary is of the launch's block sizes (its constexpr parameters).
+Each job is {"file", "kernel", "signature", "constexprs", "num_warps", "num_stages", "targets",
+"divisibility_16"}: the binary is of the launch's block sizes (its constexpr parameters) and
+assumes the arguments listed in "divisibility_16" (every pointer: the runtime guarantees
+16-byte alignment, see `tritonnx.runtime.CompiledModel`) divisible by 16.
 """
 
 from __future__ import annotations
@@ -28,7 +30,16 @@ MAX_WORKERS = 8  # each holds Triton and its LLVM in memory
 MARK = "@@tritonnx "  # prefix of the lines a worker answers on (Triton may print too)
 
 
-def _compile_job(job: dict) -> None:
+def attrs(divisible_by_16) -> dict:
+    """Triton's argument attributes for the arguments (indices) whose values the runtime
+    guarantees divisible by 16: pointers 16-byte aligned, so loads and stores vectorize
+    (`ld.global.v4`), as Triton's JIT specializes when it sees aligned tensors."""
+    return {(i,): [["tt.divisibility", 16]] for i in divisible_by_16}
+
+
+def compile_one(job: dict, target: str):
+    """Triton's CompiledKernel of `job` for `target` (asm: ttir, ttgir, llir, ptx, cubin);
+    in a process where TRITON_INTERPRET is not set."""
     import importlib.util
 
     import triton
@@ -42,12 +53,17 @@ def _compile_job(job: dict) -> None:
     spec.loader.exec_module(module)
     fn = getattr(module, job["kernel"])
     signature = dict(zip(fn.arg_names, job["signature"]))
+    return triton.compile(
+        ASTSource(fn, signature, job.get("constexprs", {}), attrs(job.get("divisibility_16", ()))),
+        target=GPUTarget("cuda", TARGETS[target].capability, 32),
+        options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]},
+    )
+
+
+def _compile_job(job: dict) -> None:
+    path = Path(job["file"])
     for target in job["targets"]:
-        compiled = triton.compile(
-            ASTSource(fn, signature, job.get("constexprs", {})),
-            target=GPUTarget("cuda", TARGETS[target].capability, 32),
-            options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]},
-        )
+        compiled = compile_one(job, target)
         path.with_name(f"{job['kernel']}.{target}.cubin").write_bytes(compiled.asm["cubin"])
         meta = next(p for n, p in compiled.metadata_group.items() if n.endswith(".json"))
         path.with_name(f"{job['kernel']}.{target}.json").write_text(Path(meta).read_text())

@@ -275,6 +275,7 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, worker
                 "num_warps": launch["num_warps"],
                 "num_stages": launch["num_stages"],
                 "targets": list(targets),
+                "divisibility_16": launch["divisibility_16"],
             }
         )
     compile_kernels(jobs, workers=workers, on_kernel=on_kernel)
@@ -316,6 +317,10 @@ def write(
         (kdir / f"{by_symbol[sym]}.py").write_text(text)
     for launch in plan["launches"]:
         launch["signature"] = _signature(launch, plan)
+        # what the cubins assume (`aot.attrs`) and the runtime guarantees: every pointer
+        # 16-byte aligned (arena offsets are multiples of 256, weights and outputs are fresh
+        # allocations, a misaligned input is copied before the launches)
+        launch["divisibility_16"] = list(range(len(launch["buffers"])))
     # the weights and the model are written while the kernels compile to cubin
     failed: list[BaseException] = []
     saver = threading.Thread(target=_save_weights, args=(path, weights, proto, failed))

@@ -64,6 +64,16 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+ALIGNMENT = 16  # bytes: every pointer a kernel gets is a multiple of it (`launch["divisibility_16"]`)
+
+
+def aligned(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`, or a copy of it when its data does not start at a multiple of ALIGNMENT
+    bytes (a view into a larger buffer): the cubins are compiled assuming aligned pointers
+    (`tritonnx.compiler.aot.attrs`), as Triton's JIT specializes on them."""
+    return tensor if tensor.data_ptr() % ALIGNMENT == 0 else tensor.clone()
+
+
 _DECORATE_LOCK = threading.Lock()  # the interpret knob is read by `triton.jit` while it decorates
 
 
@@ -249,6 +259,7 @@ class CompiledModel:
                         target,
                         launch["signature"],
                         launch.get("constexprs"),
+                        launch.get("divisibility_16", ()),
                     ),
                     True,
                 )
@@ -308,7 +319,7 @@ class CompiledModel:
                     f"(shape {expected[name]['shape']})."
                 )
         plan, key = self.plan_for({name: list(t.shape) for name, t in given.items()})
-        tensors = {expected[name]["buffer"]: t.to(self.device).contiguous() for name, t in given.items()}
+        tensors = {expected[name]["buffer"]: aligned(t.to(self.device).contiguous()) for name, t in given.items()}
         return plan, key, tensors
 
     def run(self, feeds: dict) -> dict:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load(fn, kernel_dir: Path, name: str, target: str, signature: list[str], constexprs: dict | None = None):
+def load(
+    fn,
+    kernel_dir: Path,
+    name: str,
+    target: str,
+    signature: list[str],
+    constexprs: dict | None = None,
+    divisible_by_16=(),
+):
     """A launchable `CompiledKernel` for `kernels/<name>.<target>.cubin`; `fn` is the kernel's
     @triton.jit function (for the launcher's argument list), `constexprs` the block sizes
     the binary was compiled for. The caller has checked the files' SHA-256
@@ -18,7 +26,9 @@ def load(fn, kernel_dir: Path, name: str, target: str, signature: list[str], con
     from triton.compiler import ASTSource
     from triton.compiler.compiler import CompiledKernel
 
-    src = ASTSource(fn, dict(zip(fn.arg_names, signature)), constexprs or {})
+    from tritonnx.compiler.aot import attrs
+
+    src = ASTSource(fn, dict(zip(fn.arg_names, signature)), constexprs or {}, attrs(divisible_by_16))
     group = {
         f"{name}.json": str(kernel_dir / f"{name}.{target}.json"),
         f"{name}.cubin": str(kernel_dir / f"{name}.{target}.cubin"),
