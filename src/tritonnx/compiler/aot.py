@@ -24,17 +24,11 @@ from pathlib import Path
 from typing import IO, cast
 
 from tritonnx.errors import CompileError
+from tritonnx.runtime.cubin import attrs
 from tritonnx.target import TARGETS
 
 MAX_WORKERS = 8  # each holds Triton and its LLVM in memory
 MARK = "@@tritonnx "  # prefix of the lines a worker answers on (Triton may print too)
-
-
-def attrs(divisible_by_16) -> dict:
-    """Triton's argument attributes for the arguments (indices) whose values the runtime
-    guarantees divisible by 16: pointers 16-byte aligned, so loads and stores vectorize
-    (`ld.global.v4`), as Triton's JIT specializes when it sees aligned tensors."""
-    return {(i,): [["tt.divisibility", 16]] for i in divisible_by_16}
 
 
 def compile_one(job: dict, target: str):

@@ -317,7 +317,7 @@ def write(
         (kdir / f"{by_symbol[sym]}.py").write_text(text)
     for launch in plan["launches"]:
         launch["signature"] = _signature(launch, plan)
-        # what the cubins assume (`aot.attrs`) and the runtime guarantees: every pointer
+        # what the cubins assume (`runtime.cubin.attrs`) and the runtime guarantees: every pointer
         # 16-byte aligned (arena offsets are multiples of 256, weights and outputs are fresh
         # allocations, a misaligned input is copied before the launches)
         launch["divisibility_16"] = list(range(len(launch["buffers"])))

@@ -70,7 +70,7 @@ ALIGNMENT = 16  # bytes: every pointer a kernel gets is a multiple of it (`launc
 def aligned(tensor: torch.Tensor) -> torch.Tensor:
     """`tensor`, or a copy of it when its data does not start at a multiple of ALIGNMENT
     bytes (a view into a larger buffer): the cubins are compiled assuming aligned pointers
-    (`tritonnx.compiler.aot.attrs`), as Triton's JIT specializes on them."""
+    (`tritonnx.runtime.cubin.attrs`), as Triton's JIT specializes on them."""
     return tensor if tensor.data_ptr() % ALIGNMENT == 0 else tensor.clone()
 
 

@@ -10,6 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def attrs(divisible_by_16) -> dict:
+    """Triton's argument attributes for the arguments (indices) whose values the runtime
+    guarantees divisible by 16: pointers 16-byte aligned, so loads and stores vectorize
+    (`ld.global.v4`), as Triton's JIT specializes when it sees aligned tensors. The same
+    for compiling a cubin (`tritonnx.compiler.aot`) and for loading it."""
+    return {(i,): [["tt.divisibility", 16]] for i in divisible_by_16}
+
+
 def load(
     fn,
     kernel_dir: Path,
@@ -25,8 +33,6 @@ def load(
     (`tritonnx.runtime.format`)."""
     from triton.compiler import ASTSource
     from triton.compiler.compiler import CompiledKernel
-
-    from tritonnx.compiler.aot import attrs
 
     src = ASTSource(fn, dict(zip(fn.arg_names, signature)), constexprs or {}, attrs(divisible_by_16))
     group = {
