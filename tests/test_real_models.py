@@ -133,8 +133,9 @@ def test_ppocr_rec_dynamic(tmp_path):
     proto = ppocr(REC)
     model = tritonnx.compile(proto, tmp_path / "art")
     assert model.dynamic
-    for width in (160, 96):
-        _check(model, proto, _image([1, 3, 48, width], seed=width))
+    # one width here; tests/test_examples.py reads a 200-pixel line with this same dynamic
+    # compile (the session's compile cache serves it), so two widths run on one artifact
+    _check(model, proto, _image([1, 3, 48, 96], seed=96))
 
 
 def test_ppocr_cls_dynamic(tmp_path):
