@@ -263,7 +263,14 @@ def write_annotated_onnx(artifact: str | Path, out: str | Path, plan: dict | Non
         node.metadata_props.add(key="tritonnx.launch", value=str(hit[0]))
     out = Path(out)
     if model.ByteSize() > 2**31 - 1 - 2**20:
-        onnx.save(model, str(out), save_as_external_data=True, location=out.name + ".data")
+        data = out.with_name(out.name + ".data")
+        if data.exists():  # a file the user did not name: never replaced
+            from tritonnx.errors import OutputPathError
+
+            raise OutputPathError(
+                f"{data} exists; tritonnx writes the weights of {out.name} beside it only when it is new."
+            )
+        onnx.save(model, str(out), save_as_external_data=True, location=data.name)
     else:
         onnx.save(model, str(out))
     return f"wrote {out}"
