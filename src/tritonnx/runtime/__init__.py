@@ -6,6 +6,10 @@ otherwise through Triton's interpreter on torch CPU tensors. The interpreter is 
 kernel, when its source is executed (`triton.jit` decorates with the interpreter while
 Triton's `knobs.runtime.interpret` is set in a scope around that one `exec`), never through
 a process-wide switch: torch, triton, transformers and tritonnx may be imported in any order.
+
+On a GPU a run's launches are captured into a CUDA graph, once per set of input sizes, and
+replayed: one graph launch instead of one Python launch per kernel (`CompiledModel`,
+`cuda_graphs`).
 """
 
 from __future__ import annotations
@@ -132,14 +136,23 @@ class CompiledModel:
     is imported or loaded; ArtifactError says what failed. An artifact is code: its kernels
     are Python that runs when loaded, so load artifacts only from a trusted source.
 
+    CUDA graphs (on a GPU; `cuda_graphs=True`, the default): the first run at a set of input
+    sizes runs the launches one by one (Triton's JIT compiles then, which a capture cannot
+    hold); the second captures them into a `torch.cuda.CUDAGraph` over static input copies,
+    the arena and static outputs, and every later run at those sizes copies its inputs in
+    and replays the graph. A plan with a step that reads the device from the host
+    (`plan["host_reads"]`) is never captured, nor a run that autotunes. `cuda_graphs=False`
+    launches kernel by kernel always. Without a GPU there is nothing to capture.
+
     Threads: `run` may be called from many threads on one model; the runs take turns (a
     lock per model, since all runs share one arena of intermediates, and one lock for the
     whole process around Triton's CPU interpreter, which is not re-entrant) and each gives
     exactly the result it would give alone. Outputs are fresh tensors, never arena views.
     """
 
-    def __init__(self, path: str | os.PathLike, cached: bool = False):
+    def __init__(self, path: str | os.PathLike, cached: bool = False, cuda_graphs: bool = True):
         self.path = Path(path)
+        self.cuda_graphs = cuda_graphs
         self.cached = cached  # True when `tritonnx.compile` served it from the compile cache
         self.plan = artifact_format.load_plan(self.path)
         self._lock = threading.RLock()
@@ -153,6 +166,7 @@ class CompiledModel:
         self._choices: dict[str, int] = {}  # kernel -> the autotune candidate it runs with
         self._tune: int = 0
         self._tuned: dict = {}
+        self._graphs: dict = {}  # sizes -> None (ran once, uncaptured) or its _Graph
 
     @property
     def dynamic(self) -> bool:
@@ -172,6 +186,7 @@ class CompiledModel:
         if self._arena is None or self._arena.numel() < memory["arena_bytes"]:
             self._arena = torch.empty(memory["arena_bytes"], dtype=torch.uint8, device=self.device)
             self._views.clear()  # views of the old arena
+            self._graphs.clear()  # graphs captured over the old arena
         views = {}
         for b in plan["buffers"]:
             off = memory["offsets"].get(b["name"])
@@ -329,24 +344,124 @@ class CompiledModel:
         import torch
 
         as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values()) if isinstance(feeds, dict) else True
-        interpreter = _INTERPRETER_LOCK if self.device == "cpu" else _NO_LOCK
-        with self._lock, interpreter:
+        with self._lock, self._interpreter():
             plan, key, tensors = self._check(feeds)
-            env = dict(self._load_weights())
-            env.update(self._intermediates(plan, key))
-            env.update(tensors)
-            env.update(checks.buffers(plan, self.device))  # index checks: zeroed before the launches
-            specs = {b["name"]: b for b in plan["buffers"]}
-            # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
-            with np.errstate(all="ignore"), _jit_calls_interpreted() if self.device == "cpu" else _NO_LOCK:
-                self._launch_all(plan, env, specs)
-            checks.verify(plan, env)  # IndexError naming the node of an out-of-range index
-            # outputs are fresh tensors: a graph input or weight returned as it is gets a copy
-            out = {
-                o["name"]: env[o["buffer"]] if specs[o["buffer"]]["kind"] == "output" else env[o["buffer"]].clone()
-                for o in plan["outputs"]
-            }
+            if self.graph_blocker(plan) is None:
+                out = self._run_graphed(plan, key, tensors)
+            else:
+                out = self._run_launches(plan, key, tensors)
         return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
+
+    def run_layerwise(self, feeds: dict) -> tuple[dict, list[dict]]:
+        """Runs like `run`, launch by launch (no CUDA graph), keeping what each launch wrote.
+        Returns (outputs, steps): steps[i] = {"launch": i, "kernel", "nodes" (the ONNX nodes
+        it computes), "outputs": {buffer name: numpy copy of it right after the launch}}
+        for each launch of the plan at these sizes, in order (an empty launch, with a 0 in
+        its grid, has the buffers as they were). For layerwise comparisons
+        (`tritonnx run --check-layers`). Raises InputError for a wrong input."""
+        steps: list[dict] = []
+
+        def keep(i: int, launch: dict, env: dict) -> None:
+            outs = [b for b, role in zip(launch["buffers"], launch.get("roles", [])) if role == "out"]
+            outs = outs or launch["buffers"][-1:]
+            steps.append(
+                {
+                    "launch": i,
+                    "kernel": launch["kernel"],
+                    "nodes": list(launch.get("nodes", [])),
+                    "outputs": {b: to_numpy(env[b].clone()) for b in outs},
+                }
+            )
+
+        with self._lock, self._interpreter():
+            plan, key, tensors = self._check(feeds)
+            out = self._run_launches(plan, key, tensors, after=keep)
+        return {k: to_numpy(v) for k, v in out.items()}, steps
+
+    def _interpreter(self):
+        # Triton's interpreter is one per process: one CPU launch at a time
+        return _INTERPRETER_LOCK if self.device == "cpu" else _NO_LOCK
+
+    def graph_blocker(self, plan: dict | None = None) -> str | None:
+        """Why runs of `plan` (default: the artifact's) are not captured into a CUDA graph,
+        or None when they are: no GPU, `cuda_graphs` off, an autotuning run, or a step that
+        reads the device from the host (`plan["host_reads"]`: the launches after it depend
+        on what it read)."""
+        plan = self.plan if plan is None else plan
+        if self.device != "cuda":
+            return "no CUDA device: kernels run on Triton's CPU interpreter"
+        if not self.cuda_graphs:
+            return "CUDA graphs are off (cuda_graphs=False)"
+        if self._tune:
+            return "autotuning: each candidate is timed launch by launch"
+        if plan.get("host_reads"):
+            return "the plan reads the device from the host at " + ", ".join(map(str, plan["host_reads"]))
+        return None
+
+    def _run_launches(self, plan: dict, key, tensors: dict, after=None) -> dict:
+        """{output buffer: fresh tensor} of one run, launch by launch (`after(i, launch,
+        env)` after each); raises IndexOutOfRangeError from the index checks."""
+        env = dict(self._load_weights())
+        env.update(self._intermediates(plan, key))
+        env.update(tensors)
+        env.update(checks.buffers(plan, self.device))  # index checks: zeroed before the launches
+        specs = {b["name"]: b for b in plan["buffers"]}
+        # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded
+        with np.errstate(all="ignore"), _jit_calls_interpreted() if self.device == "cpu" else _NO_LOCK:
+            self._launch_all(plan, env, specs, after)
+        checks.verify(plan, env)  # IndexError naming the node of an out-of-range index
+        return self._outputs(plan, env, specs)
+
+    @staticmethod
+    def _outputs(plan: dict, env: dict, specs: dict, static: bool = False) -> dict:
+        """{output name: a fresh tensor}: an output buffer as it is (allocated for this run),
+        a copy of a graph input or weight returned as it is, and with `static` (a CUDA
+        graph's outputs, which the next replay overwrites) a copy of every one."""
+        return {
+            o["name"]: env[o["buffer"]]
+            if specs[o["buffer"]]["kind"] == "output" and not static
+            else env[o["buffer"]].clone()
+            for o in plan["outputs"]
+        }
+
+    def _run_graphed(self, plan: dict, key, tensors: dict) -> dict:
+        """One run through the CUDA graph of these sizes: the first run at them goes launch
+        by launch (it compiles the kernels), the second captures the graph, later ones
+        replay it."""
+        if key not in self._graphs:
+            self._graphs[key] = None
+            return self._run_launches(plan, key, tensors)
+        graph = self._graphs[key]
+        if graph is None:
+            graph = self._graphs[key] = self._capture(plan, key, tensors)
+        return graph.replay(plan, tensors)
+
+    def _capture(self, plan: dict, key, tensors: dict) -> _Graph:
+        import torch
+
+        env = dict(self._load_weights())
+        env.update(self._intermediates(plan, key))
+        static_in = {b: torch.empty_like(t) for b, t in tensors.items()}
+        env.update(static_in)
+        flags = checks.buffers(plan, self.device)
+        env.update(flags)
+        specs = {b["name"]: b for b in plan["buffers"]}
+        for b in plan["buffers"]:  # outputs and anything else the plan does not place: static
+            if b["name"] not in env:
+                env[b["name"]] = torch.empty(b["shape"], dtype=getattr(torch, b["dtype"]), device=self.device)
+        graph = torch.cuda.CUDAGraph()
+        torch.cuda.synchronize()
+        with torch.cuda.graph(graph):
+            for flag in flags.values():
+                flag.zero_()  # index checks: zeroed at every replay
+            self._launch_all(plan, env, specs)
+        return _Graph(graph, static_in, env, specs)
+
+    @property
+    def graphs_captured(self) -> int:
+        """How many CUDA graphs this model holds (one per set of input sizes run at least
+        twice on a GPU with `cuda_graphs` on)."""
+        return sum(g is not None for g in self._graphs.values())
 
     def use_candidate(self, kernel: str, index: int | None) -> None:
         """Runs every launch of `kernel` with its autotune candidate `index` (see the choose-blocks
@@ -401,11 +516,11 @@ class CompiledModel:
             times.append(start.elapsed_time(end))
         return statistics.median(times)
 
-    def _launch_all(self, plan: dict, env: dict, specs: dict) -> None:
+    def _launch_all(self, plan: dict, env: dict, specs: dict, after=None) -> None:
         import torch
 
         in_place = {out for out, _ in plan["memory"].get("in_place", [])}
-        for launch in plan["launches"]:
+        for i, launch in enumerate(plan["launches"]):
             args = []
             for b in launch["buffers"]:
                 if b not in env:
@@ -413,8 +528,10 @@ class CompiledModel:
                     env[b] = torch.empty(s["shape"], dtype=getattr(torch, s["dtype"]), device=self.device)
                 args.append(env[b])
             args += launch.get("symbol_values", [])  # sizes of dynamic dimensions
-            if 0 in launch["grid"]:
-                continue  # an empty output: nothing to compute
+            if 0 in launch["grid"]:  # an empty output: nothing to compute
+                if after:
+                    after(i, launch, env)
+                continue
             if (
                 self._tune
                 and launch.get("candidates")
@@ -429,6 +546,8 @@ class CompiledModel:
                     self._choices[launch["kernel"]] = best - 1
             choice = self._choices.get(launch["kernel"])
             self._launch(launch if choice is None else launch["candidates"][choice], args)
+            if after:
+                after(i, launch, env)
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):
@@ -440,9 +559,25 @@ class CompiledModel:
         return values[0] if len(values) == 1 else tuple(values)
 
 
-def load(artifact: str | os.PathLike) -> CompiledModel:
+class _Graph:
+    """A captured CUDA graph of one plan: its static input copies and the environment
+    (weights, arena views, outputs) whose addresses it holds."""
+
+    def __init__(self, graph, static_in: dict, env: dict, specs: dict):
+        self.graph, self.static_in, self.env, self.specs = graph, static_in, env, specs
+
+    def replay(self, plan: dict, tensors: dict) -> dict:
+        for b, t in tensors.items():
+            self.static_in[b].copy_(t)
+        self.graph.replay()
+        checks.verify(plan, self.env)
+        return CompiledModel._outputs(plan, self.env, self.specs, static=True)
+
+
+def load(artifact: str | os.PathLike, cuda_graphs: bool = True) -> CompiledModel:
     """The artifact directory written by `tritonnx.compile` (or `tritonnx compile -o DIR`),
-    ready to run, without compiling: `tritonnx.load("out/").run({...})`. Raises
+    ready to run, without compiling: `tritonnx.load("out/").run({...})`. `cuda_graphs`:
+    see CompiledModel (replay per set of input sizes on a GPU). Raises
     ArtifactError when the directory holds no artifact or one whose files fail their
     SHA-256 check (`tritonnx.runtime.format`)."""
-    return CompiledModel(artifact)
+    return CompiledModel(artifact, cuda_graphs=cuda_graphs)
