@@ -9,6 +9,8 @@ the median latency in milliseconds of one forward pass with
   * tritonnx: the network exported to ONNX by this bench and compiled with
     `tritonnx.compile(..., targets=("sm_90",))` on a compute capability 9.0 device, else
     `("sm_80",)` (a device of another capability runs Triton's JIT build of the kernels),
+    run twice side by side: replaying its CUDA graph (the default) and with
+    `cuda_graphs=False`, one Python launch per kernel,
 
 and prints the ratios tritonnx/eager and tritonnx/torch.compile (below 1: tritonnx is
 faster), with the largest relative error of each output against eager.
@@ -41,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import sys
 import tempfile
@@ -109,7 +110,9 @@ class Result:
     case: Case
     eager_ms: float | None = None
     compile_ms: float | None = None  # torch.compile
-    tritonnx_ms: float | None = None
+    tritonnx_ms: float | None = None  # CUDA graph replay (the default)
+    nograph_ms: float | None = None  # cuda_graphs=False: a Python launch per kernel
+    graphs: int | None = None  # CUDA graphs the model captured
     err_tritonnx: float | None = None  # max relative error of tritonnx against eager
     err_compile: float | None = None  # max relative error of torch.compile against eager
     kernels: int | None = None  # tritonnx kernel launches per forward
@@ -266,6 +269,9 @@ def bench_case(case: Case, workdir: Path, args) -> Result:
                     if ref is not None:
                         res.err_tritonnx = max_rel_error(out, ref)
                     res.tritonnx_ms = cuda_median_ms(functools.partial(tnx.run, tnx_feeds), args.warmup, args.iters)
+                    res.graphs = tnx.graphs_captured
+                    tnx.cuda_graphs = False
+                    res.nograph_ms = cuda_median_ms(functools.partial(tnx.run, tnx_feeds), args.warmup, args.iters)
             except Exception as e:  # noqa: BLE001 - recorded in the Result; the bench goes on
                 res.errors["tritonnx run"] = short(e)
             del tnx
@@ -350,6 +356,8 @@ def print_table(results: list[Result], title: str, dry_run: bool) -> None:
             "eager ms",
             "torch.compile ms",
             "tritonnx ms",
+            "no graph ms",
+            "graphs",
             "tritonnx/eager",
             "tritonnx/compile",
             "rel err tritonnx",
@@ -364,6 +372,8 @@ def print_table(results: list[Result], title: str, dry_run: bool) -> None:
                 fmt(r.eager_ms, ".3f"),
                 fmt(r.compile_ms, ".3f"),
                 fmt(r.tritonnx_ms, ".3f"),
+                fmt(r.nograph_ms, ".3f"),
+                fmt(r.graphs, "d"),
                 ratio(r.tritonnx_ms, r.eager_ms),
                 ratio(r.tritonnx_ms, r.compile_ms),
                 fmt(r.err_tritonnx, ".2e"),
@@ -420,10 +430,6 @@ def main(argv: list[str] | None = None) -> int:
             "Run on a GPU machine, or with --dry-run to build, export and compile the networks."
         )
         return 0
-    if not has_cuda:
-        # the tritonnx runtime needs Triton in interpreter mode on a CPU-only machine
-        os.environ.setdefault("TRITON_INTERPRET", "1")
-
     selected = [c for c in cases() if c.key in args.only]
     tmp = None
     if args.workdir is None:

@@ -91,13 +91,17 @@ class InferenceSession:
         through Triton's CPU interpreter ("CPUExecutionProvider"); `get_providers()` says which.
         An unknown name raises InputError.
     sess_options: accepted and ignored (onnxruntime's SessionOptions have no tritonnx meaning).
+    cuda_graphs: on a GPU, capture each set of input sizes into a CUDA graph and replay it
+        (default True; see `tritonnx.CompiledModel`), False to launch kernel by kernel.
     compile_options: passed to `tritonnx.compile` (`shapes=`, `precision=`, `targets=`, ...).
 
     Raises what `tritonnx.compile` raises (UnsupportedModelError naming the node, ...), or
     ArtifactError for a damaged artifact.
     """
 
-    def __init__(self, model, sess_options=None, providers=None, provider_options=None, **compile_options):
+    def __init__(
+        self, model, sess_options=None, providers=None, provider_options=None, cuda_graphs=True, **compile_options
+    ):
         for p in providers or ():
             name = p[0] if isinstance(p, tuple) else p
             if name not in _PROVIDERS:
@@ -110,6 +114,7 @@ class InferenceSession:
             from tritonnx.compiler.driver import compile
 
             self._model = compile(model, compile_options.pop("output_dir", None), **compile_options)
+        self._model.cuda_graphs = cuda_graphs
         self._proto = None
 
     @property
