@@ -61,3 +61,28 @@ def test_unsupported_graph_falls_back_to_eager_with_one_warning():
         got = compiled(x)
     torch.testing.assert_close(got, f(x))
     assert sum("eagerly" in str(w.message) for w in record) == 1
+
+
+def test_dynamic_graph_compiles_per_set_of_sizes():
+    """dynamic=True: Dynamo hands over the batch size as a SymInt input; each new batch size
+    is compiled when first called (specialized), none runs eagerly."""
+    from tritonnx import torch_backend
+
+    compiles = []
+    original = torch_backend._compile_graph
+
+    def counted(gm, args, weights, options):
+        compiles.append([tuple(a.shape) for a in args if isinstance(a, torch.Tensor) and not a.requires_grad])
+        return original(gm, args, weights, options)
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4)).eval()
+    torch._dynamo.reset()
+    compiled = torch.compile(net, backend="tritonnx", dynamic=True)
+    with pytest.MonkeyPatch.context() as mp, torch.no_grad(), warnings.catch_warnings():
+        mp.setattr(torch_backend, "_compile_graph", counted)
+        warnings.simplefilter("error", category=UserWarning)  # no fallback
+        for batch in (2, 5, 2):
+            x = torch.randn(batch, 8)
+            torch.testing.assert_close(compiled(x), net(x), rtol=1e-4, atol=1e-5)
+    assert compiles == [[(2, 8)], [(5, 8)]]

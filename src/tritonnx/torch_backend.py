@@ -3,9 +3,10 @@
 Registered under the name `tritonnx` through torch's backend entry point
 (`torch_dynamo_backends` in pyproject.toml), so no import of tritonnx is needed first.
 Each graph Dynamo captures is exported to ONNX with torch.onnx's dynamo exporter (which
-needs onnxscript), compiled by `tritonnx.compile` for its example inputs' shapes, and run on
-torch tensors. A graph tritonnx cannot compile (an op it does not support, an export that
-fails) runs eagerly instead, with one warning naming the reason.
+needs onnxscript), compiled by `tritonnx.compile` for its inputs' shapes, and run on
+torch tensors; a dynamic graph is compiled once per set of input sizes it is called with.
+A graph tritonnx cannot compile (an op it does not support, an export that fails) runs
+eagerly instead, with one warning naming the reason.
 """
 
 from __future__ import annotations
@@ -34,36 +35,73 @@ def _export(gm, example_inputs):
 
 
 def tritonnx_backend(gm, example_inputs, **compile_options):
-    """A TorchDynamo backend: returns a callable that runs `gm` (a torch.fx.GraphModule) on
-    tensors of `example_inputs`' shapes and dtypes through tritonnx, returning what `gm`
-    returns (a tuple or list of tensors), or `gm.forward` itself with a
-    TritonnxFallbackWarning when the graph cannot be exported or compiled.
-    `compile_options` go to `tritonnx.compile` (torch.compile's `options=`)."""
+    """A TorchDynamo backend: returns a callable that runs `gm` (a torch.fx.GraphModule)
+    through tritonnx, returning what `gm` returns (a tuple or list of tensors), or
+    `gm.forward` itself with a TritonnxFallbackWarning when the graph cannot be exported or
+    compiled. `compile_options` go to `tritonnx.compile` (torch.compile's `options=`).
+
+    A static graph (every input a tensor) is compiled here, for `example_inputs`' shapes
+    and dtypes. A dynamic one (`dynamic=True`, or Dynamo's automatic dynamic shapes after a
+    second size: the sizes arrive as SymInt inputs) is compiled at each new set of input
+    sizes when first called with it, specialized to those sizes (tritonnx's compile cache
+    serves a set seen before in another process); a set it cannot compile runs eagerly,
+    with the warning once."""
+    import torch
+
+    weights = _weight_inputs(gm)
+    if all(isinstance(x, torch.Tensor) for x in example_inputs):
+        entry = _compile_graph(gm, example_inputs, weights, compile_options)
+        if isinstance(entry, str):
+            return _fallback(gm, entry)
+        run = _runner(*entry)
+        run.tritonnx_model = entry[0]
+        return run
+    specialized: dict = {}
+
+    def run_dynamic(*args):
+        key = tuple((tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
+        if key not in specialized:
+            specialized[key] = _compile_graph(gm, args, weights, compile_options)
+            if isinstance(specialized[key], str):
+                _fallback(
+                    gm, f"at input sizes {[k[0] if isinstance(k, tuple) else k for k in key]}: {specialized[key]}"
+                )
+        entry = specialized[key]
+        return gm.forward(*args) if isinstance(entry, str) else _runner(*entry)(*args)
+
+    run_dynamic.tritonnx_models = specialized  # {input sizes: CompiledModel and its feeds, or why not}
+    return run_dynamic
+
+
+def _compile_graph(gm, args, weights: list[bool], compile_options: dict):
+    """(CompiledModel, [(argument position, ONNX input name)] of the inputs it is fed) of
+    `gm` exported at `args` (tensors, and the concrete sizes of a dynamic graph, which the
+    export specializes on), or the reason it cannot be compiled."""
     import torch
 
     from tritonnx.compiler.driver import compile as tritonnx_compile
 
-    if not all(isinstance(x, torch.Tensor) for x in example_inputs):
-        return _fallback(gm, "an input is not a tensor (a symbolic size or a Python value)")
-    weights = _weight_inputs(gm)
     try:
-        proto = _export(gm, example_inputs)
-        onnx_inputs = [vi.name for vi in proto.graph.input]
-        if len(onnx_inputs) != len(example_inputs):
-            return _fallback(gm, f"the exported model takes {len(onnx_inputs)} inputs, the graph {len(example_inputs)}")
-        constants = {name: x.detach().cpu().numpy() for name, x, w in zip(onnx_inputs, example_inputs, weights) if w}
+        proto = _export(gm, args)
+    except Exception as e:  # noqa: BLE001 - torch.onnx's exporter raises many kinds; say which
+        return f"the ONNX export failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    tensors = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]  # the ONNX inputs, in order
+    onnx_inputs = [vi.name for vi in proto.graph.input]
+    if len(onnx_inputs) != len(tensors):
+        return f"the exported model takes {len(onnx_inputs)} inputs, the graph {len(tensors)} tensors"
+    constants = {name: args[i].detach().cpu().numpy() for name, i in zip(onnx_inputs, tensors) if weights[i]}
+    try:
         model = tritonnx_compile(proto, constants=constants, **compile_options)
     except TritonnxError as e:
-        return _fallback(gm, f"{type(e).__name__}: {e}")
-    except Exception as e:  # noqa: BLE001 - torch.onnx's exporter raises many kinds; say which
-        return _fallback(gm, f"the ONNX export failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    fed = [(i, name) for i, (name, w) in enumerate(zip(onnx_inputs, weights)) if not w]
+        return f"{type(e).__name__}: {e}"
+    return model, [(i, name) for name, i in zip(onnx_inputs, tensors) if not weights[i]]
 
+
+def _runner(model, fed: list):
     def run(*args):
         out = model.run({name: args[i].detach().contiguous() for i, name in fed})
         return tuple(out[n] for n in model.output_names)
 
-    run.tritonnx_model = model
     return run
 
 
