@@ -214,7 +214,15 @@ def _run(args) -> int:
     else:
         feeds = _random_inputs(model, args.seed)
         print(f"inputs: seeded random (--seed {args.seed})")
-    outputs = model.run(feeds)
+    layers = None
+    if args.check_layers:  # one launch-by-launch run gives the outputs and every layer
+        from tritonnx.compiler.layerwise import compare_layers
+
+        layers = compare_layers(model, feeds, args.rtol)
+        outputs = layers.outputs
+        args.check = True
+    else:
+        outputs = model.run(feeds)
     for name, value in outputs.items():
         print(
             f"{name}: shape {list(value.shape)} {value.dtype}, mean {float(value.mean()):.6g}, "
@@ -236,8 +244,19 @@ def _run(args) -> int:
             rel = diff / max(float(np.abs(ref[name]).max()) if value.size else 0.0, 1e-30)
             worst = max(worst, rel)
             print(f"check {name} against onnxruntime: max abs error {diff:.3g}, relative error {rel:.3g}")
+        if layers is not None:
+            from tritonnx.compiler.layerwise import format_layers
+
+            print("\n".join(format_layers(layers)))
         if worst > args.rtol:
             print(f"error: relative error {worst:.3g} exceeds {args.rtol:g}", file=sys.stderr)
+            return 1
+        if layers is not None and layers.first is not None:
+            print(
+                f"error: layer #{layers.first.launch} ({layers.first.tensor}) has relative error "
+                f"{layers.first.rel_error:.3g}, over {args.rtol:g}",
+                file=sys.stderr,
+            )
             return 1
     return 0
 
@@ -407,6 +426,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--iterations", type=int, default=10, metavar="N", help="timed runs of --benchmark (default 10)")
     r.add_argument("--output", help="write the outputs to this .npz file")
     r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
+    r.add_argument(
+        "--check-layers",
+        action="store_true",
+        help="--check, and every kernel's output against onnxruntime's value of its ONNX tensor: "
+        "names the first diverging node (Polygraphy-style layerwise comparison)",
+    )
     r.add_argument("--rtol", type=float, default=1e-4, help="relative error --check accepts (default 1e-4)")
     r.set_defaults(fn=_run)
     d = sub.add_parser(
