@@ -208,7 +208,7 @@ def _benchmark(model, feeds: dict, warmup: int, iterations: int) -> None:
 def _run(args) -> int:
     from tritonnx.runtime import CompiledModel
 
-    model = CompiledModel(args.artifact)
+    model = CompiledModel(args.artifact, cuda_graphs=not args.no_cuda_graphs)
     if args.inputs:
         feeds = _read_inputs(args.inputs, model)
     else:
@@ -424,6 +424,11 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--warmup", type=int, default=2, metavar="N", help="untimed runs before --benchmark (default 2)")
     r.add_argument("--iterations", type=int, default=10, metavar="N", help="timed runs of --benchmark (default 10)")
+    r.add_argument(
+        "--no-cuda-graphs",
+        action="store_true",
+        help="on a GPU, launch kernel by kernel instead of replaying a CUDA graph per set of input sizes",
+    )
     r.add_argument("--output", help="write the outputs to this .npz file")
     r.add_argument("--check", action="store_true", help="compare with onnxruntime and print the errors")
     r.add_argument(
