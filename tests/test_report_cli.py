@@ -99,3 +99,76 @@ def test_annotated_onnx(artifact, tmp_path):
         for name in launch["nodes"]:
             assert props[name]["tritonnx.kernel"] == launch["kernel"]
             assert props[name]["tritonnx.launch"] == str(i)
+
+
+@pytest.fixture(scope="module")
+def unnamed(tmp_path_factory):
+    """Unnamed nodes whose places change when the importer prepares the graph (a Constant
+    folded away before them) and a model-local function that onnx's inliner expands."""
+    import tritonnx
+
+    act = helper.make_function(
+        "local",
+        "Act",
+        ["a"],
+        ["b"],
+        [helper.make_node("Relu", ["a"], ["t"]), helper.make_node("Neg", ["t"], ["b"])],
+        [helper.make_opsetid("", 17)],
+    )
+    nodes = [
+        helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.full((1, 8), 0.5, np.float32))),
+        helper.make_node("Add", ["x", "k"], ["s"]),
+        helper.make_node("Act", ["s"], ["r"], domain="local"),
+        helper.make_node("Softmax", ["r"], ["y"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)], functions=[act]
+    )
+    art = tmp_path_factory.mktemp("unnamed") / "art"
+    tritonnx.compile(model, art)
+    return art
+
+
+def test_unnamed_nodes_are_found(unnamed, tmp_path):
+    """The plan, the report, the graph and the annotated model name an unnamed node alike
+    (`<op_type>_<index>`, its index in the model as given): no op type is unknown and every
+    computed node is tagged with its kernel."""
+    from tritonnx.importers.onnx import node_names
+
+    plan = _plan(unnamed)
+    ops = rep._op_types(unnamed)
+    assert set(ops) == {"Constant_0", "Add_1", "Act_2", "Softmax_3"}
+    assert all("?" not in rep._op_summary(la["nodes"], ops) for la in plan["launches"])
+    out = tmp_path / "annotated.onnx"
+    rep.write_annotated_onnx(unnamed, out)
+    model = onnx.load(str(out))
+    tagged = {
+        name
+        for name, n in zip(node_names(model.graph), model.graph.node)
+        if any(p.key == "tritonnx.kernel" for p in n.metadata_props)
+    }
+    assert tagged == {"Add_1", "Act_2", "Softmax_3"}  # the Constant is folded into a kernel's operand
+    dot = rep.graph_dot(unnamed)
+    for kernel in {la["kernel"] for la in plan["launches"]}:
+        assert kernel in dot
+
+
+def test_annotated_onnx_keeps_an_existing_data_file(artifact, tmp_path, monkeypatch):
+    """A model saved with external data writes OUT.onnx.data; one that exists, which the
+    user did not name, is refused and left as it was."""
+    monkeypatch.setattr(rep, "PROTOBUF_LIMIT", 0)
+    out = tmp_path / "annotated.onnx"
+    (tmp_path / "annotated.onnx.data").write_bytes(b"the user's")
+    with pytest.raises(Exception, match="exists"):
+        rep.write_annotated_onnx(artifact, out)
+    assert (tmp_path / "annotated.onnx.data").read_bytes() == b"the user's"
+    assert not out.exists()
+    (tmp_path / "annotated.onnx.data").unlink()
+    rep.write_annotated_onnx(artifact, out)
+    assert onnx.load(str(out)).graph.node[0].metadata_props

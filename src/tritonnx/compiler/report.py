@@ -30,28 +30,35 @@ def _si(x: float, unit: str) -> str:
 
 
 def _op_types(artifact: str | Path | None) -> dict[str, str]:
-    """ONNX node name -> op type, from the artifact's model.onnx (empty when there is none).
-    An unnamed node is also known as n<index>, its position in the graph."""
+    """ONNX node name (`tritonnx.importers.onnx.node_names`: an unnamed node's name is
+    `<op_type>_<index>`) -> op type, from the artifact's model.onnx (empty when there is
+    none)."""
     if artifact is None or not (Path(artifact) / "model.onnx").is_file():
         return {}
     import onnx
 
+    from tritonnx.importers.onnx import node_names
+
     model = onnx.load(str(Path(artifact) / "model.onnx"), load_external_data=False)
-    ops: dict[str, str] = {}
-    for i, node in enumerate(model.graph.node):
-        ops.setdefault(f"n{i}", node.op_type)
-        if node.name:
-            ops[node.name] = node.op_type
-    return ops
+    return {name: node.op_type for name, node in zip(node_names(model.graph), model.graph.node)}
+
+
+def _user_node(name: str) -> str:
+    """The model's node a plan node stands for: itself, or the node whose function onnx's
+    inliner expanded into it."""
+    from tritonnx.dialects.verify import user_node
+
+    return user_node(name, "")[0]
 
 
 def _op_summary(nodes: list[str], ops: dict[str, str]) -> str:
-    """The op types of a launch's nodes joined with "+", e.g. Conv+Relu."""
-    return "+".join(ops.get(n, "?") for n in nodes)
+    """The op types of a launch's nodes joined with "+", e.g. Conv+Relu (an inlined
+    function's nodes under the op type of the node that called it)."""
+    return "+".join(ops.get(u, "?") for u in dict.fromkeys(_user_node(n) for n in nodes))
 
 
 def _node_names(nodes: list[str], ops: dict[str, str]) -> str:
-    return ", ".join(f"{n} ({ops[n]})" if n in ops else n for n in nodes)
+    return ", ".join(f"{n} ({ops[_user_node(n)]})" if _user_node(n) in ops else n for n in nodes)
 
 
 def render(summary: dict, plan: dict, console=None, *, wide: bool = False, ops: dict[str, str] | None = None) -> None:
@@ -184,13 +191,15 @@ def graph_dot(artifact: str | Path, plan: dict | None = None) -> str:
 
     plan = plan or load_plan(artifact)
     model = onnx.load(str(Path(artifact) / "model.onnx"), load_external_data=False)
-    names = [node.name or f"n{i}" for i, node in enumerate(model.graph.node)]
+    from tritonnx.importers.onnx import node_names
+
+    names = node_names(model.graph)
     lines = ["digraph tritonnx {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
     grouped: set[str] = set()
     for i, launch in enumerate(plan["launches"]):
         lines.append(f"  subgraph cluster_{i} {{")
         lines.append(f"    label={_dot_id(f'#{i} ' + launch['kernel'])}; style=rounded; color=blue;")
-        for n in launch["nodes"]:
+        for n in dict.fromkeys(_user_node(n) for n in launch["nodes"]):
             if n not in grouped:
                 grouped.add(n)
                 lines.append(f"    {_dot_id(n)};")
@@ -241,6 +250,9 @@ def write_graph(artifact: str | Path, out: str | Path) -> list[str]:
     return msgs
 
 
+PROTOBUF_LIMIT = 2**31 - 1 - 2**20  # bytes: a larger model is saved with its weights as external data
+
+
 def write_annotated_onnx(artifact: str | Path, out: str | Path, plan: dict | None = None) -> str:
     """Writes the artifact's model.onnx to out with each node's kernel in its metadata_props
     (tritonnx.kernel, tritonnx.launch = launch index), for Netron. Returns a message."""
@@ -248,12 +260,14 @@ def write_annotated_onnx(artifact: str | Path, out: str | Path, plan: dict | Non
 
     plan = plan or load_plan(artifact)
     model = onnx.load(str(Path(artifact) / "model.onnx"))
+    from tritonnx.importers.onnx import node_names
+
     where: dict[str, tuple[int, str]] = {}
     for i, launch in enumerate(plan["launches"]):
         for n in launch["nodes"]:
-            where.setdefault(n, (i, launch["kernel"]))
-    for j, node in enumerate(model.graph.node):
-        hit = where.get(node.name or f"n{j}")
+            where.setdefault(_user_node(n), (i, launch["kernel"]))
+    for name, node in zip(node_names(model.graph), model.graph.node):
+        hit = where.get(name)
         if hit is None:
             continue
         keep = [p for p in node.metadata_props if not p.key.startswith("tritonnx.")]
@@ -262,7 +276,7 @@ def write_annotated_onnx(artifact: str | Path, out: str | Path, plan: dict | Non
         node.metadata_props.add(key="tritonnx.kernel", value=hit[1])
         node.metadata_props.add(key="tritonnx.launch", value=str(hit[0]))
     out = Path(out)
-    if model.ByteSize() > 2**31 - 1 - 2**20:
+    if model.ByteSize() > PROTOBUF_LIMIT:
         data = out.with_name(out.name + ".data")
         if data.exists():  # a file the user did not name: never replaced
             from tritonnx.errors import OutputPathError

@@ -98,6 +98,25 @@ def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
 
 
+def node_names(graph: onnx.GraphProto) -> list[str]:
+    """The name of each node of `graph` in tritonnx's plans, dumps and errors: its own name,
+    or for an unnamed node `<op_type>_<index>` with its index in `graph` (suffixed with
+    `_` until no other node has it). `prepare` names the user's nodes so before anything
+    changes the graph, so these are the names of the nodes of the model as given (an
+    artifact's model.onnx) and the report, the graph picture and --check-layers find them."""
+    taken = {n.name for n in graph.node if n.name}
+    names = []
+    for i, node in enumerate(graph.node):
+        name = node.name
+        if not name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+        names.append(name)
+    return names
+
+
 SOURCE_OPSET = "tritonnx.source_opset"  # model metadata: the opset the user's model imports
 ASSUMPTIONS = "tritonnx.assumptions"  # model metadata: JSON [[condition, reason]] the shapes rely on
 
@@ -579,6 +598,12 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
     UnsupportedModelError listing every unsupported node (name, op type, opset)."""
     original = cast(onnx.ModelProto, model) if checked else load(model)
     proto, aside = _set_weights_aside(original)
+    if not all(n.name for n in proto.graph.node):  # by their place in the user's graph (node_names)
+        if proto is original:
+            proto = onnx.ModelProto()
+            proto.CopyFrom(original)
+        for node, name in zip(proto.graph.node, node_names(proto.graph)):
+            node.name = name
     proto = expand_functions(proto)
     check_supported(proto)
     try:
