@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Protocol, cast
 
 from tritonnx.errors import CompileError
 from tritonnx.runtime.cubin import attrs
@@ -80,6 +80,16 @@ def _serve() -> None:
     os._exit(0)  # every answer is out; skip the interpreter's teardown of Triton and torch (seconds)
 
 
+class KernelProgress(Protocol):
+    """What `Workers.run` reports to, one call at a time: `add(n)` for its n jobs before
+    any begins, then `start(label)` when a worker takes a job and `done(label)` when the
+    job is compiled; label: "KERNEL (sm_90, ...)"."""
+
+    def add(self, jobs: int) -> None: ...
+    def start(self, label: str) -> None: ...
+    def done(self, label: str) -> None: ...
+
+
 class Workers:
     """Processes that compile kernels to cubin, one job at a time each, longest first.
 
@@ -104,9 +114,12 @@ class Workers:
             )
             self.procs.append((proc, log))
 
-    def run(self, jobs: list[dict], on_kernel=None) -> None:
-        """Compiles `jobs` (largest kernel source first, so the workers finish together).
-        Raises CompileError naming the kernel and Triton's message when one fails."""
+    def run(self, jobs: list[dict], progress: KernelProgress | None = None) -> None:
+        """Compiles `jobs` (largest kernel source first, so the workers finish together),
+        reporting to `progress`. Raises CompileError naming the kernel and Triton's message
+        when one fails."""
+        if progress is not None:
+            progress.add(len(jobs))
         pending: queue.Queue[dict] = queue.Queue()
         for job in sorted(jobs, key=lambda j: -Path(j["file"]).stat().st_size):
             pending.put(job)
@@ -119,6 +132,10 @@ class Workers:
                     job = pending.get_nowait()
                 except queue.Empty:
                     return
+                label = f"{job['kernel']} ({', '.join(job['targets'])})"
+                if progress is not None:
+                    with lock:
+                        progress.start(label)
                 try:
                     proc.stdin.write(json.dumps(job) + "\n")
                     proc.stdin.flush()
@@ -136,9 +153,9 @@ class Workers:
                 if "error" in answer:
                     errors.append(f"{answer['kernel']}: {answer['error']}")
                     return
-                if on_kernel:
+                if progress is not None:
                     with lock:
-                        on_kernel(f"{answer['kernel']} -> {', '.join(job['targets'])}")
+                        progress.done(label)
 
         threads = [threading.Thread(target=feed, args=pl) for pl in self.procs]
         for t in threads:
@@ -165,15 +182,17 @@ class Workers:
         self.close()
 
 
-def compile_kernels(jobs: list[dict], workers: int | Workers | None = None, on_kernel=None) -> None:
+def compile_kernels(
+    jobs: list[dict], workers: int | Workers | None = None, progress: KernelProgress | None = None
+) -> None:
     """Compiles `jobs` in parallel worker processes (a `Workers` pool, or a new one of
-    `workers` processes). Raises CompileError naming the kernel and Triton's message when
-    one fails."""
+    `workers` processes), reporting to `progress`. Raises CompileError naming the kernel
+    and Triton's message when one fails."""
     if isinstance(workers, Workers):
-        workers.run(jobs, on_kernel)
+        workers.run(jobs, progress)
         return
     with Workers(min(workers or os.cpu_count() or 1, max(1, len(jobs)))) as pool:
-        pool.run(jobs, on_kernel)
+        pool.run(jobs, progress)
 
 
 if __name__ == "__main__":

@@ -258,9 +258,10 @@ def _signature(launch: dict, plan: dict) -> list[str]:
     )
 
 
-def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, workers=None) -> dict:
+def compile_cubins(kernel_dir: Path, plan: dict, targets, progress=None, workers=None) -> dict:
     """Compiles every distinct kernel to cubin for each target (no GPU needed), on the
-    `aot.Workers` pool given or a new one. Returns {kernel: {target: file name}}."""
+    `aot.Workers` pool given or a new one, one job per kernel reported to `progress` (an
+    `aot.KernelProgress`). Returns {kernel: {target: file name}}."""
     jobs, seen = [], set()
     for launch in plan["launches"]:
         if launch["kernel"] in seen:
@@ -278,7 +279,7 @@ def compile_cubins(kernel_dir: Path, plan: dict, targets, on_kernel=None, worker
                 "divisibility_16": launch["divisibility_16"],
             }
         )
-    compile_kernels(jobs, workers=workers, on_kernel=on_kernel)
+    compile_kernels(jobs, workers=workers, progress=progress)
     return {k: {t: f"{k}.{t}.cubin" for t in targets} for k in seen}
 
 
@@ -300,11 +301,12 @@ def write(
     session: Session,
     proto: onnx.ModelProto,
     targets=(),
-    on_kernel=None,
+    progress=None,
     bounds: dict | None = None,
     workers=None,
 ) -> dict:
-    """Writes the artifact into directory `path` (which must exist). Returns the plan."""
+    """Writes the artifact into directory `path` (which must exist), compiling the kernels
+    to cubin for `targets` (reported to `progress`, an `aot.KernelProgress`). Returns the plan."""
     plan, weights = build_plan(module, session)
     kdir = path / "kernels"
     kdir.mkdir()
@@ -327,7 +329,7 @@ def write(
     saver.start()
     try:
         if targets:
-            cubins = compile_cubins(kdir, plan, targets, on_kernel, workers)
+            cubins = compile_cubins(kdir, plan, targets, progress, workers)
             for launch in plan["launches"]:
                 launch["cubins"] = cubins[launch["kernel"]]
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
+import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,8 @@ from tritonnx.importers.onnx import import_model, load, model_symbols, prepare
 from tritonnx.passes import Session, _session, use_session
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.console import Console
+    from rich.progress import Progress
 
 DUMP_ELEMENTS_LIMIT = 16  # elements: larger dense constants print as `dense<"0x...">`, elided
 DUMP_RESOURCE_LIMIT = 64  # hex characters (about 27 bytes): larger dense_resource blobs (weights) are left out
@@ -66,29 +67,69 @@ def dump_text(module: ir.Module | ir.Operation, debug_info: bool = True) -> str:
 
 
 class _Progress:
-    """A rich progress bar that appears only once the compile has run for a second."""
+    """The compile's progress bar (rich, transient): one step for the import, one per pass,
+    one for writing the artifact and one per cubin job (an `aot.KernelProgress`), so it
+    reaches 100% only when the compile is done. It appears once the compile has run
+    `delay` seconds, a timer showing it even while one long step runs; disabled, it does
+    nothing. `console`: the rich Console to draw on (None: standard error, which the CLI
+    checks is a terminal, so a piped standard output never holds the bar's frames)."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.start, self.total, self.enabled = time.perf_counter(), total, enabled
+    def __init__(self, total: int, enabled: bool, console: Console | None = None, delay: float = 1.0):
+        self.total, self.completed, self.label = total, 0, "import"
+        self.jobs, self.compiled = 0, 0  # cubin jobs: added, finished
+        self.running: list[str] = []  # cubin jobs being compiled now
         self.bar: Progress | None = None
-        self.task: TaskID | None = None
-        self.done = 0
+        self.timer: threading.Timer | None = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import MofNCompleteColumn, Progress
 
-    def step(self, label: str):
-        self.done += 1
-        if not self.enabled:
+            console = console or Console(stderr=True)
+            self.bar = Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console, transient=True)
+            self.task = self.bar.add_task(self.label, total=total)
+            self.timer = threading.Timer(delay, self.bar.start)
+            self.timer.start()
+
+    def step(self, label: str = ""):
+        """Completes the running step and begins `label` (none: the compile is done)."""
+        self.completed += 1
+        self.label = label
+        self._show()
+
+    def add(self, jobs: int):
+        """`jobs` cubin jobs to come."""
+        self.total += jobs
+        self.jobs += jobs
+        self._show()
+
+    def start(self, label: str):
+        """A cubin worker begins the job `label` ("KERNEL (sm_90)")."""
+        self.running.append(label)
+        self._show()
+
+    def done(self, label: str):
+        """A cubin worker has finished the job `label`."""
+        self.running.remove(label)
+        self.completed += 1
+        self.compiled += 1
+        self._show()
+
+    def _show(self):
+        """Updates the bar, redrawn at once when it is shown."""
+        if self.bar is None:
             return
-        if self.bar is None and time.perf_counter() - self.start > 1.0:
-            from rich.progress import Progress
-
-            bar = self.bar = Progress(transient=True)
-            bar.start()
-            self.task = bar.add_task("compiling", total=self.total, completed=self.done - 1)
-        if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, completed=self.done, description=label)
+        label = self.label
+        if self.running:  # names the job begun last, counts the others
+            more = f" and {len(self.running) - 1} more" if len(self.running) > 1 else ""
+            label = f"cubin {self.compiled}/{self.jobs}: {self.running[-1]}{more}"
+        self.bar.update(self.task, total=self.total, completed=self.completed, description=label, refresh=True)
 
     def close(self):
-        if self.bar is not None:
+        """Cancels the timer and takes the bar off the screen."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer.join()  # a start under way ends before the stop
+        if self.bar is not None and self.bar.live.is_started:
             self.bar.stop()
 
 
@@ -252,7 +293,8 @@ def compile(
         the node; then give `shapes`.
     size_hints: {symbol: size}: the size the block-size heuristics assume for a dynamic
         dimension (default `tritonnx.symbolic.HINT`, 128); e.g. {"seq": 512}.
-    progress: show a progress bar once the compile has run for a second.
+    progress: show a progress bar, which counts the passes and then the kernels compiled to
+        cubin, once the compile has run for a second.
     precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
         (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
     check_indices: Gather/GatherElements indices that come from data raise IndexError at run
@@ -318,7 +360,7 @@ def compile(
                     session,
                     proto,
                     targets,
-                    on_kernel=bar.step if targets else None,
+                    progress=bar,
                     bounds=bounds(prepared),
                     workers=workers,
                 )
@@ -330,6 +372,7 @@ def compile(
                 shutil.copy(f, dumps / f.name)
         if cache_key is not None:
             compile_cache.store(cache_key, work)
+        bar.step()
     except BaseException:
         _discard(work, final, output_dir)
         raise
