@@ -41,6 +41,66 @@ def test_unsupported_ops_listed_at_once(tmp_path, capsys):
     assert _leftovers(tmp_path) == []
 
 
+def test_unsupported_ops_inside_subgraphs_listed_with_their_paths(tmp_path, capsys):
+    """An If whose then-branch holds a NonMaxSuppression and whose else-branch holds a Loop
+    with a Unique in its body: every unsupported node is named, at any depth, by its path."""
+    boxes = helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4, 4])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 4])
+    flag = helper.make_tensor_value_info("flag", TensorProto.BOOL, [])
+    out = helper.make_tensor_value_info("keep", TensorProto.INT64, None)
+    then_branch = helper.make_graph(
+        [helper.make_node("NonMaxSuppression", ["boxes", "scores"], ["t"])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t", TensorProto.INT64, None)],
+    )
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Unique", ["carried"], ["u"]),
+            helper.make_node("Cast", ["u"], ["carried_out"], to=TensorProto.INT64),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("carried", TensorProto.INT64, None),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("carried_out", TensorProto.INT64, None),
+        ],
+    )
+    trips = helper.make_tensor("trips", TensorProto.INT64, [], [2])
+    start = helper.make_tensor("start", TensorProto.INT64, [3], [1, 1, 2])
+    else_branch = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "flag", "start"], ["e"], name="refine", body=body)],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e", TensorProto.INT64, None)],
+        [trips, start],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["flag"], ["keep"], then_branch=then_branch, else_branch=else_branch)],
+        "g",
+        [boxes, scores, flag],
+        [out],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1
+    err = capsys.readouterr().err
+    for listed in (
+        "If_0 (If, opset 17)",
+        "If_0/then_branch/NonMaxSuppression_0 (NonMaxSuppression, opset 17)",
+        "If_0/else_branch/refine (Loop, opset 17)",
+        "If_0/else_branch/refine/body/Unique_1 (Unique, opset 17)",
+    ):
+        assert listed in err, err
+    assert "Identity" not in err and "Cast" not in err
+    assert _leftovers(tmp_path) == []
+
+
 def test_wrong_input_shape(tmp_path, capsys):
     path = tmp_path / "r.onnx"
     onnx.save(make_resnet(), path)

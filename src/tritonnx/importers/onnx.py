@@ -388,21 +388,39 @@ def _constants_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
+def _nodes_at_any_depth(graph: onnx.GraphProto, prefix: str = ""):
+    """(path, node) of every node of `graph` and of the subgraphs in its nodes' attributes
+    (If's branches, Loop's and Scan's bodies), depth first in graph order. A path is the
+    node's name (`node_names` in its own graph) under its parent's path and the attribute:
+    `If_3/then_branch/NonMaxSuppression_0`; a GRAPHS attribute's k-th graph adds `[k]`."""
+    for name, node in zip(node_names(graph), graph.node):
+        path = prefix + name
+        yield path, node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _nodes_at_any_depth(attr.g, f"{path}/{attr.name}/")
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for k, g in enumerate(attr.graphs):
+                    yield from _nodes_at_any_depth(g, f"{path}/{attr.name}[{k}]/")
+
+
 def check_supported(model: onnx.ModelProto) -> None:
-    """Raises UnsupportedModelError listing every node tritonnx cannot compile."""
+    """Raises UnsupportedModelError listing every node tritonnx cannot compile, at any
+    depth: a node inside an If branch or a Loop or Scan body by its path
+    (`If_3/then_branch/NonMaxSuppression_0`, see `_nodes_at_any_depth`)."""
     opset = _opset(model)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UnsupportedModelError(
             f"the model uses opset {opset}; tritonnx supports opsets {MIN_OPSET} to {MAX_OPSET}."
         )
     bad, listed = [], []
-    for i, node in enumerate(model.graph.node):
+    for name, node in _nodes_at_any_depth(model.graph):
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS or node.op_type in INTERNAL:
             op_type = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
-            user, user_op = user_node(_node_name(node, i), op_type)
+            user, user_op = user_node(name, op_type)
             if (user, user_op, opset) not in bad:
                 bad.append((user, user_op, opset))
-                listed.append(label(_node_name(node, i), op_type, opset).removeprefix("node "))
+                listed.append(label(name, op_type, opset).removeprefix("node "))
     if bad:
         types = sorted({t for _, t, _ in bad})
         raise UnsupportedModelError(
