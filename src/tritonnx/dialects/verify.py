@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import NoReturn, overload
+from typing import TYPE_CHECKING, NoReturn, overload
 
 import numpy as np
 from mlir import ir
@@ -22,6 +22,9 @@ from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, np_dtype
 from tritonnx.dialects.ops import BINARY, OPS, REDUCTIONS
 from tritonnx.errors import InvalidModelError
+
+if TYPE_CHECKING:
+    import onnx
 
 # A node that onnx's function inliner generated is named `<call node> (<call op>): <inner>`
 # by `tritonnx.importers.onnx.expand_functions`.
@@ -41,6 +44,25 @@ def label(name: str, op_type: str, opset: int | None = None) -> str:
     if m:
         return f"node {m['node']} ({m['op']}, expanded by the ONNX function inliner: {op_type}{at})"
     return f"node {name} ({op_type}{at})"
+
+
+def node_names(graph: onnx.GraphProto) -> list[str]:
+    """The name of each node of `graph` in tritonnx's plans, dumps and errors: its own name,
+    or for an unnamed node `<op_type>_<index>` with its index in `graph` (suffixed with
+    `_` until no other node has it). `prepare` names the user's nodes so before anything
+    changes the graph, so these are the names of the nodes of the model as given (an
+    artifact's model.onnx) and the report, the graph picture and --check-layers find them."""
+    taken = {n.name for n in graph.node if n.name}
+    names = []
+    for i, node in enumerate(graph.node):
+        name = node.name
+        if not name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+        names.append(name)
+    return names
 
 
 def user_node(name: str, op_type: str) -> tuple[str, str]:

@@ -25,9 +25,9 @@ from onnx import numpy_helper, shape_inference, version_converter
 
 from tritonnx.dialects.builders import WeightStore, create, np_dtype, shape_of, tensor_type, type_shape
 from tritonnx.dialects.ops import INTERNAL, OPS, snake
-from tritonnx.dialects.verify import inlined_name, label, user_node
+from tritonnx.dialects.verify import inlined_name, label, node_names, user_node
 from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
-from tritonnx.importers import external, symbolic_shapes
+from tritonnx.importers import control_flow, external, symbolic_shapes
 from tritonnx.symbolic import HINT, broadcast_shapes, is_symbolic, make, parse, sym
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
@@ -96,25 +96,6 @@ def _opset(model: onnx.ModelProto) -> int:
 
 def _node_name(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
-
-
-def node_names(graph: onnx.GraphProto) -> list[str]:
-    """The name of each node of `graph` in tritonnx's plans, dumps and errors: its own name,
-    or for an unnamed node `<op_type>_<index>` with its index in `graph` (suffixed with
-    `_` until no other node has it). `prepare` names the user's nodes so before anything
-    changes the graph, so these are the names of the nodes of the model as given (an
-    artifact's model.onnx) and the report, the graph picture and --check-layers find them."""
-    taken = {n.name for n in graph.node if n.name}
-    names = []
-    for i, node in enumerate(graph.node):
-        name = node.name
-        if not name:
-            name = f"{node.op_type}_{i}"
-            while name in taken:
-                name += "_"
-            taken.add(name)
-        names.append(name)
-    return names
 
 
 SOURCE_OPSET = "tritonnx.source_opset"  # model metadata: the opset the user's model imports
@@ -415,6 +396,8 @@ def check_supported(model: onnx.ModelProto) -> None:
         )
     bad, listed = [], []
     for name, node in _nodes_at_any_depth(model.graph):
+        if node.domain in ("", "ai.onnx") and node.op_type in control_flow.CONTROL_FLOW:
+            continue  # decided at compile time or refused after (`control_flow.remaining`)
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS or node.op_type in INTERNAL:
             op_type = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
             user, user_op = user_node(name, op_type)
@@ -642,7 +625,20 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
                 proto.metadata_props.add(key=ASSUMPTIONS, value=json.dumps(conditions))
         else:
             proto = resolve_shapes(_put_weights_back(proto, aside))
+            for _ in range(8):  # an If inlined may hold more control flow to decide
+                if not control_flow.specialize(proto):
+                    break
+                proto = resolve_shapes(infer_shapes(proto))
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
+        nodes = control_flow.nodes(proto)
+        if nodes:  # onnx's inference through subgraphs fails on models onnxruntime runs: not "invalid"
+            opset = _opset(proto)
+            raise UnsupportedModelError(
+                "tritonnx could not infer the shapes through the control flow of "
+                + ", ".join(f"{name} ({op}, opset {opset})" for name, op in nodes)
+                + f": {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
+                [(name, op, opset) for name, op in nodes],
+            ) from None
         invalid = invalid_model_error(e, proto)
         if invalid is not None:
             raise invalid from None
@@ -650,6 +646,15 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
             f"the model could not be converted to opset {OPSET} and shape-inferred: "
             f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
         ) from None
+    left = control_flow.remaining(proto)
+    if left:
+        opset = _opset(proto)
+        raise UnsupportedModelError(
+            f"the model has {len(left)} control-flow node(s) tritonnx cannot compile yet (it has no "
+            "run-time control flow; it compiles If, Loop and Scan only where they are decided at compile "
+            "time): " + "; ".join(f"{name} ({op}, opset {opset}): {why}" for name, op, why in left) + ".",
+            [(name, op, opset) for name, op, _ in left],
+        )
     return proto
 
 

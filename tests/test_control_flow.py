@@ -1,0 +1,143 @@
+"""Control flow decided at compile time (tritonnx.importers.control_flow): an If with a
+known condition inlined, a Scan of static length and a Loop with a constant trip count
+unrolled, each against onnxruntime; the control flow left is refused naming the node."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import tritonnx
+from models import ort_run
+from tritonnx.errors import UnsupportedModelError
+
+F = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _check(model, feeds, tmp_path):
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    got = compiled.run(feeds)
+    for (name, value), want in zip(got.items(), ort_run(model, feeds)):
+        np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, err_msg=name)
+    return compiled
+
+
+def test_scan_unrolled(tmp_path):
+    """A running sum and product over axis 1 of x [3, 4, 2], the scan output stacked on its
+    last axis and read backwards: Scan-16's axes and directions."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["s_in", "x_t"], ["s_out"]),
+            helper.make_node("Mul", ["s_out", "x_t"], ["y_t"]),
+        ],
+        "body",
+        [helper.make_tensor_value_info("s_in", F, [3, 2]), helper.make_tensor_value_info("x_t", F, [3, 2])],
+        [helper.make_tensor_value_info("s_out", F, [3, 2]), helper.make_tensor_value_info("y_t", F, [3, 2])],
+    )
+    scan = helper.make_node(
+        "Scan",
+        ["s0", "x"],
+        ["s", "y"],
+        body=body,
+        num_scan_inputs=1,
+        scan_input_axes=[1],
+        scan_input_directions=[1],
+        scan_output_axes=[-1],
+        scan_output_directions=[0],
+    )
+    model = _model(
+        [scan, helper.make_node("Relu", ["y"], ["r"])],
+        [helper.make_tensor_value_info("s0", F, [3, 2]), helper.make_tensor_value_info("x", F, [3, 4, 2])],
+        [helper.make_tensor_value_info("s", F, [3, 2]), helper.make_tensor_value_info("r", F, [3, 2, 4])],
+    )
+    rng = np.random.default_rng(0)
+    feeds = {
+        "s0": rng.standard_normal((3, 2)).astype(np.float32),
+        "x": rng.standard_normal((3, 4, 2)).astype(np.float32),
+    }
+    compiled = _check(model, feeds, tmp_path)
+    nodes = [n for launch in compiled.plan["launches"] for n in launch["nodes"]]
+    assert any(n.startswith("Scan_0/3/") for n in nodes)  # the unrolled copies name their iteration
+
+
+def test_if_with_a_condition_from_static_shapes_is_inlined(tmp_path):
+    """If(Shape(x)[0] > 2): known at compile time for x [4, 3]: only the then-branch runs."""
+    then_branch = helper.make_graph(
+        [helper.make_node("Mul", ["x", "two"], ["t"])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t", F, [4, 3])],
+        [numpy_helper.from_array(np.float32(2.0), "two")],
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", F, [4, 3])]
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], start=0, end=1),
+        helper.make_node("Greater", ["shape", "limit"], ["big"]),
+        helper.make_node("Squeeze", ["big"], ["cond"]),
+        helper.make_node("If", ["cond"], ["z"], then_branch=then_branch, else_branch=else_branch),
+        helper.make_node("Add", ["z", "x"], ["y"]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F, [4, 3])],
+        [helper.make_tensor_value_info("y", F, [4, 3])],
+        [numpy_helper.from_array(np.array([2], np.int64), "limit")],
+    )
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    compiled = _check(model, {"x": x}, tmp_path)
+    assert len(compiled.plan["launches"]) == 1  # the branch fused with what follows it
+
+
+def _loop(trip_input: bool):
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Cast", ["i"], ["i_f"], to=F),
+            helper.make_node("Add", ["acc_in", "i_f"], ["acc_out"]),
+            helper.make_node("Mul", ["acc_out", "x"], ["step"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", F, [2, 3]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", F, [2, 3]),
+            helper.make_tensor_value_info("step", F, [2, 3]),
+        ],
+    )
+    inputs = [helper.make_tensor_value_info("x", F, [2, 3]), helper.make_tensor_value_info("acc0", F, [2, 3])]
+    inits = [numpy_helper.from_array(np.array(True), "go")]
+    if trip_input:
+        inputs.append(helper.make_tensor_value_info("trips", TensorProto.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(3, np.int64), "trips"))
+    return _model(
+        [helper.make_node("Loop", ["trips", "go", "acc0"], ["acc", "steps"], name="accumulate", body=body)],
+        inputs,
+        [helper.make_tensor_value_info("acc", F, [2, 3]), helper.make_tensor_value_info("steps", F, [3, 2, 3])],
+        inits,
+    )
+
+
+def test_loop_with_a_constant_trip_count_is_unrolled(tmp_path):
+    rng = np.random.default_rng(2)
+    feeds = {
+        "x": rng.standard_normal((2, 3)).astype(np.float32),
+        "acc0": rng.standard_normal((2, 3)).astype(np.float32),
+    }
+    _check(_loop(trip_input=False), feeds, tmp_path)
+
+
+def test_run_time_control_flow_is_refused_naming_the_node(tmp_path):
+    with pytest.raises(UnsupportedModelError, match=r"accumulate \(Loop, opset \d+\): its trip count or its condition"):
+        tritonnx.compile(_loop(trip_input=True), tmp_path / "art")
+    assert not (tmp_path / "art").exists()
