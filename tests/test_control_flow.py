@@ -1,6 +1,7 @@
-"""Control flow decided at compile time (tritonnx.importers.control_flow): an If with a
-known condition inlined, a Scan of static length and a Loop with a constant trip count
-unrolled, each against onnxruntime; the control flow left is refused naming the node."""
+"""Control flow against onnxruntime. Decided at compile time (tritonnx.importers.control_flow):
+an If with a known condition inlined, a Scan of static length and a Loop with a constant trip
+count unrolled. Decided by values (tritonnx.compiler.program): If, Loop and Scan as program
+steps over compiled sub-artifacts, with their sync points in the plan and the report."""
 
 import numpy as np
 import pytest
@@ -137,7 +138,105 @@ def test_loop_with_a_constant_trip_count_is_unrolled(tmp_path):
     _check(_loop(trip_input=False), feeds, tmp_path)
 
 
-def test_run_time_control_flow_is_refused_naming_the_node(tmp_path):
-    with pytest.raises(UnsupportedModelError, match=r"accumulate \(Loop, opset \d+\): its trip count or its condition"):
-        tritonnx.compile(_loop(trip_input=True), tmp_path / "art")
+def test_loop_with_a_trip_count_from_the_inputs_runs_as_a_program(tmp_path, capsys):
+    """The trip count is an input: the Loop is a program step over its compiled body, run
+    at two trip counts from one artifact; the plan and the report list its sync point."""
+    from tritonnx.compiler import report
+
+    model = _loop(trip_input=True)
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    assert compiled.plan["program"] and [s["step"] for s in compiled.plan["steps"]] == ["loop"]
+    assert len(compiled.plan["host_reads"]) == 1 and compiled.plan["host_reads"][0].startswith("accumulate:")
+    rng = np.random.default_rng(3)
+    for trips in (3, 1):
+        feeds = {
+            "x": rng.standard_normal((2, 3)).astype(np.float32),
+            "acc0": rng.standard_normal((2, 3)).astype(np.float32),
+            "trips": np.array(trips, np.int64),
+        }
+        got = compiled.run(feeds)
+        acc, steps = ort_run(model, feeds)
+        np.testing.assert_allclose(got["acc"], acc, rtol=1e-5, atol=1e-6)
+        assert got["steps"].shape == (trips, 2, 3)
+        np.testing.assert_allclose(got["steps"], steps, rtol=1e-5, atol=1e-6)
+    report.report(tmp_path / "art")
+    out = capsys.readouterr().out
+    assert "1 sync points" in out and "reads its trip count" in out
+
+
+def test_if_on_a_value_runs_the_branch_it_reads(tmp_path):
+    """If(ReduceSum(x) > 0): the condition is data; both branches compiled, each run."""
+    then_branch = helper.make_graph(
+        [helper.make_node("Mul", ["x", "x"], ["t"])], "then", [], [helper.make_tensor_value_info("t", F, [4, 3])]
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", F, [4, 3])]
+    )
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+        helper.make_node("Greater", ["total", "zero"], ["cond"]),
+        helper.make_node("If", ["cond"], ["z"], then_branch=then_branch, else_branch=else_branch),
+        helper.make_node("Add", ["z", "x"], ["y"]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F, [4, 3])],
+        [helper.make_tensor_value_info("y", F, [4, 3])],
+        [numpy_helper.from_array(np.float32(0.0), "zero")],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    assert [s["step"] for s in compiled.plan["steps"]] == ["graph", "if", "graph"]
+    x = np.abs(np.random.default_rng(4).standard_normal((4, 3)).astype(np.float32))
+    for sign in (1, -1):
+        feeds = {"x": sign * x}
+        np.testing.assert_allclose(compiled.run(feeds)["y"], ort_run(model, feeds)[0], rtol=1e-6)
+
+
+def test_scan_of_dynamic_length_runs_as_a_program(tmp_path):
+    """The scan axis is a dim_param: not unrolled, the Scan runs its body per element, at
+    two lengths from one artifact."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]), helper.make_node("Relu", ["s_out"], ["y_t"])],
+        "body",
+        [helper.make_tensor_value_info("s_in", F, [2]), helper.make_tensor_value_info("x_t", F, [2])],
+        [helper.make_tensor_value_info("s_out", F, [2]), helper.make_tensor_value_info("y_t", F, [2])],
+    )
+    model = _model(
+        [helper.make_node("Scan", ["s0", "x"], ["s", "y"], body=body, num_scan_inputs=1)],
+        [helper.make_tensor_value_info("s0", F, [2]), helper.make_tensor_value_info("x", F, ["T", 2])],
+        [helper.make_tensor_value_info("s", F, [2]), helper.make_tensor_value_info("y", F, ["T", 2])],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    assert [s["step"] for s in compiled.plan["steps"]] == ["scan"] and compiled.plan["host_reads"] == []
+    rng = np.random.default_rng(5)
+    for length in (3, 5):
+        feeds = {
+            "s0": rng.standard_normal(2).astype(np.float32),
+            "x": rng.standard_normal((length, 2)).astype(np.float32),
+        }
+        got = compiled.run(feeds)
+        for name, want in zip(("s", "y"), ort_run(model, feeds)):
+            np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_control_flow_with_a_sequence_is_refused_naming_the_node(tmp_path):
+    then_branch = helper.make_graph(
+        [helper.make_node("SequenceConstruct", ["x"], ["t"])],
+        "then",
+        [],
+        [helper.make_tensor_sequence_value_info("t", F, [2])],
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("SequenceConstruct", ["x", "x"], ["e"])],
+        "else",
+        [],
+        [helper.make_tensor_sequence_value_info("e", F, [2])],
+    )
+    model = _model(
+        [helper.make_node("If", ["c"], ["s"], name="pick", then_branch=then_branch, else_branch=else_branch)],
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, []), helper.make_tensor_value_info("x", F, [2])],
+        [helper.make_tensor_sequence_value_info("s", F, [2])],
+    )
+    with pytest.raises(UnsupportedModelError, match=r"pick/then_branch/SequenceConstruct_0 \(SequenceConstruct"):
+        tritonnx.compile(model, tmp_path / "art")
     assert not (tmp_path / "art").exists()

@@ -107,9 +107,9 @@ class InferenceSession:
             if name not in _PROVIDERS:
                 raise InputError(f"unknown execution provider {name!r}; tritonnx takes {', '.join(_PROVIDERS)}.")
         if isinstance(model, str | os.PathLike) and (Path(model) / "plan.json").is_file():
-            from tritonnx.runtime import CompiledModel
+            from tritonnx.runtime import open_artifact
 
-            self._model = CompiledModel(model)
+            self._model = open_artifact(model)
         else:
             from tritonnx.compiler.driver import compile
 

@@ -34,6 +34,16 @@ def _compile(args) -> int:
         check_indices=not args.no_index_check,
     )
     plan = model.plan
+    if plan.get("program"):
+        print(
+            f"compiled {args.model} -> {args.output}: a program of {len(plan['steps'])} steps around its "
+            f"control flow, {len(plan['host_reads'])} sync points, {len(model.launches)} launches in its sub-artifacts"
+        )
+        if args.report:
+            from tritonnx.compiler.report import report
+
+            report(args.output)
+        return 0
     print(
         f"compiled {args.model} -> {args.output}"
         + (" (from the compile cache)" if model.cached else "")
@@ -150,7 +160,7 @@ def _random_inputs(model, seed: int) -> dict:
     if model.dynamic:
         raise InputError(
             "the artifact has dynamic sizes ("
-            + ", ".join(model.plan["symbols"])
+            + ", ".join(model.plan.get("symbols") or ["sizes that follow the control flow"])
             + "): give the inputs with --inputs FILE.npz (or NAME=FILE.npy per input)"
         )
     rng = np.random.default_rng(seed)
@@ -206,9 +216,15 @@ def _benchmark(model, feeds: dict, warmup: int, iterations: int) -> None:
 
 
 def _run(args) -> int:
-    from tritonnx.runtime import CompiledModel
+    from tritonnx.errors import InputError
+    from tritonnx.runtime import open_artifact
 
-    model = CompiledModel(args.artifact, cuda_graphs=not args.no_cuda_graphs)
+    model = open_artifact(args.artifact, cuda_graphs=not args.no_cuda_graphs)
+    if args.check_layers and model.plan.get("program"):
+        raise InputError(
+            "--check-layers compares the launches of one straight-line artifact; this one is a program of "
+            "control-flow steps: run --check-layers on a step's sub-artifact (steps/<k>/ in the artifact)."
+        )
     if args.inputs:
         feeds = _read_inputs(args.inputs, model)
     else:

@@ -16,13 +16,14 @@ from mlir.passmanager import PassManager
 from onnx import numpy_helper
 
 from tritonnx import symbolic
-from tritonnx.compiler import aot, artifact, paths
+from tritonnx.compiler import aot, artifact, paths, program
 from tritonnx.compiler import cache as compile_cache
 from tritonnx.compiler.cost import bounds
 from tritonnx.compiler.options import CompileOptions
 from tritonnx.compiler.pipeline import stages
 from tritonnx.dialects import make_context
 from tritonnx.errors import CompileError, InputError, ModelLoadError, TritonnxError
+from tritonnx.importers import control_flow
 from tritonnx.importers.onnx import import_model, load, model_symbols, prepare
 from tritonnx.passes import Session, _session, use_session
 
@@ -215,8 +216,12 @@ def _lower(
     bar: _Progress,
 ) -> tuple[ir.Module, onnx.ModelProto, list]:
     """Imports `proto` and runs the pipeline; returns (module, the prepared ONNX model, the
-    dump texts). The model's symbols, with their size hints, are the module's `tnx.symbols`."""
-    prepared = prepare(proto, checked=True)
+    dump texts). The model's symbols, with their size hints, are the module's `tnx.symbols`.
+    A model with run-time control flow left is not imported: (None, prepared, []), for
+    `compiler.program` to cut into steps."""
+    prepared = prepare(proto, checked=True, control_flow_steps=True)
+    if control_flow.nodes(prepared):
+        return None, prepared, []
     hints = dict(session.options.size_hints)
     symbols = model_symbols(prepared)
     unknown = sorted(set(hints) - set(symbols))
@@ -352,23 +357,40 @@ def compile(
     try:
         with make_context(), ir.Location.unknown():
             module, prepared, texts = _lower(proto, session, pipeline, overrides, dumps, bar)
-            bar.step("writing artifact")
-            with symbolic.scope(symbolic.module_hints(module.operation)):
-                artifact.write(
-                    work,
-                    module,
-                    session,
-                    proto,
-                    targets,
-                    progress=bar,
-                    bounds=bounds(prepared),
-                    workers=workers,
+        if module is None:  # run-time control flow: a program of compiled steps
+
+            def compile_step(model, out: Path, where: str):
+                return compile(
+                    model,
+                    out,
+                    targets=targets,
+                    dump_ir=dumps / where if dumps else None,
+                    cache=cache,
+                    precision=precision,
+                    check_indices=check_indices,
                 )
+
+            bar.step("compiling the control-flow steps")
+            program.write(work, prepared, proto, compile_step)
+        else:
+            with make_context(), ir.Location.unknown():
+                bar.step("writing artifact")
+                with symbolic.scope(symbolic.module_hints(module.operation)):
+                    artifact.write(
+                        work,
+                        module,
+                        session,
+                        proto,
+                        targets,
+                        progress=bar,
+                        bounds=bounds(prepared),
+                        workers=workers,
+                    )
         if dumps:
             dumps.mkdir(parents=True, exist_ok=True)
             for i, (name, text) in enumerate(texts):
                 (dumps / f"{i:02d}-{name.replace(',', '-')}.mlir").write_text(text)
-            for f in (work / "kernels").glob("*.py"):
+            for f in (work / "kernels").glob("*.py"):  # none for a program: each step has its own
                 shutil.copy(f, dumps / f.name)
         if cache_key is not None:
             compile_cache.store(cache_key, work)
@@ -388,11 +410,11 @@ def _finish(work: Path, final: Path, output_dir, cached: bool = False):
     """Renames the finished artifact `work` into `final` (`paths.replace`) and opens it. An
     artifact nobody asked to keep (no `output_dir`) is removed when its CompiledModel is
     garbage collected or the process exits."""
-    from tritonnx.runtime import CompiledModel
+    from tritonnx.runtime import open_artifact
 
     try:
         paths.replace(work, final)
-        model = CompiledModel(final, cached=cached)
+        model = open_artifact(final, cached=cached)
     except BaseException:
         _discard(work, final, output_dir)
         raise

@@ -173,10 +173,66 @@ def report(
     except KeyError as e:
         raise InputError(f"{e.args[0]}.") from None
     plan = load_plan(artifact)
+    if plan.get("program"):
+        return _report_program(Path(artifact), plan, fmt, gpu, wide, console)
     summary = summarize(plan, gpu)
     if fmt == "json":
         return json.dumps(summary, indent=1)
     render(summary, plan, console, wide=wide, ops=_op_types(artifact))
+    return None
+
+
+def _parts(step: dict) -> list[tuple[str, dict]]:
+    """(label, part) of a program step's sub-artifacts: itself, or its branches or body."""
+    if step["step"] == "graph":
+        return [("", step)]
+    return [(a, step[a]) for a in ("then_branch", "else_branch", "body") if a in step]
+
+
+def _report_program(root: Path, plan: dict, fmt: str, gpu: str, wide: bool, console) -> str | None:
+    """A program's report (`tritonnx.compiler.program`): its steps with their sync points,
+    then each sub-artifact's report under its step."""
+    if fmt == "json":
+        return json.dumps(
+            {
+                "steps": [
+                    {
+                        "step": s["step"],
+                        "node": s.get("node"),
+                        **{
+                            label or "graph": json.loads(report(root / part["dir"], "json", gpu) or "{}")
+                            for label, part in _parts(s)
+                        },
+                    }
+                    for s in plan["steps"]
+                ],
+                "sync_points": plan["host_reads"],
+            },
+            indent=1,
+        )
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"program: {len(plan['steps'])} steps, {len(plan['host_reads'])} sync points")
+    for col in ("#", "step", "node", "sub-artifacts", "sync point"):
+        table.add_column(col, overflow="fold")
+    reads = {r.split(":", 1)[0]: r.split(": ", 1)[1] for r in plan["host_reads"]}
+    for i, s in enumerate(plan["steps"]):
+        table.add_row(
+            str(i),
+            s["step"],
+            s.get("node", ""),
+            ", ".join(p["dir"] for _, p in _parts(s)),
+            reads.get(s.get("node", ""), ""),
+        )
+    console.print(table)
+    for i, s in enumerate(plan["steps"]):
+        for label, part in _parts(s):
+            console.print(
+                f"\nstep {i} ({s['step']}{' ' + s['node'] if s.get('node') else ''}{' ' + label if label else ''}): {part['dir']}"
+            )
+            report(root / part["dir"], fmt, gpu, wide=wide, console=console)
     return None
 
 

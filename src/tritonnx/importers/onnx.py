@@ -590,12 +590,16 @@ def _keep_known(inferred: onnx.ModelProto, before: onnx.ModelProto) -> onnx.Mode
     return inferred
 
 
-def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) -> onnx.ModelProto:
+def prepare(
+    model: str | Path | bytes | onnx.ModelProto, checked: bool = False, control_flow_steps: bool = False
+) -> onnx.ModelProto:
     """The model as the importer reads it: functions inlined, converted to opset OPSET,
     the dynamic dimensions of its inputs named (`symbolic_shapes.name_symbols`), every
     value's shape inferred: static sizes as numbers, dynamic ones as expressions over the
     input symbols (dim_params). `checked`: `model` is a ModelProto that `load` returned (it
-    is not checked again). Raises ModelLoadError for an unreadable or invalid model and
+    is not checked again). `control_flow_steps`: the caller compiles the If, Loop and Scan
+    nodes left after `control_flow.specialize` as program steps (`compiler.program`);
+    without it they are refused. Raises ModelLoadError for an unreadable or invalid model and
     UnsupportedModelError listing every unsupported node (name, op type, opset)."""
     original = cast(onnx.ModelProto, model) if checked else load(model)
     proto, aside = _set_weights_aside(original)
@@ -630,7 +634,7 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
                     break
                 proto = resolve_shapes(infer_shapes(proto))
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
-        nodes = control_flow.nodes(proto)
+        nodes = control_flow.nodes(proto) if not control_flow_steps else []
         if nodes:  # onnx's inference through subgraphs fails on models onnxruntime runs: not "invalid"
             opset = _opset(proto)
             raise UnsupportedModelError(
@@ -646,7 +650,7 @@ def prepare(model: str | Path | bytes | onnx.ModelProto, checked: bool = False) 
             f"the model could not be converted to opset {OPSET} and shape-inferred: "
             f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
         ) from None
-    left = control_flow.remaining(proto)
+    left = [] if control_flow_steps else control_flow.remaining(proto)
     if left:
         opset = _opset(proto)
         raise UnsupportedModelError(

@@ -31,41 +31,14 @@ if TYPE_CHECKING:
 from tritonnx.errors import ArtifactError, InputError
 from tritonnx.runtime import checks
 from tritonnx.runtime import format as artifact_format
+from tritonnx.runtime.tensors import _device, to_numpy, to_torch
+
+__all__ = ["CompiledModel", "aligned", "load", "open_artifact", "to_numpy", "to_torch"]
 
 # Triton's interpreter runs a launch by patching `triton.language` process-wide: one launch
 # at a time in the whole process, whichever model it belongs to
 _INTERPRETER_LOCK = threading.Lock()
 _NO_LOCK = contextlib.nullcontext()
-
-
-def to_torch(value):
-    """A numpy array as a torch tensor (bfloat16, which numpy lacks, through its bits)."""
-    import torch
-
-    array = np.asarray(value)
-    if not array.flags.writeable:  # torch wants writable memory; weights read from disk are not
-        array = array.copy()
-    if array.dtype.name == "bfloat16":
-        return torch.from_numpy(np.ascontiguousarray(array).view(np.uint16)).view(torch.bfloat16)
-    return torch.from_numpy(array)
-
-
-def to_numpy(tensor) -> np.ndarray:
-    """A torch tensor as a numpy array (bfloat16 as ml_dtypes.bfloat16)."""
-    import torch
-
-    tensor = tensor.detach().cpu()
-    if tensor.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        return tensor.view(torch.uint16).numpy().view(ml_dtypes.bfloat16)
-    return tensor.numpy()
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 ALIGNMENT = 16  # bytes: every pointer a kernel gets is a multiple of it (`launch["divisibility_16"]`)
@@ -574,10 +547,20 @@ class _Graph:
         return CompiledModel._outputs(plan, self.env, self.specs, static=True)
 
 
+def open_artifact(path: str | os.PathLike, cached: bool = False, cuda_graphs: bool = True):
+    """The artifact at `path`, ready to run: a CompiledModel, or a `runtime.program.Program`
+    for a model with run-time control flow (its plan has steps)."""
+    from tritonnx.runtime.program import Program, is_program
+
+    if (Path(path) / "plan.json").is_file() and is_program(Path(path)):
+        return Program(path, cached=cached, cuda_graphs=cuda_graphs, open_artifact=open_artifact)
+    return CompiledModel(path, cached=cached, cuda_graphs=cuda_graphs)
+
+
 def load(artifact: str | os.PathLike, cuda_graphs: bool = True) -> CompiledModel:
     """The artifact directory written by `tritonnx.compile` (or `tritonnx compile -o DIR`),
     ready to run, without compiling: `tritonnx.load("out/").run({...})`. `cuda_graphs`:
     see CompiledModel (replay per set of input sizes on a GPU). Raises
     ArtifactError when the directory holds no artifact or one whose files fail their
     SHA-256 check (`tritonnx.runtime.format`)."""
-    return CompiledModel(artifact, cuda_graphs=cuda_graphs)
+    return open_artifact(artifact, cuda_graphs=cuda_graphs)

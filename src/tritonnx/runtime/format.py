@@ -60,9 +60,12 @@ BUFFER_KINDS = {"input", "weight", "intermediate", "output", "check"}
 _BLOCK = re.compile(r"BLOCK(_[A-Z])?")  # the constexpr parameters lower-to-triton prints
 MAX_BLOCK = 1 << 20
 _FILE = re.compile(
-    r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx(\.data)?",
+    r"kernels/[A-Za-z_]\w*\.py|kernels/[A-Za-z_]\w*\.sm_\d+\.(cubin|json)|weights\.safetensors|model\.onnx(\.data)?"
+    r"|(steps/\d+(/(then_branch|else_branch|body))?/)+plan\.json",  # a program's sub-artifacts
     re.ASCII,
 )
+_STEP_DIR = re.compile(r"steps/\d+(/(then_branch|else_branch|body))?", re.ASCII)
+STEP_KINDS = {"graph": (), "if": ("then_branch", "else_branch"), "loop": ("body",), "scan": ("body",)}
 _CHUNK = 1 << 22
 
 
@@ -141,6 +144,9 @@ def validate(plan: dict, where: str = "plan.json") -> None:
             fail(f"file {rel!r} is not an artifact path")
         if not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
             fail(f"file {rel!r} has no SHA-256 digest")
+    if plan.get("program"):
+        _validate_program(plan, files, fail)
+        return
     symbols = plan.get("symbols") or {}
     if not isinstance(symbols, dict) or not all(_identifier(s) for s in symbols):
         fail('"symbols" must map identifiers to sizes')
@@ -225,6 +231,51 @@ def validate(plan: dict, where: str = "plan.json") -> None:
         if not (isinstance(guard, list) and len(guard) == 2 and all(isinstance(g, str) for g in guard)):
             fail(f"guard {guard!r} is not [condition, reason]")
         _parse(guard[0], set(symbols), lambda msg, text=guard[0]: fail(f"guard {text!r}: {msg}"))
+
+
+def _validate_program(plan: dict, files: dict, fail: Callable[[str], NoReturn]) -> None:
+    """A program's plan (`tritonnx.compiler.program`): its steps' kinds, sub-artifact
+    directories (each plan.json listed with its digest) and value names."""
+
+    def names(value, what):
+        if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+            fail(f"{what} is not a list of value names")
+
+    for group in ("inputs", "outputs"):
+        for t in _list(plan, group, fail):
+            if not isinstance(t, dict) or not isinstance(t.get("name"), str) or t.get("dtype") not in DTYPES:
+                fail(f"{group} entry {t!r} has no name or dtype")
+    names(plan.get("host_reads", []), "host_reads")
+    constants = plan.get("constants", {})
+    if not isinstance(constants, dict):
+        fail('"constants" is not a map')
+    for name, c in constants.items():
+        if not (isinstance(c, dict) and c.get("dtype") in DTYPES and isinstance(c.get("values"), list)):
+            fail(f"constant {name!r} has no dtype and values")
+        if not (isinstance(c.get("shape"), list) and all(type(d) is int and d >= 0 for d in c["shape"])):
+            fail(f"constant {name!r} has shape {c.get('shape')!r}")
+        n = 1
+        for d in c["shape"]:
+            n *= d
+        if n != len(c["values"]) or not all(isinstance(v, (int, float, bool)) for v in c["values"]):
+            fail(f"constant {name!r} does not hold {n} numbers")
+    for i, step in enumerate(_list(plan, "steps", fail)):
+        if not isinstance(step, dict) or step.get("step") not in STEP_KINDS:
+            fail(f"step {i} has kind {step.get('step') if isinstance(step, dict) else step!r}")
+        parts = [step] if step["step"] == "graph" else [step.get(a) for a in STEP_KINDS[step["step"]]]
+        for part in parts:
+            if (
+                not isinstance(part, dict)
+                or not isinstance(part.get("dir"), str)
+                or not _STEP_DIR.fullmatch(part["dir"])
+            ):
+                fail(f"step {i} names no sub-artifact directory")
+            if f"{part['dir']}/plan.json" not in files:
+                fail(f'step {i}\'s sub-artifact {part["dir"]} has no digest in "files"')
+            for key in ("inputs", "outputs", "captures"):
+                names(part.get(key, []), f"step {i}'s {key}")
+        names(step.get("inputs", []), f"step {i}'s inputs")
+        names(step.get("outputs", []), f"step {i}'s outputs")
 
 
 def _list(plan: dict, key: str, fail: Callable[[str], NoReturn]) -> list:

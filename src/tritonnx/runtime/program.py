@@ -1,0 +1,251 @@
+"""Runs a program artifact: structured steps (`graph`, `if`, `loop`, `scan`) over compiled
+sub-artifacts (`tritonnx.compiler.program` writes them).
+
+Values between steps are torch tensors on the device, by ONNX name. A `graph` step runs its
+sub-artifact; `if` reads its condition from the device and runs one branch; `loop` reads its
+trip count and, after each iteration, the body's condition (Loop-21: the loop runs while
+`i < M` and the condition holds; the scan outputs of the iterations are stacked on a new
+first axis); `scan` slices its scan inputs (Scan-21: `scan_input_axes`,
+`scan_input_directions`) and stacks the scan outputs (`scan_output_axes`,
+`scan_output_directions`). Each device read is a sync point (`plan["host_reads"]`); each
+sub-artifact captures its own CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from tritonnx.errors import ArtifactError, InputError
+from tritonnx.runtime import format as artifact_format
+from tritonnx.runtime.tensors import _device, to_numpy, to_torch
+
+MAX_LOOP_ITERATIONS = 1 << 20  # a Loop without a trip count stops with an error after this many
+
+
+class Program:
+    """A compiled program: `run({name: array}) -> {name: array}` as `CompiledModel.run`
+    (numpy in, numpy out; torch tensors in, torch tensors out). Raises InputError naming a
+    wrong input, ArtifactError for a damaged artifact (each sub-artifact's plan.json is
+    checked against the program's SHA-256 before it is loaded)."""
+
+    def __init__(self, path: str | os.PathLike, cached: bool = False, cuda_graphs: bool = True, *, open_artifact):
+        self.path = Path(path)
+        self._open = open_artifact  # `tritonnx.runtime.open_artifact`, for the sub-artifacts
+        self.cached = cached
+        self.plan = artifact_format.load_plan(self.path)
+        self._cuda_graphs = cuda_graphs
+        self._subs: dict = {}
+        self._lock = threading.RLock()
+        self.device = _device()
+
+    @property
+    def dynamic(self) -> bool:
+        """True when an input has a dynamic size."""
+        return any(isinstance(d, str) for i in self.plan["inputs"] for d in i["shape"])
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i["name"] for i in self.plan["inputs"]]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o["name"] for o in self.plan["outputs"]]
+
+    @property
+    def launches(self) -> list[dict]:
+        """The launches of every compiled step (branches and bodies once each)."""
+        return [la for sub in self.subartifacts() for la in sub.launches]
+
+    @property
+    def cuda_graphs(self) -> bool:
+        return self._cuda_graphs
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, on: bool) -> None:
+        self._cuda_graphs = on
+        for sub in self._subs.values():
+            sub.cuda_graphs = on
+
+    @property
+    def graphs_captured(self) -> int:
+        return sum(sub.graphs_captured for sub in self._subs.values())
+
+    def graph_blocker(self, plan: dict | None = None) -> str | None:
+        return "a program with sync points: " + "; ".join(self.plan["host_reads"]) if self.plan["host_reads"] else None
+
+    def subartifacts(self) -> list:
+        """The loaded sub-artifact of every step (CompiledModel or Program), in step order."""
+        out = []
+        for step in self.plan["steps"]:
+            for part in (
+                [step]
+                if step["step"] == "graph"
+                else [step[a] for a in ("then_branch", "else_branch", "body") if a in step]
+            ):
+                out.append(self._sub(part["dir"]))
+        return out
+
+    def _sub(self, rel: str):
+        if rel not in self._subs:
+            artifact_format.verify_file(self.path, self.plan, f"{rel}/plan.json")
+            self._subs[rel] = self._open(self.path / rel, cuda_graphs=self._cuda_graphs)
+        return self._subs[rel]
+
+    def run(self, feeds: dict) -> dict:
+        """Runs the steps on `feeds` ({input name: numpy array or torch tensor}); returns
+        {output name: array}. Raises InputError for a wrong input, or for a Loop that runs
+        MAX_LOOP_ITERATIONS iterations without a trip count."""
+        import torch
+
+        if not isinstance(feeds, dict):
+            raise InputError(f"inputs must be a dict {{name: array}}; got {type(feeds).__name__}.")
+        expected = {i["name"]: i for i in self.plan["inputs"]}
+        unknown = [n for n in feeds if n not in expected]
+        missing = [n for n in expected if n not in feeds]
+        if unknown or missing:
+            raise InputError(
+                f"wrong inputs: unknown {unknown}, missing {missing}; the model takes "
+                + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items())
+                + "."
+            )
+        as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values())
+        env = {
+            k: (v if isinstance(v, torch.Tensor) else to_torch(np.asarray(v))).to(self.device) for k, v in feeds.items()
+        }
+        for name, t in env.items():
+            spec = expected[name]
+            dtype = str(t.dtype).replace("torch.", "")
+            static = [d if isinstance(d, int) else None for d in spec["shape"]]
+            if (
+                dtype != spec["dtype"]
+                or len(t.shape) != len(static)
+                or any(d is not None and d != n for d, n in zip(static, t.shape))
+            ):
+                raise InputError(
+                    f"input '{name}' has shape {list(t.shape)} and dtype {dtype}; expected shape "
+                    f"{spec['shape']} and dtype {spec['dtype']}."
+                )
+        for name, c in self.plan.get("constants", {}).items():
+            env[name] = torch.tensor(c["values"], dtype=getattr(torch, c["dtype"]), device=self.device).reshape(
+                c["shape"]
+            )
+        with self._lock:
+            for step in self.plan["steps"]:
+                getattr(self, "_" + step["step"])(step, env)
+        out = {o["name"]: env[o["name"]] for o in self.plan["outputs"]}
+        return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
+
+    def __call__(self, *arrays):
+        if len(arrays) != len(self.plan["inputs"]):
+            raise InputError(
+                f"the model takes {len(self.plan['inputs'])} inputs ({', '.join(self.input_names)}); got {len(arrays)}."
+            )
+        out = self.run(dict(zip(self.input_names, arrays)))
+        values = [out[n] for n in self.output_names]
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _run_sub(self, part: dict, values: list) -> list:
+        """Runs sub-artifact `part` on its inputs then captures (`values` in that order);
+        returns its outputs in order."""
+        sub = self._sub(part["dir"])
+        names = part.get("inputs", []) + part.get("captures", [])
+        out = sub.run({n: v for n, v in zip(names, values) if n in sub.input_names})
+        # a sub-artifact without inputs answers in numpy, as for a caller's numpy inputs
+        return [v if hasattr(v, "detach") else to_torch(v).to(self.device) for v in (out[n] for n in part["outputs"])]
+
+    def _graph(self, step: dict, env: dict) -> None:
+        out = self._run_sub(step, [env[n] for n in step["inputs"]])
+        env.update(zip(step["outputs"], out))
+
+    def _if(self, step: dict, env: dict) -> None:
+        cond = bool(env[step["inputs"][0]].reshape(-1)[0].item())  # sync point
+        part = step["then_branch" if cond else "else_branch"]
+        out = self._run_sub(part, [env[c] for c in part["captures"]])
+        env.update((n, v) for n, v in zip(step["outputs"], out) if n)
+
+    def _loop(self, step: dict, env: dict) -> None:
+        import torch
+
+        body = step["body"]
+        inputs = step["inputs"] + [""] * (2 - len(step["inputs"]))
+        trips = int(env[inputs[0]].reshape(-1)[0].item()) if inputs[0] else None  # sync point
+        cond = bool(env[inputs[1]].reshape(-1)[0].item()) if inputs[1] else True
+        carried = [env[n] for n in inputs[2:]]
+        captures = [env[c] for c in body["captures"]]
+        n_carried = len(carried)
+        scans: list[list] = [[] for _ in range(len(body["outputs"]) - 1 - n_carried)]
+        i = 0
+        while cond and (trips is None or i < trips):
+            if trips is None and i >= MAX_LOOP_ITERATIONS:
+                raise InputError(f"Loop {step['node']} ran {i} iterations without its condition ending it.")
+            iteration = torch.tensor(i, dtype=torch.int64, device=self.device)
+            flag = torch.tensor(cond, dtype=torch.bool, device=self.device)
+            out = self._run_sub(body, [iteration, flag, *carried, *captures])
+            cond = bool(out[0].reshape(-1)[0].item())  # sync point
+            carried = out[1 : 1 + n_carried]
+            for k, v in enumerate(out[1 + n_carried :]):
+                scans[k].append(v)
+            i += 1
+        stacked = []
+        for k, values in enumerate(scans):
+            if not values:
+                raise InputError(
+                    f"Loop {step['node']} ran no iteration: its scan output "
+                    f"{step['outputs'][n_carried + k]!r} would have no known shape."
+                )
+            stacked.append(torch.stack(values))
+        env.update((n, v) for n, v in zip(step["outputs"], carried + stacked) if n)
+
+    def _scan(self, step: dict, env: dict) -> None:
+        import torch
+
+        body = step["body"]
+        attrs = step.get("attributes", {})
+        m = int(attrs.get("num_scan_inputs", 0))
+        inputs = step["inputs"]
+        n_state = len(inputs) - m
+        xs = [env[n] for n in inputs[n_state:]]
+
+        def ints(name, n):
+            v = attrs.get(name)
+            return [0] * n if v is None else ([v] if isinstance(v, int) else list(v))
+
+        axes = [a % x.dim() for a, x in zip(ints("scan_input_axes", m), xs)]
+        dirs = ints("scan_input_directions", m)
+        lengths = {x.shape[a] for x, a in zip(xs, axes)}
+        if len(lengths) != 1:
+            raise InputError(f"Scan {step['node']}: its scan inputs have lengths {sorted(lengths)}; Scan needs one.")
+        (steps,) = lengths
+        k_out = len(body["outputs"]) - n_state
+        out_axes, out_dirs = ints("scan_output_axes", k_out), ints("scan_output_directions", k_out)
+        state = [env[n] for n in inputs[:n_state]]
+        captures = [env[c] for c in body["captures"]]
+        per_step: list[list] = [[] for _ in range(k_out)]
+        for t in range(steps):
+            pieces = [x.select(a, t if d == 0 else steps - 1 - t) for x, a, d in zip(xs, axes, dirs)]
+            out = self._run_sub(body, [*state, *pieces, *captures])
+            state = out[:n_state]
+            for k, v in enumerate(out[n_state:]):
+                per_step[k].append(v)
+        stacked = []
+        for k, values in enumerate(per_step):
+            if not values:
+                raise InputError(f"Scan {step['node']} has scan inputs of length 0: its outputs have no known shape.")
+            order = values if out_dirs[k] == 0 else values[::-1]
+            axis = out_axes[k] % (values[0].dim() + 1)
+            stacked.append(torch.stack(order, dim=axis))
+        env.update((n, v) for n, v in zip(step["outputs"], state + stacked) if n)
+
+
+def is_program(path: Path) -> bool:
+    """Whether the artifact at `path` is a program (its plan has steps)."""
+    import json
+
+    try:
+        return bool(json.loads((Path(path) / "plan.json").read_text()).get("program"))
+    except (OSError, ValueError, AttributeError):
+        raise ArtifactError(f"{path} is not a tritonnx artifact (no readable plan.json).") from None
