@@ -142,10 +142,29 @@ class _Copy:
             copy.name = prefix + name
             copy.input[:] = [self.names.get(x, x) if x else x for x in n.input]
             copy.output[:] = [self.names.get(x, x) if x else x for x in n.output]
+            for a in copy.attribute:  # a nested subgraph reads the copy's values by their new names
+                for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []) + list(a.graphs):
+                    _rename_reads(g, self.names)
             self.nodes.append(copy)
 
     def out(self, name: str) -> str:
         return self.names.get(name, name)
+
+
+def _rename_reads(graph: onnx.GraphProto, names: dict[str, str]) -> None:
+    """Renames, in place, what `graph` and its nested subgraphs read from outside them."""
+    local = (
+        {i.name for i in graph.input} | {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    )
+    outer = {k: v for k, v in names.items() if k not in local}
+    for n in graph.node:
+        n.input[:] = [outer.get(x, x) if x else x for x in n.input]
+        for a in n.attribute:
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []) + list(a.graphs):
+                _rename_reads(g, outer)
+    for o in graph.output:
+        if o.name in outer:  # a subgraph output that is an outer value
+            o.name = outer[o.name]
 
 
 def _names(graph: onnx.GraphProto) -> list[str]:

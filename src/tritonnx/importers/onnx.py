@@ -297,9 +297,10 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                 known[name] = folded[name] = np.asarray(v)
         if not folded:
             return model
-        used = {i for n in kept for i in n.input} | {o.name for o in graph.output}
         del graph.node[:]
         graph.node.extend(kept)
+        # read by a kept node, in a subgraph too (an If branch reads outer values by name)
+        used = {i for _, n in _nodes_at_any_depth(graph) for i in n.input} | {o.name for o in graph.output}
         graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in folded.items() if k in used)
         stale = [vi for vi in graph.value_info if vi.name in folded]  # its inferred shape may be partial
         for vi in stale:
@@ -634,7 +635,7 @@ def prepare(
                     break
                 proto = resolve_shapes(infer_shapes(proto))
     except Exception as e:  # noqa: BLE001 - onnx's converter and shape inference raise many types: a tritonnx error
-        nodes = control_flow.nodes(proto) if not control_flow_steps else []
+        nodes = control_flow.nodes(proto)
         if nodes:  # onnx's inference through subgraphs fails on models onnxruntime runs: not "invalid"
             opset = _opset(proto)
             raise UnsupportedModelError(
