@@ -145,3 +145,9 @@ def test_scatter_compiles_to_sm90(tmp_path):
     compiled = tritonnx.compile(_model(node, feeds, [4, 6]), tmp_path / "art", targets=("sm_90",))
     assert list((tmp_path / "art" / "kernels").glob("*.sm_90.cubin"))
     assert compiled is not None
+
+
+def test_deprecated_scatter_is_scatter_elements(tmp_path):
+    feeds = {"data": _f(2, 5), "indices": np.array([[4, -2]], np.int64), "updates": _f(1, 2)}
+    node = helper.make_node("Scatter", ["data", "indices", "updates"], ["y"], axis=1)
+    check(tmp_path, node, feeds, [2, 5], opset=10)

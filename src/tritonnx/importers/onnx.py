@@ -388,6 +388,11 @@ def _constants_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
+# op types removed from the spec that onnx's version converter replaces on the way to OPSET:
+# {op type: (the last opset that has it, its replacement)}
+CONVERTED = {"Scatter": (10, "ScatterElements")}
+
+
 def check_supported(model: onnx.ModelProto) -> None:
     """Raises UnsupportedModelError listing every node tritonnx cannot compile."""
     opset = _opset(model)
@@ -397,6 +402,8 @@ def check_supported(model: onnx.ModelProto) -> None:
         )
     bad, listed = [], []
     for i, node in enumerate(model.graph.node):
+        if node.domain in ("", "ai.onnx") and opset <= CONVERTED.get(node.op_type, (0, ""))[0]:
+            continue  # the converter rewrites it (Scatter-9 to ScatterElements)
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS or node.op_type in INTERNAL:
             op_type = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
             user, user_op = user_node(_node_name(node, i), op_type)
