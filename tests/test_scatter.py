@@ -139,12 +139,39 @@ def test_out_of_range_index_names_node(tmp_path, op, feeds, out):
         compiled.run(feeds)
 
 
-def test_scatter_compiles_to_sm90(tmp_path):
-    feeds = {"data": _f(4, 6), "indices": np.array([[1], [3]], np.int64), "updates": _f(2, 6)}
-    node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], reduction="max")
-    compiled = tritonnx.compile(_model(node, feeds, [4, 6]), tmp_path / "art", targets=("sm_90",))
+SM90_CASES = {
+    "scatter_elements_mul": (
+        helper.make_node("ScatterElements", ["data", "indices", "updates"], ["y"], axis=1, reduction="mul"),
+        {"data": _f(4, 6), "indices": np.array([[1, 5], [0, 0]], np.int64), "updates": _f(2, 2)},
+        [4, 6],
+        18,
+    ),
+    "scatter_nd_max": (
+        helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], reduction="max"),
+        {"data": _f(4, 6), "indices": np.array([[1], [3]], np.int64), "updates": _f(2, 6)},
+        [4, 6],
+        18,
+    ),
+    "gather_nd_batch": (
+        helper.make_node("GatherND", ["data", "indices"], ["y"], batch_dims=1),
+        {"data": _f(2, 3, 4), "indices": np.array([[[2]], [[0]]], np.int64)},
+        [2, 1, 4],
+        18,
+    ),
+    "tensor_scatter_circular": (
+        helper.make_node("TensorScatter", ["past_cache", "update", "write_indices"], ["y"], mode="circular"),
+        {"past_cache": _f(2, 5, 3), "update": _f(2, 2, 3), "write_indices": np.array([4, 1], np.int64)},
+        [2, 5, 3],
+        24,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SM90_CASES))
+def test_compiles_to_sm90(tmp_path, case):
+    node, feeds, out, opset = SM90_CASES[case]
+    tritonnx.compile(_model(node, feeds, out, opset=opset), tmp_path / "art", targets=("sm_90",))
     assert list((tmp_path / "art" / "kernels").glob("*.sm_90.cubin"))
-    assert compiled is not None
 
 
 def test_deprecated_scatter_is_scatter_elements(tmp_path):

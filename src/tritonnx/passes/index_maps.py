@@ -356,7 +356,7 @@ def _scatter_nd(em: Emitter, op, idx, mask):
     def step(acc, u):
         pos = delinearize(b, u, lead) if lead else []
         pos = [None if n == 1 else p for p, n in zip(pos, lead)]
-        hit = mask
+        hit = None  # the lanes whose coordinates the tuple matches (each valid one includes `mask`)
         for j in range(k):
             kj = em(indices, pos + [em.index(j) if k > 1 else None], mask)
             kj, valid = checked_index(em, op, kj, d_shape[j], mask, component=j)
