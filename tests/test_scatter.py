@@ -172,6 +172,8 @@ def test_compiles_to_sm90(tmp_path, case):
     node, feeds, out, opset = SM90_CASES[case]
     tritonnx.compile(_model(node, feeds, out, opset=opset), tmp_path / "art", targets=("sm_90",))
     assert list((tmp_path / "art" / "kernels").glob("*.sm_90.cubin"))
+    (source,) = (tmp_path / "art" / "kernels").glob("*.py")
+    assert ("# scatter: each output element" in source.read_text()) == case.startswith("scatter")
 
 
 def test_deprecated_scatter_is_scatter_elements(tmp_path):

@@ -298,6 +298,12 @@ def _gather_nd(em: Emitter, op, idx, mask):
 
 
 REDUCTIONS = {"add": "add", "mul": "mul", "max": "max", "min": "min"}
+# how a kernel with a scatter writes, for its source's header (`tnx.method`)
+SCATTER_METHOD = (
+    "scatter: each output element starts from data and applies the updates that hit it "
+    "serially, in update order (no atomics, no second launch; deterministic)"
+)
+SCATTERS = ("tnx.scatter_elements", "tnx.scatter_nd")
 
 
 def _combine(em: Emitter, reduction: str, acc: ir.Value, u: ir.Value, hit: ir.Value) -> ir.Value:
