@@ -10,6 +10,7 @@ from onnx import TensorProto, helper
 
 import tritonnx
 from models import ort_run
+from tritonnx.errors import InvalidModelError
 
 RNG = np.random.default_rng(0)
 NP_TO_ONNX = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.int32: TensorProto.INT32}
@@ -180,3 +181,28 @@ def test_deprecated_scatter_is_scatter_elements(tmp_path):
     feeds = {"data": _f(2, 5), "indices": np.array([[4, -2]], np.int64), "updates": _f(1, 2)}
     node = helper.make_node("Scatter", ["data", "indices", "updates"], ["y"], axis=1)
     check(tmp_path, node, feeds, [2, 5], opset=10)
+
+
+def test_constant_indices_checked_at_compile_time(tmp_path):
+    feeds = {"data": _f(3, 4), "updates": _f(2, 4)}
+    indices = onnx.numpy_helper.from_array(np.array([[2], [-1]], np.int64), "indices")
+    node = helper.make_node("ScatterND", ["data", "indices", "updates"], ["y"], reduction="add")
+    model = _model(node, feeds, [3, 4])
+    model.graph.initializer.append(indices)
+    got = tritonnx.compile(model, tmp_path / "ok").run(feeds)["y"]
+    np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-6)
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(np.array([[3], [0]], np.int64), "indices"))
+    with pytest.raises(InvalidModelError, match="constant index 3 is out of range"):
+        tritonnx.compile(model, tmp_path / "bad")
+
+
+def test_unchecked_indices_stay_in_bounds(tmp_path):
+    # check_indices=False: no IndexError; the bad update is dropped, the rest applies
+    feeds = {
+        "data": np.zeros((2, 3), np.float32),
+        "indices": np.array([[0, 7]], np.int64),
+        "updates": np.ones((1, 2), np.float32),
+    }
+    node = helper.make_node("ScatterElements", ["data", "indices", "updates"], ["y"], axis=1)
+    compiled = tritonnx.compile(_model(node, feeds, [2, 3]), tmp_path / "art", check_indices=False)
+    np.testing.assert_array_equal(compiled.run(feeds)["y"], [[1, 0, 0], [0, 0, 0]])

@@ -314,11 +314,14 @@ def _combine(em: Emitter, reduction: str, acc: ir.Value, u: ir.Value, hit: ir.Va
     return b.select(b.broadcast(hit, em.shape), u, acc)
 
 
-def _serial_loop(em: Emitter, acc: ir.Value, n: int, body) -> ir.Value:
+def _serial_loop(em: Emitter, op, acc: ir.Value, n: int, body) -> ir.Value:
     """`acc` after `n` steps of `body(acc, i) -> acc`, i the step (an index tile that
     broadcasts against the kernel's tile), as an scf.for in update order."""
     b = em.b
-    if isinstance(n, int) and n == 1:
+    if not isinstance(n, int):
+        kind = onnx_op_type(op.name)
+        raise CompileError(f"node {node_name(op)} ({kind}): a dynamic number of updates ({n}) is not supported yet.")
+    if n == 1:
         return body(acc, em.index(0))
     loop = b.for_range(0, n, 1, [acc])
     with ir.InsertionPoint(loop.body):
@@ -346,7 +349,7 @@ def _scatter_elements(em: Emitter, op, idx, mask):
         hit = b.and_(hit, b.cmp("eq", k, here[axis]))
         return _combine(em, a["reduction"], acc, em(updates, at, hit), hit)
 
-    return _serial_loop(em, em(data, idx, mask), i_shape[axis], step)
+    return _serial_loop(em, op, em(data, idx, mask), i_shape[axis], step)
 
 
 def _scatter_nd(em: Emitter, op, idx, mask):
@@ -369,7 +372,7 @@ def _scatter_nd(em: Emitter, op, idx, mask):
             hit = b.and_(hit, valid, b.cmp("eq", kj, here[j]))
         return _combine(em, a["reduction"], acc, em(updates, pos + list(idx[k:]), hit), hit)
 
-    return _serial_loop(em, em(data, idx, mask), math.prod(lead), step)
+    return _serial_loop(em, op, em(data, idx, mask), math.prod(lead), step)
 
 
 def _tensor_scatter(em: Emitter, op, idx, mask):
