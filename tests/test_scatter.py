@@ -206,3 +206,27 @@ def test_unchecked_indices_stay_in_bounds(tmp_path):
     node = helper.make_node("ScatterElements", ["data", "indices", "updates"], ["y"], axis=1)
     compiled = tritonnx.compile(_model(node, feeds, [2, 3]), tmp_path / "art", check_indices=False)
     np.testing.assert_array_equal(compiled.run(feeds)["y"], [[1, 0, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("op", ["ScatterElements", "GatherND"])
+def test_dynamic_batch(tmp_path, op):
+    # a symbolic batch ("b") outside the scattered axis and the index tuples; run at 3 rows
+    if op == "ScatterElements":
+        node = helper.make_node(op, ["data", "indices", "updates"], ["y"], axis=1, reduction="add")
+        ins = [("data", TensorProto.FLOAT, ["b", 5]), ("indices", TensorProto.INT64, ["b", 2])]
+        ins.append(("updates", TensorProto.FLOAT, ["b", 2]))
+        out = ["b", 5]
+        feeds = {"data": _f(3, 5), "indices": np.array([[0, 0], [1, 4], [2, -2]], np.int64), "updates": _f(3, 2)}
+    else:
+        node = helper.make_node(op, ["data", "indices"], ["y"], batch_dims=1)
+        ins, out = [("data", TensorProto.FLOAT, ["b", 5, 2]), ("indices", TensorProto.INT64, ["b", 1])], ["b", 2]
+        feeds = {"data": _f(3, 5, 2), "indices": np.array([[0], [4], [-1]], np.int64)}
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(*i) for i in ins],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    got = tritonnx.compile(model, tmp_path / "art").run(feeds)["y"]
+    np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-6)
