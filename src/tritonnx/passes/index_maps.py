@@ -3,9 +3,12 @@ tile of indices.
 
 To compute a tensor at per-dimension index tiles, the Emitter follows view ops as index
 maps (Reshape: linearize and delinearize; Transpose: permute; Concat: masked select between
-loads; Slice, Pad, Expand, Tile, Gather, GatherElements, Resize, GridSample, ...: the
-functions in VIEW_MAPS), applies elementwise ops to its operands' tiles (`elementwise`),
-and loads the kernel's input buffers. An anchor's result tile is registered in `known`.
+loads; Slice, Pad, Expand, Tile, Gather, GatherElements, GatherND, Resize, GridSample, ...:
+the functions in VIEW_MAPS), applies elementwise ops to its operands' tiles (`elementwise`),
+and loads the kernel's input buffers. The scatters (ScatterElements, ScatterND: stencils,
+so each starts a kernel) are in VIEW_MAPS too: an output element is data's, updated by a
+loop over the updates that may hit it, in order (`SCATTER_METHOD`); TensorScatter is a
+select between the cache and the update. An anchor's result tile is registered in `known`.
 """
 
 from __future__ import annotations
@@ -340,7 +343,7 @@ def _scatter_elements(em: Emitter, op, idx, mask):
     d_shape, i_shape = shape_of(data), shape_of(indices)
     axis = a["axis"] % len(d_shape)
     here = [i if i is not None else em.index(0) for i in idx]
-    inside = b.and_(mask, *[b.cmp("lt", here[d], n) for d, n in enumerate(i_shape) if d != axis and n < d_shape[d]])
+    inside = b.and_(mask, *[b.cmp("lt", here[d], n) for d, n in enumerate(i_shape) if d != axis and n != d_shape[d]])
     sub = [None if n == 1 else i for i, n in zip(idx, i_shape)]
 
     def step(acc, kk):
