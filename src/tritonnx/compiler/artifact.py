@@ -191,12 +191,15 @@ def _roles(cost: ir.DictAttr, is_check: list[bool]) -> list[str]:
 
 def _check(attr: ir.DictAttr) -> dict:
     """A check buffer's entry in plan["checks"] (see `lower_to_tile.destination.check_attr`)."""
-    return {
+    out = {
         "node": ir.StringAttr(attr["node"]).value,
         "op_type": ir.StringAttr(attr["op_type"]).value,
         "axis": ir.IntegerAttr(attr["axis"]).value,
         "size": _size(make(ir.StringAttr(attr["size"]).value)),
     }
+    if "sizes" in attr:  # GatherND, ScatterND: one size per axis of the index tuple
+        out["sizes"] = [_size(make(ir.StringAttr(s).value)) for s in ir.ArrayAttr(attr["sizes"])]
+    return out
 
 
 def _constexprs(kernel: ir.Operation, block: ir.DictAttr) -> dict[str, int]:

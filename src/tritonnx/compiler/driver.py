@@ -302,7 +302,7 @@ def compile(
         cubin, once the compile has run for a second.
     precision: "fp32" (default), "tf32", "fp16" or "bf16": the autocast pass
         (`tritonnx.passes.autocast`); inputs and outputs keep the model's dtypes.
-    check_indices: Gather/GatherElements indices that come from data raise IndexError at run
+    check_indices: gather and scatter indices that come from data raise IndexError at run
         time when out of range (`tritonnx.runtime.checks`); False drops the check (loads stay
         masked, so memory is safe; the result for a bad index is then unspecified).
     cache: serve a compile done before with the same model, options and tritonnx version

@@ -315,6 +315,30 @@ OPS: dict[str, OpDef] = {
     "Size": OpDef(("data",), "fold", "Size-21."),
     "Gather": OpDef(("data", "indices"), "view", "Gather-13: an index map that loads its indices.", dict(axis=0)),
     "GatherElements": OpDef(("data", "indices"), "view", "GatherElements-13: an index map.", dict(axis=0)),
+    "GatherND": OpDef(
+        ("data", "indices"), "view", "GatherND-13: an index map that loads its indices.", dict(batch_dims=0)
+    ),
+    "ScatterElements": OpDef(
+        ("data", "indices", "updates"),
+        "stencil",
+        "ScatterElements-18 (reduction none, add, mul, max, min): each output element combines, "
+        "in update order, the updates along `axis` whose index hits it.",
+        dict(axis=0, reduction="none"),
+    ),
+    "ScatterND": OpDef(
+        ("data", "indices", "updates"),
+        "stencil",
+        "ScatterND-18 (reduction none, add, mul, max, min): each output element combines, in "
+        "update order, the updates whose index tuple hits it.",
+        dict(reduction="none"),
+    ),
+    "TensorScatter": OpDef(
+        ("past_cache", "update", "write_indices?"),
+        "stencil",
+        "TensorScatter-24 (linear, circular): an index map choosing the update or the cache.",
+        dict(axis=-2, mode="linear"),
+        params=(),
+    ),
     "Slice": OpDef(
         ("data", "starts?", "ends?", "axes?", "steps?"),
         "view",

@@ -346,6 +346,14 @@ irdl.dialect @tnx {
     irdl.operands(data: %0, indices: %1)
     irdl.results(output: %r)
   }
+  // GatherND-13: an index map that loads its indices.
+  irdl.operation @gather_nd {
+    %0 = irdl.any
+    %1 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, indices: %1)
+    irdl.results(output: %r)
+  }
   // Gelu-20.
   irdl.operation @gelu {
     %0 = irdl.any
@@ -805,6 +813,24 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // ScatterElements-18 (reduction none, add, mul, max, min): each output element combines, in update order, the updates along `axis` whose index hits it.
+  irdl.operation @scatter_elements {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, indices: %1, updates: %2)
+    irdl.results(output: %r)
+  }
+  // ScatterND-18 (reduction none, add, mul, max, min): each output element combines, in update order, the updates whose index tuple hits it.
+  irdl.operation @scatter_nd {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(data: %0, indices: %1, updates: %2)
+    irdl.results(output: %r)
+  }
   // Selu-6.
   irdl.operation @selu {
     %0 = irdl.any
@@ -956,6 +982,15 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // TensorScatter-24 (linear, circular): an index map choosing the update or the cache.
+  irdl.operation @tensor_scatter {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %r = irdl.any
+    irdl.operands(past_cache: %0, update: %1, write_indices: optional %2)
     irdl.results(output: %r)
   }
   // ThresholdedRelu-10.

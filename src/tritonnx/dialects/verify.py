@@ -693,6 +693,95 @@ def gather_elements(n: Node):
         _index_range(n, np.asarray(idx), x[axis], axis, x)
 
 
+def _int_indices(n: Node, name: str = "indices") -> None:
+    if n.dtype(name) not in (None, np.dtype(np.int32), np.dtype(np.int64)):
+        n.fail(f"{name} have element type {n.dtype(name)}; they must be int32 or int64")
+
+
+@verifier("ScatterElements")
+def scatter_elements(n: Node):
+    x, i, u = n.shape("data"), n.shape("indices"), n.shape("updates")
+    _int_indices(n)
+    if n.attrs.get("reduction", "none") not in ("none", "add", "mul", "max", "min"):
+        n.fail(f"reduction {n.attrs['reduction']!r} is not none, add, mul, max or min")
+    if x is None or i is None:
+        return
+    if len(x) != len(i) or (u is not None and len(u) != len(i)):
+        n.fail(f"data {fmt(x)}, indices {fmt(i)} and updates {fmt(u)} must have one rank")
+    if u is not None and any(_known(p, q) and p != q for p, q in zip(i, u)):
+        n.fail(f"updates {fmt(u)} must have the shape of indices {fmt(i)}")
+    axis = n.axis(n.attrs.get("axis", 0), len(x))
+    for d, (p, q) in enumerate(zip(i, x)):
+        if d != axis and _known(p, q) and p > q:
+            n.fail(f"indices {fmt(i)} are larger than data {fmt(x)} in dimension {d}")
+    idx = n.value("indices")
+    if idx is not None:
+        _index_range(n, np.asarray(idx), x[axis], axis, x)
+
+
+def _index_tuples(n: Node, x, i, batch_dims: int) -> None:
+    """GatherND's and ScatterND's indices: the last axis holds tuples of k <= rank - batch_dims
+    coordinates, each in its axis's range where the indices are constants."""
+    if not i or not isinstance(i[-1], int):
+        n.fail(f"indices {fmt(i)} need a static last axis (the length of each index tuple)")
+    k = i[-1]
+    if k < 1 or k > len(x) - batch_dims:
+        n.fail(f"index tuples of length {k} do not fit data {fmt(x)} after {batch_dims} batch dims")
+    idx = n.value("indices")
+    if idx is not None:
+        idx = np.asarray(idx)
+        for j in range(k):
+            _index_range(n, idx[..., j], x[batch_dims + j], batch_dims + j, x)
+
+
+@verifier("ScatterND")
+def scatter_nd(n: Node):
+    x, i, u = n.shape("data"), n.shape("indices"), n.shape("updates")
+    _int_indices(n)
+    if n.attrs.get("reduction", "none") not in ("none", "add", "mul", "max", "min"):
+        n.fail(f"reduction {n.attrs['reduction']!r} is not none, add, mul, max or min")
+    if x is None or i is None:
+        return
+    _index_tuples(n, x, i, 0)
+    want = list(i[:-1]) + list(x[i[-1] :])
+    if u is not None and (len(u) != len(want) or any(_known(p, q) and p != q for p, q in zip(u, want))):
+        n.fail(f"updates {fmt(u)} must have shape {fmt(want)} (indices' leading axes, then data's tail)")
+
+
+@verifier("GatherND")
+def gather_nd(n: Node):
+    x, i = n.shape("data"), n.shape("indices")
+    _int_indices(n)
+    if x is None or i is None:
+        return
+    bd = n.attrs.get("batch_dims", 0)
+    if bd < 0 or bd >= min(len(x), len(i)):
+        n.fail(f"batch_dims {bd} must be below the ranks of data {fmt(x)} and indices {fmt(i)}")
+    if any(_known(p, q) and p != q for p, q in zip(x[:bd], i[:bd])):
+        n.fail(f"data {fmt(x)} and indices {fmt(i)} differ in their first {bd} (batch) dims")
+    _index_tuples(n, x, i, bd)
+
+
+@verifier("TensorScatter")
+def tensor_scatter(n: Node):
+    c, u, w = n.shape("past_cache"), n.shape("update"), n.shape("write_indices")
+    if n.attrs.get("mode", "linear") not in ("linear", "circular"):
+        n.fail(f"mode {n.attrs['mode']!r} is not linear or circular")
+    _int_indices(n, "write_indices")
+    if c is None or u is None:
+        return
+    if len(c) != len(u):
+        n.fail(f"update {fmt(u)} and past_cache {fmt(c)} must have one rank")
+    axis = n.axis(n.attrs.get("axis", -2), len(c))
+    if axis == 0:
+        n.fail("axis 0 is the batch axis; the sequence axis must be another")
+    for d, (p, q) in enumerate(zip(u, c)):
+        if _known(p, q) and (p > q if d == axis else p != q):
+            n.fail(f"update {fmt(u)} does not fit past_cache {fmt(c)} in dimension {d}")
+    if w is not None and (len(w) != 1 or (_known(w[0], c[0]) and w[0] != c[0])):
+        n.fail(f"write_indices {fmt(w)} must be one index per batch row of past_cache {fmt(c)}")
+
+
 @verifier("Expand")
 def expand(n: Node):
     x, shape = n.shape("input"), n.ints("shape")

@@ -370,6 +370,11 @@ def _constants_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
+# op types removed from the spec that onnx's version converter replaces on the way to OPSET:
+# {op type: (the last opset that has it, its replacement)}
+CONVERTED = {"Scatter": (10, "ScatterElements")}
+
+
 def _nodes_at_any_depth(graph: onnx.GraphProto, prefix: str = ""):
     """(path, node) of every node of `graph` and of the subgraphs in its nodes' attributes
     (If's branches, Loop's and Scan's bodies), depth first in graph order. A path is the
@@ -399,6 +404,8 @@ def check_supported(model: onnx.ModelProto) -> None:
     for name, node in _nodes_at_any_depth(model.graph):
         if node.domain in ("", "ai.onnx") and node.op_type in control_flow.CONTROL_FLOW:
             continue  # decided at compile time or refused after (`control_flow.remaining`)
+        if node.domain in ("", "ai.onnx") and opset <= CONVERTED.get(node.op_type, (0, ""))[0]:
+            continue  # the converter rewrites it (Scatter-9 to ScatterElements)
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS or node.op_type in INTERNAL:
             op_type = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
             user, user_op = user_node(name, op_type)

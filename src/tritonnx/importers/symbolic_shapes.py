@@ -66,12 +66,13 @@ def name_symbols(proto: onnx.ModelProto) -> dict[str, list[tuple[str, int]]]:
 def _inference_class():
     from onnxruntime.tools.symbolic_shape_infer import (
         SymbolicShapeInference,
+        get_attribute,
         get_opset,
         get_shape_from_sympy_shape,
     )
 
     class Inference(SymbolicShapeInference):
-        """onnxruntime's inference, with the output sizes of ConvTranspose-11 and Flatten-21,
+        """onnxruntime's inference, with the output sizes of ConvTranspose-11, Flatten-21 and GatherND-13,
         Resize's and the common Slices' without the tool's `sympy.simplify` (seconds per
         node over the nested ceil(ceil(H/2)/2) sizes of a feature pyramid), and Concat's
         shape data along a negative axis."""
@@ -80,6 +81,7 @@ def _inference_class():
             super().__init__(int_max=2**31 - 1, auto_merge=True, guess_output_rank=False, verbose=0)
             self.dispatcher_["ConvTranspose"] = self._infer_conv_transpose
             self.dispatcher_["Flatten"] = self._infer_flatten
+            self.dispatcher_["GatherND"] = self._infer_gather_nd
             self.dispatcher_["Resize"] = self._infer_resize
             self._tool_slice = self.dispatcher_["Slice"]
             self.dispatcher_["Slice"] = self._infer_slice
@@ -130,6 +132,13 @@ def _inference_class():
                     get_shape_from_sympy_shape(shape),
                 )
             )
+
+        def _infer_gather_nd(self, node):
+            """GatherND-13 with its batch_dims (the tool's rule leaves them out): indices'
+            leading axes, then data's axes after the batch dims and the index tuple."""
+            data, indices = self._get_sympy_shape(node, 0), self._get_sympy_shape(node, 1)
+            batch_dims = get_attribute(node, "batch_dims", 0)
+            self._set_shape(node, indices[:-1] + data[batch_dims + int(indices[-1]) :])
 
         def _infer_flatten(self, node):
             x = self._get_sympy_shape(node, 0)

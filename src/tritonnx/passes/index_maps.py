@@ -3,9 +3,12 @@ tile of indices.
 
 To compute a tensor at per-dimension index tiles, the Emitter follows view ops as index
 maps (Reshape: linearize and delinearize; Transpose: permute; Concat: masked select between
-loads; Slice, Pad, Expand, Tile, Gather, GatherElements, Resize, GridSample, ...: the
-functions in VIEW_MAPS), applies elementwise ops to its operands' tiles (`elementwise`),
-and loads the kernel's input buffers. An anchor's result tile is registered in `known`.
+loads; Slice, Pad, Expand, Tile, Gather, GatherElements, GatherND, Resize, GridSample, ...:
+the functions in VIEW_MAPS), applies elementwise ops to its operands' tiles (`elementwise`),
+and loads the kernel's input buffers. The scatters (ScatterElements, ScatterND: stencils,
+so each starts a kernel) are in VIEW_MAPS too: an output element is data's, updated by a
+loop over the updates that may hit it, in order (`SCATTER_METHOD`); TensorScatter is a
+select between the cache and the update. An anchor's result tile is registered in `known`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 
 import numpy as np
 from mlir import ir
+from mlir.dialects import scf
 
 from tritonnx.dialects import onnx_op_type, operand_specs
 from tritonnx.dialects.builders import attrs_of, operand, producer_op, shape_of, size_values
@@ -280,15 +284,135 @@ def _gather_elements(em: Emitter, op, idx, mask):
     return em(data, idx[:axis] + [k] + idx[axis + 1 :], mask)
 
 
-def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value, ir.Value | None]:
+def _gather_nd(em: Emitter, op, idx, mask):
+    """GatherND-13: output index (batch, rest of the index tuple's position, data tail) reads
+    data at (batch, the index tuple loaded from `indices`, data tail)."""
+    data, indices = op.operands
+    bd = attrs_of(op)["batch_dims"]
+    d_shape, i_shape = shape_of(data), shape_of(indices)
+    q, k = len(i_shape), i_shape[-1]
+    pos = [None if n == 1 else i for i, n in zip(idx[: q - 1], i_shape)]
+    src = list(idx[:bd])
+    for j in range(k):
+        kj = em(indices, pos + [em.index(j) if k > 1 else None], mask)
+        kj, mask = checked_index(em, op, kj, d_shape[bd + j], mask, component=j)
+        src.append(kj)
+    return em(data, src + list(idx[q - 1 :]), mask)
+
+
+REDUCTIONS = {"add": "add", "mul": "mul", "max": "max", "min": "min"}
+# how a kernel with a scatter writes, for its source's header (`tnx.method`)
+SCATTER_METHOD = (
+    "scatter: each output element starts from data and applies the updates that hit it "
+    "serially, in update order (no atomics, no second launch; deterministic)"
+)
+SCATTERS = ("tnx.scatter_elements", "tnx.scatter_nd")
+
+
+def _combine(em: Emitter, reduction: str, acc: ir.Value, u: ir.Value, hit: ir.Value) -> ir.Value:
+    """`acc` with update `u` applied where `hit`: replaced (reduction none) or combined."""
+    b = em.b
+    if reduction != "none":
+        u = b.binary(REDUCTIONS[reduction], acc, u)
+    return b.select(b.broadcast(hit, em.shape), u, acc)
+
+
+def _serial_loop(em: Emitter, op, acc: ir.Value, n: int, body) -> ir.Value:
+    """`acc` after `n` steps of `body(acc, i) -> acc`, i the step (an index tile that
+    broadcasts against the kernel's tile), as an scf.for in update order."""
+    b = em.b
+    if not isinstance(n, int):
+        kind = onnx_op_type(op.name)
+        raise CompileError(f"node {node_name(op)} ({kind}): a dynamic number of updates ({n}) is not supported yet.")
+    if n == 1:
+        return body(acc, em.index(0))
+    loop = b.for_range(0, n, 1, [acc])
+    with ir.InsertionPoint(loop.body):
+        i = b.splat(b.loop_index(loop.induction_variable), [1] * len(em.shape))
+        scf.YieldOp([body(loop.inner_iter_args[0], i)])
+    return loop.results[0]
+
+
+def _scatter_elements(em: Emitter, op, idx, mask):
+    """ScatterElements-18: output[i] starts as data[i]; then, for k = 0 .. K-1 in order (K the
+    indices' length along `axis`), the update at i with axis coordinate k replaced by k
+    applies where indices there equals i's axis coordinate. Serial over k per output element:
+    no atomics, the same order as onnxruntime (last write wins for `none`)."""
+    b, a = em.b, attrs_of(op)
+    data, indices, updates = op.operands
+    d_shape, i_shape = shape_of(data), shape_of(indices)
+    axis = a["axis"] % len(d_shape)
+    here = [i if i is not None else em.index(0) for i in idx]
+    inside = b.and_(mask, *[b.cmp("lt", here[d], n) for d, n in enumerate(i_shape) if d != axis and n != d_shape[d]])
+    sub = [None if n == 1 else i for i, n in zip(idx, i_shape)]
+
+    def step(acc, kk):
+        at = sub[:axis] + [kk] + sub[axis + 1 :]
+        k, hit = checked_index(em, op, em(indices, at, inside), d_shape[axis], inside)
+        hit = b.and_(hit, b.cmp("eq", k, here[axis]))
+        return _combine(em, a["reduction"], acc, em(updates, at, hit), hit)
+
+    return _serial_loop(em, op, em(data, idx, mask), i_shape[axis], step)
+
+
+def _scatter_nd(em: Emitter, op, idx, mask):
+    """ScatterND-18: output starts as data; then, for each index tuple u of `indices` in
+    order, updates[u, tail] applies at data[indices[u], tail]. Serial over the tuples per
+    output element: no atomics, onnxruntime's order (last write wins for `none`)."""
+    b, a = em.b, attrs_of(op)
+    data, indices, updates = op.operands
+    d_shape, i_shape = shape_of(data), shape_of(indices)
+    k, lead = i_shape[-1], i_shape[:-1]
+    here = [i if i is not None else em.index(0) for i in idx]
+
+    def step(acc, u):
+        pos = delinearize(b, u, lead) if lead else []
+        pos = [None if n == 1 else p for p, n in zip(pos, lead)]
+        hit = None  # the lanes whose coordinates the tuple matches (each valid one includes `mask`)
+        for j in range(k):
+            kj = em(indices, pos + [em.index(j) if k > 1 else None], mask)
+            kj, valid = checked_index(em, op, kj, d_shape[j], mask, component=j)
+            hit = b.and_(hit, valid, b.cmp("eq", kj, here[j]))
+        return _combine(em, a["reduction"], acc, em(updates, pos + list(idx[k:]), hit), hit)
+
+    return _serial_loop(em, op, em(data, idx, mask), math.prod(lead), step)
+
+
+def _tensor_scatter(em: Emitter, op, idx, mask):
+    """TensorScatter-24: position p along `axis` of batch row n takes update[..., s, ...] with
+    s = p - write_indices[n] (modulo the cache length when circular) where 0 <= s < the
+    update's length, else past_cache. A write index outside the cache writes nothing there
+    (linear; memory stays safe)."""
+    b, a = em.b, attrs_of(op)
+    cache, update = op.operands[:2]
+    write = operand(op, "write_indices")
+    c_shape, u_shape = shape_of(cache), shape_of(update)
+    axis = a["axis"] % len(c_shape)
+    length, n = c_shape[axis], u_shape[axis]
+    p = idx[axis] if idx[axis] is not None else em.index(0)
+    s = p
+    if write is not None:
+        s = b.binary("sub", p, b.convert(em(write, [idx[0]], mask), b.idx))
+        if a["mode"] == "circular":
+            s = b.binary("mod", b.binary("add", b.binary("mod", s, length), length), length)
+    hit = b.and_(b.cmp("ge", s, 0), b.cmp("lt", s, n))
+    at = list(idx)
+    at[axis] = s if n > 1 else None
+    old = em(cache, idx, b.and_(mask, b.binary("xor", hit, True)))
+    new = em(update, at, b.and_(mask, hit))
+    return b.select(b.broadcast(hit, em.shape), new, old)
+
+
+def checked_index(em: Emitter, op, k: ir.Value, n: int, mask, component: int = 0) -> tuple[ir.Value, ir.Value | None]:
     """(the index tile `k` into an axis of size `n`, negatives wrapped, in the index type
-    `b.idx`; the mask of the load it addresses) for Gather and GatherElements.
+    `b.idx`; the mask of the load it addresses) for the gathers and scatters.
 
     Indices from constants (no `tnx.index_check`, set by outline) were verified at compile
     time. Indices from data are checked in their own width, before narrowing: valid =
     (k + n >= 0) & (k < n); a lane that is not valid loads nothing (its mask is off) and
     addresses row 0, so no value of the data reaches outside the table. With "check", the
-    kernel also stores, where mask & ~valid, 1 into word 0 of the op's check buffer (an
+    kernel also stores, where mask & ~valid, 1 + `component` (the position in GatherND's and
+    ScatterND's index tuple, 0 elsewhere) into word 0 of the op's check buffer (an
     int64[2] kernel argument, `buffers["checks"]`) and the index into word 1; the runtime
     zeroes the buffer before the run and raises IndexError when word 0 is set after it
     (`tritonnx.runtime.checks`). With "mask" (check_indices=False) the result for an
@@ -307,7 +431,7 @@ def checked_index(em: Emitter, op, k: ir.Value, n: int, mask) -> tuple[ir.Value,
     if buf is not None:
         bad = b.broadcast(b.and_(mask, b.binary("xor", valid, True)), em.shape)
         i64 = ir.RankedTensorType(buf.type).element_type
-        b.store(buf, b.const(0, em.shape, b.idx), b.const(1, em.shape, i64), bad)
+        b.store(buf, b.const(0, em.shape, b.idx), b.const(1 + component, em.shape, i64), bad)
         b.store(buf, b.const(1, em.shape, b.idx), b.broadcast(b.convert(k, i64), em.shape), bad)
     k = b.select(valid, b.select(b.cmp("lt", k, 0), wrapped, k), b.full_like(k, 0))
     return b.convert(k, b.idx), b.and_(mask, valid)
@@ -646,6 +770,10 @@ VIEW_MAPS = {
     "tnx.pad": _pad,
     "tnx.gather": _gather,
     "tnx.gather_elements": _gather_elements,
+    "tnx.gather_nd": _gather_nd,
+    "tnx.scatter_elements": _scatter_elements,
+    "tnx.scatter_nd": _scatter_nd,
+    "tnx.tensor_scatter": _tensor_scatter,
 }
 
 

@@ -616,6 +616,8 @@ def header(kernel: ir.Operation, name: str, params: list[str], n_in: int, n_chk:
     ]
     if "tnx.gemm_view" in kernel.attributes:
         lines.append(f"# {ir.StringAttr(kernel.attributes['tnx.gemm_view']).value}")
+    if "tnx.method" in kernel.attributes:  # how it computes, where the kind does not say (scatter)
+        lines.append(f"# {ir.StringAttr(kernel.attributes['tnx.method']).value}")
     return lines
 
 

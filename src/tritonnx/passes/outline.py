@@ -39,7 +39,13 @@ def is_size_constant(op: ir.Operation) -> bool:
     return op.name == "tnx.sizes" and math.prod(shape_of(op.results[0])) == 1
 
 
-CHECKED = ("tnx.gather", "tnx.gather_elements")  # ops whose indices operand addresses memory
+CHECKED = (
+    "tnx.gather",
+    "tnx.gather_elements",
+    "tnx.gather_nd",
+    "tnx.scatter_elements",
+    "tnx.scatter_nd",
+)  # ops whose indices operand addresses memory
 
 
 def _mark_index_checks(block: ir.Block, check_indices: bool) -> None:

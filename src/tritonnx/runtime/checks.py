@@ -48,10 +48,12 @@ def verify(plan: dict, env: dict) -> None:
 
     words = torch.stack([env[c["buffer"]] for c in checks]).cpu().tolist()
     for check, (bad, index) in zip(checks, words):
-        if bad:
-            n = check["size"]
+        if bad:  # word 0: 1 + the position in an index tuple (GatherND, ScatterND), else 1
+            n, axis = check["size"], check["axis"]
+            if "sizes" in check:
+                n, axis = check["sizes"][bad - 1], axis + bad - 1
             raise IndexOutOfRangeError(
                 f"node '{check['node']}' ({check['op_type']}): index {index} is out of range "
-                f"[{-n}, {n - 1}] for axis {check['axis']} of size {n} (indices element out of "
+                f"[{-n}, {n - 1}] for axis {axis} of size {n} (indices element out of "
                 "data bounds)."
             )

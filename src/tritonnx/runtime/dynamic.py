@@ -71,7 +71,14 @@ def concretize(plan: dict, values: dict[str, int]) -> dict:
     for group in ("inputs", "outputs", "buffers"):
         out[group] = [dict(t, shape=[evaluate(d, values) for d in t["shape"]]) for t in plan[group]]
     if "checks" in plan:  # the size of the axis an index check guards
-        out["checks"] = [dict(c, size=evaluate(c["size"], values)) for c in plan["checks"]]
+        out["checks"] = [
+            dict(
+                c,
+                size=evaluate(c["size"], values),
+                **({"sizes": [evaluate(s, values) for s in c["sizes"]]} if "sizes" in c else {}),
+            )
+            for c in plan["checks"]
+        ]
     launches = []
     for launch in plan["launches"]:
         new = dict(launch, grid=[evaluate(g, values) for g in launch["grid"]])

@@ -227,6 +227,8 @@ def validate(plan: dict, where: str = "plan.json") -> None:
         if not isinstance(check.get("node"), str) or not isinstance(check.get("op_type"), str):
             fail(f"index check {check['buffer']} names no node")
         size(check.get("size"), f"index check {check['buffer']}")
+        for s in check.get("sizes") or []:  # GatherND, ScatterND: per axis of the index tuple
+            size(s, f"index check {check['buffer']}")
     for guard in plan.get("guards") or []:
         if not (isinstance(guard, list) and len(guard) == 2 and all(isinstance(g, str) for g in guard)):
             fail(f"guard {guard!r} is not [condition, reason]")

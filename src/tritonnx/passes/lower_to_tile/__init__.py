@@ -29,6 +29,7 @@ from tritonnx import symbolic
 from tritonnx.dialects.builders import shape_of
 from tritonnx.dialects.tile import Block, TileBuilder
 from tritonnx.passes import functions, ops
+from tritonnx.passes.index_maps import SCATTER_METHOD, SCATTERS
 from tritonnx.passes.kernel_info import anchor_of
 from tritonnx.passes.lower_to_tile.arguments import argument_names, attention_roles
 from tritonnx.passes.lower_to_tile.attention import attention_kernel
@@ -99,6 +100,8 @@ def lower_kernel(kernel: ir.Operation) -> None:
             )
         if kind in ("conv", "conv_transpose", "gemm", "mat_mul"):
             new.operation.attributes["tnx.gemm_view"] = ir.StringAttr.get(gemm_view(kind, anchor))
+        if any(op.name in SCATTERS for op in ops(old_block)):  # said in the source's header
+            new.operation.attributes["tnx.method"] = ir.StringAttr.get(SCATTER_METHOD)
         roles = attention_roles(anchor) if kind == "attention" else None
         names = argument_names(old_block, anchor, len(checked), len(outputs), roles)
         block = new.add_entry_block(arg_locs=[ir.Location.name(n, childLoc=kernel.location) for n in names])

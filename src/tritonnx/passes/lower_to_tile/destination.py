@@ -40,17 +40,22 @@ def rewrite_calls(module: ir.Operation) -> None:
 
 def check_attr(op: ir.Operation) -> ir.Attribute:
     """What the plan says of a check buffer: the node (of the kernel's first call site), op
-    type, axis and the axis's size."""
+    type, axis and the axis's size; for GatherND and ScatterND, whose index tuples address
+    several axes, the first of them and `sizes`, the size of each (word 0 of the buffer says
+    which one a bad index was for)."""
     data = op.operands[0]
-    axis = attrs_of(op)["axis"]
-    return ir.DictAttr.get(
-        {
-            "node": ir.StringAttr.get(node_name(op)),
-            "op_type": ir.StringAttr.get(onnx_op_type(op.name)),
-            "axis": to_attr(axis),
-            "size": ir.StringAttr.get(str(shape_of(data)[axis])),  # an expression where dynamic
-        }
-    )
+    a = attrs_of(op)
+    axis = a.get("axis", a.get("batch_dims", 0)) % len(shape_of(data))
+    entry = {
+        "node": ir.StringAttr.get(node_name(op)),
+        "op_type": ir.StringAttr.get(onnx_op_type(op.name)),
+        "axis": to_attr(axis),
+        "size": ir.StringAttr.get(str(shape_of(data)[axis])),  # an expression where dynamic
+    }
+    if op.name in ("tnx.gather_nd", "tnx.scatter_nd"):
+        k = shape_of(op.operands[1])[-1]
+        entry["sizes"] = ir.ArrayAttr.get([ir.StringAttr.get(str(d)) for d in shape_of(data)[axis : axis + k]])
+    return ir.DictAttr.get(entry)
 
 
 def check_buffers(call: ir.Operation, kernel: ir.Operation) -> list[ir.Value]:
