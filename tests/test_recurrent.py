@@ -122,3 +122,125 @@ def test_unknown_activation_is_invalid(tmp_path):
     model, _ = recurrent_model("RNN", activations=["Swish"])
     with pytest.raises(InvalidModelError, match="activation 'Swish'"):
         tritonnx.compile(model, tmp_path / "art")
+
+
+# ---- torch-exported models: dynamic batch, one artifact, two batch sizes ------------------
+
+
+def _export(module, tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    module = module.eval()
+    path = tmp_path / "model.onnx"
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (torch.randn(2, 50, 40),),
+            str(path),
+            opset_version=17,
+            dynamo=False,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+        )
+    return onnx.load(str(path))
+
+
+def _lstm2():
+    import torch
+
+    class Lstm2(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(40, 32, num_layers=2, bidirectional=True, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    return Lstm2()
+
+
+def _gru_tagger():
+    import torch
+
+    class GruTagger(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(40, 48, batch_first=True)
+            self.tags = torch.nn.Linear(48, 10)
+
+        def forward(self, x):
+            return self.tags(self.rnn(x)[0])
+
+    return GruTagger()
+
+
+def _per_layer(plan, model):
+    """{recurrent node name: the kinds of the launches of it (its nodes include it)}."""
+    layers = [n.name for n in model.graph.node if n.op_type in GATES]
+    return {name: [lc["kind"] for lc in plan["launches"] if name in lc["nodes"]] for name in layers}
+
+
+@pytest.mark.parametrize(
+    "make, layers", [(_lstm2, 2), (_gru_tagger, 1)], ids=["lstm_2layer_bidirectional", "gru_tagger"]
+)
+def test_torch_recurrent_dynamic_batch(tmp_path, make, layers):
+    """One artifact at a dynamic batch runs at batch 2 and 3 like onnxruntime; each layer
+    (both directions) is two launches: the input projection and the recurrence."""
+    model = _export(make(), tmp_path)
+    # the tagger is tiled for sm_90 and its cubins built (dynamic batch); it runs in the interpreter here
+    targets = ("sm_90",) if make is _gru_tagger else ()
+    compiled = tritonnx.compile(model, tmp_path / "art", size_hints={"batch": 4}, targets=targets)
+    if targets:
+        _cubins(tmp_path / "art")
+    per_layer = _per_layer(compiled.plan, model)
+    assert len(per_layer) == layers
+    for kinds in per_layer.values():
+        assert sorted(kinds) == ["mat_mul", "recurrence"], per_layer
+    rec = [lc for lc in compiled.plan["launches"] if lc["kind"] == "recurrence"]
+    assert all(lc["grid"][1] == (2 if layers == 2 else 1) for lc in rec)
+    for batch in (2, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 50, 40)).astype(np.float32)
+        got = compiled.run({"x": x})["y"]
+        want = ort_run(model, {"x": x})[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+# ---- every recurrence kernel compiles to sm_90 cubin (no GPU needed) ---------------------
+
+
+SM90 = {  # one model of them all: one compile, its cubin jobs in parallel
+    "lstm_all_inputs": ("LSTM", dict(direction="bidirectional", extra=("lens", "h0", "c0", "P"), clip=1.0)),
+    "gru_linear_before_reset": ("GRU", dict(direction="reverse", linear_before_reset=1, extra=("lens",))),
+    "gru_reset_first": ("GRU", dict(extra=("h0",))),
+    "rnn_hidden_40": ("RNN", dict(hidden=40, activations=["HardSigmoid"])),
+    "gru_hidden_65": ("GRU", dict(hidden=65, seq=2, batch=2)),  # R^T (3 x 128 x 128) re-read from L2 each step
+}
+
+
+def _cubins(out):
+    """The plan of artifact `out`, after checking that every launch has its sm_90 cubin."""
+    import json
+
+    plan = json.loads((out / "plan.json").read_text())
+    for launch in plan["launches"]:
+        assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
+    return plan
+
+
+def test_recurrence_cubins(tmp_path):
+    """Every variant of the recurrence kernel compiles to sm_90 cubin (no GPU needed)."""
+    parts = [onnx.compose.add_prefix(recurrent_model(op, **kw)[0], f"{case}_") for case, (op, kw) in SM90.items()]
+    graph = helper.make_graph(
+        [n for m in parts for n in m.graph.node],
+        "all",
+        [i for m in parts for i in m.graph.input],
+        [o for m in parts for o in m.graph.output],
+        [t for m in parts for t in m.graph.initializer],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)], ir_version=10)
+    tritonnx.compile(model, tmp_path / "art", targets=("sm_90",))
+    plan = _cubins(tmp_path / "art")
+    assert [lc["kind"] for lc in plan["launches"]].count("recurrence") == len(SM90)

@@ -216,7 +216,9 @@ def evaluate_sizes(op: ir.Operation, inputs: list[Any]) -> Any:
             return None
         axis = a["axis"] + x.ndim if a["axis"] < 0 else a["axis"]
         idx = np.where(idx.astype(np.int64) < 0, idx.astype(np.int64) + x.shape[axis], idx.astype(np.int64))
-        return np.take(x, idx, axis=axis)
+        out = np.empty(idx.shape[:axis] + idx.shape + x.shape[axis + 1 :], dtype=object)
+        out[...] = np.take(x, idx, axis=axis)  # a scalar index: a 0-d array, not the SymInt (an int)
+        return out
     if name == "tnx.concat":
         return np.concatenate([inputs[0], inputs[1]], axis=a["axis"])
     if name in RESHAPES:
@@ -722,6 +724,20 @@ def _dead(op: ir.Operation) -> bool:
     return op.name.startswith("tnx.") and all(len(list(r.uses)) == 0 for r in op.results)
 
 
+def _constant_of_shape_sizes(op: ir.Operation) -> bool:
+    """ConstantOfShape over dynamic sizes (torch's zero initial states of an RNN over a
+    dynamic batch) as an Expand of its one-element value: a view, which its readers index."""
+    value = current_weights().array(op.attributes["value"]) if "value" in op.attributes else np.zeros(1, np.float32)
+    result = op.results[0]
+    rank = len(shape_of(result))
+    with ir.InsertionPoint(op), op.location:
+        scalar = make_constant(value.reshape([1] * rank).astype(dtype_of(result)), _hint(op))
+        new = create("tnx.expand", [scalar], [result.type]).result
+    result.replace_all_uses_with(new)
+    op.erase()
+    return True
+
+
 def _rewrite(op: ir.Operation) -> bool:
     """Applies the first rewrite that matches `op`; returns whether the IR changed. Raises
     CompileError where an input that must be constant is not (yet)."""
@@ -772,6 +788,8 @@ def _rewrite(op: ir.Operation) -> bool:
             },
         )
         return True
+    if name == "tnx.constant_of_shape" and size_values(op.operands[0]) is not None:
+        return _constant_of_shape_sizes(op)
     if name == "tnx.mat_mul":
         return _matmul_vectors(op)
     if name == "tnx.top_k" and "k" not in op.attributes:

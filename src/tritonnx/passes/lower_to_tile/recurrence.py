@@ -2,8 +2,8 @@
 kernel. A program per BLOCK_M batch rows and direction (program_id(1); reverse for the
 second of a bidirectional layer) loops over the time steps inside the kernel, carrying h
 (and c for LSTM) in registers: at each step h·R_g^T per gate via tl.dot (R^T tiles of
-BLOCK_N x BLOCK_N, the hidden size padded to 16 or more and masked, re-read from L2 each
-step), plus the projected input XW[t] (X·W^T + Wb, computed for all steps by one GEMM
+BLOCK_N x BLOCK_N, the hidden size padded to 16 or more and masked, held in registers
+where all gates' fit in HELD_R elements, else re-read from L2 each step), plus the projected input XW[t] (X·W^T + Wb, computed for all steps by one GEMM
 before), Rb, the peepholes, clip and the gate activations, then Y[t] is stored. Past a
 row's sequence length the state is carried unchanged and Y is zero; the final states are
 stored after Y (the result stacks Y, Y_h, Y_c on axis 0: `tritonnx.importers.recurrent`).
@@ -23,6 +23,7 @@ from tritonnx.passes.index_maps import Emitter
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 
 GATES = {"tnx.lstm": 4, "tnx.gru": 3, "tnx.rnn": 1}
+HELD_R = 16384  # elements of R^T (all gates) a program keeps in registers across steps
 FUNCTIONS = {"tnx.lstm": 3, "tnx.gru": 2, "tnx.rnn": 1}  # activation functions per direction
 
 
@@ -115,6 +116,12 @@ def recurrence_kernel(b, kernel, args, out_value, cfg, anchor):
     def clipped(x):
         return b.binary("min", b.binary("max", x, -clip), clip) if clip is not None else x
 
+    def r_tile(emitter, g):
+        return emitter(r, at(r, [dd, gate_col(g), ks]), r_mask)
+
+    # R^T of every gate held in registers across the steps where it fits (64 KB of fp32),
+    # else re-read each step (from L2: every program reads the same R)
+    r_held = [r_tile(Emitter(b, args, [bn, bn]), g) for g in range(gates)] if gates * bn * bn <= HELD_R else None
     loop = b.for_range(0, seq, 1, carried)
     with ir.InsertionPoint(loop.body):
         s = b.name(b.splat(b.loop_index(loop.induction_variable), [bm, 1]), "step")
@@ -139,7 +146,7 @@ def recurrence_kernel(b, kernel, args, out_value, cfg, anchor):
 
         def recur(g, hv=None):
             """(h or `hv`)·R_g^T: R_g^T[k, j] = R[d, g*H + j, k]."""
-            rt = ed(r, at(r, [b.splat(d, [1, 1]), gate_col(g), ks]), r_mask)
+            rt = r_held[g] if r_held is not None else r_tile(ed, g)
             return b.dot(dt(b, hv) if hv is not None else hd, dt(b, rt), b.zeros_like(zero, 0.0), prec)
 
         def xin(g):
