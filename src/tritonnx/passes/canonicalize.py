@@ -216,9 +216,7 @@ def evaluate_sizes(op: ir.Operation, inputs: list[Any]) -> Any:
             return None
         axis = a["axis"] + x.ndim if a["axis"] < 0 else a["axis"]
         idx = np.where(idx.astype(np.int64) < 0, idx.astype(np.int64) + x.shape[axis], idx.astype(np.int64))
-        out = np.empty(idx.shape[:axis] + idx.shape + x.shape[axis + 1 :], dtype=object)
-        out[...] = np.take(x, idx, axis=axis)  # a scalar index: a 0-d array, not the SymInt (an int)
-        return out
+        return np.take(x, idx, axis=axis)
     if name == "tnx.concat":
         return np.concatenate([inputs[0], inputs[1]], axis=a["axis"])
     if name in RESHAPES:
@@ -725,8 +723,10 @@ def _dead(op: ir.Operation) -> bool:
 
 
 def _constant_of_shape_sizes(op: ir.Operation) -> bool:
-    """ConstantOfShape over dynamic sizes (torch's zero initial states of an RNN over a
-    dynamic batch) as an Expand of its one-element value: a view, which its readers index."""
+    """ConstantOfShape of a dynamic size (torch's zero initial states of an RNN over a
+    dynamic batch) as an Expand of its one-element value: a view, which its readers index.
+    Its result type gives the shape (as for a canonical Expand): the shape operand only has
+    to be known."""
     value = current_weights().array(op.attributes["value"]) if "value" in op.attributes else np.zeros(1, np.float32)
     result = op.results[0]
     rank = len(shape_of(result))
@@ -788,7 +788,11 @@ def _rewrite(op: ir.Operation) -> bool:
             },
         )
         return True
-    if name == "tnx.constant_of_shape" and size_values(op.operands[0]) is not None:
+    if (
+        name == "tnx.constant_of_shape"
+        and any(is_symbolic(d) for d in shape_of(op.results[0]))
+        and (is_constant(op.operands[0]) or size_values(op.operands[0]) is not None)
+    ):
         return _constant_of_shape_sizes(op)
     if name == "tnx.mat_mul":
         return _matmul_vectors(op)

@@ -79,7 +79,7 @@ def recurrence_kernel(b, kernel, args, out_value, cfg, anchor):
         else None
     )
     pv = [e1(peep, at(peep, [dd, gate_col(g)]), col_ok) for g in range(3)] if peep is not None else None  # i, o, f
-    length = b.name(b.convert(em(lens, [rows], row_ok), b.idx), "seq_len") if lens is not None else None  # [BM, 1]
+    length = b.name(b.convert(Emitter(b, args, [bm, 1])(lens, [rows], row_ok), b.idx), "seq_len") if lens is not None else None  # [BM, 1]
     zero = b.const(0.0, [bm, bn], b.f32)
     h = (
         b.name(em(h0, at(h0, [dd, rows, cols]), mask), "h0")
