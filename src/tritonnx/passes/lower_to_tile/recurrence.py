@@ -3,7 +3,8 @@ kernel. A program per BLOCK_M batch rows and direction (program_id(1); reverse f
 second of a bidirectional layer) loops over the time steps inside the kernel, carrying h
 (and c for LSTM) in registers: at each step h·R_g^T per gate via tl.dot (R^T tiles of
 BLOCK_N x BLOCK_N, the hidden size padded to 16 or more and masked, held in registers
-where all gates' fit in HELD_R elements, else re-read from L2 each step), plus the projected input XW[t] (X·W^T + Wb, computed for all steps by one GEMM
+where all gates' fit in HELD_R_GPU (HELD_R_INTERPRETER) elements, else re-read from L2
+each step), plus the projected input XW[t] (X·W^T + Wb, computed for all steps by one GEMM
 before), Rb, the peepholes, clip and the gate activations, then Y[t] is stored. Past a
 row's sequence length the state is carried unchanged and Y is zero; the final states are
 stored after Y (the result stacks Y, Y_h, Y_c on axis 0: `tritonnx.importers.recurrent`).
@@ -23,7 +24,9 @@ from tritonnx.passes.index_maps import Emitter
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 
 GATES = {"tnx.lstm": 4, "tnx.gru": 3, "tnx.rnn": 1}
-HELD_R = 16384  # elements of R^T (all gates) a program keeps in registers across steps
+# elements of R^T (all gates) a program keeps in registers across the steps: 16 KB of fp32
+# on a GPU (32 registers a thread at 4 warps), 64 KB in the interpreter (fewer ops a step)
+HELD_R_GPU, HELD_R_INTERPRETER = 4096, 16384
 FUNCTIONS = {"tnx.lstm": 3, "tnx.gru": 2, "tnx.rnn": 1}  # activation functions per direction
 
 
@@ -79,7 +82,11 @@ def recurrence_kernel(b, kernel, args, out_value, cfg, anchor):
         else None
     )
     pv = [e1(peep, at(peep, [dd, gate_col(g)]), col_ok) for g in range(3)] if peep is not None else None  # i, o, f
-    length = b.name(b.convert(Emitter(b, args, [bm, 1])(lens, [rows], row_ok), b.idx), "seq_len") if lens is not None else None  # [BM, 1]
+    length = (
+        b.name(b.convert(Emitter(b, args, [bm, 1])(lens, [rows], row_ok), b.idx), "seq_len")
+        if lens is not None
+        else None
+    )  # [BM, 1]
     zero = b.const(0.0, [bm, bn], b.f32)
     h = (
         b.name(em(h0, at(h0, [dd, rows, cols]), mask), "h0")
@@ -119,9 +126,13 @@ def recurrence_kernel(b, kernel, args, out_value, cfg, anchor):
     def r_tile(emitter, g):
         return emitter(r, at(r, [dd, gate_col(g), ks]), r_mask)
 
-    # R^T of every gate held in registers across the steps where it fits (64 KB of fp32),
+    interpreter = (
+        "tnx.target" in kernel.attributes and ir.StringAttr(kernel.attributes["tnx.target"]).value == "interpreter"
+    )
+    held = HELD_R_INTERPRETER if interpreter else HELD_R_GPU
+    # R^T of every gate held in registers across the steps where it fits (`held` elements),
     # else re-read each step (from L2: every program reads the same R)
-    r_held = [r_tile(Emitter(b, args, [bn, bn]), g) for g in range(gates)] if gates * bn * bn <= HELD_R else None
+    r_held = [r_tile(Emitter(b, args, [bn, bn]), g) for g in range(gates)] if gates * bn * bn <= held else None
     loop = b.for_range(0, seq, 1, carried)
     with ir.InsertionPoint(loop.body):
         s = b.name(b.splat(b.loop_index(loop.induction_variable), [bm, 1]), "step")
