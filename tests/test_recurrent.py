@@ -208,6 +208,41 @@ def test_torch_recurrent_dynamic_batch(tmp_path, make, layers):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_torch_dynamic_sequence_length(tmp_path):
+    """A bidirectional LSTM over a dynamic batch and sequence length: the recurrence loops
+    over the run-time length (one artifact for every size)."""
+    import torch
+
+    torch.manual_seed(0)
+
+    class Lstm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(8, 16, bidirectional=True, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    path = tmp_path / "model.onnx"
+    with torch.no_grad():
+        torch.onnx.export(
+            Lstm().eval(),
+            (torch.randn(2, 5, 8),),
+            str(path),
+            opset_version=17,
+            dynamo=False,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch", 1: "seq"}, "y": {0: "batch", 1: "seq"}},
+        )
+    model = onnx.load(str(path))
+    compiled = tritonnx.compile(model, tmp_path / "art", size_hints={"batch": 4, "seq": 8})
+    assert sorted(lc["kind"] for lc in compiled.plan["launches"]) == ["mat_mul", "pointwise", "recurrence"]
+    for batch, seq in [(2, 3), (3, 7)]:
+        x = np.random.default_rng(seq).standard_normal((batch, seq, 8)).astype(np.float32)
+        np.testing.assert_allclose(compiled.run({"x": x})["y"], ort_run(model, {"x": x})[0], rtol=1e-4, atol=1e-5)
+
+
 # ---- every recurrence kernel compiles to sm_90 cubin (no GPU needed) ---------------------
 
 
