@@ -19,7 +19,6 @@ from mlir.dialects import scf
 
 from tritonnx.dialects.builders import attrs_of, operand, shape_of
 from tritonnx.passes.elementwise import OPS as ELEMENTWISE
-from tritonnx.passes.elementwise import _tanh
 from tritonnx.passes.index_maps import Emitter
 from tritonnx.passes.lower_to_tile.common import block_start, dot_inputs
 
@@ -35,7 +34,7 @@ def activation(b, name: str, x, alpha: float, beta: float):
     if name == "Affine":
         return b.binary("add", b.binary("mul", x, alpha), beta)
     if name == "ScaledTanh":
-        return b.binary("mul", _tanh(b, b.binary("mul", x, beta)), alpha)
+        return b.binary("mul", ELEMENTWISE["tnx.tanh"](b, [b.binary("mul", x, beta)], {}), alpha)
     snake = {"LeakyRelu": "leaky_relu", "ThresholdedRelu": "thresholded_relu", "HardSigmoid": "hard_sigmoid"}
     fn = ELEMENTWISE[f"tnx.{snake.get(name, name.lower())}"]
     return fn(b, [x], {"alpha": alpha, "beta": beta})
