@@ -252,6 +252,23 @@ OPS: dict[str, OpDef] = {
         dict(axis=-1, largest=1, sorted=1),
         kernel="top_k",
     ),
+    # recurrent layers: the importer computes X·W^T + Wb for all steps as one MatMul (`XW`,
+    # [num_directions, seq*batch, gates*hidden]) and the recurrence runs as one kernel; the
+    # result packs Y ([seq, num_directions, batch, hidden]) then Y_h (and Y_c) along axis 0
+    **{
+        name: OpDef(
+            ("XW", "R", "B?", "sequence_lens?", "initial_h?") + (("initial_c?", "P?") if name == "LSTM" else ()),
+            "reduce",
+            f"{name}-22 after its input projection (tritonnx form: XW = X·W^T + Wb; "
+            "the result is Y, Y_h" + (", Y_c" if name == "LSTM" else "") + " stacked on axis 0, layout 0).",
+            dict(activation_alpha=None, activation_beta=None, activations=None, clip=None, direction="forward")
+            | (dict(input_forget=0) if name == "LSTM" else {})
+            | (dict(linear_before_reset=0) if name == "GRU" else {}),
+            params=(),
+            kernel="recurrence",
+        )
+        for name in ("LSTM", "GRU", "RNN")
+    },
     "ArgMax": OpDef(("data",), "reduce", "ArgMax-13.", dict(axis=0, keepdims=1, select_last_index=0), kernel="reduce"),
     "ArgMin": OpDef(("data",), "reduce", "ArgMin-13.", dict(axis=0, keepdims=1, select_last_index=0), kernel="reduce"),
     "Clip": _pw(("input", "min?", "max?"), "Clip-13."),

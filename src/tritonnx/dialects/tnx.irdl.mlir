@@ -424,6 +424,17 @@ irdl.dialect @tnx {
     irdl.operands(x: %0, scale: %1, bias: %2)
     irdl.results(output: %r)
   }
+  // GRU-22 after its input projection (tritonnx form: XW = X·W^T + Wb; the result is Y, Y_h stacked on axis 0, layout 0).
+  irdl.operation @gru {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %3 = irdl.any
+    %4 = irdl.any
+    %r = irdl.any
+    irdl.operands(xw: %0, r: %1, b: optional %2, sequence_lens: optional %3, initial_h: optional %4)
+    irdl.results(output: %r)
+  }
   // HardSigmoid-6.
   irdl.operation @hard_sigmoid {
     %0 = irdl.any
@@ -540,6 +551,19 @@ irdl.dialect @tnx {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // LSTM-22 after its input projection (tritonnx form: XW = X·W^T + Wb; the result is Y, Y_h, Y_c stacked on axis 0, layout 0).
+  irdl.operation @lstm {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %3 = irdl.any
+    %4 = irdl.any
+    %5 = irdl.any
+    %6 = irdl.any
+    %r = irdl.any
+    irdl.operands(xw: %0, r: %1, b: optional %2, sequence_lens: optional %3, initial_h: optional %4, initial_c: optional %5, p: optional %6)
     irdl.results(output: %r)
   }
   // MatMul-13, batch dims broadcast (1-D operands become matrices).
@@ -804,6 +828,17 @@ irdl.dialect @tnx {
     %1 = irdl.any
     %r = irdl.any
     irdl.operands(input: %0, sequence_lens: %1)
+    irdl.results(output: %r)
+  }
+  // RNN-22 after its input projection (tritonnx form: XW = X·W^T + Wb; the result is Y, Y_h stacked on axis 0, layout 0).
+  irdl.operation @rnn {
+    %0 = irdl.any
+    %1 = irdl.any
+    %2 = irdl.any
+    %3 = irdl.any
+    %4 = irdl.any
+    %r = irdl.any
+    irdl.operands(xw: %0, r: %1, b: optional %2, sequence_lens: optional %3, initial_h: optional %4)
     irdl.results(output: %r)
   }
   // Round: elementwise.

@@ -493,6 +493,52 @@ def top_k(n: Node):
         n.fail(f"k {k[0]} is out of range [0, {x[axis]}] (axis {axis} of X {fmt(x)})")
 
 
+@verifier("LSTM", "GRU", "RNN")
+def recurrent(n: Node):
+    """LSTM-22, GRU-22, RNN-22 in tritonnx's form (`tritonnx.importers.recurrent`): XW
+    [D, seq*batch, G*H], the result [seq + 1 (+ 1 for LSTM), D, batch, H], R [D, G*H, H], B [D, 2*G*H], sequence_lens [batch] (int32),
+    initial_h / initial_c [D, batch, H], P [D, 3*H]; D is 2 for direction bidirectional."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[n.type]
+    xw, r = n.shape("XW"), n.shape("R")
+    direction = n.attrs.get("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        n.fail(f"direction {direction!r} is not forward, reverse or bidirectional")
+    out = n.out
+    states = 2 if n.type == "LSTM" else 1
+    if xw is None or r is None or out is None or len(xw) != 3 or len(r) != 3 or len(out) != 4:
+        n.fail("the projected X and R must be 3-D, the result 4-D")
+    d, rows, gh = xw
+    seq = out[0] - states if _known(out[0]) else None
+    batch = out[2]
+    if _known(rows, seq, batch) and rows != seq * batch:
+        n.fail(f"the projected X has {rows} rows but {seq} steps of batch {batch} need {seq * batch}")
+    hidden = r[2]
+    want_d = 2 if direction == "bidirectional" else 1
+    if _known(d) and d != want_d:
+        n.fail(f"W has {d} directions but direction {direction} needs {want_d}")
+    if _known(hidden, gh) and gh != gates * hidden:
+        n.fail(f"W has {gh} rows but {gates} gates of hidden_size {hidden} need {gates * hidden}")
+    expect = {
+        "R": [d, gates * hidden, hidden],
+        "B": [d, 2 * gates * hidden],
+        "sequence_lens": [batch],
+        "initial_h": [d, batch, hidden],
+        "initial_c": [d, batch, hidden],
+        "P": [d, 3 * hidden],
+    }
+    for name, dims in expect.items():
+        s = n.shape(name)
+        if s is None:
+            continue
+        if len(s) != len(dims) or any(_known(a, b) and a != b for a, b in zip(s, dims)):
+            n.fail(f"{name} has shape {fmt(s)} but must be {fmt(dims)}")
+    if n["sequence_lens"] is not None and n.dtype("sequence_lens") != np.int32:
+        n.fail(f"sequence_lens must be int32, not {n.dtype('sequence_lens')}")
+    lens = n.value("sequence_lens")
+    if lens is not None and _known(seq) and (np.any(lens < 0) or np.any(lens > seq)):
+        n.fail(f"sequence_lens {lens.tolist()} must lie in [0, {seq}]")
+
+
 # ---- elementwise --------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from tritonnx.dialects.ops import INTERNAL, OPS, snake
 from tritonnx.dialects.verify import inlined_name, label, node_names, user_node
 from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
 from tritonnx.importers import control_flow, external, symbolic_shapes
+from tritonnx.importers.recurrent import GATES, import_recurrent
 from tritonnx.symbolic import HINT, broadcast_shapes, is_symbolic, make, parse, sym
 
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
@@ -810,6 +811,17 @@ class _Importer:
                     self.values[out] = create(
                         "tnx.top_k", ins, [self.ttype(out, f"output of {label(name, op)}")], {**attrs, "output": j}
                     ).result
+            return
+        if op in GATES:  # LSTM, GRU, RNN: the input projection, the recurrence, views of its result
+            types = [self.ttype(o, f"output of {label(name, op)}") if o else None for o in node.output]
+            used = [bool(o) and (o in self.used or j == 0) for j, o in enumerate(node.output)]
+            try:
+                values = import_recurrent(op, ins, attrs, types, used)
+            except ValueError as e:
+                raise InvalidModelError(f"{label(name, op)}: {e}") from None
+            for o, v in zip(node.output, values):
+                if v is not None:
+                    self.values[o] = v
             return
         if op == "LayerNormalization" and len(outs) > 1 and any(o in self.used for o in outs[1:]):
             self.layer_norm_with_statistics(node, name, ins, attrs)

@@ -722,6 +722,22 @@ def _dead(op: ir.Operation) -> bool:
     return op.name.startswith("tnx.") and all(len(list(r.uses)) == 0 for r in op.results)
 
 
+def _constant_of_shape_sizes(op: ir.Operation) -> bool:
+    """ConstantOfShape of a dynamic size (torch's zero initial states of an RNN over a
+    dynamic batch) as an Expand of its one-element value: a view, which its readers index.
+    Its result type gives the shape (as for a canonical Expand): the shape operand only has
+    to be known."""
+    value = current_weights().array(op.attributes["value"]) if "value" in op.attributes else np.zeros(1, np.float32)
+    result = op.results[0]
+    rank = len(shape_of(result))
+    with ir.InsertionPoint(op), op.location:
+        scalar = make_constant(value.reshape([1] * rank).astype(dtype_of(result)), _hint(op))
+        new = create("tnx.expand", [scalar], [result.type]).result
+    result.replace_all_uses_with(new)
+    op.erase()
+    return True
+
+
 def _rewrite(op: ir.Operation) -> bool:
     """Applies the first rewrite that matches `op`; returns whether the IR changed. Raises
     CompileError where an input that must be constant is not (yet)."""
@@ -772,6 +788,12 @@ def _rewrite(op: ir.Operation) -> bool:
             },
         )
         return True
+    if (
+        name == "tnx.constant_of_shape"
+        and any(is_symbolic(d) for d in shape_of(op.results[0]))
+        and (is_constant(op.operands[0]) or size_values(op.operands[0]) is not None)
+    ):
+        return _constant_of_shape_sizes(op)
     if name == "tnx.mat_mul":
         return _matmul_vectors(op)
     if name == "tnx.top_k" and "k" not in op.attributes:

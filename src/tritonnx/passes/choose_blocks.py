@@ -14,6 +14,7 @@ runs fastest with large blocks). Block names by kind:
   pool:                BLOCK_P outputs x BLOCK_R window positions
   softmax:             BLOCK_P rows x BLOCK_R (the whole axis, or a chunk of a longer or dynamic one)
   top_k:               BLOCK_P rows x BLOCK_R (the whole axis)
+  recurrence:          BLOCK_M batch rows x BLOCK_N (the whole hidden size); grid (batch blocks, directions)
   attention:           BLOCK_M queries x BLOCK_N keys per step, BLOCK_D the head dimension
   pointwise:           BLOCK elements
 """
@@ -25,7 +26,7 @@ import math
 from mlir import ir
 
 from tritonnx.dialects.builders import attrs_of, shape_of, to_attr, type_shape
-from tritonnx.dialects.ops import POINTWISE
+from tritonnx.dialects.ops import ONNX_NAME, POINTWISE
 from tritonnx.errors import CompileError
 from tritonnx.passes import current_session, functions, ops
 from tritonnx.passes.kernel_info import anchor_of, attention_ops, gemm_dims, node_name
@@ -36,7 +37,12 @@ NAME = "choose-blocks"
 ONE_BLOCK_AXIS = 16384  # a static softmax axis up to this long is held in one block
 CHUNK_GPU, CHUNK_INTERPRETER = 4096, 16384  # a longer or dynamic one loops in chunks of this many
 MAX_TOP_K_AXIS = 16384  # TopK holds its row in one block
+MAX_RECURRENT_HIDDEN = 256  # a recurrence holds h (and c) and one gate's R^T tile [H, H] on chip
 DYNAMIC_AXIS = 1024  # the least block of a dynamic row: TopK's one block (a run-time guard), softmax's chunk
+
+
+def onnx_name(op: ir.Operation) -> str:
+    return ONNX_NAME.get(op.name, op.name)
 
 
 def pow2(n: int) -> int:
@@ -80,6 +86,18 @@ def choose(
             )
             warps, stages = 4, 1
         grid = [cdiv(m, block["BLOCK_M"]), cdiv(n, block["BLOCK_N"]), groups]
+    elif kind == "recurrence":  # LSTM, GRU, RNN: all time steps in one program per batch block and direction
+        _, directions, batch, hidden = shape_of(anchor.results[0])
+        if hidden > MAX_RECURRENT_HIDDEN:
+            raise CompileError(
+                f"{onnx_name(anchor)} node '{node_name(anchor)}' of hidden_size {hidden} is not supported yet "
+                f"(at most {MAX_RECURRENT_HIDDEN}: the recurrence keeps its state and R on chip; "
+                "a kernel per time step for larger layers is not implemented)."
+            )
+        bn = max(16, pow2(hidden))  # tl.dot needs M, N, K >= 16 on the GPU: padded, masked
+        bm = max(16, min(pow2(hint(batch)), 32 if gpu else 256))
+        block = dict(BLOCK_M=bm, BLOCK_N=bn)
+        grid, warps, stages = [cdiv(batch, bm), directions], (8 if bn >= 128 else 4), 1
     elif kind == "attention":  # grid: blocks of queries x (batch, heads)
         m1, m2 = attention_ops(anchor)
         scores = shape_of(anchor.results[0])
@@ -259,6 +277,9 @@ def cost_attrs(kernel: ir.Operation, kind: str, anchor: ir.Operation | None, out
             flops += 2 * in_elems * (shape_of(m1.operands[0])[-1] + shape_of(m2.results[0])[-1]) + 5 * in_elems
             b_args = _slice_args(m1.operands[1], set(args)) | _slice_args(m2.operands[1], set(args))
             a_args = _slice_args(m1.operands[0], set(args))
+        elif kind == "recurrence":  # h·R^T at every step: 2*H multiply-adds per projected element
+            flops += 2 * in_elems * shape_of(anchor.operands[1])[2] + 10 * in_elems
+            b_args = _slice_args(anchor.operands[1], set(args))
         else:
             flops += ANCHOR_FLOPS_PER_INPUT.get(kind, 1) * in_elems
         if kind != "attention":

@@ -25,7 +25,7 @@ from tritonnx.dialects.ops import DOT, POINTWISE, REDUCE, VIEWS  # noqa: F401 - 
 from tritonnx.passes import ops
 from tritonnx.passes.kernel_info import node_name  # noqa: F401
 
-NO_EPILOGUE = ("tnx.top_k",)  # anchors that store as they go
+NO_EPILOGUE = ("tnx.top_k", "tnx.lstm", "tnx.gru", "tnx.rnn")  # anchors that store as they go
 
 # `tnx.fusion` codes: why an op is in its group
 FUSION = {

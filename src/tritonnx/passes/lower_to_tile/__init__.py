@@ -14,7 +14,7 @@ Index arithmetic is int32, or int64 in a kernel with a tensor of 2^31 elements o
 (`index_bits`, recorded as `tnx.index_bits`; dynamic sizes get run-time guards).
 
 One module per job: a module per template (`dot`, `pool`, `reduce`, `norm`, `softmax`,
-`scan`, `top_k`, `attention`, `pointwise`), `outputs` (storing outputs, multi-output
+`scan`, `top_k`, `recurrence`, `attention`, `pointwise`), `outputs` (storing outputs, multi-output
 windows), `index_width`, `destination` (@main's calls and the check buffers) and `common`.
 """
 
@@ -39,6 +39,7 @@ from tritonnx.passes.lower_to_tile.index_width import index_bits
 from tritonnx.passes.lower_to_tile.norm import norm_kernel
 from tritonnx.passes.lower_to_tile.pointwise import pointwise_kernel
 from tritonnx.passes.lower_to_tile.pool import pool_kernel
+from tritonnx.passes.lower_to_tile.recurrence import recurrence_kernel
 from tritonnx.passes.lower_to_tile.reduce import reduce_kernel
 from tritonnx.passes.lower_to_tile.softmax import softmax_kernel
 from tritonnx.passes.lower_to_tile.top_k import top_k_kernel
@@ -59,6 +60,7 @@ TEMPLATES = {
     "reduce": reduce_kernel,
     "norm": norm_kernel,
     "top_k": top_k_kernel,
+    "recurrence": recurrence_kernel,
     "attention": attention_kernel,
     "pointwise": pointwise_kernel,
 }
