@@ -240,3 +240,54 @@ def test_control_flow_with_a_sequence_is_refused_naming_the_node(tmp_path):
     with pytest.raises(UnsupportedModelError, match=r"pick/then_branch/SequenceConstruct_0 \(SequenceConstruct"):
         tritonnx.compile(model, tmp_path / "art")
     assert not (tmp_path / "art").exists()
+
+
+def test_sequences_and_optionals_are_host_values(tmp_path):
+    """SplitToSequence, SequenceInsert, SequenceAt at a run-time position, SequenceLength,
+    ConcatFromSequence and an optional: host steps of a program, against onnxruntime; a
+    sequence output comes back as a list of arrays; a position outside the sequence raises
+    IndexError naming the node."""
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=0),
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Slice", ["r", "s0", "s1"], ["row"]),
+        helper.make_node("Squeeze", ["row", "s0"], ["row1"]),
+        helper.make_node("SequenceInsert", ["parts", "row1"], ["more"]),
+        helper.make_node("SequenceAt", ["more", "pos"], ["picked"], name="pick"),
+        helper.make_node("Mul", ["picked", "two"], ["y"]),
+        helper.make_node("SequenceLength", ["more"], ["n"]),
+        helper.make_node("ConcatFromSequence", ["more"], ["stacked"], axis=0, new_axis=1),
+        helper.make_node("Optional", ["y"], ["maybe"]),
+        helper.make_node("OptionalHasElement", ["maybe"], ["has"]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F, [3, 4]), helper.make_tensor_value_info("pos", i64, [])],
+        [
+            helper.make_tensor_value_info("y", F, [4]),
+            helper.make_tensor_value_info("n", i64, []),
+            helper.make_tensor_value_info("stacked", F, [4, 4]),
+            helper.make_tensor_value_info("has", TensorProto.BOOL, []),
+            helper.make_tensor_sequence_value_info("more", F, [4]),
+        ],
+        [
+            numpy_helper.from_array(np.float32(2.0), "two"),
+            numpy_helper.from_array(np.array([0], np.int64), "s0"),
+            numpy_helper.from_array(np.array([1], np.int64), "s1"),
+        ],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    assert "host" in {s["step"] for s in compiled.plan["steps"]}
+    x = np.random.default_rng(6).standard_normal((3, 4)).astype(np.float32)
+    for pos in (1, -1):
+        feeds = {"x": x, "pos": np.array(pos, np.int64)}
+        got = compiled.run(feeds)
+        want = dict(zip(["y", "n", "stacked", "has", "more"], ort_run(model, feeds)))
+        for name in ("y", "n", "stacked", "has"):
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-6, err_msg=name)
+        assert isinstance(got["more"], list) and len(got["more"]) == 4
+        for a, b in zip(got["more"], want["more"]):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+    with pytest.raises(IndexError, match=r"node 'pick' \(SequenceAt\): position 4 is out of range \[-4, 3\]"):
+        compiled.run({"x": x, "pos": np.array(4, np.int64)})

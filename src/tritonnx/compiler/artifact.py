@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 
 from tritonnx.compiler.aot import compile_kernels
 from tritonnx.dialects.builders import np_dtype, type_shape
+from tritonnx.errors import UnsupportedModelError
 from tritonnx.importers import external
 from tritonnx.passes import Session, functions, ops
 from tritonnx.runtime import format as artifact_format
@@ -149,6 +150,12 @@ def build_plan(module: ir.Module, session: Session) -> tuple[dict, dict[str, np.
                 }
             )
         elif op.name == "func.return":
+            for n, v in zip(output_names, op.operands):
+                if v not in names:  # a tnx.sizes: sizes computed from the dynamic dimensions alone
+                    raise UnsupportedModelError(
+                        f"graph output '{n}' is computed from the dynamic sizes alone (a Shape of a dynamic "
+                        "input); tritonnx cannot return it yet: compile for fixed sizes with `shapes=` (CLI --shape)."
+                    )
             outputs = [{"name": n, "buffer": names[v], **_tensor(v.type)} for n, v in zip(output_names, op.operands)]
     for b in buffers:
         if b["kind"] == "intermediate" and any(o["buffer"] == b["name"] for o in outputs):

@@ -38,13 +38,15 @@ from onnx import helper
 
 from tritonnx.dialects.verify import node_names
 from tritonnx.errors import UnsupportedModelError
+from tritonnx.importers.control_flow import HOST_VALUES
 from tritonnx.runtime import format as artifact_format
 
 _SUBGRAPHS = {"If": ("then_branch", "else_branch"), "Loop": ("body",), "Scan": ("body",)}
 
 
 def is_control(node: onnx.NodeProto) -> bool:
-    return node.domain in ("", "ai.onnx") and node.op_type in _SUBGRAPHS
+    """A node that is a step of its own: control flow, or an op over host-side values."""
+    return node.domain in ("", "ai.onnx") and (node.op_type in _SUBGRAPHS or node.op_type in HOST_VALUES)
 
 
 def _used_names(graph: onnx.GraphProto) -> set[str]:
@@ -78,11 +80,14 @@ class _Types:
         self.inits = {t.name: t for t in graph.initializer}
         self.fresh = fresh  # numbers of new dim_params, shared by one program's sub-models
 
-    def info(self, name: str, where: str) -> onnx.ValueInfoProto:
+    def info(self, name: str, where: str, host: bool = False) -> onnx.ValueInfoProto:
         """A ValueInfoProto of `name` for a sub-model's input or output, every unknown size a
-        new dim_param. Raises UnsupportedModelError for a value that is not a tensor of
-        known rank (a sequence, an optional)."""
+        new dim_param; with `host`, a sequence or an optional as it is. Raises
+        UnsupportedModelError for a value that is not a tensor of known rank (or, without
+        `host`, a sequence or an optional)."""
         vi = self.infos.get(name)
+        if host and vi is not None and vi.type.WhichOneof("value") in ("sequence_type", "optional_type"):
+            return vi
         if vi is None and name in self.inits:
             t = self.inits[name]
             return helper.make_tensor_value_info(name, t.data_type, list(t.dims))
@@ -125,7 +130,9 @@ def _body_model(proto: onnx.ModelProto, node: onnx.NodeProto, graph: onnx.GraphP
         outer = {vi.name: x for vi, x in zip(graph.input, node.input) if x}
     inputs = []
     for vi in graph.input:
-        if vi.type.tensor_type.HasField("shape"):
+        if vi.type.WhichOneof("value") in ("sequence_type", "optional_type"):
+            inputs.append(vi)  # a host-side value: the body compiles to a program
+        elif vi.type.tensor_type.HasField("shape"):
             inputs.append(sub_types.info(vi.name, where))
         elif vi.name in outer and node.op_type == "Loop":
             rank = len(types.info(outer[vi.name], where).type.tensor_type.shape.dim)
@@ -133,10 +140,8 @@ def _body_model(proto: onnx.ModelProto, node: onnx.NodeProto, graph: onnx.GraphP
             inputs.append(helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, dims))
         else:
             inputs.append(sub_types.info(vi.name, where))  # raises: a tensor of unknown rank
-    inputs += [types.info(c, where) for c in captures]
-    outputs = [
-        vi if vi.type.WhichOneof("value") == "tensor_type" else sub_types.info(vi.name, where) for vi in graph.output
-    ]
+    inputs += [types.info(c, where, host=True) for c in captures]
+    outputs = list(graph.output)  # tensors (their shapes inferred), or host-side values: a program
     return _submodel(
         proto, where.replace("/", "_"), graph.node, inputs, outputs, [*graph.initializer, *weights]
     ), captures
@@ -210,6 +215,9 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
         start = i + 1
         k = len(steps)
         where = f"steps/{k}"
+        if node.op_type in HOST_VALUES:
+            steps.append(_host_step(node, name))
+            continue
         attrs = {a.name: a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH}
         step: dict = {"step": node.op_type.lower(), "node": name, "outputs": list(node.output)}
         for attr in _SUBGRAPHS[node.op_type]:
@@ -239,9 +247,11 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
         "version": artifact_format.VERSION,
         "program": True,
         "inputs": [
-            {"name": vi.name, **_spec(types.info(vi.name, "graph input"))} for vi in graph.input if vi.name not in inits
+            {"name": vi.name, **_spec(types.info(vi.name, "graph input", host=True))}
+            for vi in graph.input
+            if vi.name not in inits
         ],
-        "outputs": [{"name": o.name, **_spec(types.info(o.name, "graph output"))} for o in graph.output],
+        "outputs": [{"name": o.name, **_spec(types.info(o.name, "graph output", host=True))} for o in graph.output],
         "constants": constants,
         "steps": steps,
         "host_reads": host_reads,
@@ -272,9 +282,45 @@ def _constant(t: onnx.TensorProto, node: str) -> dict:
 
 
 def _spec(vi: onnx.ValueInfoProto) -> dict:
+    """{"shape", "dtype"} of a tensor, with "kind": "sequence" or "optional" (and the
+    element's shape and dtype) for a host-side value."""
     import numpy as np
 
-    t = vi.type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
-    dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
-    return {"shape": dims, "dtype": "bfloat16" if t.elem_type == onnx.TensorProto.BFLOAT16 else np.dtype(dtype).name}
+    kind, t = "tensor", vi.type
+    while t.WhichOneof("value") in ("sequence_type", "optional_type"):
+        if kind == "tensor":
+            kind = t.WhichOneof("value").removesuffix("_type")
+        t = t.sequence_type.elem_type if t.WhichOneof("value") == "sequence_type" else t.optional_type.elem_type
+    if t.WhichOneof("value") != "tensor_type":
+        raise UnsupportedModelError(f"value '{vi.name}' is not a tensor, a sequence of them or an optional one.")
+    tt = t.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
+    dtype = (
+        "bfloat16"
+        if tt.elem_type == onnx.TensorProto.BFLOAT16
+        else np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+    )
+    return {"shape": dims, "dtype": dtype} | ({"kind": kind} if kind != "tensor" else {})
+
+
+def _host_step(node: onnx.NodeProto, name: str) -> dict:
+    """A `host` step: an op over sequences or optionals that the runtime runs on the host
+    (`runtime.program`), its attributes as JSON values."""
+    attrs: dict = {}
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.INT:
+            attrs[a.name] = a.i
+        elif a.type == onnx.AttributeProto.INTS:
+            attrs[a.name] = list(a.ints)
+        elif a.type == onnx.AttributeProto.FLOAT:
+            attrs[a.name] = a.f
+        elif a.name != "type":  # Optional's `type` only types an empty optional
+            raise UnsupportedModelError(f"node {name} ({node.op_type}): attribute {a.name} is not supported.")
+    return {
+        "step": "host",
+        "node": name,
+        "op": node.op_type,
+        "inputs": list(node.input),
+        "outputs": list(node.output),
+        "attributes": attrs,
+    }

@@ -174,8 +174,17 @@ def compare(actual, expected, rtol: float, atol: float) -> str | None:
     if len(actual) != len(expected):
         return f"{len(actual)} outputs, expected {len(expected)}"
     for i, (a, e) in enumerate(zip(actual, expected)):
-        if isinstance(e, (list, tuple)) or e is None:
-            return f"output {i}: expected a {'sequence' if e is not None else 'None (optional)'}"
+        if e is None or a is None:  # an optional output
+            if (a is None) != (e is None):
+                return f"output {i}: {'got' if e is None else 'expected'} an empty optional"
+            continue
+        if isinstance(e, (list, tuple)):  # a sequence output: element by element
+            if not isinstance(a, (list, tuple)) or len(a) != len(e):
+                return f"output {i}: expected a sequence of {len(e)}, got {type(a).__name__}"
+            why = compare(list(a), list(e), rtol, atol)
+            if why:
+                return f"output {i} (a sequence): {why}"
+            continue
         try:
             why = _mismatch(np.asarray(a), np.asarray(e), rtol, atol)
         except Exception as err:  # noqa: BLE001 - e.g. dtypes numpy cannot compare

@@ -118,6 +118,8 @@ class TritonnxRep(BackendRep):
 def _contiguous(value):
     """numpy arrays (and scalars) as C-contiguous arrays of the same shape, 0-d included
     (torch.from_numpy rejects negative strides); torch tensors unchanged."""
+    if isinstance(value, list | tuple):  # a sequence input
+        return [_contiguous(v) for v in value]
     if isinstance(value, np.ndarray) or np.isscalar(value):
         value = np.asarray(value)
         return value if value.flags.c_contiguous else value.copy(order="C")

@@ -31,6 +31,20 @@ from onnx import helper, numpy_helper
 from tritonnx.dialects.verify import node_names
 
 CONTROL_FLOW = ("If", "Loop", "Scan")
+# ops over sequences and optionals: host-side values, run as program steps (`compiler.program`)
+HOST_VALUES = (
+    "SequenceEmpty",
+    "SequenceConstruct",
+    "SequenceAt",
+    "SequenceInsert",
+    "SequenceErase",
+    "SequenceLength",
+    "SplitToSequence",
+    "ConcatFromSequence",
+    "Optional",
+    "OptionalHasElement",
+    "OptionalGetElement",
+)
 UNROLL_LIMIT = 4096  # nodes: at most this many copies of a body's nodes per node unrolled
 _FOLD_ELEMENTS = 1 << 16  # elements: the largest intermediate `_constant` evaluates
 
@@ -385,18 +399,32 @@ def specialize(model: onnx.ModelProto) -> bool:
 
 
 def nodes(model: onnx.ModelProto) -> list[tuple[str, str]]:
-    """(node name, op type) of each top-level If, Loop and Scan of `model`."""
-    return [(name, n.op_type) for n, name in zip(model.graph.node, _names(model.graph)) if _is_control(n)]
+    """(node name, op type) of each top-level If, Loop and Scan of `model`, and of each op
+    over sequences and optionals (HOST_VALUES); a graph input or output that is a sequence
+    or an optional counts too, as ("", "sequence" or "optional")."""
+    out = [
+        (name, n.op_type)
+        for n, name in zip(model.graph.node, _names(model.graph))
+        if _is_control(n) or (n.domain in ("", "ai.onnx") and n.op_type in HOST_VALUES)
+    ]
+    for vi in list(model.graph.input) + list(model.graph.output):
+        kind = vi.type.WhichOneof("value")
+        if kind in ("sequence_type", "optional_type"):
+            out.append((vi.name, kind.removesuffix("_type")))
+    return out
 
 
 def remaining(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
-    """(node name, op type, why tritonnx cannot compile it) of each top-level If, Loop
-    and Scan left after `specialize`."""
-    if not any(_is_control(n) for n in model.graph.node):
+    """(node name, op type, why tritonnx cannot compile it as one straight-line artifact)
+    of each top-level If, Loop and Scan left after `specialize` and each op over sequences
+    and optionals: what only a program (`compiler.program`) runs."""
+    if not nodes(model):
         return []
     out = []
     values = _Values(model)
     for node, name in zip(model.graph.node, _names(model.graph)):
+        if node.domain in ("", "ai.onnx") and node.op_type in HOST_VALUES:
+            out.append((name, node.op_type, "a sequence or an optional is a host-side value of a program"))
         if not _is_control(node):
             continue
         if node.op_type == "If":

@@ -289,7 +289,9 @@ def resolve_shapes(model: onnx.ModelProto, rounds: int = 8) -> onnx.ModelProto:
                     value = cast(list[Any], evaluator.run(None, {i: known[i] for i in node.input if i}))
                 except Exception:  # noqa: BLE001 - a node the reference evaluator cannot run is not folded
                     value = None
-                if value is not None and any(np.asarray(v).size > FOLD_LIMIT for v in value):
+                if value is not None and any(
+                    not isinstance(v, np.ndarray | np.generic) or v.size > FOLD_LIMIT for v in value
+                ):  # a sequence or an optional is a host-side value, never an initializer
                     value = None
             if value is None:
                 kept.append(node)
@@ -403,8 +405,8 @@ def check_supported(model: onnx.ModelProto) -> None:
         )
     bad, listed = [], []
     for name, node in _nodes_at_any_depth(model.graph):
-        if node.domain in ("", "ai.onnx") and node.op_type in control_flow.CONTROL_FLOW:
-            continue  # decided at compile time or refused after (`control_flow.remaining`)
+        if node.domain in ("", "ai.onnx") and node.op_type in control_flow.CONTROL_FLOW + control_flow.HOST_VALUES:
+            continue  # decided at compile time, or program steps (`compiler.program`), or refused after
         if node.domain in ("", "ai.onnx") and opset <= CONVERTED.get(node.op_type, (0, ""))[0]:
             continue  # the converter rewrites it (Scatter-9 to ScatterElements)
         if node.domain not in ("", "ai.onnx") or node.op_type not in OPS or node.op_type in INTERNAL:

@@ -65,7 +65,20 @@ _FILE = re.compile(
     re.ASCII,
 )
 _STEP_DIR = re.compile(r"steps/\d+(/(then_branch|else_branch|body))?", re.ASCII)
-STEP_KINDS = {"graph": (), "if": ("then_branch", "else_branch"), "loop": ("body",), "scan": ("body",)}
+STEP_KINDS = {"graph": (), "if": ("then_branch", "else_branch"), "loop": ("body",), "scan": ("body",), "host": ()}
+HOST_OPS = {
+    "SequenceEmpty",
+    "SequenceConstruct",
+    "SequenceAt",
+    "SequenceInsert",
+    "SequenceErase",
+    "SequenceLength",
+    "SplitToSequence",
+    "ConcatFromSequence",
+    "Optional",
+    "OptionalHasElement",
+    "OptionalGetElement",
+}
 _CHUNK = 1 << 22
 
 
@@ -264,6 +277,12 @@ def _validate_program(plan: dict, files: dict, fail: Callable[[str], NoReturn]) 
     for i, step in enumerate(_list(plan, "steps", fail)):
         if not isinstance(step, dict) or step.get("step") not in STEP_KINDS:
             fail(f"step {i} has kind {step.get('step') if isinstance(step, dict) else step!r}")
+        if step["step"] == "host":
+            if step.get("op") not in HOST_OPS or not isinstance(step.get("attributes", {}), dict):
+                fail(f"step {i} runs host op {step.get('op')!r}")
+            names(step.get("inputs", []), f"step {i}'s inputs")
+            names(step.get("outputs", []), f"step {i}'s outputs")
+            continue
         parts = [step] if step["step"] == "graph" else [step.get(a) for a in STEP_KINDS[step["step"]]]
         for part in parts:
             if (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,23 +113,30 @@ class Program:
                 + ", ".join(f"'{n}' {e['dtype']}{e['shape']}" for n, e in expected.items())
                 + "."
             )
-        as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values())
-        env = {
-            k: (v if isinstance(v, torch.Tensor) else to_torch(np.asarray(v))).to(self.device) for k, v in feeds.items()
-        }
-        for name, t in env.items():
-            spec = expected[name]
-            dtype = str(t.dtype).replace("torch.", "")
-            static = [d if isinstance(d, int) else None for d in spec["shape"]]
-            if (
-                dtype != spec["dtype"]
-                or len(t.shape) != len(static)
-                or any(d is not None and d != n for d, n in zip(static, t.shape))
-            ):
-                raise InputError(
-                    f"input '{name}' has shape {list(t.shape)} and dtype {dtype}; expected shape "
-                    f"{spec['shape']} and dtype {spec['dtype']}."
+
+        def tensors(v) -> list:
+            return list(v) if isinstance(v, list | tuple) else [] if v is None else [v]
+
+        as_numpy = not any(isinstance(t, torch.Tensor) for v in feeds.values() for t in tensors(v))
+
+        def on_device(v):
+            return (v if isinstance(v, torch.Tensor) else to_torch(np.asarray(v))).to(self.device)
+
+        env: dict = {}
+        for name, v in feeds.items():
+            kind = expected[name].get("kind", "tensor")
+            if kind == "sequence":
+                if not isinstance(v, list | tuple):
+                    raise InputError(f"input '{name}' is a sequence: give a list of arrays; got {type(v).__name__}.")
+                env[name] = [on_device(x) for x in v]
+            elif kind == "optional":  # empty, a tensor, or (an optional sequence) a list of them
+                env[name] = (
+                    None if v is None else [on_device(x) for x in v] if isinstance(v, list | tuple) else on_device(v)
                 )
+            else:
+                env[name] = on_device(v)
+            for t in tensors(env[name]):
+                _check_input(name, t, expected[name])
         for name, c in self.plan.get("constants", {}).items():
             env[name] = torch.tensor(c["values"], dtype=getattr(torch, c["dtype"]), device=self.device).reshape(
                 c["shape"]
@@ -136,8 +144,13 @@ class Program:
         with self._lock:
             for step in self.plan["steps"]:
                 getattr(self, "_" + step["step"])(step, env)
-        out = {o["name"]: env[o["name"]] for o in self.plan["outputs"]}
-        return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
+
+        def back(v):
+            if isinstance(v, list):
+                return [back(x) for x in v]
+            return to_numpy(v) if as_numpy and v is not None else v
+
+        return {o["name"]: back(env[o["name"]]) for o in self.plan["outputs"]}
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.plan["inputs"]):
@@ -155,7 +168,74 @@ class Program:
         names = part.get("inputs", []) + part.get("captures", [])
         out = sub.run({n: v for n, v in zip(names, values) if n in sub.input_names})
         # a sub-artifact without inputs answers in numpy, as for a caller's numpy inputs
-        return [v if hasattr(v, "detach") else to_torch(v).to(self.device) for v in (out[n] for n in part["outputs"])]
+        return [_on(v, self.device) for v in (out[n] for n in part["outputs"])]
+
+    def _host(self, step: dict, env: dict) -> None:
+        """An op over sequences (Python lists of tensors) and optionals (a tensor or None),
+        as SequenceConstruct-11, SequenceAt-11, SequenceInsert-11, SequenceErase-11,
+        SequenceLength-11, SequenceEmpty-11, SplitToSequence-11, ConcatFromSequence-11,
+        Optional-15, OptionalHasElement-18 and OptionalGetElement-18 define them. Raises
+        IndexOutOfRangeError for a position outside the sequence, InputError for an empty
+        optional read."""
+        import torch
+
+        from tritonnx.errors import IndexOutOfRangeError
+
+        op, attrs, node = step["op"], step.get("attributes", {}), step["node"]
+        ins: list[Any] = [env[n] if n else None for n in step["inputs"]]
+        ins += [None] * (3 - len(ins))
+
+        def position(seq: list, p, end: int) -> int:
+            if p is None:
+                return end
+            i = int(p.reshape(-1)[0].item())  # a sync point: the position is read on the host
+            n = len(seq) + (1 if op == "SequenceInsert" else 0)
+            if not -n <= i < n:
+                raise IndexOutOfRangeError(
+                    f"node '{node}' ({op}): position {i} is out of range [{-n}, {n - 1}] for a sequence of {len(seq)}."
+                )
+            return i + n if i < 0 else i
+
+        out: object
+        if op == "SequenceEmpty":
+            out = []
+        elif op == "SequenceConstruct":
+            out = [env[n] for n in step["inputs"]]
+        elif op == "SequenceAt":
+            out = ins[0][position(ins[0], ins[1], 0)]
+        elif op == "SequenceInsert":
+            seq = list(ins[0])
+            seq.insert(position(seq, ins[2], len(seq)), ins[1])
+            out = seq
+        elif op == "SequenceErase":
+            seq = list(ins[0])
+            if not seq:
+                raise IndexOutOfRangeError(f"node '{node}' (SequenceErase): the sequence is empty.")
+            del seq[position(seq, ins[1], len(seq) - 1)]
+            out = seq
+        elif op == "SequenceLength":
+            out = torch.tensor(len(ins[0]), dtype=torch.int64, device=self.device)
+        elif op == "SplitToSequence":
+            x, axis = ins[0], attrs.get("axis", 0)
+            if ins[1] is None:
+                pieces = list(torch.split(x, 1, dim=axis))
+                out = pieces if attrs.get("keepdims", 1) else [p.squeeze(axis) for p in pieces]
+            elif ins[1].dim() == 0:
+                out = list(torch.split(x, int(ins[1].item()), dim=axis))
+            else:
+                out = list(torch.split(x, [int(v) for v in ins[1].tolist()], dim=axis))
+        elif op == "ConcatFromSequence":
+            axis = attrs.get("axis", 0)
+            out = torch.stack(ins[0], dim=axis) if attrs.get("new_axis", 0) else torch.cat(ins[0], dim=axis)
+        elif op == "Optional":
+            out = ins[0]
+        elif op == "OptionalHasElement":
+            out = torch.tensor(ins[0] is not None, dtype=torch.bool, device=self.device)
+        else:  # OptionalGetElement
+            if ins[0] is None:
+                raise InputError(f"node '{node}' (OptionalGetElement): the optional is empty.")
+            out = ins[0]
+        env[step["outputs"][0]] = out
 
     def _graph(self, step: dict, env: dict) -> None:
         out = self._run_sub(step, [env[n] for n in step["inputs"]])
@@ -239,6 +319,40 @@ class Program:
             axis = out_axes[k] % (values[0].dim() + 1)
             stacked.append(torch.stack(order, dim=axis))
         env.update((n, v) for n, v in zip(step["outputs"], state + stacked) if n)
+
+
+def _on(value, device):
+    """A sub-artifact's output on the device: numpy arrays as torch tensors, sequences element by
+    element, tensors and empty optionals as they are."""
+    if isinstance(value, np.ndarray):
+        return to_torch(value).to(device)
+    if isinstance(value, list):
+        return [_on(v, device) for v in value]
+    return value
+
+
+def _check_input(name: str, t, spec: dict) -> None:
+    """Raises InputError when tensor `t` (an input, or an element of a sequence or optional
+    input) does not have the spec's dtype and static sizes."""
+    dtype = str(t.dtype).replace("torch.", "")
+    if spec.get("kind"):  # a sequence's elements may differ in shape from its element type: the dtype binds
+        if dtype != spec["dtype"]:
+            raise InputError(
+                f"input '{name}' holds dtype {dtype}; expected {spec['dtype']} (its {spec['kind']}'s elements)."
+            )
+        return
+    static = [d if isinstance(d, int) else None for d in spec["shape"]]
+    if (
+        dtype != spec["dtype"]
+        or len(t.shape) != len(static)
+        or any(d is not None and d != n for d, n in zip(static, t.shape))
+    ):
+        raise InputError(
+            f"input '{name}' has shape {list(t.shape)} and dtype {dtype}; expected shape "
+            f"{spec['shape']} and dtype {spec['dtype']}"
+            + (f" (an element of a {spec['kind']})" if spec.get("kind") else "")
+            + "."
+        )
 
 
 def is_program(path: Path) -> bool:
