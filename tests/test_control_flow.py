@@ -9,7 +9,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tritonnx
 from models import ort_run
-from tritonnx.errors import UnsupportedModelError
 
 F = TensorProto.FLOAT
 
@@ -219,7 +218,8 @@ def test_scan_of_dynamic_length_runs_as_a_program(tmp_path):
             np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_control_flow_with_a_sequence_is_refused_naming_the_node(tmp_path):
+def test_if_whose_branches_return_sequences(tmp_path):
+    """Each branch is a program of host steps; the If returns the branch's sequence."""
     then_branch = helper.make_graph(
         [helper.make_node("SequenceConstruct", ["x"], ["t"])],
         "then",
@@ -237,9 +237,13 @@ def test_control_flow_with_a_sequence_is_refused_naming_the_node(tmp_path):
         [helper.make_tensor_value_info("c", TensorProto.BOOL, []), helper.make_tensor_value_info("x", F, [2])],
         [helper.make_tensor_sequence_value_info("s", F, [2])],
     )
-    with pytest.raises(UnsupportedModelError, match=r"pick/then_branch/SequenceConstruct_0 \(SequenceConstruct"):
-        tritonnx.compile(model, tmp_path / "art")
-    assert not (tmp_path / "art").exists()
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    x = np.array([1.5, -2.0], np.float32)
+    for c in (True, False):
+        got = compiled.run({"c": np.array(c), "x": x})["s"]
+        assert isinstance(got, list) and len(got) == (1 if c else 2)
+        for a in got:
+            np.testing.assert_array_equal(a, x)
 
 
 def test_sequences_and_optionals_are_host_values(tmp_path):
