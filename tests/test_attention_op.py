@@ -152,3 +152,16 @@ def test_bad_head_counts_refused(tmp_path):
     model = attention_model([1, 8, 48], [1, 8, 32], [1, 8, 32], q_num_heads=3, kv_num_heads=2)
     with pytest.raises(InvalidModelError, match=r"node attn \(Attention, opset 23\)"):
         tritonnx.compile(model, tmp_path / "art")
+
+
+def test_dynamic_shape_refused(tmp_path):
+    from tritonnx.errors import UnsupportedModelError
+
+    inputs = [helper.make_tensor_value_info(n, F, [1, 2, "seq", 16]) for n in "QKV"]
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y"], name="attn", is_causal=1)
+    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info("Y", F, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    with pytest.raises(
+        UnsupportedModelError, match=r"node attn \(Attention, opset 23\): input 'Q' has no static shape"
+    ):
+        tritonnx.compile(model, tmp_path / "art")

@@ -16,7 +16,8 @@ followed by a guard that sets such rows to 0 (a plain Softmax would give NaN).
 
 Differences from the reference: the scale multiplies the scores (the reference multiplies Q
 and K by its square root each), and `softmax_precision` is not applied (the kernel's
-softmax runs in float32). A node whose shapes are not all static is left to onnx's inliner.
+softmax runs in float32). A node with an input of dynamic shape is refused
+(UnsupportedModelError naming it); onnx's inliner's expansion does not shape-infer either.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-from tritonnx.dialects.verify import inlined_name
-from tritonnx.errors import InvalidModelError
+from tritonnx.dialects.verify import inlined_name, label
+from tritonnx.errors import InvalidModelError, UnsupportedModelError
 
 MAX_HEAD_DIM = 256  # as passes.match_attention: a head's row of Q, K and V in one block
 
@@ -34,7 +35,8 @@ MAX_HEAD_DIM = 256  # as passes.match_attention: a head's row of Q, K and V in o
 def expand(model: onnx.ModelProto) -> onnx.ModelProto:
     """`model` with each default-domain Attention node whose input shapes are static
     replaced by its decomposition (a copy; `model` itself when there is none to replace).
-    Raises InvalidModelError for head counts that do not divide the hidden sizes."""
+    Raises InvalidModelError for head counts that do not divide the hidden sizes and
+    UnsupportedModelError for an input of dynamic shape, each naming the node."""
     if not any(n.op_type == "Attention" and n.domain in ("", "ai.onnx") for n in model.graph.node):
         return model
     opset = next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), 0)
@@ -54,18 +56,13 @@ def expand(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     nodes: list[onnx.NodeProto] = []
-    changed = False
     for i, node in enumerate(model.graph.node):
         if node.op_type == "Attention" and node.domain in ("", "ai.onnx"):
-            made = _Expansion(node, node.name or f"Attention_{i}", types, opset).build()
-            if made is not None:
-                nodes.extend(made[0])
-                out.graph.initializer.extend(made[1])
-                changed = True
-                continue
+            made, inits = _Expansion(node, node.name or f"Attention_{i}", types, opset).build()
+            nodes.extend(made)
+            out.graph.initializer.extend(inits)
+            continue
         nodes.append(node)
-    if not changed:
-        return model
     del out.graph.node[:]
     out.graph.node.extend(nodes)
     return out
@@ -107,16 +104,21 @@ class _Expansion:
         return self.const(np.asarray(values, np.int64))
 
     def fail(self, why: str):
-        raise InvalidModelError(f"node {self.name} (Attention, opset {self.opset}): {why}.")
+        raise InvalidModelError(f"{label(self.name, 'Attention', self.opset)}: {why}.")
 
     # -- the decomposition
-    def build(self) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]] | None:
+    def build(self) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
         node, a = self.node, self.attrs
         ins = list(node.input) + [""] * (7 - len(node.input))
         q, k, v, mask, past_k, past_v, nonpad = ins[:7]
         outs = list(node.output) + [""] * (4 - len(node.output))
-        if any(n and n not in self.types for n in (q, k, v, mask, past_k, past_v)):
-            return None  # a dynamic shape: left to onnx's inliner
+        dynamic = next((n for n in (q, k, v, mask, past_k, past_v) if n and n not in self.types), None)
+        if dynamic is not None:
+            raise UnsupportedModelError(
+                f"{label(self.name, 'Attention', self.opset)}: input '{dynamic}' has no static shape; tritonnx "
+                "compiles Attention at static sizes only: give the input shapes with `shapes={name: [...]}` "
+                "(CLI: --shape NAME=D1,D2,...)."
+            )
         qs, dtype = self.types[q]
         ks, vs = self.types[k][0], self.types[v][0]
         if len(qs) == 3:
