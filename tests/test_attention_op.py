@@ -136,16 +136,6 @@ def test_qk_matmul_output_decomposed(tmp_path):
     assert "attention" not in {launch["kind"] for launch in compiled.plan["launches"]}
 
 
-def test_attention_kernel_compiles_to_sm90(tmp_path):
-    """The flash-attention kernel with a causal mask and GQA compiles to sm_90 cubin."""
-    model = attention_model([1, 4, 8, 16], [1, 2, 8, 16], [1, 2, 8, 16], mask=([8, 8], F), is_causal=1)
-    out = tmp_path / "art"
-    compiled = tritonnx.compile(model, out, targets=("sm_90",))
-    (launch,) = compiled.plan["launches"]
-    assert launch["kind"] == "attention"
-    assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
-
-
 def test_bad_head_counts_refused(tmp_path):
     from tritonnx.errors import InvalidModelError
 
@@ -165,3 +155,43 @@ def test_dynamic_shape_refused(tmp_path):
         UnsupportedModelError, match=r"node attn \(Attention, opset 23\): input 'Q' has no static shape"
     ):
         tritonnx.compile(model, tmp_path / "art")
+
+
+def nonpad_model() -> onnx.ModelProto:
+    """Attention-24 over a static cache: keys at or past nonpad_kv_seqlen[b] are padding,
+    causal from each batch's end (offset nonpad_kv_seqlen[b] - q_len), 4 query heads over 2."""
+    q, kv = [2, 4, 3, 16], [2, 2, 8, 16]
+    inputs = [helper.make_tensor_value_info(n, F, s) for n, s in (("Q", q), ("K", kv), ("V", kv))]
+    inputs.append(helper.make_tensor_value_info("N", TensorProto.INT64, [2]))
+    node = helper.make_node("Attention", ["Q", "K", "V", "", "", "", "N"], ["Y"], name="attn", is_causal=1)
+    graph = helper.make_graph([node], "g", inputs, [helper.make_empty_tensor_value_info("Y")])
+    return onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 24)]))
+
+
+def test_nonpad_kv_seqlen(tmp_path):
+    """One kernel; a batch whose queries see no key (nonpad 2 < q_len 3 in its first row) gives 0."""
+    from onnx.reference import ReferenceEvaluator
+
+    model = nonpad_model()
+    feeds = feeds_of(model)
+    feeds["N"] = np.array([8, 2], np.int64)
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    np.testing.assert_allclose(
+        compiled.run(feeds)["Y"], ReferenceEvaluator(model).run(None, feeds)[0], rtol=1e-4, atol=1e-5
+    )
+    assert Counter(launch["kind"] for launch in compiled.plan["launches"]) == Counter(attention=1)
+
+
+@pytest.mark.parametrize("case", ["gqa_causal_mask", "nonpad"])
+def test_attention_kernel_compiles_to_sm90(tmp_path, case):
+    """The flash-attention kernel with its masks (a float mask and causal over GQA; the
+    per-batch masks of nonpad_kv_seqlen) compiles to sm_90 cubin."""
+    if case == "nonpad":
+        model = nonpad_model()
+    else:
+        model = attention_model([1, 4, 8, 16], [1, 2, 8, 16], [1, 2, 8, 16], mask=([8, 8], F), is_causal=1)
+    out = tmp_path / "art"
+    compiled = tritonnx.compile(model, out, targets=("sm_90",))
+    (launch,) = compiled.plan["launches"]
+    assert launch["kind"] == "attention"
+    assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"

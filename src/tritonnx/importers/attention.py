@@ -222,13 +222,14 @@ class _Expansion:
             if right >= 0:
                 ok &= -diff <= right
             return self.const(ok), lambda heads: False
-        # per batch: offset = nonpad_kv_seqlen[b] - sq; keys at or past nonpad_kv_seqlen[b] are padding
+        # per batch: offset = nonpad_kv_seqlen[b] - sq; keys at or past nonpad_kv_seqlen[b] are padding.
+        # Every op is at the mask's full shape [b, 1, rows, skv], so partition fuses them all
+        # into the kernel (a branch merges only at its reader's shape).
         n = self.op("Reshape", [self.op("Cast", [nonpad], to=onnx.TensorProto.INT64), self.ints([b, 1, 1, 1])])
-        keep = self.op("Less", [self.ints(j.reshape(1, 1, 1, skv)), n])
-        rows = 1
-        if causal or left >= 0 or right >= 0:
-            rows = sq
-            rel = self.op("Sub", [self.op("Add", [self.ints((i - sq).reshape(1, 1, sq, 1)), n]), self.ints(j)])
+        rows = sq if causal or left >= 0 or right >= 0 else 1
+        keep = self.op("Less", [self.ints(np.broadcast_to(j, (rows, skv)).reshape(1, 1, rows, skv)), n])
+        if rows == sq:  # rel = i + offset - j
+            rel = self.op("Add", [self.ints((i - sq - j).reshape(1, 1, sq, skv)), n])
             zero = self.ints(0)
             if causal:
                 keep = self.op("And", [keep, self.op("GreaterOrEqual", [rel, zero])])
