@@ -195,3 +195,26 @@ def test_attention_kernel_compiles_to_sm90(tmp_path, case):
     (launch,) = compiled.plan["launches"]
     assert launch["kind"] == "attention"
     assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
+
+
+def test_computed_full_mask_guarded(tmp_path):
+    """A boolean mask of the scores' shape that the graph computes (Not of an input) is not
+    told apart from the scores by match-attention: the decomposition, whose guard gives a
+    row with no key to attend 0 (not NaN), as onnx.reference does."""
+    from onnx.reference import ReferenceEvaluator
+
+    q, k, v = QKV
+    inputs = [helper.make_tensor_value_info(n, F, s) for n, s in (("Q", q), ("K", k), ("V", v))]
+    inputs.append(helper.make_tensor_value_info("M", B, [1, 2, 8, 8]))
+    nodes = [
+        helper.make_node("Not", ["M"], ["keep"]),
+        helper.make_node("Attention", ["Q", "K", "V", "keep"], ["Y"], name="attn"),
+    ]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_empty_tensor_value_info("Y")])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]))
+    feeds = feeds_of(model)
+    feeds["M"][0, 1, 5] = True
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    got = compiled.run(feeds)["Y"]
+    np.testing.assert_allclose(got, ReferenceEvaluator(model).run(None, feeds)[0], rtol=1e-4, atol=1e-5)
+    assert np.all(got[0, 1, 5] == 0)

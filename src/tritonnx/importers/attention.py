@@ -56,9 +56,10 @@ def expand(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     nodes: list[onnx.NodeProto] = []
+    sources = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer}
     for i, node in enumerate(model.graph.node):
         if node.op_type == "Attention" and node.domain in ("", "ai.onnx"):
-            made, inits = _Expansion(node, node.name or f"Attention_{i}", types, opset).build()
+            made, inits = _Expansion(node, node.name or f"Attention_{i}", types, opset, sources).build()
             nodes.extend(made)
             out.graph.initializer.extend(inits)
             continue
@@ -69,8 +70,9 @@ def expand(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 class _Expansion:
-    def __init__(self, node: onnx.NodeProto, name: str, types: dict, opset: int):
+    def __init__(self, node: onnx.NodeProto, name: str, types: dict, opset: int, sources: set[str]):
         self.node, self.name, self.types, self.opset = node, name, types, opset
+        self.sources = sources  # graph inputs and initializers: no op computes them
         self.attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
@@ -165,6 +167,8 @@ class _Expansion:
         masked = False
         if mask:
             ms, mdt = self.types[mask]
+            if len(ms) == 4 and ms == [b, qh, sq, skv] and mask not in self.sources:
+                fused = False  # a computed mask of the scores' shape: match-attention cannot tell them apart
             if ms[-1] < skv:  # padded with keys not attended
                 pads = [0] * (2 * len(ms))
                 pads[2 * len(ms) - 1] = skv - ms[-1]
