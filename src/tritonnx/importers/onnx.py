@@ -111,9 +111,14 @@ def expand_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     onnx's inliner leaves the nodes it generates unnamed; each is named here after the node
     it came from (`drop1 (Bernoulli): RandomUniformLike_0`, see
     `tritonnx.dialects.verify.inlined_name`), so that errors and dumps name the user's node.
-    The result records the model's own opset in its metadata (SOURCE_OPSET)."""
+    The result records the model's own opset in its metadata (SOURCE_OPSET). Attention-23
+    to -25 is expanded first by `tritonnx.importers.attention`, into the ops the
+    flash-attention kernel fuses (onnx's inliner fails on its optional inputs and outputs)."""
     from onnx import inliner
 
+    from tritonnx.importers import attention
+
+    model = attention.expand(model)  # Attention-23 to -25 as the ops the flash-attention kernel fuses
     try:
         out = inliner.inline_selected_functions(
             model, [("", op) for op in OPS if op not in INTERNAL], exclude=True, inline_schema_functions=True

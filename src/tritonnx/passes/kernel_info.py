@@ -9,7 +9,7 @@ import math
 from mlir import ir
 
 from tritonnx.dialects.builders import attrs_of, shape_of
-from tritonnx.dialects.ops import KERNEL_KIND
+from tritonnx.dialects.ops import KERNEL_KIND, POINTWISE
 from tritonnx.passes import ops
 
 
@@ -53,14 +53,18 @@ def gemm_dims(kind: str, anchor: ir.Operation) -> tuple[int, int, int, int]:
 
 
 def attention_ops(softmax: ir.Operation) -> tuple[ir.Operation, ir.Operation]:
-    """The two MatMuls (Q K^T, P V) of the attention around `softmax` (marked by the fuse pass)."""
+    """The two MatMuls (Q K^T, P V) of the attention around `softmax` (marked by the fuse pass).
+    The scores run through the operand of the Softmax's shape that a pointwise op or the
+    MatMul computes, as match-attention found them (a full-shape mask is a view or an input)."""
     v = softmax.operands[0]
     while v.owner.operation.name != "tnx.mat_mul":
         op = v.owner.operation
         v = next(
             o
             for o in op.operands
-            if shape_of(o) == shape_of(softmax.results[0]) and isinstance(o.owner, (ir.Operation, ir.OpView))
+            if shape_of(o) == shape_of(softmax.results[0])
+            and isinstance(o.owner, (ir.Operation, ir.OpView))
+            and o.owner.operation.name in POINTWISE + ("tnx.mat_mul",)
         )
     m2 = next(iter(softmax.results[0].uses)).owner.operation
     return v.owner.operation, m2

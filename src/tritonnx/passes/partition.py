@@ -160,7 +160,8 @@ class _Partition:
     def visit_attention(self, op: ir.Operation) -> None:
         """An op of a matched attention: the first (its first MatMul) anchors the group, the
         others join it with match-attention's code and prose; V, the right operand of the
-        second MatMul, may bring a prologue."""
+        second MatMul, and the masks of the ops on the scores (operands of another shape or
+        type than the scores) may bring a prologue."""
         match = ir.IntegerAttr(op.attributes["tnx.attention_id"]).value
         if match not in self.attention:
             self.attention[match] = self.visit_anchor(op).id
@@ -169,6 +170,10 @@ class _Partition:
         self.join(op, group, fusion_of(op) or "attention", _why(op) or "attention")
         if op.name == "tnx.mat_mul":
             self.take_prologue(op, op.operands[1], group)
+        elif op.name in fusion.POINTWISE:  # a mask computed from inputs (nonpad_kv_seqlen's)
+            for value in op.operands:
+                if shape_of(value) != shape_of(op.results[0]) or value.type != op.results[0].type:
+                    self.take_prologue(op, value, group)
         group.tail = op
 
     def take_prologue(self, anchor: ir.Operation, value: ir.Value, group: Group) -> None:
