@@ -217,6 +217,12 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
         where = f"steps/{k}"
         if node.op_type in HOST_VALUES:
             steps.append(_host_step(node, name))
+            if node.op_type in ("NonZero", "Compress", "Unique"):
+                host_reads.append(f"{name}: reads the size of its output, which depends on the values")
+            elif node.op_type in ("SequenceAt", "SequenceInsert", "SequenceErase") and len(node.input) > 1 + (
+                node.op_type == "SequenceInsert"
+            ):
+                host_reads.append(f"{name}: reads its position")
             continue
         attrs = {a.name: a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH}
         step: dict = {"step": node.op_type.lower(), "node": name, "outputs": list(node.output)}

@@ -31,7 +31,8 @@ from onnx import helper, numpy_helper
 from tritonnx.dialects.verify import node_names
 
 CONTROL_FLOW = ("If", "Loop", "Scan")
-# ops over sequences and optionals: host-side values, run as program steps (`compiler.program`)
+# host steps of a program (`compiler.program`): ops over sequences and optionals (host-side
+# values), and ops whose output size depends on the values (a sync point each)
 HOST_VALUES = (
     "SequenceEmpty",
     "SequenceConstruct",
@@ -44,6 +45,10 @@ HOST_VALUES = (
     "Optional",
     "OptionalHasElement",
     "OptionalGetElement",
+    # ops whose output size depends on the values: run where their input is, sized by it
+    "NonZero",
+    "Compress",
+    "Unique",
 )
 UNROLL_LIMIT = 4096  # nodes: at most this many copies of a body's nodes per node unrolled
 _FOLD_ELEMENTS = 1 << 16  # elements: the largest intermediate `_constant` evaluates
@@ -424,7 +429,9 @@ def remaining(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
     values = _Values(model)
     for node, name in zip(model.graph.node, _names(model.graph)):
         if node.domain in ("", "ai.onnx") and node.op_type in HOST_VALUES:
-            out.append((name, node.op_type, "a sequence or an optional is a host-side value of a program"))
+            out.append(
+                (name, node.op_type, "a host step of a program (a sequence, an optional, or a size from the values)")
+            )
         if not _is_control(node):
             continue
         if node.op_type == "If":

@@ -78,6 +78,9 @@ HOST_OPS = {
     "Optional",
     "OptionalHasElement",
     "OptionalGetElement",
+    "NonZero",
+    "Compress",
+    "Unique",
 }
 _CHUNK = 1 << 22
 

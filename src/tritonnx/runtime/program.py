@@ -174,7 +174,9 @@ class Program:
         """An op over sequences (Python lists of tensors) and optionals (a tensor or None),
         as SequenceConstruct-11, SequenceAt-11, SequenceInsert-11, SequenceErase-11,
         SequenceLength-11, SequenceEmpty-11, SplitToSequence-11, ConcatFromSequence-11,
-        Optional-15, OptionalHasElement-18 and OptionalGetElement-18 define them. Raises
+        Optional-15, OptionalHasElement-18 and OptionalGetElement-18 define them; and the ops
+        whose output size depends on the values (NonZero-13, Compress-11, Unique-11), whose
+        results later steps take at their sizes (a sync point: the size is read). Raises
         IndexOutOfRangeError for a position outside the sequence, InputError for an empty
         optional read."""
         import torch
@@ -231,10 +233,25 @@ class Program:
             out = ins[0]
         elif op == "OptionalHasElement":
             out = torch.tensor(ins[0] is not None, dtype=torch.bool, device=self.device)
-        else:  # OptionalGetElement
+        elif op == "OptionalGetElement":
             if ins[0] is None:
                 raise InputError(f"node '{node}' (OptionalGetElement): the optional is empty.")
             out = ins[0]
+        elif op == "NonZero":  # NonZero-13: int64 [rank, count], row-major order
+            out = torch.nonzero(ins[0]).T.contiguous()
+        elif op == "Compress":  # Compress-11: the slices whose condition holds (a shorter condition: the first ones)
+            x, cond = ins[0], ins[1].reshape(-1).bool()
+            if "axis" not in attrs:
+                x, axis = x.reshape(-1), 0
+            else:
+                axis = attrs["axis"] % x.dim()
+            n = min(cond.numel(), x.shape[axis])
+            out = x.index_select(axis, torch.nonzero(cond[:n]).reshape(-1))
+        else:  # Unique
+            for name, value in zip(step["outputs"], _unique(ins[0], attrs)):
+                if name:
+                    env[name] = value
+            return
         env[step["outputs"][0]] = out
 
     def _graph(self, step: dict, env: dict) -> None:
@@ -319,6 +336,28 @@ class Program:
             axis = out_axes[k] % (values[0].dim() + 1)
             stacked.append(torch.stack(order, dim=axis))
         env.update((n, v) for n, v in zip(step["outputs"], state + stacked) if n)
+
+
+def _unique(x, attrs: dict) -> list:
+    """Unique-11: [Y, indices, inverse_indices, counts] of `x` (flattened, or slices along
+    `axis`), sorted ascending (`sorted`=1, lexicographically for slices) or in the order of
+    first occurrence; `indices` the first occurrence of each, all int64."""
+    import torch
+
+    axis = attrs.get("axis")
+    flat = axis is None
+    data = x.reshape(-1) if flat else x
+    dim = 0 if flat else axis % x.dim()
+    values, inverse, counts = torch.unique(data, sorted=True, return_inverse=True, return_counts=True, dim=dim)
+    n = data.shape[dim]
+    first = torch.full((counts.numel(),), n, dtype=torch.int64, device=x.device)
+    first = first.scatter_reduce(0, inverse.reshape(-1), torch.arange(n, device=x.device), reduce="amin")
+    if not attrs.get("sorted", 1):
+        order = torch.argsort(first)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(order.numel(), device=x.device)
+        values, first, counts, inverse = values.index_select(dim, order), first[order], counts[order], rank[inverse]
+    return [values, first, inverse.reshape(-1).to(torch.int64), counts.to(torch.int64)]
 
 
 def _on(value, device):
