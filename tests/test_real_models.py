@@ -66,7 +66,9 @@ def test_torchvision_dynamic_batch(name, size, tmp_path):
     proto = onnx.load(torchvision_models.exported(name))
     model = tritonnx.compile(proto, tmp_path / "art")  # default options: the batch stays dynamic
     assert model.dynamic
-    for batch in (1, 2, 5):
+    # Inception v3 through the interpreter is the suite's largest cost: two batch sizes show
+    # one artifact serving both; SqueezeNet, cheap, runs three
+    for batch in (1, 2, 5) if name == "squeezenet1_1" else (1, 2):
         _check(model, proto, _image([batch, 3, size, size], seed=batch))
 
 
@@ -122,7 +124,7 @@ def test_ppocr_det_dynamic(tmp_path):
     proto = _with_logits(ppocr(DET))
     model = tritonnx.compile(proto, tmp_path / "art")  # default options: N, H and W stay dynamic
     assert model.dynamic
-    for hw in [(320, 320), (64, 96)]:  # square and not: N, H and W all bound at run time
+    for hw in [(128, 128), (64, 96)]:  # square and not: N, H and W all bound at run time (small: suite time)
         _check(model, proto, _image([1, 3, *hw], seed=hw[1]), atol=DET_ATOL)
 
 
