@@ -29,27 +29,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from tritonnx.dialects.verify import node_names
+from tritonnx.runtime.format import HOST_OPS
 
 CONTROL_FLOW = ("If", "Loop", "Scan")
 # host steps of a program (`compiler.program`): ops over sequences and optionals (host-side
 # values), and ops whose output size depends on the values (a sync point each)
-HOST_VALUES = (
-    "SequenceEmpty",
-    "SequenceConstruct",
-    "SequenceAt",
-    "SequenceInsert",
-    "SequenceErase",
-    "SequenceLength",
-    "SplitToSequence",
-    "ConcatFromSequence",
-    "Optional",
-    "OptionalHasElement",
-    "OptionalGetElement",
-    # ops whose output size depends on the values: run where their input is, sized by it
-    "NonZero",
-    "Compress",
-    "Unique",
-)
+HOST_VALUES = tuple(sorted(HOST_OPS))
 UNROLL_LIMIT = 4096  # nodes: at most this many copies of a body's nodes per node unrolled
 _FOLD_ELEMENTS = 1 << 16  # elements: the largest intermediate `_constant` evaluates
 
@@ -275,26 +260,33 @@ def _unroll_scan(node, name, values: _Values, made: list) -> list | None:
         state = [copy.out(o.name) for o in body.output[:n_state]]
         for k in range(k_out):
             per_step[k].append(copy.out(body.output[n_state + k].name))
-    for i, result in enumerate(node.output[:n_state]):
-        if result:
-            nodes.append(helper.make_node("Identity", [state[i]], [result], name=f"{name}/state_{i}"))
-    for k, result in enumerate(node.output[n_state:]):
-        if not result:
-            continue
-        axis = stack_axes[k]
-        axes = _const(f"{name}/axes_{k}", np.array([axis], np.int64), made)
-        order = per_step[k] if out_dirs[k] == 0 else per_step[k][::-1]
-        pieces = []
-        for t, v in enumerate(order):
-            pieces.append(f"{name}/stack_{k}/{t}")
-            nodes.append(helper.make_node("Unsqueeze", [v, axes], [pieces[-1]], name=f"{name}/stack_{k}/{t}"))
-        nodes.append(helper.make_node("Concat", pieces, [result], name=f"{name}/output_{k}", axis=axis))
-    return nodes
+    order = [values if d == 0 else values[::-1] for values, d in zip(per_step, out_dirs)]
+    return nodes + _results(node, name, state, order, stack_axes, made)
 
 
 def _rank(vi: onnx.ValueInfoProto) -> int | None:
     t = vi.type.tensor_type
     return len(t.shape.dim) if t.HasField("shape") else None
+
+
+def _results(node, name: str, state: list[str], per_step: list[list[str]], axes: list[int], made: list) -> list:
+    """The nodes giving an unrolled Loop's or Scan's outputs: its final states (Identity),
+    then each scan output, the iterations' values (in `per_step[k]`'s order) stacked along
+    `axes[k]` with Unsqueeze and Concat."""
+    n_state = len(state)
+    nodes = [
+        helper.make_node("Identity", [v], [result], name=f"{name}/state_{i}")
+        for i, (v, result) in enumerate(zip(state, node.output[:n_state]))
+        if result
+    ]
+    for k, result in enumerate(node.output[n_state:]):
+        if not result:
+            continue
+        axis = _const(f"{name}/axes_{k}", np.array([axes[k]], np.int64), made)
+        pieces = [f"{name}/stack_{k}/{t}" for t in range(len(per_step[k]))]
+        nodes += [helper.make_node("Unsqueeze", [v, axis], [p], name=p) for v, p in zip(per_step[k], pieces)]
+        nodes.append(helper.make_node("Concat", pieces, [result], name=f"{name}/output_{k}", axis=axes[k]))
+    return nodes
 
 
 def _cond_passes_through(body: onnx.GraphProto) -> bool:
@@ -355,19 +347,7 @@ def _unroll_loop(node, name, values: _Values, made: list) -> list | None:
         state = [copy.out(o.name) for o in body.output[1 : 1 + n_state]]
         for k in range(k_out):
             per_step[k].append(copy.out(body.output[1 + n_state + k].name))
-    for i, result in enumerate(node.output[:n_state]):
-        if result:
-            nodes.append(helper.make_node("Identity", [state[i]], [result], name=f"{name}/state_{i}"))
-    for k, result in enumerate(node.output[n_state:]):
-        if not result:
-            continue
-        axes = _const(f"{name}/axes_{k}", np.array([0], np.int64), made)
-        pieces = []
-        for t, v in enumerate(per_step[k]):
-            pieces.append(f"{name}/stack_{k}/{t}")
-            nodes.append(helper.make_node("Unsqueeze", [v, axes], [pieces[-1]], name=f"{name}/stack_{k}/{t}"))
-        nodes.append(helper.make_node("Concat", pieces, [result], name=f"{name}/output_{k}", axis=0))
-    return nodes
+    return nodes + _results(node, name, state, per_step, [0] * k_out, made)
 
 
 _SPECIALIZE = {"If": _inline_if, "Scan": _unroll_scan, "Loop": _unroll_loop}

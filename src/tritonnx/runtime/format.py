@@ -66,6 +66,8 @@ _FILE = re.compile(
 )
 _STEP_DIR = re.compile(r"steps/\d+(/(then_branch|else_branch|body))?", re.ASCII)
 STEP_KINDS = {"graph": (), "if": ("then_branch", "else_branch"), "loop": ("body",), "scan": ("body",), "host": ()}
+# a program's host steps (`tritonnx.runtime.program`): ops over sequences and optionals, and
+# ops whose output size depends on the values
 HOST_OPS = {
     "SequenceEmpty",
     "SequenceConstruct",
