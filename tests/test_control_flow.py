@@ -147,7 +147,7 @@ def test_loop_with_a_trip_count_from_the_inputs_runs_as_a_program(tmp_path, caps
     assert compiled.plan["program"] and [s["step"] for s in compiled.plan["steps"]] == ["loop"]
     assert len(compiled.plan["host_reads"]) == 1 and compiled.plan["host_reads"][0].startswith("accumulate:")
     rng = np.random.default_rng(3)
-    for trips in (3, 1):
+    for trips in (3, 1, 0):  # no iteration: the initial value and an empty scan output
         feeds = {
             "x": rng.standard_normal((2, 3)).astype(np.float32),
             "acc0": rng.standard_normal((2, 3)).astype(np.float32),

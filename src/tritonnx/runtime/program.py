@@ -289,12 +289,17 @@ class Program:
             i += 1
         stacked = []
         for k, values in enumerate(scans):
-            if not values:
+            if values:
+                stacked.append(torch.stack(values))
+                continue
+            # no iteration: [0, *the body output's shape], where the body's plan fixes it
+            spec = {o["name"]: o for o in self._sub(body["dir"]).plan["outputs"]}[body["outputs"][1 + n_carried + k]]
+            if not all(isinstance(d, int) for d in spec["shape"]) or spec.get("kind"):
                 raise InputError(
                     f"Loop {step['node']} ran no iteration: its scan output "
-                    f"{step['outputs'][n_carried + k]!r} would have no known shape."
+                    f"{step['outputs'][n_carried + k]!r} has no known shape."
                 )
-            stacked.append(torch.stack(values))
+            stacked.append(torch.empty((0, *spec["shape"]), dtype=getattr(torch, spec["dtype"]), device=self.device))
         env.update((n, v) for n, v in zip(step["outputs"], carried + stacked) if n)
 
     def _scan(self, step: dict, env: dict) -> None:
