@@ -9,6 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tritonnx
 from models import ort_run
+from tritonnx.errors import InputError
 
 F = TensorProto.FLOAT
 
@@ -295,3 +296,45 @@ def test_sequences_and_optionals_are_host_values(tmp_path):
             np.testing.assert_allclose(a, b, rtol=1e-6)
     with pytest.raises(IndexError, match=r"node 'pick' \(SequenceAt\): position 4 is out of range \[-4, 3\]"):
         compiled.run({"x": x, "pos": np.array(4, np.int64)})
+
+
+def test_non_max_suppression_then_gather(tmp_path):
+    """NonMaxSuppression (a host step: its output size follows the scores) and the boxes it
+    keeps gathered by a kernel, against onnxruntime at two score sets."""
+    i64 = TensorProto.INT64
+    nodes = [
+        helper.make_node("NonMaxSuppression", ["boxes", "scores", "top", "iou", "min_score"], ["sel"], name="nms"),
+        helper.make_node("Gather", ["sel", "col"], ["box_index"], axis=1),
+        helper.make_node("Squeeze", ["boxes", "zero"], ["flat"]),
+        helper.make_node("Gather", ["flat", "box_index"], ["kept"], axis=0),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("boxes", F, [1, 6, 4]), helper.make_tensor_value_info("scores", F, [1, 1, 6])],
+        [helper.make_tensor_value_info("sel", i64, ["n", 3]), helper.make_tensor_value_info("kept", F, ["n", 4])],
+        [
+            numpy_helper.from_array(np.array([4], np.int64), "top"),
+            numpy_helper.from_array(np.array([0.5], np.float32), "iou"),
+            numpy_helper.from_array(np.array([0.2], np.float32), "min_score"),
+            numpy_helper.from_array(np.array(2, np.int64), "col"),
+            numpy_helper.from_array(np.array([0], np.int64), "zero"),
+        ],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    assert any(r.startswith("nms:") for r in compiled.plan["host_reads"])
+    boxes = np.array(
+        [[[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, -0.1, 1, 0.9], [0, 10, 1, 11], [0, 10.1, 1, 11.1], [0, 100, 1, 101]]],
+        np.float32,
+    )
+    counts = set()
+    for scores in ([0.9, 0.8, 0.7, 0.6, 0.95, 0.5], [0.3, 0.9, 0.1, 0.15, 0.1, 0.4]):
+        feeds = {"boxes": boxes, "scores": np.array(scores, np.float32).reshape(1, 1, 6)}
+        got = compiled.run(feeds)
+        sel, kept = ort_run(model, feeds)
+        counts.add(len(sel))
+        np.testing.assert_array_equal(got["sel"], sel)
+        np.testing.assert_array_equal(got["kept"], kept)
+    assert counts == {3, 2}  # three clusters; one under the score threshold
+    # nothing kept: the steps after it would run at a size of 0, which tritonnx refuses
+    with pytest.raises(InputError, match="dynamic sizes must be at least 1"):
+        compiled.run({"boxes": boxes, "scores": np.full((1, 1, 6), 0.1, np.float32)})

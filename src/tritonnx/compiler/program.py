@@ -217,7 +217,7 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
         where = f"steps/{k}"
         if node.op_type in HOST_VALUES:
             steps.append(_host_step(node, name))
-            if node.op_type in ("NonZero", "Compress", "Unique"):
+            if node.op_type in ("NonZero", "Compress", "Unique", "NonMaxSuppression"):
                 host_reads.append(f"{name}: reads the size of its output, which depends on the values")
             elif node.op_type in ("SequenceAt", "SequenceInsert", "SequenceErase") and len(node.input) > 1 + (
                 node.op_type == "SequenceInsert"

@@ -83,6 +83,7 @@ HOST_OPS = {
     "NonZero",
     "Compress",
     "Unique",
+    "NonMaxSuppression",
 }
 _CHUNK = 1 << 22
 

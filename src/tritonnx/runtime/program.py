@@ -175,7 +175,8 @@ class Program:
         as SequenceConstruct-11, SequenceAt-11, SequenceInsert-11, SequenceErase-11,
         SequenceLength-11, SequenceEmpty-11, SplitToSequence-11, ConcatFromSequence-11,
         Optional-15, OptionalHasElement-18 and OptionalGetElement-18 define them; and the ops
-        whose output size depends on the values (NonZero-13, Compress-11, Unique-11), whose
+        whose output size depends on the values (NonZero-13, Compress-11, Unique-11,
+        NonMaxSuppression-11), whose
         results later steps take at their sizes (a sync point: the size is read). Raises
         IndexOutOfRangeError for a position outside the sequence, InputError for an empty
         optional read."""
@@ -185,7 +186,7 @@ class Program:
 
         op, attrs, node = step["op"], step.get("attributes", {}), step["node"]
         ins: list[Any] = [env[n] if n else None for n in step["inputs"]]
-        ins += [None] * (3 - len(ins))
+        ins += [None] * (5 - len(ins))
 
         def position(seq: list, p, end: int) -> int:
             if p is None:
@@ -247,6 +248,12 @@ class Program:
                 axis = attrs["axis"] % x.dim()
             n = min(cond.numel(), x.shape[axis])
             out = x.index_select(axis, torch.nonzero(cond[:n]).reshape(-1))
+        elif op == "NonMaxSuppression":
+            max_out, iou, score = (None if v is None or v.numel() == 0 else v.reshape(-1)[0].item() for v in ins[2:5])
+            kept = _non_max_suppression(
+                to_numpy(ins[0]), to_numpy(ins[1]), max_out, iou, score, attrs.get("center_point_box", 0)
+            )
+            out = torch.from_numpy(kept).to(self.device)
         else:  # Unique
             for name, value in zip(step["outputs"], _unique(ins[0], attrs)):
                 if name:
@@ -341,6 +348,47 @@ class Program:
             axis = out_axes[k] % (values[0].dim() + 1)
             stacked.append(torch.stack(order, dim=axis))
         env.update((n, v) for n, v in zip(step["outputs"], state + stacked) if n)
+
+
+def _non_max_suppression(boxes, scores, max_out, iou_threshold, score_threshold, center_point_box: int) -> np.ndarray:
+    """NonMaxSuppression-11: int64 [selected, 3] rows (batch, class, box) for boxes
+    [batches, n, 4] and scores [batches, classes, n]: per batch and class, greedily the
+    highest-scoring box (ties: the lower index) whose IoU with every box kept so far is at
+    most `iou_threshold`, of those scoring above `score_threshold` (all, when absent), at
+    most `max_out` (none when absent or 0). Boxes are corners [y1, x1, y2, x2] in either
+    order (`center_point_box` 0) or [x_center, y_center, width, height] (1)."""
+    limit = int(max_out or 0)
+    iou_threshold = 0.0 if iou_threshold is None else iou_threshold
+    if center_point_box:
+        cx, cy, w, h = (boxes[..., i] for i in range(4))
+        x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
+    else:
+        y0, y1 = np.minimum(boxes[..., 0], boxes[..., 2]), np.maximum(boxes[..., 0], boxes[..., 2])
+        x0, x1 = np.minimum(boxes[..., 1], boxes[..., 3]), np.maximum(boxes[..., 1], boxes[..., 3])
+    area = (x1 - x0) * (y1 - y0)
+    rows = []
+    for b in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            s = scores[b, c]
+            candidates = np.arange(s.shape[0]) if score_threshold is None else np.nonzero(s > score_threshold)[0]
+            order = candidates[np.lexsort((candidates, -s[candidates]))]
+            kept: list[int] = []
+            for i in order:
+                if len(kept) >= limit:
+                    break
+                if kept:
+                    k = np.array(kept)
+                    iw = np.minimum(x1[b, i], x1[b, k]) - np.maximum(x0[b, i], x0[b, k])
+                    ih = np.minimum(y1[b, i], y1[b, k]) - np.maximum(y0[b, i], y0[b, k])
+                    inter = np.where((iw > 0) & (ih > 0), iw * ih, 0)
+                    union = area[b, i] + area[b, k] - inter
+                    valid = (inter > 0) & (area[b, i] > 0) & (area[b, k] > 0) & (union > 0)
+                    iou = np.where(valid, inter / np.where(valid, union, 1), 0)
+                    if (iou > iou_threshold).any():
+                        continue
+                kept.append(int(i))
+            rows += [(b, c, i) for i in kept]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def _unique(x, attrs: dict) -> list:
