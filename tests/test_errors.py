@@ -42,14 +42,13 @@ def test_unsupported_ops_listed_at_once(tmp_path, capsys):
 
 
 def test_unsupported_ops_inside_subgraphs_listed_with_their_paths(tmp_path, capsys):
-    """An If whose then-branch holds a NonMaxSuppression and whose else-branch holds a Loop
-    with a Unique in its body: every unsupported node is named, at any depth, by its path."""
-    boxes = helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4, 4])
-    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 4])
+    """An If whose then-branch holds a Det and whose else-branch holds a Loop with a custom
+    op in its body: every unsupported node is named, at any depth, by its path."""
+    square = helper.make_tensor_value_info("square", TensorProto.FLOAT, [3, 3])
     flag = helper.make_tensor_value_info("flag", TensorProto.BOOL, [])
     out = helper.make_tensor_value_info("keep", TensorProto.INT64, None)
     then_branch = helper.make_graph(
-        [helper.make_node("NonMaxSuppression", ["boxes", "scores"], ["t"])],
+        [helper.make_node("Det", ["square"], ["t"])],
         "then",
         [],
         [helper.make_tensor_value_info("t", TensorProto.INT64, None)],
@@ -57,7 +56,7 @@ def test_unsupported_ops_inside_subgraphs_listed_with_their_paths(tmp_path, caps
     body = helper.make_graph(
         [
             helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-            helper.make_node("Unique", ["carried"], ["u"]),
+            helper.make_node("MyOp", ["carried"], ["u"], domain="com.example"),
             helper.make_node("Cast", ["u"], ["carried_out"], to=TensorProto.INT64),
         ],
         "body",
@@ -83,16 +82,17 @@ def test_unsupported_ops_inside_subgraphs_listed_with_their_paths(tmp_path, caps
     graph = helper.make_graph(
         [helper.make_node("If", ["flag"], ["keep"], then_branch=then_branch, else_branch=else_branch)],
         "g",
-        [boxes, scores, flag],
+        [square, flag],
         [out],
     )
     path = tmp_path / "m.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    onnx.save(helper.make_model(graph, opset_imports=opsets), path)
     assert cli.main(["compile", str(path), "-o", str(tmp_path / "art")]) == 1
     err = capsys.readouterr().err
     for listed in (
-        "If_0/then_branch/NonMaxSuppression_0 (NonMaxSuppression, opset 17)",
-        "If_0/else_branch/refine/body/Unique_1 (Unique, opset 17)",
+        "If_0/then_branch/Det_0 (Det, opset 17)",
+        "If_0/else_branch/refine/body/MyOp_1 (com.example.MyOp, opset 17)",
     ):
         assert listed in err, err
     assert "Identity" not in err and "Cast" not in err

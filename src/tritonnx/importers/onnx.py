@@ -25,7 +25,7 @@ from onnx import numpy_helper, shape_inference, version_converter
 
 from tritonnx.dialects.builders import WeightStore, create, np_dtype, shape_of, tensor_type, type_shape
 from tritonnx.dialects.ops import INTERNAL, OPS, snake
-from tritonnx.dialects.verify import inlined_name, label, node_names, user_node
+from tritonnx.dialects.verify import INLINED, inlined_name, label, node_names, user_node
 from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
 from tritonnx.importers import control_flow, external, symbolic_shapes
 from tritonnx.importers.recurrent import GATES, import_recurrent
@@ -189,6 +189,8 @@ def invalid_model_error(e: Exception, model: onnx.ModelProto) -> InvalidModelErr
     if not m:
         return None
     op, name, why = m.group(1), m.group(2) or "(unnamed)", m.group(3).strip().rstrip(".")
+    if INLINED.fullmatch(name) or why.startswith("Inference error"):
+        return None  # a node onnx's inliner wrote, or inside an op's function body: not the user's
     return InvalidModelError(f"{label(name, op, _source_opset(model))}: {why} (onnx shape inference).")
 
 
