@@ -192,10 +192,11 @@ class Program:
             if p is None:
                 return end
             i = int(p.reshape(-1)[0].item())  # a sync point: the position is read on the host
-            n = len(seq) + (1 if op == "SequenceInsert" else 0)
-            if not -n <= i < n:
+            n = len(seq)
+            top = n if op == "SequenceInsert" else n - 1  # SequenceInsert-11 takes [-n, n]; the others [-n, n-1]
+            if not -n <= i <= top:
                 raise IndexOutOfRangeError(
-                    f"node '{node}' ({op}): position {i} is out of range [{-n}, {n - 1}] for a sequence of {len(seq)}."
+                    f"node '{node}' ({op}): position {i} is out of range [{-n}, {top}] for a sequence of {n}."
                 )
             return i + n if i < 0 else i
 
