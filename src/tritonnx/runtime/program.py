@@ -455,4 +455,7 @@ def is_program(path: Path) -> bool:
     try:
         return bool(json.loads((Path(path) / "plan.json").read_text()).get("program"))
     except (OSError, ValueError, AttributeError):
+        from tritonnx.runtime.format import load_plan
+
+        load_plan(Path(path))  # raises the ArtifactError that says what is wrong (missing, not JSON, no marker)
         raise ArtifactError(f"{path} is not a tritonnx artifact (no readable plan.json).") from None
