@@ -38,6 +38,7 @@ from onnx import helper
 
 from tritonnx.dialects.verify import node_names
 from tritonnx.errors import UnsupportedModelError
+from tritonnx.importers import bounded
 from tritonnx.importers.control_flow import HOST_VALUES
 from tritonnx.runtime import format as artifact_format
 
@@ -45,8 +46,11 @@ _SUBGRAPHS = {"If": ("then_branch", "else_branch"), "Loop": ("body",), "Scan": (
 
 
 def is_control(node: onnx.NodeProto) -> bool:
-    """A node that is a step of its own: control flow, or an op over host-side values."""
-    return node.domain in ("", "ai.onnx") and (node.op_type in _SUBGRAPHS or node.op_type in HOST_VALUES)
+    """A node that is a step of its own: control flow, an op over host-side values, or the
+    Bind of a data-dependent size (`importers.bounded`)."""
+    return bounded.is_bind(node) or (
+        node.domain in ("", "ai.onnx") and (node.op_type in _SUBGRAPHS or node.op_type in HOST_VALUES)
+    )
 
 
 def _used_names(graph: onnx.GraphProto) -> set[str]:
@@ -153,7 +157,9 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
     plan.json. `compile_step(model, out_dir, dump_name)` compiles one sub-model (the caller's
     `tritonnx.compile` with its options). Returns the plan. Raises UnsupportedModelError
     for a value between steps that is not a tensor of known rank."""
-    graph = prepared.graph
+    graph = onnx.GraphProto()
+    graph.CopyFrom(prepared.graph)
+    bounded.rewrite(graph, dict(enumerate(node_names(graph))))  # data-dependent sizes: kernels, then a bind
     types = _Types(graph, itertools.count(1))
     nodes = list(zip(node_names(graph), graph.node))
     outputs = {o.name for o in graph.output}
@@ -215,6 +221,21 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
         start = i + 1
         k = len(steps)
         where = f"steps/{k}"
+        if bounded.is_bind(node):
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            steps.append(
+                {
+                    "step": "bind",
+                    "node": name,
+                    "inputs": list(node.input[:-1]),
+                    "count": node.input[-1],
+                    "outputs": list(node.output),
+                    "axis": attrs["axis"],
+                    "bound": attrs["bound"],
+                }
+            )
+            host_reads.append(f"{name}: {attrs['sync'].decode()}, the size of its output")
+            continue
         if node.op_type in HOST_VALUES:
             steps.append(_host_step(node, name))
             if node.op_type in ("NonZero", "Compress", "Unique", "NonMaxSuppression"):

@@ -29,6 +29,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from tritonnx.dialects.verify import node_names
+from tritonnx.importers import bounded
 from tritonnx.runtime.format import HOST_OPS
 
 CONTROL_FLOW = ("If", "Loop", "Scan")
@@ -387,10 +388,13 @@ def nodes(model: onnx.ModelProto) -> list[tuple[str, str]]:
     """(node name, op type) of each top-level If, Loop and Scan of `model`, and of each op
     over sequences and optionals (HOST_VALUES); a graph input or output that is a sequence
     or an optional counts too, as ("", "sequence" or "optional")."""
+    constant = {t.name for t in model.graph.initializer}
     out = [
         (name, n.op_type)
         for n, name in zip(model.graph.node, _names(model.graph))
-        if _is_control(n) or (n.domain in ("", "ai.onnx") and n.op_type in HOST_VALUES)
+        if _is_control(n)
+        or (n.domain in ("", "ai.onnx") and n.op_type in HOST_VALUES)
+        or bounded.data_dependent_top_k(n, constant)
     ]
     for vi in list(model.graph.input) + list(model.graph.output):
         kind = vi.type.WhichOneof("value")
@@ -407,7 +411,10 @@ def remaining(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
         return []
     out = []
     values = _Values(model)
+    constant = {t.name for t in model.graph.initializer}
     for node, name in zip(model.graph.node, _names(model.graph)):
+        if bounded.data_dependent_top_k(node, constant):
+            out.append((name, node.op_type, "its K is computed at run time (a size read by a program's bind step)"))
         if node.domain in ("", "ai.onnx") and node.op_type in HOST_VALUES:
             out.append(
                 (name, node.op_type, "a host step of a program (a sequence, an optional, or a size from the values)")

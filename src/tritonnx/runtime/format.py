@@ -65,7 +65,14 @@ _FILE = re.compile(
     re.ASCII,
 )
 _STEP_DIR = re.compile(r"steps/\d+(/(then_branch|else_branch|body))?", re.ASCII)
-STEP_KINDS = {"graph": (), "if": ("then_branch", "else_branch"), "loop": ("body",), "scan": ("body",), "host": ()}
+STEP_KINDS = {
+    "graph": (),
+    "if": ("then_branch", "else_branch"),
+    "loop": ("body",),
+    "scan": ("body",),
+    "host": (),
+    "bind": (),
+}
 # a program's host steps (`tritonnx.runtime.program`): ops over sequences and optionals, and
 # ops whose output size depends on the values
 HOST_OPS = {
@@ -283,6 +290,18 @@ def _validate_program(plan: dict, files: dict, fail: Callable[[str], NoReturn]) 
     for i, step in enumerate(_list(plan, "steps", fail)):
         if not isinstance(step, dict) or step.get("step") not in STEP_KINDS:
             fail(f"step {i} has kind {step.get('step') if isinstance(step, dict) else step!r}")
+        if step["step"] == "bind":
+            if not (
+                isinstance(step.get("count"), str)
+                and type(step.get("axis")) is int
+                and type(step.get("bound")) is int
+                and step["bound"] >= 0
+                and len(step.get("inputs", [])) == len(step.get("outputs", []))
+            ):
+                fail(f"step {i} binds no count, axis and bound")
+            names(step.get("inputs", []), f"step {i}'s inputs")
+            names(step.get("outputs", []), f"step {i}'s outputs")
+            continue
         if step["step"] == "host":
             if step.get("op") not in HOST_OPS or not isinstance(step.get("attributes", {}), dict):
                 fail(f"step {i} runs host op {step.get('op')!r}")

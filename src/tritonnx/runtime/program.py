@@ -262,6 +262,20 @@ class Program:
             return
         env[step["outputs"][0]] = out
 
+    def _bind(self, step: dict, env: dict) -> None:
+        """A data-dependent size (`importers.bounded`): reads the count (a sync point) and
+        passes on the first `count` entries of each padded result along `axis`. Raises
+        InputError for a count outside [0, bound] (a TopK's K from the inputs)."""
+        count = int(env[step["count"]].reshape(-1)[0].item())  # sync point
+        if not 0 <= count <= step["bound"]:
+            raise InputError(
+                f"node '{step['node']}': its size {count} (from {step['count']!r}) is outside "
+                f"[0, {step['bound']}], the size of axis {step['axis']} it takes from."
+            )
+        for padded, out in zip(step["inputs"], step["outputs"]):
+            if out:
+                env[out] = env[padded].narrow(step["axis"], 0, count)
+
     def _graph(self, step: dict, env: dict) -> None:
         out = self._run_sub(step, [env[n] for n in step["inputs"]])
         env.update(zip(step["outputs"], out))

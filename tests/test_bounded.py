@@ -1,0 +1,136 @@
+"""Data-dependent sizes as kernels (tritonnx.importers.bounded): NonZero, Compress and a TopK
+with a run-time K write a buffer of their static upper bound and a count; a `bind` step reads
+the count (a sync point) and the steps after it take it as a dynamic size. Against
+onnxruntime."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import tritonnx
+from models import ort_run
+from tritonnx.errors import InputError
+from tritonnx.importers import bounded
+
+F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+
+
+def _model(nodes, inputs, outputs, inits=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _check(compiled, model, feeds):
+    got = compiled.run(feeds)
+    for (name, value), want in zip(got.items(), ort_run(model, feeds)):
+        assert value.shape == want.shape, name
+        np.testing.assert_allclose(value, want, rtol=1e-6, atol=1e-6, err_msg=name)
+    return got
+
+
+def _threshold_head():
+    """NonZero of a 3-D score threshold, the kept scores gathered and doubled; a Relu that
+    does not need the count."""
+    nodes = [
+        helper.make_node("Greater", ["x", "t"], ["m"]),
+        helper.make_node("NonZero", ["m"], ["nz"], name="keep"),
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Transpose", ["nz"], ["nzt"]),
+        helper.make_node("GatherND", ["r", "nzt"], ["vals"]),
+        helper.make_node("Mul", ["vals", "two"], ["y"]),
+    ]
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F, [2, 5, 7])],
+        [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("nz", I64, None)],
+        [helper.make_tensor("t", F, [], [0.4]), helper.make_tensor("two", F, [], [2.0])],
+    )
+
+
+def test_nonzero_as_kernels_then_a_bind(tmp_path):
+    model = _threshold_head()
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    plan = compiled.plan
+    assert [s["step"] for s in plan["steps"]] == ["graph", "bind", "graph"]
+    assert plan["host_reads"] == ["keep: reads its count of nonzero elements, the size of its output"]
+    first = compiled.subartifacts()[0]
+    kernels = [la["kernel"] for la in first.launches]
+    assert any(k.startswith("cum_sum") for k in kernels) and any(k.startswith("relu") for k in kernels)
+    bind = plan["steps"][1]
+    assert bind["bound"] == 70 and bind["axis"] == 1
+    rng = np.random.default_rng(0)
+    counts = set()
+    for _ in range(3):
+        got = _check(compiled, model, {"x": rng.standard_normal((2, 5, 7)).astype(np.float32)})
+        counts.add(got["nz"].shape[1])
+    assert len(counts) > 1
+
+
+def test_report_shows_the_bind_sync_point(tmp_path):
+    from tritonnx.compiler.report import report
+
+    tritonnx.compile(_threshold_head(), tmp_path / "art", cache=False)
+    text = report(tmp_path / "art", "json")
+    import json
+
+    data = json.loads(text)
+    assert [s["step"] for s in data["steps"]] == ["graph", "bind", "graph"]
+    assert len(data["sync_points"]) == 1
+
+
+def test_compress_with_and_without_axis(tmp_path):
+    model = _model(
+        [
+            helper.make_node("Compress", ["x", "c"], ["y"], axis=1),
+            helper.make_node("Compress", ["x", "c2"], ["z"]),
+            helper.make_node("Abs", ["y"], ["ya"]),
+            helper.make_node("Neg", ["z"], ["zn"]),
+        ],
+        [
+            helper.make_tensor_value_info("x", F, [3, 5]),
+            helper.make_tensor_value_info("c", B, [4]),
+            helper.make_tensor_value_info("c2", B, [20]),
+        ],
+        [helper.make_tensor_value_info("ya", F, None), helper.make_tensor_value_info("zn", F, None)],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    assert [s["step"] for s in compiled.plan["steps"]].count("bind") == 2
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        feeds = {
+            "x": rng.standard_normal((3, 5)).astype(np.float32),
+            "c": rng.random(4) > 0.4,
+            "c2": rng.random(20) > 0.5,
+        }
+        feeds["c"][0] = feeds["c2"][0] = True  # at least one kept: sizes of 0 are refused after a bind
+        _check(compiled, model, feeds)
+
+
+def test_top_k_with_a_run_time_k(tmp_path):
+    model = _model(
+        [helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1), helper.make_node("Neg", ["v"], ["nv"])],
+        [helper.make_tensor_value_info("x", F, [3, 10]), helper.make_tensor_value_info("k", I64, [1])],
+        [helper.make_tensor_value_info("nv", F, None), helper.make_tensor_value_info("i", I64, None)],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    assert compiled.plan["host_reads"] == ["TopK_0: reads K from 'k', the size of its output"]
+    x = np.random.default_rng(2).standard_normal((3, 10)).astype(np.float32)
+    for k in (1, 4, 10):
+        got = _check(compiled, model, {"x": x, "k": np.array([k])})
+        assert got["i"].shape == (3, k)
+    with pytest.raises(InputError, match=r"TopK_0.*size 11 \(from 'k'\) is outside \[0, 10\]"):
+        compiled.run({"x": x, "k": np.array([11])})
+
+
+def test_nothing_kept_is_a_clear_error(tmp_path):
+    compiled = tritonnx.compile(_threshold_head(), tmp_path / "art", cache=False)
+    with pytest.raises(InputError, match="at least 1"):
+        compiled.run({"x": -np.ones((2, 5, 7), np.float32)})
+
+
+def test_a_large_nonzero_stays_a_host_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(bounded, "MAX_BOUND", 32)
+    model = _threshold_head()
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    assert [s["step"] for s in compiled.plan["steps"]] == ["graph", "host", "graph"]
+    _check(compiled, model, {"x": np.random.default_rng(4).standard_normal((2, 5, 7)).astype(np.float32)})
