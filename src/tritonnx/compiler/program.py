@@ -15,14 +15,18 @@ cut at each top-level If, Loop and Scan, in graph order:
           loop-carried values, then the outer values it reads)
   scan    `body` compiled into `steps/<k>/body/` (inputs: the state values, one slice of
           each scan input, then the outer values it reads)
+  host    an op over sequences or optionals, or Unique or NonMaxSuppression, run on the host
+  bind    the count of a data-dependent size (`importers.bounded`: NonZero, Compress, a
+          run-time TopK K, written as kernels of the graph step before it): read, checked
+          against the bound, and the first `count` entries of the padded result passed on
 
 Sub-models whose input sizes the outer graph does not fix (a loop-carried value that grows,
 a branch output of either size) get dynamic dimensions, so one sub-artifact runs at every
 size. A body that holds control flow of its own compiles to a program in turn.
 
 The runtime (`tritonnx.runtime.program`) runs the steps in order; an `if` reads its
-condition and a `loop` its trip count and each iteration's condition from the device:
-those are the program's sync points (`plan["host_reads"]`, shown by `tritonnx report`).
+condition, a `loop` its trip count and each iteration's condition, a `bind` its count from
+the device: those are the program's sync points (`plan["host_reads"]`, shown by `tritonnx report`).
 CUDA graphs cover each compiled sub-artifact, the launches between sync points.
 """
 
