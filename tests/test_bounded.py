@@ -134,3 +134,30 @@ def test_a_large_nonzero_stays_a_host_step(tmp_path, monkeypatch):
     compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
     assert [s["step"] for s in compiled.plan["steps"]] == ["graph", "host", "graph"]
     _check(compiled, model, {"x": np.random.default_rng(4).standard_normal((2, 5, 7)).astype(np.float32)})
+
+
+def test_bounded_kernels_compile_to_sm90_cubins(tmp_path):
+    """Every kernel of the bounded NonZero, Compress and TopK (the steps before and after
+    each bind) compiles to sm_90 cubin (no GPU needed)."""
+    model = _model(
+        [
+            helper.make_node("Greater", ["x", "t"], ["m"]),
+            helper.make_node("NonZero", ["m"], ["nz"]),
+            helper.make_node("Compress", ["x", "c"], ["y"], axis=0),
+            helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1),
+        ],
+        [
+            helper.make_tensor_value_info("x", F, [6, 8]),
+            helper.make_tensor_value_info("c", B, [6]),
+            helper.make_tensor_value_info("k", I64, [1]),
+        ],
+        [helper.make_tensor_value_info(n, t, None) for n, t in (("nz", I64), ("y", F), ("v", F), ("i", I64))],
+        [helper.make_tensor("t", F, [], [0.0])],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art", targets=("sm_90",), cache=False)
+    assert [s["step"] for s in compiled.plan["steps"]].count("bind") == 3
+    launches = compiled.launches
+    assert launches
+    for sub in compiled.subartifacts():
+        for launch in sub.launches:
+            assert (sub.path / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
