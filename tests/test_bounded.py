@@ -122,6 +122,32 @@ def test_top_k_with_a_run_time_k(tmp_path):
         compiled.run({"x": x, "k": np.array([11])})
 
 
+@pytest.mark.parametrize("sort", [1, 0])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_unique_as_kernels(tmp_path, sort, dtype):
+    """Unique-11 without an axis, sorted and in first-occurrence order: values, first
+    indices, inverse indices and counts, int64 values beyond float32's precision included."""
+    t = F if dtype == np.float32 else I64
+    model = _model(
+        [
+            helper.make_node("Unique", ["x"], ["y", "idx", "inv", "cnt"], sorted=sort),
+            helper.make_node("Neg", ["y"], ["ny"]),
+        ],
+        [helper.make_tensor_value_info("x", t, [3, 4])],
+        [helper.make_tensor_value_info(n, e, None) for n, e in (("ny", t), ("idx", I64), ("inv", I64), ("cnt", I64))],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    assert [s["step"] for s in compiled.plan["steps"]] == ["graph", "bind", "graph"]
+    rng = np.random.default_rng(sort)
+    sizes = set()
+    for _ in range(3):
+        x = rng.integers(-3, 4, (3, 4)).astype(dtype)
+        if dtype == np.int64:
+            x = x * (1 << 40) + 7  # neighbours a float32 could not tell apart
+        sizes.add(_check(compiled, model, {"x": x})["ny"].shape[0])
+    assert len(sizes) > 1
+
+
 def test_nothing_kept_is_a_clear_error(tmp_path):
     compiled = tritonnx.compile(_threshold_head(), tmp_path / "art", cache=False)
     with pytest.raises(InputError, match="at least 1"):

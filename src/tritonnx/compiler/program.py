@@ -15,9 +15,10 @@ cut at each top-level If, Loop and Scan, in graph order:
           loop-carried values, then the outer values it reads)
   scan    `body` compiled into `steps/<k>/body/` (inputs: the state values, one slice of
           each scan input, then the outer values it reads)
-  host    an op over sequences or optionals, or Unique or NonMaxSuppression, run on the host
-  bind    the count of a data-dependent size (`importers.bounded`: NonZero, Compress, a
-          run-time TopK K, written as kernels of the graph step before it): read, checked
+  host    an op over sequences or optionals, or NonMaxSuppression, run on the host (and
+          the data-dependent ops `importers.bounded` leaves)
+  bind    the count of a data-dependent size (`importers.bounded`: NonZero, Compress,
+          Unique, a run-time TopK K, written as kernels of the graph step before it): read, checked
           against the bound, and the first `count` entries of the padded result passed on
 
 Sub-models whose input sizes the outer graph does not fix (a loop-carried value that grows,

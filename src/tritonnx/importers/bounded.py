@@ -20,9 +20,18 @@ that reads the result, so everything that does not need the count runs before th
                as the spec orders it), then the first K (read from the K tensor, a sync
                point) are bound: a full sort's first K are the top K.
 
+  Unique-11    without `axis` (x of N <= MAX_BOUND elements, not bool): no sort. f(i) =
+               min{i' : x[i'] == x[i]}; element i is a first occurrence when f(i) == i.
+               Sorted, the output position of x[i] (inverse_indices) is how many first
+               occurrences hold a smaller value, and output g is the first occurrence at
+               position g; unsorted, it is how many first occurrences come before f(i),
+               and the outputs are the first occurrences in order. counts[g] counts the
+               elements at g. Y, indices and counts padded to N, bound N; inverse_indices
+               is [N] and is not bound.
+
 The positions cost N^2 comparisons (N^2 / BLOCK per program on the GPU): above MAX_BOUND
-elements a NonZero or Compress stays a host step, as do Unique (a sort and a grouping) and
-a NonZero or Compress over dynamic sizes (`tritonnx.runtime.program`).
+elements a NonZero, Compress or Unique stays a host step, as do Unique over an axis and a
+NonZero, Compress or Unique over dynamic sizes (`tritonnx.runtime.program`).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from onnx import TensorProto, helper
 
 DOMAIN = "tritonnx"
 BIND = "Bind"
-MAX_BOUND = 1 << 16  # elements: the largest NonZero or Compress input compiled to kernels
+MAX_BOUND = 1 << 16  # elements: the largest NonZero, Compress or Unique input compiled to kernels
 
 
 def is_bind(node: onnx.NodeProto) -> bool:
@@ -98,6 +107,58 @@ def _selected(b: _Builder, mask: str, n: int) -> tuple[str, str]:
     return b.node("Min", [before, b.ints([n - 1], True)], "pos"), count
 
 
+def _unique(b: _Builder, x: str, n: int, sort: int) -> tuple[str, str, str]:
+    """(first [n], inverse [n], count [1]) of Unique-11 over x flattened (n elements): the
+    position of each unique value's first occurrence, in the output's order (ascending by
+    value with `sort`, else by first occurrence; past the count, n - 1), the output position
+    of each element's value, and how many unique values there are. Each is one fused
+    reduction over an [n, n] comparison, no sort: f(i) = min{i' : x[i'] == x[i]}, element i
+    is a first occurrence when f(i) == i; sorted, the output position of x[i] is how many
+    first occurrences hold a smaller value, and output g's first occurrence is the one at
+    position g; unsorted, it is how many first occurrences come before f(i), and the first
+    occurrences in order are the outputs (`_selected`)."""
+    flat = b.node("Reshape", [x, b.ints([-1])], "flat")
+    row = b.node("Unsqueeze", [flat, b.ints([0])], "row")  # [1, n]: x[i'] along axis 1
+    col = b.node("Unsqueeze", [flat, b.ints([1])], "col")  # [n, 1]: x[i] along axis 0
+    j = b.node("Range", [b.ints([0], True), b.ints([n], True), b.ints([1], True)], "j")
+    j_row = b.node("Unsqueeze", [j, b.ints([0])], "jrow")
+    j_col = b.node("Unsqueeze", [j, b.ints([1])], "jcol")
+    none = b.ints([n], True)
+    same = b.node("Equal", [row, col], "same")
+    f = b.node("ReduceMin", [b.node("Where", [same, j_row, none], "at"), b.ints([1])], "f", keepdims=0)
+    is_first = b.node("Equal", [f, j], "isfirst")
+    count = b.node(
+        "ReduceSum", [b.node("Cast", [is_first], "n", to=TensorProto.INT64), b.ints([0])], "count", keepdims=1
+    )
+    first_row = b.node("Unsqueeze", [is_first, b.ints([0])], "firstrow")  # [1, n]: F[i']
+
+    def how_many(cond: str, what: str) -> str:  # sum over axis 1 of F[i'] & cond, per row
+        both = b.node("And", [first_row, cond], what)
+        return b.node("ReduceSum", [b.node("Cast", [both], what, to=TensorProto.INT64), b.ints([1])], what, keepdims=0)
+
+    if sort:
+        inverse = how_many(b.node("Less", [row, col], "less"), "inverse")
+        here = b.node("Equal", [b.node("Unsqueeze", [inverse, b.ints([0])], "invrow"), j_col], "here")
+        hit = b.node("And", [first_row, here], "hit")
+        at = b.node("ReduceMin", [b.node("Where", [hit, j_row, none], "at"), b.ints([1])], "first", keepdims=0)
+        first = b.node("Min", [at, b.ints([n - 1], True)], "first")
+    else:
+        inverse = how_many(b.node("Less", [j_row, b.node("Unsqueeze", [f, b.ints([1])], "fcol")], "before"), "inverse")
+        first, _ = _selected(b, is_first, n)
+    return first, inverse, count
+
+
+def _counts(b: _Builder, inverse: str, n: int) -> str:
+    """counts [n] int64: how many elements have output position g, for each g."""
+    j = b.node("Range", [b.ints([0], True), b.ints([n], True), b.ints([1], True)], "g")
+    hit = b.node(
+        "Equal",
+        [b.node("Unsqueeze", [inverse, b.ints([0])], "invrow"), b.node("Unsqueeze", [j, b.ints([1])], "g")],
+        "hit",
+    )
+    return b.node("ReduceSum", [b.node("Cast", [hit], "hit", to=TensorProto.INT64), b.ints([1])], "counts", keepdims=0)
+
+
 def _mask(b: _Builder, x: str, elem: int) -> str:
     if elem == TensorProto.BOOL:
         return x
@@ -105,8 +166,8 @@ def _mask(b: _Builder, x: str, elem: int) -> str:
 
 
 def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
-    """Rewrites in place each NonZero and Compress of static input sizes and each TopK with
-    a run-time K of `graph` (a prepared, shape-inferred top-level graph) into its bounded
+    """Rewrites in place each NonZero, Compress and Unique of static input sizes and each
+    TopK with a run-time K of `graph` (a prepared, shape-inferred top-level graph) into its bounded
     kernels and a Bind node, as the module says; `name_of` maps a node's position to its
     name. The Bind nodes carry `axis`, `bound` and `sync` (what the sync point reads). Adds
     value infos for the padded results and counts. Returns how many nodes it rewrote."""
@@ -182,21 +243,43 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
             full = helper.make_node("TopK", [node.input[0], b.ints([bound])], outs, name=f"{name}.all")
             full.attribute.extend(node.attribute)
             b.nodes.append(full)
-            parts = [(o, e, shape) for o, e in zip(outs, (elem(node.input[0]), TensorProto.INT64)) if o]
+            parts = list(zip(outs, (elem(node.input[0]), TensorProto.INT64), [shape] * 2))
             count, sync = node.input[1], f"reads K from {node.input[1]!r}"
+        elif (
+            standard
+            and node.op_type == "Unique"
+            and not any(a.name == "axis" for a in node.attribute)
+            and (shape := static(node.input[0]))
+            and math.prod(shape) <= MAX_BOUND
+            and elem(node.input[0]) not in (TensorProto.BOOL, TensorProto.STRING)
+        ):
+            n = math.prod(shape)
+            attrs = {a.name: a.i for a in node.attribute}
+            first, inverse, count = _unique(b, node.input[0], n, attrs.get("sorted", 1))
+            values = b.node("Gather", [b.node("Reshape", [node.input[0], b.ints([-1])], "flat"), first], "values")
+            counts = _counts(b, inverse, n)
+            outputs = list(node.output) + [""] * (4 - len(node.output))
+            if outputs[2]:
+                b.nodes.append(helper.make_node("Identity", [inverse], [outputs[2]], name=f"{name}.inverse"))
+            parts = [
+                (values, elem(node.input[0]), [n]),
+                (first, TensorProto.INT64, [n]),
+                ("", TensorProto.INT64, [n]),  # inverse_indices: one per element, not bound
+                (counts, TensorProto.INT64, [n]),
+            ][: len(node.output)]
+            axis, bound, sync = 0, n, "reads its count of unique values"
         else:
             out.append(node)
             continue
         out.extend(b.nodes)
         graph.initializer.extend(b.inits)
-        new_infos += [helper.make_tensor_value_info(p, e, s) for p, e, s in parts]
+        new_infos += [helper.make_tensor_value_info(p, e, s) for p, e, s in parts if p]
         new_infos.append(helper.make_tensor_value_info(count, TensorProto.INT64, [1]))
-        if node.op_type == "TopK":  # an unused output has no padded value either
-            parts = [(o, e, s) for o, e, s in zip(outs, (elem(node.input[0]), TensorProto.INT64), [shape] * 2)]
+        results = [o if p else "" for o, (p, _, _) in zip(node.output, parts)]  # unused or not bound: ""
         bind = helper.make_node(
             BIND,
             [p for p, _, _ in parts] + [count],
-            list(node.output),
+            results,
             name=name,
             domain=DOMAIN,
             axis=axis,
@@ -211,8 +294,8 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
     for bind, parts in binds:
         # just before the first node that reads one of its results
         out.remove(bind)
-        results = {r for r in bind.output if r}
-        at = next((k for k, n in enumerate(out) if results & _reads(n)), len(out))
+        made = {r for r in bind.output if r}
+        at = next((k for k, n in enumerate(out) if made & _reads(n)), len(out))
         out.insert(at, bind)
         # the results: the bound's axis a size of its own (a symbol), the others as they are
         symbol = "n_" + re.sub(r"\W", "_", bind.name)
