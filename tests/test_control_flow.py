@@ -338,3 +338,62 @@ def test_non_max_suppression_then_gather(tmp_path):
     # nothing kept: the steps after it would run at a size of 0, which tritonnx refuses
     with pytest.raises(InputError, match="dynamic sizes must be at least 1"):
         compiled.run({"boxes": boxes, "scores": np.full((1, 1, 6), 0.1, np.float32)})
+
+
+def test_scan_outputs_are_written_in_place(tmp_path, monkeypatch):
+    """A Scan's outputs stacked on axis 0 are written by the body's kernels into their slices
+    of the result (`CompiledModel.run(into=...)`), not stacked after: every step after the
+    first writes directly where its slice is aligned, and nothing calls torch.stack."""
+    import torch
+
+    from tritonnx.runtime import CompiledModel
+
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]), helper.make_node("Relu", ["s_out"], ["y_t"])],
+        "body",
+        [helper.make_tensor_value_info("s_in", F, [4]), helper.make_tensor_value_info("x_t", F, [4])],
+        [helper.make_tensor_value_info("s_out", F, [4]), helper.make_tensor_value_info("y_t", F, [4])],
+    )
+    model = _model(
+        [helper.make_node("Scan", ["s0", "x"], ["s", "y"], body=body, num_scan_inputs=1, scan_input_directions=[1])],
+        [helper.make_tensor_value_info("s0", F, [4]), helper.make_tensor_value_info("x", F, ["T", 4])],
+        [helper.make_tensor_value_info("s", F, [4]), helper.make_tensor_value_info("y", F, ["T", 4])],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    direct = []
+    into = CompiledModel._into
+
+    def spy(self, plan, wanted):
+        found = into(self, plan, wanted)
+        direct.append(len(found))
+        return found
+
+    monkeypatch.setattr(CompiledModel, "_into", spy)
+    monkeypatch.setattr(torch, "stack", lambda *a, **k: pytest.fail("torch.stack called"))
+    rng = np.random.default_rng(6)
+    feeds = {"s0": rng.standard_normal(4).astype(np.float32), "x": rng.standard_normal((5, 4)).astype(np.float32)}
+    got = compiled.run(feeds)
+    for name, want in zip(("s", "y"), ort_run(model, feeds)):
+        np.testing.assert_allclose(got[name], want, rtol=1e-6, atol=1e-6)
+    assert direct == [0, 1, 1, 1, 1]  # the first step gives the shape; 16-byte slices after it
+
+
+def test_run_into_a_misaligned_view_copies(tmp_path):
+    """`run(into=...)` with a view whose data is not aligned for the cubins: the kernels
+    write their own buffer and the result is copied into the view; a wrong shape is an
+    InputError naming the output."""
+    import torch
+
+    model = _model(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", F, [3])],
+        [helper.make_tensor_value_info("y", F, [3])],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art")
+    x = np.array([-1.0, 2.0, -3.0], np.float32)
+    base = torch.zeros(8)
+    view = base[1:4]  # 4 bytes past an aligned start
+    out = compiled.run({"x": torch.from_numpy(x)}, into={"y": view})
+    assert out["y"] is view and view.tolist() == [0.0, 2.0, 0.0] and base[0] == 0 and base[4] == 0
+    with pytest.raises(InputError, match="into: output 'y' is float32\\[3\\]"):
+        compiled.run({"x": x}, into={"y": torch.zeros(4)})

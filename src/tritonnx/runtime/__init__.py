@@ -310,20 +310,50 @@ class CompiledModel:
         tensors = {expected[name]["buffer"]: aligned(t.to(self.device).contiguous()) for name, t in given.items()}
         return plan, key, tensors
 
-    def run(self, feeds: dict) -> dict:
+    def run(self, feeds: dict, into: dict | None = None) -> dict:
         """Runs the model on `feeds` ({input name: numpy array or torch tensor}); returns
-        {output name: array} (numpy in, numpy out). Safe to call from many threads: calls
-        take turns (see the class docstring). Raises InputError for a wrong input."""
+        {output name: array} (numpy in, numpy out). `into`: {output name: torch tensor on the
+        model's device, of the output's shape and dtype at these sizes} that those outputs
+        are written into, and returned as (a program's scan outputs: slices of the stacked
+        result); the kernels write a contiguous one whose data starts at a multiple of
+        ALIGNMENT bytes directly, others get a copy. Safe to call from many threads: calls
+        take turns (see the class docstring). Raises InputError for a wrong input or `into`."""
         import torch
 
         as_numpy = not any(isinstance(v, torch.Tensor) for v in feeds.values()) if isinstance(feeds, dict) else True
         with self._lock, self._interpreter():
             plan, key, tensors = self._check(feeds)
+            direct = self._into(plan, into or {})
             if self.graph_blocker(plan) is None:
                 out = self._run_graphed(plan, key, tensors)
             else:
-                out = self._run_launches(plan, key, tensors)
-        return {k: to_numpy(v) for k, v in out.items()} if as_numpy else out
+                out = self._run_launches(plan, key, tensors, direct=direct)
+        for name, t in (into or {}).items():
+            if out[name] is not t:
+                t.copy_(out[name])
+                out[name] = t
+        return {k: to_numpy(v) for k, v in out.items()} if as_numpy and not into else out
+
+    def _into(self, plan: dict, into: dict) -> dict:
+        """{output buffer: tensor of `into` the kernels can write directly} (see `run`).
+        Raises InputError for a name that is not an output, or a tensor of another shape,
+        dtype or device."""
+        outputs = {o["name"]: o for o in plan["outputs"]}
+        specs = {b["name"]: b for b in plan["buffers"]}
+        direct = {}
+        for name, t in into.items():
+            if name not in outputs:
+                raise InputError(f"into: '{name}' is not an output of the model (its outputs: {list(outputs)}).")
+            spec = specs[outputs[name]["buffer"]]
+            dtype = str(t.dtype).replace("torch.", "")
+            if list(t.shape) != list(spec["shape"]) or dtype != spec["dtype"] or t.device.type != self.device:
+                raise InputError(
+                    f"into: output '{name}' is {spec['dtype']}{list(spec['shape'])} on {self.device}; got "
+                    f"{dtype}{list(t.shape)} on {t.device.type}."
+                )
+            if spec["kind"] == "output" and t.is_contiguous() and t.data_ptr() % ALIGNMENT == 0:
+                direct[spec["name"]] = t
+        return direct
 
     def run_layerwise(self, feeds: dict) -> tuple[dict, list[dict]]:
         """Runs like `run`, launch by launch (no CUDA graph), keeping what each launch wrote.
@@ -371,12 +401,14 @@ class CompiledModel:
             return "the plan reads the device from the host at " + ", ".join(map(str, plan["host_reads"]))
         return None
 
-    def _run_launches(self, plan: dict, key, tensors: dict, after=None) -> dict:
+    def _run_launches(self, plan: dict, key, tensors: dict, after=None, direct: dict | None = None) -> dict:
         """{output buffer: fresh tensor} of one run, launch by launch (`after(i, launch,
-        env)` after each); raises IndexOutOfRangeError from the index checks."""
+        env)` after each; `direct`: {output buffer: the tensor to write it into}); raises
+        IndexOutOfRangeError from the index checks."""
         env = dict(self._load_weights())
         env.update(self._intermediates(plan, key))
         env.update(tensors)
+        env.update(direct or {})
         env.update(checks.buffers(plan, self.device))  # index checks: zeroed before the launches
         specs = {b["name"]: b for b in plan["buffers"]}
         # the interpreter computes masked-off lanes too (e.g. 0/0); their values are discarded

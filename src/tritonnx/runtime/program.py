@@ -25,6 +25,7 @@ from tritonnx.runtime import format as artifact_format
 from tritonnx.runtime.tensors import _device, to_numpy, to_torch
 
 MAX_LOOP_ITERATIONS = 1 << 20  # a Loop without a trip count stops with an error after this many
+PREALLOCATE_BYTES = 1 << 28  # a Loop's scan output of at most this many bytes over its trip count is preallocated
 
 
 class Program:
@@ -161,12 +162,19 @@ class Program:
         values = [out[n] for n in self.output_names]
         return values[0] if len(values) == 1 else tuple(values)
 
-    def _run_sub(self, part: dict, values: list) -> list:
+    def _run_sub(self, part: dict, values: list, into: dict | None = None) -> list:
         """Runs sub-artifact `part` on its inputs then captures (`values` in that order);
-        returns its outputs in order."""
+        returns its outputs in order. `into` ({output position: tensor}): outputs a compiled
+        sub-artifact writes into those tensors (`CompiledModel.run`); a program's are copied."""
         sub = self._sub(part["dir"])
         names = part.get("inputs", []) + part.get("captures", [])
-        out = sub.run({n: v for n, v in zip(names, values) if n in sub.input_names})
+        feeds = {n: v for n, v in zip(names, values) if n in sub.input_names}
+        if into and not isinstance(sub, Program):
+            out = sub.run(feeds, into={part["outputs"][k]: t for k, t in into.items()})
+            return [_on(out[n], self.device) for n in part["outputs"]]
+        out = sub.run(feeds)
+        for k, t in (into or {}).items():
+            t.copy_(_on(out[part["outputs"][k]], self.device))
         # a sub-artifact without inputs answers in numpy, as for a caller's numpy inputs
         return [_on(v, self.device) for v in (out[n] for n in part["outputs"])]
 
@@ -296,21 +304,35 @@ class Program:
         carried = [env[n] for n in inputs[2:]]
         captures = [env[c] for c in body["captures"]]
         n_carried = len(carried)
-        scans: list[list] = [[] for _ in range(len(body["outputs"]) - 1 - n_carried)]
+        n_scans = len(body["outputs"]) - 1 - n_carried
+        # with a trip count, the scan outputs are written in place into their slices of the
+        # result (cut to the iterations run); without one, stacked after the last
+        scans: list = [None if trips else [] for _ in range(n_scans)]
         i = 0
         while cond and (trips is None or i < trips):
             if trips is None and i >= MAX_LOOP_ITERATIONS:
                 raise InputError(f"Loop {step['node']} ran {i} iterations without its condition ending it.")
             iteration = torch.tensor(i, dtype=torch.int64, device=self.device)
             flag = torch.tensor(cond, dtype=torch.bool, device=self.device)
-            out = self._run_sub(body, [iteration, flag, *carried, *captures])
+            into = {1 + n_carried + k: t[i] for k, t in enumerate(scans) if isinstance(t, torch.Tensor)}
+            out = self._run_sub(body, [iteration, flag, *carried, *captures], into)
             cond = bool(out[0].reshape(-1)[0].item())  # sync point
             carried = out[1 : 1 + n_carried]
             for k, v in enumerate(out[1 + n_carried :]):
-                scans[k].append(v)
+                if scans[k] is None:  # the first iteration gives the shape
+                    if trips and trips * v.numel() * v.element_size() <= PREALLOCATE_BYTES:
+                        scans[k] = torch.empty((trips, *v.shape), dtype=v.dtype, device=v.device)
+                        scans[k][0] = v
+                        continue
+                    scans[k] = []  # a trip count far above what the condition lets run
+                if isinstance(scans[k], list):
+                    scans[k].append(v)
             i += 1
         stacked = []
         for k, values in enumerate(scans):
+            if isinstance(values, torch.Tensor):
+                stacked.append(values[:i])
+                continue
             if values:
                 stacked.append(torch.stack(values))
                 continue
@@ -348,20 +370,29 @@ class Program:
         out_axes, out_dirs = ints("scan_output_axes", k_out), ints("scan_output_directions", k_out)
         state = [env[n] for n in inputs[:n_state]]
         captures = [env[c] for c in body["captures"]]
-        per_step: list[list] = [[] for _ in range(k_out)]
+        if steps == 0:
+            raise InputError(f"Scan {step['node']} has scan inputs of length 0: its outputs have no known shape.")
+        # scan outputs stacked on axis 0 are written in place into their slices of the result
+        stacked: list = [None] * k_out
         for t in range(steps):
             pieces = [x.select(a, t if d == 0 else steps - 1 - t) for x, a, d in zip(xs, axes, dirs)]
-            out = self._run_sub(body, [*state, *pieces, *captures])
+            slot = [t if out_dirs[k] == 0 else steps - 1 - t for k in range(k_out)]
+            into = {n_state + k: stacked[k][slot[k]] for k in range(k_out) if isinstance(stacked[k], torch.Tensor)}
+            out = self._run_sub(body, [*state, *pieces, *captures], into)
             state = out[:n_state]
             for k, v in enumerate(out[n_state:]):
-                per_step[k].append(v)
-        stacked = []
-        for k, values in enumerate(per_step):
-            if not values:
-                raise InputError(f"Scan {step['node']} has scan inputs of length 0: its outputs have no known shape.")
-            order = values if out_dirs[k] == 0 else values[::-1]
-            axis = out_axes[k] % (values[0].dim() + 1)
-            stacked.append(torch.stack(order, dim=axis))
+                if stacked[k] is None:  # the first step gives the shape
+                    if out_axes[k] % (v.dim() + 1) == 0:
+                        stacked[k] = torch.empty((steps, *v.shape), dtype=v.dtype, device=v.device)
+                        stacked[k][slot[k]] = v
+                        continue
+                    stacked[k] = []
+                if isinstance(stacked[k], list):  # another axis: stacked after the last step
+                    stacked[k].append(v)
+        for k in range(k_out):
+            if isinstance(stacked[k], list):
+                values = stacked[k] if out_dirs[k] == 0 else stacked[k][::-1]
+                stacked[k] = torch.stack(values, dim=out_axes[k] % (values[0].dim() + 1))
         env.update((n, v) for n, v in zip(step["outputs"], state + stacked) if n)
 
 
