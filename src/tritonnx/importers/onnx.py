@@ -80,8 +80,9 @@ def parameter_inputs(model: onnx.ModelProto) -> set[str]:
     found: set[str] = set()
     for node in model.graph.node:
         d = OPS.get(node.op_type)
-        if d is not None and node.domain in ("", "ai.onnx"):
-            found.update(node.input[i] for i in d.parameters if i < len(node.input) and node.input[i] in inputs)
+        params = d.parameters if d is not None else CONVERTED_PARAMETERS.get(node.op_type, ())
+        if node.domain in ("", "ai.onnx"):
+            found.update(node.input[i] for i in params if i < len(node.input) and node.input[i] in inputs)
     return found
 
 
@@ -382,7 +383,11 @@ def _constants_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 # op types removed from the spec that onnx's version converter replaces on the way to OPSET:
 # {op type: (the last opset that has it, its replacement)}
-CONVERTED = {"Scatter": (10, "ScatterElements")}
+CONVERTED = {
+    "Scatter": (10, "ScatterElements"),
+    "Upsample": (9, "Resize"),  # Upsample-7/9: Resize with scales (`_upsample_as_resize`)
+}
+CONVERTED_PARAMETERS = {"Upsample": (1,)}  # their operands needed at compile time (Upsample-9's scales)
 
 
 def _nodes_at_any_depth(graph: onnx.GraphProto, prefix: str = ""):
@@ -399,6 +404,38 @@ def _nodes_at_any_depth(graph: onnx.GraphProto, prefix: str = ""):
             elif attr.type == onnx.AttributeProto.GRAPHS:
                 for k, g in enumerate(attr.graphs):
                     yield from _nodes_at_any_depth(g, f"{path}/{attr.name}[{k}]/")
+
+
+def _upsample_nodes(proto: onnx.ModelProto) -> set[str]:
+    """The outputs of `proto`'s Upsample nodes, at any depth (onnx's version converter keeps
+    a node's outputs, not its name)."""
+    return {
+        node.output[0]
+        for _, node in _nodes_at_any_depth(proto.graph)
+        if node.op_type == "Upsample" and node.domain in ("", "ai.onnx")
+    }
+
+
+def _upsample_as_resize(proto: onnx.ModelProto, outputs: set[str]) -> None:
+    """Gives the Resize nodes onnx's version converter made of Upsample-7/9 nodes (`outputs`)
+    Upsample's coordinates, in place. Upsample maps output x to input x / scale (Resize's
+    `asymmetric`) and, its scales being at least 1, nearest takes the floor
+    (https://onnx.ai/onnx/operators/onnx__Upsample.html; onnxruntime's Upsample); the
+    converter leaves Resize-11's defaults, half_pixel and round_prefer_floor, which move
+    every sample of a linear Upsample."""
+    if not outputs:
+        return
+    for _, node in _nodes_at_any_depth(proto.graph):
+        if node.op_type == "Resize" and node.output[0] in outputs:
+            kept = [a for a in node.attribute if a.name not in ("coordinate_transformation_mode", "nearest_mode")]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            node.attribute.extend(
+                [
+                    onnx.helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
+                    onnx.helper.make_attribute("nearest_mode", "floor"),
+                ]
+            )
 
 
 def check_supported(model: onnx.ModelProto) -> None:
@@ -631,7 +668,9 @@ def prepare(
     check_supported(proto)
     try:
         if _opset(proto) < OPSET:
+            upsample = _upsample_nodes(proto)
             proto = version_converter.convert_version(proto, OPSET)
+            _upsample_as_resize(proto, upsample)
         if proto is original:  # names are written into the inputs: never into the caller's model
             proto = onnx.ModelProto()
             proto.CopyFrom(original)
