@@ -146,7 +146,8 @@ OPS: dict[str, OpDef] = {
     "BatchNormalization": OpDef(
         ("X", "scale", "B", "input_mean", "input_var"),
         "fold",
-        "BatchNormalization-15, inference mode: folded into Conv or decomposed.",
+        "BatchNormalization-15: inference mode folded into Conv or decomposed; training mode "
+        "(batch statistics, running mean and variance) decomposed by the importer.",
         dict(epsilon=1e-5, momentum=0.9, training_mode=0),
     ),
     "MaxPool": OpDef(
@@ -331,7 +332,10 @@ OPS: dict[str, OpDef] = {
     ),
     "Identity": OpDef(("input",), "fold", "Identity-21: removed by canonicalize."),
     "Dropout": OpDef(
-        ("data", "ratio?", "training_mode?"), "fold", "Dropout-13, inference mode: the identity.", dict(seed=0)
+        ("data", "ratio?", "training_mode?"),
+        "fold",
+        "Dropout-13/22, inference mode: the identity (the importer makes its mask, all true).",
+        dict(seed=0),
     ),
     "ConstantOfShape": OpDef(("input",), "fold", "ConstantOfShape-21.", params=(0,)),
     "Shape": OpDef(("data",), "fold", "Shape-21.", dict(start=0)),

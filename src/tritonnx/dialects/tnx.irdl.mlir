@@ -91,7 +91,7 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
-  // BatchNormalization-15, inference mode: folded into Conv or decomposed.
+  // BatchNormalization-15: inference mode folded into Conv or decomposed; training mode (batch statistics, running mean and variance) decomposed by the importer.
   irdl.operation @batch_normalization {
     %0 = irdl.any
     %1 = irdl.any
@@ -278,7 +278,7 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
-  // Dropout-13, inference mode: the identity.
+  // Dropout-13/22, inference mode: the identity (the importer makes its mask, all true).
   irdl.operation @dropout {
     %0 = irdl.any
     %1 = irdl.any
