@@ -56,6 +56,9 @@ UNARY = {  # op: (domain, attributes)
     "Asinh": ((-3, 3), {}),
     "Acosh": ((1, 5), {}),
     "Atanh": ((-0.9, 0.9), {}),
+    "Atan": ((-20, 20), {}),
+    "Asin": ((-1, 1), {}),
+    "Acos": ((-1, 1), {}),
     "Relu": ((-3, 3), {}),
 }
 
@@ -163,3 +166,124 @@ def test_mean_of_three(tmp_path):
     np.testing.assert_allclose(
         tritonnx.compile(model, tmp_path / "art").run(feeds)["y"], ort_run(model, feeds)[0], rtol=1e-6
     )
+
+
+def _compile_one(tmp_path, node, inputs, out_type, opset):
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(n, t, list(v.shape)) for n, t, v in inputs],
+        [helper.make_tensor_value_info("y", out_type, list(inputs[0][2].shape))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+    return model, tritonnx.compile(model, tmp_path / "art").run({n: v for n, _, v in inputs})["y"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["Atan", "Asin", "Acos"])
+def test_inverse_trig_accuracy(op, dtype, tmp_path):
+    """Atan, Asin, Acos within 4 ulp (f32) and 2 ulp (f64) of NumPy's over their range and
+    its ends (+-1 exactly, values next to 1), with +-inf, NaN, -0.0 and |x| > 1 (NaN)."""
+    if op == "Atan":
+        x = np.concatenate(
+            [np.linspace(-30, 30, 4001), np.geomspace(1e-20, 1e20, 400), -np.geomspace(1e-20, 1e20, 400)]
+        )
+        special = [0.0, -0.0, np.inf, -np.inf, np.nan]
+    else:
+        x = np.concatenate(
+            [np.linspace(-1, 1, 4001), 1 - np.geomspace(1e-7, 1e-1, 100), -1 + np.geomspace(1e-7, 1e-1, 100)]
+        )
+        special = [0.0, -0.0, 1.0, -1.0, 1.5, -1.5, np.inf, np.nan]
+    x = np.concatenate([x, special]).astype(dtype)
+    t = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    _, got = _compile_one(tmp_path, helper.make_node(op, ["x"], ["y"]), [("x", t, x)], t, 22)
+    with np.errstate(invalid="ignore"):
+        want = getattr(np, "arc" + op[1:].lower())(x.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    ulp = np.abs(got[ok] - want[ok]) / np.spacing(np.abs(want[ok]).astype(dtype))
+    assert ulp.max() <= (4 if dtype == np.float32 else 2), (x[ok][ulp.argmax()], ulp.max())
+    zero = x == 0
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]))
+
+
+BITS = np.random.default_rng(7).integers(0, 256, 64, dtype=np.uint8)  # every bit pattern's bytes
+
+
+@pytest.mark.parametrize(
+    "src,dst",
+    [
+        (np.float32, np.int32),
+        (np.int32, np.float32),
+        (np.float64, np.int64),
+        (np.int64, np.float64),
+        (np.uint32, np.int32),
+        (np.int32, np.uint32),
+        (np.uint16, np.int16),
+        (np.int8, np.uint8),
+        (np.uint64, np.float64),
+        (np.float16, np.int16),
+        (np.int16, np.float16),
+        (np.bool_, np.uint8),
+    ],
+)
+def test_bitcast(src, dst, tmp_path):
+    """BitCast-26 against onnxruntime, bit for bit (NaN payloads of 32- and 64-bit floats
+    too; the f16 inputs are finite: a half is computed in f32, which keeps its value), and
+    against NumPy's view, the spec's reference (onnxruntime has no bool to uint8)."""
+    x = BITS.view(src).copy() if src != np.bool_ else (BITS % 2).astype(bool)
+    if src == np.float16:
+        x = np.where(np.isfinite(x), x, np.float16(1.5))
+    s, d = helper.np_dtype_to_tensor_dtype(np.dtype(src)), helper.np_dtype_to_tensor_dtype(np.dtype(dst))
+    model, got = _compile_one(tmp_path, helper.make_node("BitCast", ["x"], ["y"], to=d), [("x", s, x)], d, 26)
+    want = x.view(dst) if src == np.bool_ else ort_run(model, {"x": x})[0]
+    assert got.dtype == want.dtype == dst
+    np.testing.assert_array_equal(want.view(np.uint8), x.view(np.uint8))
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+MOD_X = [0.0, -0.0, 0.0, -0.0, -3.0, 3.0, -1.0, 1.0, np.inf, -np.inf, 1.0, 1.0, np.nan, 1.0, 7.5, -7.5, 0.0, 5.0]
+MOD_Y = [-2.0, 2.0, 2.0, -2.0, np.inf, np.inf, -np.inf, -np.inf, 2.0, 2.0, 0.0, -0.0, 2.0, np.nan, -2.0, 2.0, 3.0, 5.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod_special_values(fmod, dtype, tmp_path):
+    """Mod-13 on floats as the spec's reference computes it: fmod=1 is C's fmod (np.fmod),
+    fmod=0 NumPy's np.mod: signed zeros, infinite divisors (mod(-3, inf) = inf, fmod(-3, inf)
+    = -3), infinite dividends and zero divisors (NaN), and the exact remainder of a dividend
+    far bigger than its divisor (the type's largest finite value / 4)."""
+    x, y = np.array(MOD_X, dtype), np.array(MOD_Y, dtype)
+    x[-2] = np.finfo(dtype).max / 4
+    t = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    node = helper.make_node("Mod", ["a", "b"], ["y"], fmod=fmod)
+    _, got = _compile_one(tmp_path, node, [("a", t, x), ("b", t, y)], t, 13)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.fmod(x, y) if fmod else np.mod(x, y)
+    np.testing.assert_array_equal(got, want)  # NaN where NaN
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_bits_and_inverse_trig_compile_for_sm_90(tmp_path):
+    """The kernels of BitCast, Atan, Asin, Acos and float Mod compile to sm_90 cubins (the
+    interpreter is lenient where Triton's GPU compiler is not)."""
+    f, i = TensorProto.FLOAT, TensorProto.INT32
+    nodes = [
+        helper.make_node("BitCast", ["x"], ["b"], to=i),
+        helper.make_node("Atan", ["x"], ["t"]),
+        helper.make_node("Asin", ["x"], ["s"]),
+        helper.make_node("Acos", ["x"], ["c"]),
+        helper.make_node("Mod", ["x", "z"], ["m"], fmod=0),
+    ]
+    outs = [("b", i), ("t", f), ("s", f), ("c", f), ("m", f)]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, f, SHAPE) for n in "xz"],
+        [helper.make_tensor_value_info(n, t, SHAPE) for n, t in outs],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26)], ir_version=10)
+    out = tmp_path / "art"
+    compiled = tritonnx.compile(model, out, targets=("sm_90",))
+    for launch in compiled.launches:
+        assert (out / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"

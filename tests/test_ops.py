@@ -255,3 +255,87 @@ def test_einsum(equation, shapes, tmp_path):
     feeds = {n: _w(*s) for n, s in zip(names, shapes)}
     got = tritonnx.compile(model, tmp_path / "art").run(feeds)["y"]
     np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-4, atol=1e-5)
+
+
+def _reference(model: onnx.ModelProto, feeds: dict) -> list:
+    from onnx.reference import ReferenceEvaluator
+
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
+@pytest.mark.parametrize("weights", [True, False])
+@pytest.mark.parametrize("rank", [2, 3, 4])
+def test_batch_norm_training_mode(rank, weights, tmp_path):
+    """BatchNormalization-15 with training_mode=1: Y from the batch's statistics, and the
+    running mean and variance, as onnx's reference computes them (onnxruntime's CPU build
+    has no training mode); scale, bias and the running statistics as weights or as inputs."""
+    x_shape = [3, 4, 5, 2][:rank]
+    c = x_shape[1]
+    params = {
+        "s": _w(c),
+        "b": _w(c),
+        "m": _w(c),
+        "v": np.abs(_w(c)) + 0.5,
+    }
+    node = helper.make_node(
+        "BatchNormalization",
+        ["x", "s", "b", "m", "v"],
+        ["y", "rm", "rv"],
+        training_mode=1,
+        epsilon=1e-3,
+        momentum=0.8,
+    )
+    f = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("x", f, x_shape)]
+    if not weights:
+        inputs += [helper.make_tensor_value_info(n, f, [c]) for n in params]
+    graph = helper.make_graph(
+        [node],
+        "g",
+        inputs,
+        [helper.make_tensor_value_info("y", f, x_shape)]
+        + [helper.make_tensor_value_info(n, f, [c]) for n in ("rm", "rv")],
+        [numpy_helper.from_array(v, k) for k, v in params.items()] if weights else [],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)], ir_version=8)
+    x = _w(*x_shape) * 2 + 1
+    feeds = {"x": x} if weights else {"x": x, **params}
+    got = tritonnx.compile(model, tmp_path / "art").run(feeds)
+    for name, want in zip(("y", "rm", "rv"), _reference(model, {"x": x, **params})):
+        np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("ratio", [None, 0.3])
+def test_dropout_mask_in_inference(ratio, tmp_path):
+    """Dropout-22 whose mask is used, in inference mode: the output is the input, the mask
+    all true (onnxruntime); training mode is still refused, naming the node."""
+    ins = ["x"] + (["r"] if ratio is not None else [])
+    inits = [numpy_helper.from_array(np.array(ratio, np.float32), "r")] if ratio is not None else []
+    f = TensorProto.FLOAT
+
+    def model(nodes, extra_inits=()):
+        graph = helper.make_graph(
+            nodes,
+            "g",
+            [helper.make_tensor_value_info("x", f, [2, 3, 4])],
+            [
+                helper.make_tensor_value_info("y", f, [2, 3, 4]),
+                helper.make_tensor_value_info("z", TensorProto.BOOL, [2, 3, 4]),
+            ],
+            inits + list(extra_inits),
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)], ir_version=10)
+
+    m = model([helper.make_node("Dropout", ins, ["y", "z"], name="drop")])
+    x = _w(2, 3, 4)
+    got = tritonnx.compile(m, tmp_path / "art").run({"x": x})
+    want = ort_run(m, {"x": x})
+    np.testing.assert_array_equal(got["y"], want[0])
+    assert got["z"].dtype == np.bool_
+    np.testing.assert_array_equal(got["z"], want[1])
+    assert got["z"].all()
+    training = [numpy_helper.from_array(np.array(True), "t")]
+    ins = ["x", "r" if ratio is not None else "", "t"]
+    m = model([helper.make_node("Dropout", ins, ["y", "z"], name="drop")], training)
+    with pytest.raises(tritonnx.CompileError, match=r"node drop \(Dropout\): training mode"):
+        tritonnx.compile(m, tmp_path / "training")

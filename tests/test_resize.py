@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 import tritonnx
 from models import ort_run
+from tritonnx.importers.onnx import parameter_inputs
 
 CTMS = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize"]
 NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]
@@ -77,3 +78,29 @@ def test_nearest_matches_onnxruntime(tmp_path, ctm, nm, n_in, kind, value):
     roi = (-0.1, 0.9) if ctm == "tf_crop_and_resize" else (0.0, 1.0)
     # the sm_90 build once per mode (the kernels differ only in their constants otherwise)
     _check(tmp_path, n_in, ctm, nm, roi=roi, aot=nm == "round_prefer_ceil" and n_in == 7, **{kind: value})
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+@pytest.mark.parametrize("opset", [7, 9])
+def test_upsample(opset, mode, tmp_path):
+    """Upsample-7 (scales as an attribute) and -9 (as an input) run as Resize with Upsample's
+    coordinates (asymmetric, nearest by floor), as onnxruntime runs them; Upsample-9's scales
+    may be a graph input given at compile time (`constants=`)."""
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    scales = np.array([1.0, 1.0, 2.0, 1.5], np.float32)
+    if opset == 7:
+        node = helper.make_node("Upsample", ["x"], ["y"], mode=mode, scales=scales.tolist())
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)]
+    else:
+        node = helper.make_node("Upsample", ["x", "scales"], ["y"], mode=mode)
+        inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, v.shape) for n, v in (("x", x), ("s", scales))]
+        inputs[1].name = "scales"
+    graph = helper.make_graph(
+        [node], "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=7)
+    feeds = {"x": x} if opset == 7 else {"x": x, "scales": scales}
+    constants = {} if opset == 7 else {"scales": scales}
+    assert parameter_inputs(model) == set(constants)
+    got = tritonnx.compile(model, tmp_path / "art", constants=constants).run({"x": x})["y"]
+    np.testing.assert_allclose(got, ort_run(model, feeds)[0], rtol=1e-6, atol=1e-6)

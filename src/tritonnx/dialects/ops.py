@@ -146,7 +146,8 @@ OPS: dict[str, OpDef] = {
     "BatchNormalization": OpDef(
         ("X", "scale", "B", "input_mean", "input_var"),
         "fold",
-        "BatchNormalization-15, inference mode: folded into Conv or decomposed.",
+        "BatchNormalization-15: inference mode folded into Conv or decomposed; training mode "
+        "(batch statistics, running mean and variance) decomposed by the importer.",
         dict(epsilon=1e-5, momentum=0.9, training_mode=0),
     ),
     "MaxPool": OpDef(
@@ -285,6 +286,12 @@ OPS: dict[str, OpDef] = {
     "Shrink": _pw(("input",), "Shrink-9.", bias=0.0, lambd=0.5),
     "IsInf": _pw(("X",), "IsInf-20.", detect_negative=1, detect_positive=1),
     "Cast": _pw(("input",), "Cast-21 (saturate applies to float8 only).", saturate=1),
+    "BitCast": _pw(("input",), "BitCast-26: the input's bits as type `to`, an element of the same size.", to=None),
+    "Acos": _pw(("input",), "Acos-22: 2 atan(sqrt((1 - x) / (1 + x))), exact at x = -1 and 1."),
+    "Asin": _pw(("input",), "Asin-22: atan(x / sqrt((1 - x)(1 + x))), +-pi/2 at x = +-1."),
+    "Atan": _pw(
+        ("input",), "Atan-22: range reduction and Cephes' minimax polynomial (atanf; atan's rational for f64)."
+    ),
     "CastLike": _pw(("input", "target_type"), "CastLike-21.", saturate=1),
     "QuantizeLinear": OpDef(
         ("x", "y_scale", "y_zero_point?"),
@@ -325,7 +332,10 @@ OPS: dict[str, OpDef] = {
     ),
     "Identity": OpDef(("input",), "fold", "Identity-21: removed by canonicalize."),
     "Dropout": OpDef(
-        ("data", "ratio?", "training_mode?"), "fold", "Dropout-13, inference mode: the identity.", dict(seed=0)
+        ("data", "ratio?", "training_mode?"),
+        "fold",
+        "Dropout-13/22, inference mode: the identity (the importer makes its mask, all true).",
+        dict(seed=0),
     ),
     "ConstantOfShape": OpDef(("input",), "fold", "ConstantOfShape-21.", params=(0,)),
     "Shape": OpDef(("data",), "fold", "Shape-21.", dict(start=0)),

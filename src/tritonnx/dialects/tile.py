@@ -343,6 +343,11 @@ class TileBuilder:
     def unary(self, name: str, x: ir.Value) -> ir.Value:
         return self._record(self.op(name, [x], x.type), self.dims_of(x))
 
+    def unary_to(self, name: str, x: ir.Value, et: ir.Type) -> ir.Value:
+        """A one-operand op `name` whose result has `x`'s shape and element type `et`
+        (`arith.bitcast`)."""
+        return self._record(self.op(name, [x], _ttype(shape(x), et)), self.dims_of(x))
+
     def full_like(self, x: ir.Value, value) -> ir.Value:
         """`value` in `x`'s shape and type: a literal where Triton broadcasts it."""
         return self.const(value, shape(x), elem(x))

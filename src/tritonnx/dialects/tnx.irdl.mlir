@@ -12,6 +12,13 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
+  // Acos-22: 2 atan(sqrt((1 - x) / (1 + x))), exact at x = -1 and 1.
+  irdl.operation @acos {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
   // Acosh: elementwise.
   irdl.operation @acosh {
     %0 = irdl.any
@@ -49,11 +56,25 @@ irdl.dialect @tnx {
     irdl.operands(data: %0)
     irdl.results(output: %r)
   }
+  // Asin-22: atan(x / sqrt((1 - x)(1 + x))), +-pi/2 at x = +-1.
+  irdl.operation @asin {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
+    irdl.results(output: %r)
+  }
   // Asinh: elementwise.
   irdl.operation @asinh {
     %0 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0)
+    irdl.results(output: %r)
+  }
+  // Atan-22: range reduction and Cephes' minimax polynomial (atanf; atan's rational for f64).
+  irdl.operation @atan {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
     irdl.results(output: %r)
   }
   // Atanh: elementwise.
@@ -70,7 +91,7 @@ irdl.dialect @tnx {
     irdl.operands(x: %0)
     irdl.results(output: %r)
   }
-  // BatchNormalization-15, inference mode: folded into Conv or decomposed.
+  // BatchNormalization-15: inference mode folded into Conv or decomposed; training mode (batch statistics, running mean and variance) decomposed by the importer.
   irdl.operation @batch_normalization {
     %0 = irdl.any
     %1 = irdl.any
@@ -79,6 +100,13 @@ irdl.dialect @tnx {
     %4 = irdl.any
     %r = irdl.any
     irdl.operands(x: %0, scale: %1, b: %2, input_mean: %3, input_var: %4)
+    irdl.results(output: %r)
+  }
+  // BitCast-26: the input's bits as type `to`, an element of the same size.
+  irdl.operation @bit_cast {
+    %0 = irdl.any
+    %r = irdl.any
+    irdl.operands(input: %0)
     irdl.results(output: %r)
   }
   // BitShift-11 (unsigned integers).
@@ -250,7 +278,7 @@ irdl.dialect @tnx {
     irdl.operands(a: %0, b: %1)
     irdl.results(output: %r)
   }
-  // Dropout-13, inference mode: the identity.
+  // Dropout-13/22, inference mode: the identity (the importer makes its mask, all true).
   irdl.operation @dropout {
     %0 = irdl.any
     %1 = irdl.any

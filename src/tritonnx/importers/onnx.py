@@ -80,8 +80,9 @@ def parameter_inputs(model: onnx.ModelProto) -> set[str]:
     found: set[str] = set()
     for node in model.graph.node:
         d = OPS.get(node.op_type)
-        if d is not None and node.domain in ("", "ai.onnx"):
-            found.update(node.input[i] for i in d.parameters if i < len(node.input) and node.input[i] in inputs)
+        params = d.parameters if d is not None else CONVERTED_PARAMETERS.get(node.op_type, ())
+        if node.domain in ("", "ai.onnx"):
+            found.update(node.input[i] for i in params if i < len(node.input) and node.input[i] in inputs)
     return found
 
 
@@ -382,7 +383,11 @@ def _constants_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 # op types removed from the spec that onnx's version converter replaces on the way to OPSET:
 # {op type: (the last opset that has it, its replacement)}
-CONVERTED = {"Scatter": (10, "ScatterElements")}
+CONVERTED = {
+    "Scatter": (10, "ScatterElements"),
+    "Upsample": (9, "Resize"),  # Upsample-7/9: Resize with scales (`_upsample_as_resize`)
+}
+CONVERTED_PARAMETERS = {"Upsample": (1,)}  # their operands needed at compile time (Upsample-9's scales)
 
 
 def _nodes_at_any_depth(graph: onnx.GraphProto, prefix: str = ""):
@@ -399,6 +404,38 @@ def _nodes_at_any_depth(graph: onnx.GraphProto, prefix: str = ""):
             elif attr.type == onnx.AttributeProto.GRAPHS:
                 for k, g in enumerate(attr.graphs):
                     yield from _nodes_at_any_depth(g, f"{path}/{attr.name}[{k}]/")
+
+
+def _upsample_nodes(proto: onnx.ModelProto) -> set[str]:
+    """The outputs of `proto`'s Upsample nodes, at any depth (onnx's version converter keeps
+    a node's outputs, not its name)."""
+    return {
+        node.output[0]
+        for _, node in _nodes_at_any_depth(proto.graph)
+        if node.op_type == "Upsample" and node.domain in ("", "ai.onnx")
+    }
+
+
+def _upsample_as_resize(proto: onnx.ModelProto, outputs: set[str]) -> None:
+    """Gives the Resize nodes onnx's version converter made of Upsample-7/9 nodes (`outputs`)
+    Upsample's coordinates, in place. Upsample maps output x to input x / scale (Resize's
+    `asymmetric`) and, its scales being at least 1, nearest takes the floor
+    (https://onnx.ai/onnx/operators/onnx__Upsample.html; onnxruntime's Upsample); the
+    converter leaves Resize-11's defaults, half_pixel and round_prefer_floor, which move
+    every sample of a linear Upsample."""
+    if not outputs:
+        return
+    for _, node in _nodes_at_any_depth(proto.graph):
+        if node.op_type == "Resize" and node.output[0] in outputs:
+            kept = [a for a in node.attribute if a.name not in ("coordinate_transformation_mode", "nearest_mode")]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            node.attribute.extend(
+                [
+                    onnx.helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
+                    onnx.helper.make_attribute("nearest_mode", "floor"),
+                ]
+            )
 
 
 def check_supported(model: onnx.ModelProto) -> None:
@@ -631,7 +668,9 @@ def prepare(
     check_supported(proto)
     try:
         if _opset(proto) < OPSET:
+            upsample = _upsample_nodes(proto)
             proto = version_converter.convert_version(proto, OPSET)
+            _upsample_as_resize(proto, upsample)
         if proto is original:  # names are written into the inputs: never into the caller's model
             proto = onnx.ModelProto()
             proto.CopyFrom(original)
@@ -835,6 +874,12 @@ class _Importer:
         if op == "LayerNormalization" and len(outs) > 1 and any(o in self.used for o in outs[1:]):
             self.layer_norm_with_statistics(node, name, ins, attrs)
             return
+        if op == "BatchNormalization" and attrs["training_mode"]:
+            self.batch_norm_training(node, name, ins, attrs)
+            return
+        if op == "Dropout" and len(node.output) > 1 and node.output[1] in self.used:
+            self.dropout_with_mask(node, name, ins, attrs)
+            return
         if len(outs) > 1 and any(o in self.used for o in outs[1:]):
             raise UnsupportedModelError(
                 f"{label(name, op)}: only the first output is supported (outputs {list(outs[1:])} are used).",
@@ -918,6 +963,74 @@ class _Importer:
             y = create("tnx.add", [y, bias], [xt]).result
         for out, value in zip(node.output, (y, mean, inv)):
             if out:
+                self.values[out] = value
+
+    def dropout_with_mask(self, node: onnx.NodeProto, name: str, ins: list, attrs: dict) -> None:
+        """Dropout-22 whose mask output is used, in inference mode: the output is the input
+        (tnx.dropout, which tnx-canonicalize removes, and refuses in training mode) and the
+        mask is all true (https://onnx.ai/onnx/operators/onnx__Dropout.html), a broadcast
+        `true`."""
+        out, mask = node.output[0], node.output[1]
+        where = f"output of {label(name, node.op_type)}"
+        y = create("tnx.dropout", ins, [self.ttype(out or mask, where)], attrs).result
+        if out:
+            self.values[out] = y
+        true = self.constant(np.array(True), f"{name}_mask")
+        self.values[mask] = create("tnx.expand", [true], [self.ttype(mask, where)]).result
+
+    def batch_norm_training(self, node: onnx.NodeProto, name: str, ins: list, attrs: dict) -> None:
+        """BatchNormalization-15 with training_mode=1, spelled out in tnx ops as the spec's
+        reference (onnx.reference's op_batch_normalization) computes it: X normalized by the
+        batch's mean and population variance over every axis but the channels (axis 1),
+        then scaled and shifted per channel; running_mean = input_mean * momentum + mean *
+        (1 - momentum), running_var the same of the variance
+        (https://onnx.ai/onnx/operators/onnx__BatchNormalization.html)."""
+        x, scale, bias, mean_in, var_in = ins
+        xt = ir.RankedTensorType(x.type)
+        dims, et = shape_of(x), xt.element_type
+        if len(dims) < 2:
+            raise InvalidModelError(f"{label(name, node.op_type)}: X has rank {len(dims)}; it must be N x C x ...")
+        stat = tensor_type([1, dims[1]] + [1] * (len(dims) - 2), et)
+        reduce = {"axes": [0, *range(2, len(dims))], "keepdims": 1}
+
+        def typed(v: ir.Value, t: ir.Type, ttype: ir.RankedTensorType) -> ir.Value:
+            """`v` reshaped to `ttype`'s shape, cast to element type `t` where it differs."""
+            if ir.RankedTensorType(v.type).element_type != t:
+                to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(np_dtype(t)))
+                v = create("tnx.cast", [v], [tensor_type(shape_of(v), t)], {"to": to}).result
+            return create("tnx.reshape", [v], [ttype]).result if shape_of(v) != type_shape(ttype) else v
+
+        mean = create("tnx.reduce_mean", [x], [stat], reduce).result
+        d = create("tnx.sub", [x, mean], [xt]).result
+        var = create("tnx.reduce_mean", [create("tnx.mul", [d, d], [xt]).result], [stat], reduce).result
+        eps = self.constant(np.array(attrs["epsilon"], dtype=np_dtype(et)), f"{name}_epsilon")
+        inv = create(
+            "tnx.reciprocal",
+            [create("tnx.sqrt", [create("tnx.add", [var, eps], [stat]).result], [stat]).result],
+            [stat],
+        ).result
+        y = create("tnx.mul", [create("tnx.mul", [d, inv], [xt]).result, typed(scale, et, stat)], [xt]).result
+        values = [create("tnx.add", [y, typed(bias, et, stat)], [xt]).result]
+        momentum = attrs["momentum"]
+        for batch, running, out in zip((mean, var), (mean_in, var_in), node.output[1:3]):
+            if not out:
+                values.append(None)
+                continue
+            rt = self.ttype(out, f"output of {label(name, node.op_type)}")
+            kept = self.constant(np.array(momentum, dtype=np_dtype(rt.element_type)), f"{name}_momentum")
+            new = self.constant(np.array(1.0 - momentum, dtype=np_dtype(rt.element_type)), f"{name}_1_momentum")
+            values.append(
+                create(
+                    "tnx.add",
+                    [
+                        create("tnx.mul", [typed(running, rt.element_type, rt), kept], [rt]).result,
+                        create("tnx.mul", [typed(batch, rt.element_type, rt), new], [rt]).result,
+                    ],
+                    [rt],
+                ).result
+            )
+        for out, value in zip(node.output, values):
+            if out and value is not None:
                 self.values[out] = value
 
     def chain(self, op: str, binary: str, ins: list, attrs: dict, rtype: ir.RankedTensorType) -> ir.Value:

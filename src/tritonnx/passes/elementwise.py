@@ -122,12 +122,19 @@ def _pow(b, x, y):
 
 
 def _mod(b, x, y, fmod):
+    """Mod-13. Floats: C's fmod (`arith.remf`, exact: the dividend's sign, fmod(x, inf) = x for
+    finite x, NaN for an infinite dividend or a zero divisor, a zero keeps the dividend's
+    sign); fmod=0 then takes the divisor's sign as NumPy's np.mod does (npy_divmod): a
+    nonzero remainder of the other sign gets the divisor added (mod(-3, inf) = inf), a zero
+    one becomes a zero of the divisor's sign. Integers: C's remainder, fixed up the same way."""
     if is_float(elem(x)):
-        r = b.binary("sub", x, b.binary("mul", _trunc(b, b.binary("div", x, y)), y))
+        r = b.binary("mod", x, y)
         if fmod:
             return r
         fix = b.and_(b.cmp("ne", r, 0.0), b.cmp("ne", b.cmp("lt", r, 0.0), b.cmp("lt", y, 0.0)))
-        return _where(b, fix, b.binary("add", r, y), r)
+        r = _where(b, fix, b.binary("add", r, y), r)
+        signed_zero = _where(b, b.cmp("lt", y, 0.0), b.full_like(r, -0.0), b.full_like(r, 0.0))
+        return _where(b, b.cmp("eq", r, 0.0), signed_zero, r)
     r = b.binary("mod", x, y)  # C remainder: the dividend's sign
     if fmod:
         return r
@@ -143,6 +150,116 @@ def _cast(b: TileBuilder, x: ir.Value, target: ir.Type) -> ir.Value:
     if isinstance(target, ir.IntegerType) and is_float(elem(x)):
         return b.convert(_trunc(b, x), target)
     return b.convert(x, target)
+
+
+def _width(t: ir.Type) -> int:
+    return ir.FloatType(t).width if is_float(t) else ir.IntegerType(t).width
+
+
+def _bitcast(b: TileBuilder, x: ir.Value, source: ir.Type, target: ir.Type) -> ir.Value:
+    """BitCast-26: `x`'s bits (of ONNX type `source`, loaded in its compute type) as
+    `target`, through `arith.bitcast` (Triton's `.to(T, bitcast=True)`). The tile is first
+    narrowed back to a type of the source's own width (a widened half, an 8- or 16-bit or
+    unsigned integer held in i32 or i64: exact), and the result converted to `target` (an
+    unsigned integer from the signless one of its width). bool is one byte in memory,
+    `0` or `1`: to and from it the cast is by value. Under autocast a float side may have
+    become a half type: the bits are those of the integer side's width."""
+    if _width(target) == 1:
+        return b.cmp("ne", x, b.full_like(x, 0))
+    if _width(source) == 1:
+        return b.convert(x, target)
+    w = _width(source) if is_float(target) else _width(target)
+    floats = {16: ir.F16Type.get(), 32: b.f32, 64: ir.F64Type.get()}
+
+    def of_width(t: ir.Type) -> ir.Type:
+        if is_float(t):
+            return t if _width(t) == w else floats[w]
+        return ir.IntegerType.get_signless(w)
+
+    bits = b.convert(x, of_width(source))
+    out = of_width(target)
+    if out != elem(bits):
+        bits = b.unary_to("arith.bitcast", bits, out)
+    return b.convert(bits, target)
+
+
+TAN_3PI_8, TAN_PI_8 = 2.414213562373095, 0.4142135623730950
+# Cephes (Moshier) atanf: atan(t) = t + t z P(z), z = t^2, |t| <= tan(pi/8); about 1 ulp in f32
+ATANF_P = (8.05374449538e-2, -1.38776856032e-1, 1.99777106478e-1, -3.33329491539e-1)
+# Cephes atan (double): atan(t) = t + t z P(z) / Q(z), |t| <= 0.66, Q monic; about 1 ulp in f64
+ATAN_P = (
+    -8.750608600031904122785e-1,
+    -1.615753718733365076637e1,
+    -7.500855792314704667340e1,
+    -1.228866684490136173410e2,
+    -6.485021904942025371773e1,
+)
+ATAN_Q = (
+    1.0,
+    2.485846490142306297962e1,
+    1.650270098316988542046e2,
+    4.328810604912902668951e2,
+    4.853903996359136964868e2,
+    1.945506571482613964425e2,
+)
+ATAN_MOREBITS = 6.123233995736765886130e-17  # pi/2 - float(pi/2), added back in f64
+
+
+def _horner(b, z, coeffs):
+    acc = b.full_like(z, coeffs[0])
+    for c in coeffs[1:]:
+        acc = b.binary("add", b.binary("mul", acc, z), c)
+    return acc
+
+
+def _atan(b, x):
+    """Atan-22 by Cephes' method (`tl` has no atan, and libdevice does not run in the
+    interpreter): |x| reduced to t in [0, tan(pi/8)] (f64: [0, 0.66]) by atan(x) = pi/4 +
+    atan((x - 1) / (x + 1)) and, past tan(3pi/8), pi/2 + atan(-1/x); then a minimax
+    polynomial in t^2 (f64: a rational one). atan(+-inf) = +-pi/2, NaN stays NaN, -0 stays -0."""
+    f64 = isinstance(elem(x), ir.F64Type)
+    ax = _abs(b, x)
+    big = b.cmp("gt", ax, TAN_3PI_8)
+    mid = b.cmp("gt", ax, 0.66 if f64 else TAN_PI_8)
+    t = _where(
+        b,
+        big,
+        b.binary("div", b.full_like(ax, -1.0), ax),
+        _where(b, mid, b.binary("div", b.binary("sub", ax, 1.0), b.binary("add", ax, 1.0)), ax),
+    )
+    z = b.binary("mul", t, t)
+    if f64:
+        poly = b.binary("div", b.binary("mul", z, _horner(b, z, ATAN_P)), _horner(b, z, ATAN_Q))
+        extra = _where(
+            b,
+            big,
+            b.full_like(ax, ATAN_MOREBITS),
+            _where(b, mid, b.full_like(ax, 0.5 * ATAN_MOREBITS), b.full_like(ax, 0.0)),
+        )
+        t = b.binary("add", t, extra)
+    else:
+        poly = b.binary("mul", z, _horner(b, z, ATANF_P))
+    base = _where(
+        b, big, b.full_like(ax, math.pi / 2), _where(b, mid, b.full_like(ax, math.pi / 4), b.full_like(ax, 0.0))
+    )
+    r = b.binary("add", base, b.binary("add", b.binary("mul", t, poly), t))
+    return _where(b, b.cmp("eq", x, 0.0), x, _where(b, b.cmp("lt", x, 0.0), _neg(b, r), r))
+
+
+def _asin(b, x):
+    """Asin-22: atan(x / sqrt((1 - x)(1 + x))); (1 - x) is exact near 1, x = +-1 divides by
+    zero into atan(+-inf) = +-pi/2, |x| > 1 takes the root of a negative: NaN."""
+    one = b.full_like(x, 1.0)
+    root = b.unary("math.sqrt", b.binary("mul", b.binary("sub", one, x), b.binary("add", x, 1.0)))
+    return _atan(b, b.binary("div", x, root))
+
+
+def _acos(b, x):
+    """Acos-22: 2 atan(sqrt((1 - x) / (1 + x))), without pi/2 - asin(x)'s cancellation near
+    x = 1; acos(-1) = 2 atan(inf) = pi, |x| > 1 is NaN."""
+    one = b.full_like(x, 1.0)
+    ratio = b.binary("div", b.binary("sub", one, x), b.binary("add", x, 1.0))
+    return b.binary("mul", _atan(b, b.unary("math.sqrt", ratio)), 2.0)
 
 
 def _compare(pred):
@@ -208,6 +325,9 @@ OPS = {
         0.5,
     ),
     "tnx.tanh": lambda b, x, a: _tanh(b, x[0]),
+    "tnx.atan": lambda b, x, a: _atan(b, x[0]),
+    "tnx.asin": lambda b, x, a: _asin(b, x[0]),
+    "tnx.acos": lambda b, x, a: _acos(b, x[0]),
     "tnx.floor": lambda b, x, a: _floor(b, x[0]),
     "tnx.ceil": lambda b, x, a: b.unary("math.ceil", x[0]),
     "tnx.round": lambda b, x, a: _round_even(b, x[0]),
@@ -283,8 +403,13 @@ def clip(b: TileBuilder, x, lo, hi):
     return x
 
 
-def emit(b: TileBuilder, name: str, xs: list, attrs: dict, result: ir.Type) -> ir.Value | None:
-    """The result tile of elementwise op `name`, or None if it is not elementwise."""
+def emit(
+    b: TileBuilder, name: str, xs: list, attrs: dict, result: ir.Type, source: ir.Type | None = None
+) -> ir.Value | None:
+    """The result tile of elementwise op `name`, or None if it is not elementwise. `source`:
+    the element type of the op's first operand in the graph (BitCast reads its bits)."""
+    if name == "tnx.bit_cast":
+        return _bitcast(b, xs[0], source if source is not None else elem(xs[0]), result)
     if name == "tnx.clip":
         return clip(b, xs[0], xs[1], xs[2])
     if name in ("tnx.cast", "tnx.cast_like"):

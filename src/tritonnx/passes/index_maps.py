@@ -200,7 +200,8 @@ class Emitter:
         return b.binary("div", self(x, idx, mask), scale)
 
     def pointwise(self, op: ir.Operation, xs: list[ir.Value | None]) -> ir.Value:
-        out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]))
+        source = elem_type_of(op.operands[0]) if len(op.operands) else None
+        out = elementwise.emit(self.b, op.name, xs, attrs_of(op), elem_type_of(op.results[0]), source)
         if out is None:
             raise CompileError(
                 f"node {node_name(op)} ({onnx_op_type(op.name)}) cannot be generated inside a kernel yet."

@@ -45,6 +45,7 @@ BINARY = {
     "arith.divf": ("/", 13),
     "arith.divsi": ("//", 13),
     "arith.remsi": ("%", 13),
+    "arith.remf": ("%", 13),  # C's fmod, as Triton's % on floats is
     "arith.andi": ("&", 10),
     "arith.ori": ("|", 8),
     "arith.xori": ("^", 9),
@@ -96,6 +97,7 @@ EXPRESSIONS = (
         "arith.truncf",
         "arith.negf",
         "arith.index_cast",
+        "arith.bitcast",
         "tile.program_id",
         "tile.range",
         "tile.symbol",
@@ -412,6 +414,8 @@ class _Printer:
             name == "arith.trunci" and str(elem(r)) == "i1"
         ):  # the low bit, as arith truncates (.to(tl.int1) tests != 0)
             expr = Expr(f"({self.wrap(self.arg(operands[0]), 10)} & 1) != 0", CMP_PREC)
+        elif name == "arith.bitcast":  # the same bits as another type of their width
+            expr = Expr(f"{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]}, bitcast=True)", ATOM)
         elif name in CASTS:
             expr = Expr(f"{self.wrap(self.arg(operands[0]), ATOM)}.to({TL_TYPES[str(elem(r))]})", ATOM)
         elif name == "arith.index_cast":  # a loop counter: a Python int in the interpreter
