@@ -117,6 +117,29 @@ class _Types:
         return helper.make_tensor_value_info(name, vi.type.tensor_type.elem_type, dims)
 
 
+def _ranks_from_body(types: _Types, node: onnx.NodeProto, body: onnx.ModelProto) -> None:
+    """Gives each output of control-flow `node` that onnx's inference left without a rank
+    the rank its (compiled) subgraph gives it, every size dynamic: an If's branch output
+    as it is, a Loop's or Scan's state as it is and a scan output with one axis more."""
+    inferred = onnx.shape_inference.infer_shapes(body).graph.output
+    skip = 1 if node.op_type == "Loop" else 0  # a Loop body's first output is its condition
+    n_state = (
+        len(node.input) - 2
+        if node.op_type == "Loop"
+        else len(node.input) - next((a.i for a in node.attribute if a.name == "num_scan_inputs"), 0)
+    )
+    for k, name in enumerate(node.output):
+        known = types.infos.get(name)
+        if not name or (known is not None and known.type.tensor_type.HasField("shape")):
+            continue
+        if skip + k >= len(inferred) or not inferred[skip + k].type.tensor_type.HasField("shape"):
+            continue
+        vi = inferred[skip + k]
+        rank = len(vi.type.tensor_type.shape.dim) + (node.op_type != "If" and k >= n_state)
+        dims = [f"cf{next(types.fresh)}" for _ in range(rank)]
+        types.infos[name] = helper.make_tensor_value_info(name, vi.type.tensor_type.elem_type, dims)
+
+
 def _submodel(proto: onnx.ModelProto, name: str, nodes, inputs, outputs, inits) -> onnx.ModelProto:
     graph = helper.make_graph(list(nodes), name, list(inputs), list(outputs), list(inits))
     model = helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
@@ -255,6 +278,7 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
         for attr in _SUBGRAPHS[node.op_type]:
             model, captures = _body_model(prepared, node, attrs[attr], f"{where}/{attr}", types)
             compile_step(model, work / where / attr, f"{where}/{attr}")
+            _ranks_from_body(types, node, model)
             step[attr] = {
                 "dir": f"{where}/{attr}",
                 "inputs": [vi.name for vi in attrs[attr].input],

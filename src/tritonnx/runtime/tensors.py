@@ -13,7 +13,8 @@ def to_torch(value):
     if not array.flags.writeable:  # torch wants writable memory; weights read from disk are not
         array = array.copy()
     if array.dtype.name == "bfloat16":
-        return torch.from_numpy(np.ascontiguousarray(array).view(np.uint16)).view(torch.bfloat16)
+        bits = np.ascontiguousarray(array).view(np.uint16).reshape(array.shape)  # ascontiguousarray makes 0-d 1-d
+        return torch.from_numpy(bits).view(torch.bfloat16)
     return torch.from_numpy(array)
 
 
