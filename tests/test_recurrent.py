@@ -112,9 +112,40 @@ def test_recurrence_is_one_launch_for_all_steps(tmp_path):
     assert rec["block"]["BLOCK_M"] >= 16 and rec["block"]["BLOCK_N"] >= 16  # tl.dot's least sizes on the GPU
 
 
-def test_hidden_too_large_is_refused(tmp_path):
+WIDE = [
+    "lstm_bidirectional_all_inputs",
+    "lstm_clip_input_forget",
+    "lstm_layout1",
+    "gru_linear_before_reset_bidirectional",
+    "gru_reverse_clip",
+    "rnn_alpha_beta",
+]
+
+
+@pytest.mark.parametrize("case", WIDE)
+def test_wide_layer_runs_a_kernel_per_step(tmp_path, case):
+    """A hidden size over MAX_RECURRENT_HIDDEN: per step and direction a GEMM (h·R^T with the
+    projected input) and the gate kernels, every option as the spec says; the report's
+    notes say so."""
+    from tritonnx.passes.choose_blocks import MAX_RECURRENT_HIDDEN
+
+    op, kw = CASES[case]
+    seq, hidden = 3, MAX_RECURRENT_HIDDEN + 4
+    compiled = check(tmp_path, op, **{**kw, "hidden": hidden, "seq": seq, "batch": 2})
+    kinds = [launch["kind"] for launch in compiled.plan["launches"]]
+    directions = 2 if kw.get("direction") == "bidirectional" else 1
+    assert "recurrence" not in kinds
+    # a step: h·R^T (GRU: and (r ⊙ h)·R_h^T) as GEMMs, the gates in 1 to 3 pointwise kernels
+    assert len(kinds) <= directions * (1 + 5 * seq) + 3, kinds  # the projection, the steps, Y
+    assert kinds.count("mat_mul") <= directions * (1 + 2 * seq)
+    (note,) = compiled.plan["notes"]
+    assert f"hidden_size {hidden}" in note and "a kernel per time step" in note
+
+
+def test_wide_layer_of_dynamic_length_is_refused(tmp_path):
     model, _ = recurrent_model("RNN", hidden=300, seq=2, batch=1)
-    with pytest.raises(CompileError, match="hidden_size 300 is not supported yet"):
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "seq"
+    with pytest.raises(CompileError, match="hidden_size 300 is not supported yet.*needs static sizes"):
         tritonnx.compile(model, tmp_path / "art")
 
 

@@ -314,10 +314,15 @@ def write(
     progress=None,
     bounds: dict | None = None,
     workers=None,
+    notes: list[str] | None = None,
 ) -> dict:
     """Writes the artifact into directory `path` (which must exist), compiling the kernels
-    to cubin for `targets` (reported to `progress`, an `aot.KernelProgress`). Returns the plan."""
+    to cubin for `targets` (reported to `progress`, an `aot.KernelProgress`); `notes`: what
+    the importer decided about the model as a whole, for the report (`plan["notes"]`).
+    Returns the plan."""
     plan, weights = build_plan(module, session)
+    if notes:
+        plan["notes"] = list(notes)
     kdir = path / "kernels"
     kdir.mkdir()
     by_symbol = {

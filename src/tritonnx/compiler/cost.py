@@ -250,7 +250,7 @@ def summarize(plan: dict, gpu: str = "H100") -> dict:
                 "peak_over_liveness": m["arena_bytes"] / m["liveness_bytes"] if m["liveness_bytes"] else 1.0,
             }
         )
-    notes = [n for launch in plan["launches"] for n in launch.get("notes", [])]
+    notes = list(plan.get("notes", [])) + [n for launch in plan["launches"] for n in launch.get("notes", [])]
     from_sizes = [
         {"kernel": launch["kernel"], "nodes": launch["from_sizes"]}
         for launch in plan["launches"]

@@ -207,6 +207,15 @@ def specialize(proto: onnx.ModelProto, constants: dict) -> onnx.ModelProto:
     return out
 
 
+def model_notes(prepared: onnx.ModelProto) -> list[str]:
+    """The importer's notes on a prepared model (`importers.onnx.NOTES` metadata)."""
+    import json
+
+    from tritonnx.importers.onnx import NOTES
+
+    return next((json.loads(p.value) for p in prepared.metadata_props if p.key == NOTES), [])
+
+
 def _lower(
     proto: onnx.ModelProto,
     session: Session,
@@ -385,6 +394,7 @@ def compile(
                         progress=bar,
                         bounds=bounds(prepared),
                         workers=workers,
+                        notes=model_notes(prepared),
                     )
         if dumps:
             dumps.mkdir(parents=True, exist_ok=True)

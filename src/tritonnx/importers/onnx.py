@@ -27,10 +27,12 @@ from tritonnx.dialects.builders import WeightStore, create, np_dtype, shape_of, 
 from tritonnx.dialects.ops import INTERNAL, OPS, snake
 from tritonnx.dialects.verify import INLINED, inlined_name, label, node_names, user_node
 from tritonnx.errors import InvalidModelError, ModelLoadError, UnsupportedModelError
-from tritonnx.importers import control_flow, external, symbolic_shapes
+from tritonnx.importers import control_flow, external, recurrent_steps, symbolic_shapes
 from tritonnx.importers.recurrent import GATES, import_recurrent
+from tritonnx.passes.choose_blocks import MAX_RECURRENT_HIDDEN
 from tritonnx.symbolic import HINT, broadcast_shapes, is_symbolic, make, parse, sym
 
+NOTES = "tritonnx.notes"  # metadata of a prepared model: the importer's notes for the report (a JSON list)
 OPSET = 21  # older models are converted up to this opset; newer ones are imported as they are
 MIN_OPSET, MAX_OPSET = 1, onnx.defs.onnx_opset_version()
 _AXIS_ATTRS = {"Flatten", "Concat", "Softmax", "LogSoftmax", "Hardmax", "Gather", "GatherElements"}
@@ -686,6 +688,20 @@ def prepare(
                 proto.metadata_props.add(key=ASSUMPTIONS, value=json.dumps(conditions))
         else:
             proto = resolve_shapes(_put_weights_back(proto, aside))
+            wide = recurrent_steps.unroll_wide(proto, MAX_RECURRENT_HIDDEN)
+            if wide:  # too wide for the one-kernel recurrence: a GEMM and the gates per step
+                proto.metadata_props.add(
+                    key=NOTES,
+                    value=json.dumps(
+                        [
+                            f"{name} ({op}, hidden_size {hidden}): over {MAX_RECURRENT_HIDDEN}, its state does not "
+                            "stay on chip: it runs a kernel per time step (h·R^T with the gates' inputs, then the "
+                            "gates and the state update), not one recurrence kernel"
+                            for name, op, hidden in wide
+                        ]
+                    ),
+                )
+                proto = resolve_shapes(infer_shapes(proto))
             for _ in range(8):  # an If inlined may hold more control flow to decide
                 if not control_flow.specialize(proto):
                     break

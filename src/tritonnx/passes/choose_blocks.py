@@ -91,8 +91,9 @@ def choose(
         if hidden > MAX_RECURRENT_HIDDEN:
             raise CompileError(
                 f"{onnx_name(anchor)} node '{node_name(anchor)}' of hidden_size {hidden} is not supported yet "
-                f"(at most {MAX_RECURRENT_HIDDEN}: the recurrence keeps its state and R on chip; "
-                "a kernel per time step for larger layers is not implemented)."
+                f"in one recurrence kernel (at most {MAX_RECURRENT_HIDDEN}: it keeps its state and R on chip); "
+                "wider layers run a kernel per time step, which needs static sizes: compile with `shapes=` "
+                "(CLI --shape)."
             )
         bn = max(16, pow2(hidden))  # tl.dot needs M, N, K >= 16 on the GPU: padded, masked
         bm = max(16, min(pow2(hint(batch)), 32 if gpu else 256))
