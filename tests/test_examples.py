@@ -23,6 +23,7 @@ def _first_command() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ppocr_rec")  # with test_real_models' test_ppocr_rec_dynamic: one compile
 def test_readme_first_command_reads_the_rendered_text():
     command = _first_command()
     assert "rapidocr-onnxruntime" in command  # the installs .ci/run has made

@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_lit():
     here = os.path.dirname(__file__)
     result = subprocess.run(

@@ -129,6 +129,7 @@ def test_ppocr_det_dynamic(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ppocr_rec")  # after tests/test_examples.py's compile of it, in one worker: its cache
 def test_ppocr_rec_dynamic(tmp_path):
     # the model as shipped: batch, height (dim_param '?') and width all stay symbolic; the
     # recognizer reads lines 48 pixels high
@@ -140,6 +141,7 @@ def test_ppocr_rec_dynamic(tmp_path):
     _check(model, proto, _image([1, 3, 48, 96], seed=96))
 
 
+@pytest.mark.slow
 def test_ppocr_cls_dynamic(tmp_path):
     # the model as shipped: batch -1, height and width dim_param '?' (three symbols, x_0,
     # x_2 and x_3); its Reshape target is a Concat of shape data along axis -1, which

@@ -374,6 +374,7 @@ def test_truncated_plan_is_a_clear_error(tmp_path, capsys):
 # -- threads -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_model_from_eight_threads_gives_the_sequential_results(tmp_path):
     model = tritonnx.compile(make_resnet(widths=(8, 16, 16, 16), image=32), tmp_path / "r", cache=False)
     inputs = [np.random.default_rng(i).standard_normal((1, 3, 32, 32)).astype(np.float32) for i in range(160)]
