@@ -102,7 +102,7 @@ def test_compress_with_and_without_axis(tmp_path):
             "c": rng.random(4) > 0.4,
             "c2": rng.random(20) > 0.5,
         }
-        feeds["c"][0] = feeds["c2"][0] = True  # at least one kept: sizes of 0 are refused after a bind
+        feeds["c"][0] = False  # the first slice dropped
         _check(compiled, model, feeds)
 
 
@@ -148,10 +148,29 @@ def test_unique_as_kernels(tmp_path, sort, dtype):
     assert len(sizes) > 1
 
 
-def test_nothing_kept_is_a_clear_error(tmp_path):
-    compiled = tritonnx.compile(_threshold_head(), tmp_path / "art", cache=False)
-    with pytest.raises(InputError, match="at least 1"):
-        compiled.run({"x": -np.ones((2, 5, 7), np.float32)})
+def test_nothing_kept_gives_empty_results(tmp_path):
+    """No score over the threshold: the steps after the bind run at a size of 0 and give
+    empty results of the shapes onnxruntime gives."""
+    model = _threshold_head()
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    got = _check(compiled, model, {"x": -np.ones((2, 5, 7), np.float32)})
+    assert got["y"].shape == (0,) and got["nz"].shape == (3, 0)
+
+
+def test_a_reduction_over_nothing_kept_is_refused(tmp_path):
+    """A sum over an empty selection would need the kernel's identity value on an empty
+    axis: refused with the kernel and its nodes named, not guessed."""
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"]),
+        helper.make_node("ReduceSum", ["nz"], ["total"], keepdims=0),
+    ]
+    model = _model(
+        nodes, [helper.make_tensor_value_info("x", F, [6])], [helper.make_tensor_value_info("total", I64, None)]
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    _check(compiled, model, {"x": np.array([0, 1, 0, 2, 3, 0], np.float32)})
+    with pytest.raises(InputError, match="non-empty result from an empty tensor"):
+        compiled.run({"x": np.zeros(6, np.float32)})
 
 
 def test_a_large_nonzero_stays_a_host_step(tmp_path, monkeypatch):
