@@ -206,3 +206,28 @@ def test_bounded_kernels_compile_to_sm90_cubins(tmp_path):
     for sub in compiled.subartifacts():
         for launch in sub.launches:
             assert (sub.path / "kernels" / f"{launch['kernel']}.sm_90.cubin").read_bytes()[:4] == b"\x7fELF"
+
+
+def test_top_k_with_a_constant_node_k_is_no_program(tmp_path):
+    """K from a Constant node is known at compile time: an ordinary TopK kernel, no bind."""
+    k = helper.make_node("Constant", [], ["k"], value=helper.make_tensor("kv", I64, [1], [3]))
+    model = _model(
+        [k, helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1)],
+        [helper.make_tensor_value_info("x", F, [2, 8])],
+        [helper.make_tensor_value_info("v", F, None), helper.make_tensor_value_info("i", I64, None)],
+    )
+    compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
+    assert not compiled.plan.get("program")
+    _check(compiled, model, {"x": np.random.default_rng(5).standard_normal((2, 8)).astype(np.float32)})
+
+
+def test_top_k_of_a_run_time_k_over_a_dynamic_axis_is_refused(tmp_path):
+    from tritonnx.errors import UnsupportedModelError
+
+    model = _model(
+        [helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1)],
+        [helper.make_tensor_value_info("x", F, [2, "n"]), helper.make_tensor_value_info("k", I64, [1])],
+        [helper.make_tensor_value_info("v", F, None), helper.make_tensor_value_info("i", I64, None)],
+    )
+    with pytest.raises(UnsupportedModelError, match="TopK"):
+        tritonnx.compile(model, tmp_path / "art", cache=False)

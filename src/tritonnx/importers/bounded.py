@@ -42,6 +42,8 @@ import re
 import onnx
 from onnx import TensorProto, helper
 
+from tritonnx.errors import UnsupportedModelError
+
 DOMAIN = "tritonnx"
 BIND = "Bind"
 MAX_BOUND = 1 << 16  # elements: the largest NonZero, Compress or Unique input compiled to kernels
@@ -51,8 +53,14 @@ def is_bind(node: onnx.NodeProto) -> bool:
     return node.domain == DOMAIN and node.op_type == BIND
 
 
+def constants(graph: onnx.GraphProto) -> set[str]:
+    """The names of `graph` known at compile time: its initializers and Constant nodes' outputs."""
+    made = {o for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx") for o in n.output}
+    return {t.name for t in graph.initializer} | made
+
+
 def data_dependent_top_k(node: onnx.NodeProto, constant: set[str]) -> bool:
-    """A TopK whose K is computed at run time (not an initializer after constant folding)."""
+    """A TopK whose K is computed at run time (`constant`: what `constants` gives)."""
     return (
         node.domain in ("", "ai.onnx")
         and node.op_type == "TopK"
@@ -172,7 +180,7 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
     name. The Bind nodes carry `axis`, `bound` and `sync` (what the sync point reads). Adds
     value infos for the padded results and counts. Returns how many nodes it rewrote."""
     infos = {vi.name: vi for vi in list(graph.input) + list(graph.value_info) + list(graph.output)}
-    constant = {t.name for t in graph.initializer}
+    constant = constants(graph)
 
     def static(name: str) -> list[int] | None:
         vi = infos.get(name)
@@ -225,6 +233,9 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
                 x, axis, shape = b.node("Reshape", [x, b.ints([-1])], "flat"), 0, [math.prod(shape)]
             (length,) = static(node.input[1]) or [0]
             n = min(length, shape[axis])
+            if n < 1:  # an empty condition: nothing to bound
+                out.append(node)
+                continue
             cond = node.input[1]
             if length > n:
                 cond = b.node("Slice", [cond, b.ints([0]), b.ints([n]), b.ints([0])], "cond")
@@ -269,6 +280,11 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
             ][: len(node.output)]
             axis, bound, sync = 0, n, "reads its count of unique values"
         else:
+            if data_dependent_top_k(node, constant):  # left as it is, it would make a program again
+                raise UnsupportedModelError(
+                    f"node {name} (TopK): its K is computed at run time and its input X has no static shape; "
+                    "tritonnx bounds a run-time K by X's static size along the axis."
+                )
             out.append(node)
             continue
         out.extend(b.nodes)

@@ -388,7 +388,7 @@ def nodes(model: onnx.ModelProto) -> list[tuple[str, str]]:
     """(node name, op type) of each top-level If, Loop and Scan of `model`, and of each op
     over sequences and optionals (HOST_VALUES); a graph input or output that is a sequence
     or an optional counts too, as ("", "sequence" or "optional")."""
-    constant = {t.name for t in model.graph.initializer}
+    constant = bounded.constants(model.graph)
     out = [
         (name, n.op_type)
         for n, name in zip(model.graph.node, _names(model.graph))
@@ -411,7 +411,7 @@ def remaining(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
         return []
     out = []
     values = _Values(model)
-    constant = {t.name for t in model.graph.initializer}
+    constant = bounded.constants(model.graph)
     for node, name in zip(model.graph.node, _names(model.graph)):
         if bounded.data_dependent_top_k(node, constant):
             out.append((name, node.op_type, "its K is computed at run time (a size read by a program's bind step)"))
