@@ -157,20 +157,25 @@ def test_nothing_kept_gives_empty_results(tmp_path):
     assert got["y"].shape == (0,) and got["nz"].shape == (3, 0)
 
 
-def test_a_reduction_over_nothing_kept_is_refused(tmp_path):
-    """A sum over an empty selection would need the kernel's identity value on an empty
-    axis: refused with the kernel and its nodes named, not guessed."""
+def test_a_reduction_over_nothing_kept_is_the_identity(tmp_path):
+    """Sums and a max over an empty selection (a size of 0 bound at run time): the identity
+    of the reduction, as onnxruntime gives."""
     nodes = [
         helper.make_node("NonZero", ["x"], ["nz"]),
         helper.make_node("ReduceSum", ["nz"], ["total"], keepdims=0),
+        helper.make_node("Cast", ["nz"], ["nzf"], to=F),
+        helper.make_node("ReduceSum", ["nzf", "one"], ["per_axis"], keepdims=0),
     ]
     model = _model(
-        nodes, [helper.make_tensor_value_info("x", F, [6])], [helper.make_tensor_value_info("total", I64, None)]
+        nodes,
+        [helper.make_tensor_value_info("x", F, [6])],
+        [helper.make_tensor_value_info("total", I64, None), helper.make_tensor_value_info("per_axis", F, None)],
+        [helper.make_tensor("one", I64, [1], [1])],
     )
     compiled = tritonnx.compile(model, tmp_path / "art", cache=False)
     _check(compiled, model, {"x": np.array([0, 1, 0, 2, 3, 0], np.float32)})
-    with pytest.raises(InputError, match="non-empty result from an empty tensor"):
-        compiled.run({"x": np.zeros(6, np.float32)})
+    got = _check(compiled, model, {"x": np.zeros(6, np.float32)})
+    assert got["total"] == 0 and got["per_axis"].tolist() == [0.0]
 
 
 def test_a_large_nonzero_stays_a_host_step(tmp_path, monkeypatch):

@@ -50,8 +50,9 @@ def bind(plan: dict, shapes: dict[str, list[int]]) -> dict[str, int]:
                 raise InputError(
                     f"input '{spec['name']}' has size {n} in dimension {d}; expected {w} = {expected} with {where}."
                 )
-    # a size of 0 is bound: a kernel with an empty output does nothing, and the runtime refuses
-    # a kernel that would compute a non-empty result from an empty tensor (`empty_launch`)
+    # a size of 0 is bound like any other: a launch with a 0 in its grid (an empty output)
+    # does nothing; the others read an empty input as a static empty tensor is read (masked
+    # loads, the identity of a reduction over nothing)
     for condition, reason in plan.get("guards", []):
         if not evaluate(condition, values):
             raise InputError(f"sizes {values} break the compiled plan's condition {condition}: {reason}.")
@@ -92,21 +93,3 @@ def concretize(plan: dict, values: dict[str, int]) -> dict:
     out["launches"] = launches
     out["memory"] = plan_memory(out)
     return out
-
-
-def empty_launch(launch: dict, env: dict) -> bool:
-    """Whether `launch` (at run sizes) has nothing to compute: True when every buffer it
-    writes is empty, False when none of its buffers is. Raises InputError for a launch that
-    would write a non-empty result from an empty buffer (a reduction or a GEMM over a size
-    of 0: tritonnx refuses rather than guess its identity value)."""
-    sizes = [env[b].numel() for b in launch["buffers"]]
-    if all(sizes) and 0 not in launch["grid"]:
-        return False
-    roles = launch.get("roles") or ["in"] * (len(sizes) - 1) + ["out"]
-    if all(n == 0 for n, role in zip(sizes, roles) if role == "out"):
-        return True
-    nodes = ", ".join(dict.fromkeys(launch.get("nodes", []))) or launch["kernel"]
-    raise InputError(
-        f"kernel {launch['kernel']} ({nodes}) would compute a non-empty result from an empty tensor "
-        "(a dynamic size of 0); tritonnx runs only kernels whose inputs and outputs are both empty or both not."
-    )
