@@ -187,7 +187,7 @@ def write(work: Path, prepared: onnx.ModelProto, source: onnx.ModelProto, compil
     for a value between steps that is not a tensor of known rank."""
     graph = onnx.GraphProto()
     graph.CopyFrom(prepared.graph)
-    bounded.rewrite(graph, dict(enumerate(node_names(graph))))  # data-dependent sizes: kernels, then a bind
+    bounded.rewrite(graph, dict(enumerate(node_names(graph))), _reads)  # data-dependent sizes: kernels, then a bind
     types = _Types(graph, itertools.count(1))
     nodes = list(zip(node_names(graph), graph.node))
     outputs = {o.name for o in graph.output}

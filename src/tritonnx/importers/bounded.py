@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import onnx
 from onnx import TensorProto, helper
@@ -173,11 +174,11 @@ def _mask(b: _Builder, x: str, elem: int) -> str:
     return b.node("Not", [b.node("Equal", [x, b.zero(elem)], "eq")], "mask")
 
 
-def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
+def rewrite(graph: onnx.GraphProto, name_of: dict[int, str], reads: Callable[[onnx.NodeProto], set[str]]) -> int:
     """Rewrites in place each NonZero, Compress and Unique of static input sizes and each
     TopK with a run-time K of `graph` (a prepared, shape-inferred top-level graph) into its bounded
     kernels and a Bind node, as the module says; `name_of` maps a node's position to its
-    name. The Bind nodes carry `axis`, `bound` and `sync` (what the sync point reads). Adds
+    name; `reads(node)` the names a node reads (its subgraphs' included). The Bind nodes carry `axis`, `bound` and `sync` (what the sync point reads). Adds
     value infos for the padded results and counts. Returns how many nodes it rewrote."""
     infos = {vi.name: vi for vi in list(graph.input) + list(graph.value_info) + list(graph.output)}
     constant = constants(graph)
@@ -311,7 +312,7 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
         # just before the first node that reads one of its results
         out.remove(bind)
         made = {r for r in bind.output if r}
-        at = next((k for k, n in enumerate(out) if made & _reads(n)), len(out))
+        at = next((k for k, n in enumerate(out) if made & reads(n)), len(out))
         out.insert(at, bind)
         # the results: the bound's axis a size of its own (a symbol), the others as they are
         symbol = "n_" + re.sub(r"\W", "_", bind.name)
@@ -330,13 +331,3 @@ def rewrite(graph: onnx.GraphProto, name_of: dict[int, str]) -> int:
     del graph.node[:]
     graph.node.extend(out)
     return len(binds)
-
-
-def _reads(node: onnx.NodeProto) -> set[str]:
-    """The names a node reads: its inputs and what its subgraphs read."""
-    names = {i for i in node.input if i}
-    for a in node.attribute:
-        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else []) + list(a.graphs):
-            for n in g.node:
-                names |= _reads(n)
-    return names
